@@ -1,0 +1,164 @@
+"""The ingest core, without HTTP: validate a batch, write the good reads, route the bad ones.
+
+Used by the HTTP endpoints (:mod:`api._routes_ingest`) and by ``plateflow ingest FILE`` so a
+read is treated the same whichever door it came through.
+
+Delivery: at-least-once. Accepted reads are appended first (one pipeline, see
+:func:`sinks.append_reads`), then rejections are dead-lettered (one pipeline). If Redis fails in
+between the caller gets the error and retries the whole batch; the reads written by the first
+attempt are written again with the same ``read_id`` (derived deterministically when the camera
+sent none), and downstream alert ids and Parquet file names are derived from ids, so a retry
+does not multiply alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+
+from api._metrics import (
+    INGEST_BATCH_READS,
+    MESSAGES_IGNORED,
+    READS_ACCEPTED,
+    READS_REJECTED,
+    field_label,
+)
+from matchers.reads import ReadError, validate_read
+from sinks import append_reads, dead_letter
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_READS_PER_REQUEST",
+    "IngestResult",
+    "Rejection",
+    "generate_ingest_token",
+    "ingest_objects",
+    "reject_raw",
+]
+
+#: Most reads one ingest request may carry; more is answered 413 (split the batch).
+MAX_READS_PER_REQUEST = 10_000
+#: Largest request body read (a Plate Recognizer multipart post carries a JPEG frame).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+#: Reads per stream entry: 100 per entry is where XADD throughput levels off (ARCHITECTURE).
+READS_PER_ENTRY = 100
+
+Converter = Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected item: its position in the request (or file line) and why."""
+
+    index: int
+    reason: str
+    field: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest call did: how many reads were written, which items were rejected."""
+
+    accepted: int
+    rejected: list[Rejection] = field(default_factory=list)
+    ignored: int = 0
+    read_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON answer of the ingest endpoints."""
+        return {
+            "accepted": self.accepted,
+            "rejected": [{"index": r.index, "reason": r.reason} for r in self.rejected],
+            "ignored": self.ignored,
+        }
+
+
+def _dump(obj: Any) -> bytes:
+    """A decoded item back to JSON for the dead-letter stream (``repr`` if it is not JSON)."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return repr(obj).encode()
+
+
+def ingest_objects(
+    client: redis.Redis,
+    objs: Sequence[Any],
+    partitions: int,
+    source: str,
+    *,
+    convert: Converter = validate_read,
+    ignored: int = 0,
+    index_base: int = 0,
+) -> IngestResult:
+    """Validate and normalise every object, append the good ones, dead-letter the bad ones.
+
+    :arg client: a Redis client (the pipelines are opened on it).
+    :arg objs: decoded items: canonical read objects, or vendor items with ``convert``.
+    :arg partitions: the number of read streams (``settings.partitions``).
+    :arg source: which door the items came through (``reads``, ``openalpr``,
+        ``platerecognizer``, ``file``); the metric label and the dead-letter source.
+    :arg convert: item -> canonical read, raising :class:`~matchers.reads.ReadError`
+        (default :func:`~matchers.reads.validate_read`).
+    :arg ignored: vendor messages without a read, only counted.
+    :arg index_base: added to each rejection's index (the CLI passes the first line number).
+
+    Raises :class:`redis.RedisError` if Redis fails; nothing is swallowed.
+    """
+    good: list[dict[str, Any]] = []
+    rejections: list[Rejection] = []
+    dead: list[tuple[bytes, str]] = []
+    for i, obj in enumerate(objs):
+        try:
+            good.append(convert(obj))
+        except ReadError as exc:
+            rejections.append(Rejection(i + index_base, exc.reason, exc.field))
+            dead.append((_dump(obj), exc.reason))
+    if good:
+        append_reads(client, good, partitions, per_entry=READS_PER_ENTRY)
+    if dead:
+        dead_letter(client, dead, source)
+        for rej in rejections:
+            READS_REJECTED.labels(source, field_label(rej.field)).inc()
+        log.info("ingest %s: %d of %d items rejected (first: %s)",
+                 source, len(rejections), len(objs), rejections[0].reason)
+    READS_ACCEPTED.labels(source).inc(len(good))
+    INGEST_BATCH_READS.labels(source).observe(len(objs))
+    if ignored:
+        MESSAGES_IGNORED.labels(source).inc(ignored)
+    return IngestResult(len(good), rejections, ignored, [r["read_id"] for r in good])
+
+
+def reject_raw(
+    client: redis.Redis, items: Sequence[tuple[int, bytes | str, str, str]], source: str
+) -> list[Rejection]:
+    """Dead-letter items that never decoded (a file line that is not JSON).
+
+    ``items`` holds ``(index, raw, field, reason)``; the reason is stored as given.
+    """
+    if not items:
+        return []
+    dead_letter(client, [(raw, reason) for _, raw, _, reason in items], source)
+    out = []
+    for index, _, fld, reason in items:
+        READS_REJECTED.labels(source, field_label(fld)).inc()
+        out.append(Rejection(index, reason, fld))
+    return out
+
+
+def generate_ingest_token() -> str:
+    """A fresh random ingest token (32 URL-safe characters, 192 bits).
+
+    For ``plateflow serve --generate-ingest-token`` and the demo; a deployment configures its
+    own tokens with ``PLATEFLOW_INGEST_TOKENS``.
+    """
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,225 @@
+"""End-to-end pipeline benchmark: streams -> flow -> alerts + Parquet.
+
+    python benchmarks/pipeline.py --reads 1000000 --json bench-results/pipeline.json
+
+1. Loads N simulated reads into the partitioned streams (camera batches of 100 reads an entry).
+2. Runs the real flow until drained against a 100,000-entry hotlist (exact + one OCR
+   substitution), with ``--mixed`` the issue-3 mixed set instead (1,000,000 entries OCR, 100,000
+   entries one difference + OCR, 10,000 patterns), and reports end-to-end reads/s and the time
+   per stage (from the flow's own Prometheus counters).
+3. Measures alert latency separately, under live traffic: a feeder sends reads stamped with the
+   current time at ``--latency-rate`` reads/s while the flow runs and a subscriber records
+   publish-time minus read-time for every alert (preloaded reads would only measure queueing).
+
+Redis is ``PLATEFLOW_REDIS_URL`` if set (it is FLUSHED), else a fresh embedded server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import redis
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dataflow import FlowOptions, IndexHolder, build_flow  # noqa: E402
+from dataflow import _metrics as m  # noqa: E402
+from matchers import Entry, Hotlist, OcrClasses, Policy  # noqa: E402
+from plateflow.embedded import EmbeddedRedis  # noqa: E402
+from plateflow.settings import Settings  # noqa: E402
+from plateflow.simulator import Simulator, random_plates  # noqa: E402
+from sinks import ALERTS_CHANNEL, append_reads  # noqa: E402
+
+console = Console()
+
+
+def hotlists(mixed: bool, sim: Simulator) -> list[Hotlist]:
+    rng = np.random.default_rng(42)
+
+    def plate_list(name: str, n: int, policy: Policy) -> Hotlist:
+        plates = random_plates(rng, n - n // 100, "DLLLDDD") + random_plates(
+            rng, n // 200, "LLLDDDD"
+        )
+        # 0.5% of the list passes the cameras, so there are real hits
+        plates += [sim.plates[int(i)] for i in rng.integers(0, len(sim.plates) // 20, n // 200)]
+        entries = tuple(Entry(f"{name}:{i}", p) for i, p in enumerate(dict.fromkeys(plates)))
+        return Hotlist(name, "stolen_plate", policy, entries)
+
+    if not mixed:
+        return [plate_list("stolen100k", 100_000, Policy(ocr_equivalents=1))]
+    patterns = []
+    for i in range(10_000):
+        base = random_plates(rng, 1, "DLLLDDD")[0]
+        kind = i % 4
+        if kind == 0:
+            pat = base[:3] + "?" + base[4:6] + "*"
+        elif kind == 1:
+            pat = "*" + base[2:5] + "*"
+        elif kind == 2:
+            pat = f"[{base[0]}8B]" + base[1:4] + "*"
+        else:
+            pat = base[:2] + "??" + base[4:]
+        patterns.append(Entry(f"partial:{i}", pat, None, "partial", f"C-{i}"))
+    return [
+        plate_list("ncic1m", 1_000_000, Policy(ocr_equivalents=1, priority=3)),
+        plate_list("stolen100k", 100_000, Policy(differences=1, ocr_equivalents=1, priority=1)),
+        Hotlist("partials", "major_crime", Policy(ocr_equivalents=1, priority=0), tuple(patterns)),
+    ]
+
+
+def load_reads(client: redis.Redis, sim: Simulator, n: int, partitions: int) -> float:
+    started = time.perf_counter()
+    chunk = 50_000
+    ts = int(time.time() * 1000)
+    for start in range(0, n, chunk):
+        reads = sim.reads(min(chunk, n - start), ts_ms=ts + start)
+        append_reads(client, reads, partitions, per_entry=100)
+    return time.perf_counter() - started
+
+
+def stage_seconds() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for metric in m.STAGE_SECONDS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                out[sample.labels["stage"]] = sample.value
+    return out
+
+
+def latency_phase(
+    url: str, settings: Settings, holder: IndexHolder, sim: Simulator, rate: float, seconds: float
+) -> list[float]:
+    latencies: list[float] = []
+    client = redis.Redis.from_url(url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(ALERTS_CHANNEL)
+    stop = threading.Event()
+
+    def listen() -> None:
+        while not stop.is_set():
+            msg = pubsub.get_message(timeout=0.1)
+            if msg is not None:
+                alert = orjson.loads(msg["data"])
+                latencies.append(time.time() * 1000 - alert["read"]["ts"])
+
+    def feed() -> None:
+        feeder = redis.Redis.from_url(url)
+        for chunk in sim.stream(rate, chunk=max(1, int(rate // 100))):
+            append_reads(feeder, chunk, settings.partitions, per_entry=100)
+            if stop.is_set():
+                break
+        feeder.close()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    feeder_thread = threading.Thread(target=feed, daemon=True)
+    feeder_thread.start()
+    flow = build_flow(settings, url, holder, FlowOptions(drain=True, drain_after_s=seconds))
+    from bytewax.testing import run_main
+
+    timer = threading.Timer(seconds - 0.5, stop.set)
+    timer.start()
+    run_main(flow)
+    stop.set()
+    feeder_thread.join()
+    time.sleep(0.3)
+    listener.join()
+    pubsub.close()
+    client.close()
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reads", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--mixed", action="store_true", help="the issue-3 mixed hotlist set")
+    parser.add_argument("--latency-rate", type=float, default=20_000.0)
+    parser.add_argument("--latency-seconds", type=float, default=8.0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    configured = os.environ.get("PLATEFLOW_REDIS_URL")
+    tmp = Path(tempfile.mkdtemp(prefix="plateflow-bench-"))
+    server = None if configured else EmbeddedRedis(tmp / "redis")
+    url = configured or server.start()  # type: ignore[union-attr]
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        sim = Simulator(population_size=500_000, seed=5)
+        lists = hotlists(args.mixed, sim)
+        sim = Simulator(population_size=500_000, seed=5, hot_plates=[
+            (e.plate, e.state) for h in lists for e in h.entries[:500] if not e.is_pattern
+        ], hit_rate=0.001)  # fmt: skip
+        t = time.perf_counter()
+        holder = IndexHolder(lambda: lists, {h.name: h for h in lists}.get, OcrClasses())
+        build_s = time.perf_counter() - t
+        settings = Settings.load(
+            {}, data_dir=str(tmp / "data"), partitions=str(args.partitions), batch_size="200"
+        )
+        load_s = load_reads(client, sim, args.reads, args.partitions)
+        before = stage_seconds()
+        flow = build_flow(settings, url, holder, FlowOptions(drain=True, flush_reads=500_000))
+        from bytewax.testing import run_main
+
+        t = time.perf_counter()
+        run_main(flow)
+        flow_s = time.perf_counter() - t
+        stages = {k: v - before.get(k, 0.0) for k, v in stage_seconds().items()}
+        import polars as pl
+
+        from sinks import ReadStore
+
+        stored = ReadStore(settings.data_dir).scan_reads().select(pl.len()).collect().item()
+        client.flushdb()
+        lat = latency_phase(url, settings, holder, sim, args.latency_rate, args.latency_seconds)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result: dict[str, Any] = {
+            "reads": args.reads,
+            "stored_reads": stored,
+            "hotlist_entries": sum(len(h.entries) for h in lists),
+            "mixed": args.mixed,
+            "partitions": args.partitions,
+            "load_reads_per_s": round(args.reads / load_s),
+            "index_build_s": round(build_s, 2),
+            "flow_s": round(flow_s, 2),
+            "e2e_reads_per_s": round(stored / flow_s),
+            "alert_latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat else None,
+            "alert_latency_p99_ms": round(float(np.percentile(lat, 99)), 1) if lat else None,
+            "latency_alerts": len(lat),
+            "latency_rate_reads_per_s": args.latency_rate,
+            "peak_rss_mb": round(peak),
+            "rss_before_mb": round(rss0),
+            "stage_s": {k: round(v, 3) for k, v in sorted(stages.items())},
+        }
+    finally:
+        client.close()
+        if server is not None:
+            server.stop()
+    table = Table(title="plateflow pipeline benchmark")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The Bytewax dataflow: the only package that imports ``bytewax``.
+
+``build_flow`` wires the read-stream source, the batch processor (decode, validate, match) and
+the sink (dead letters, alerts, Parquet, offsets); ``run_flow`` runs it with Bytewax's process
+and worker options.
+"""
+
+from dataflow._errors import DataflowError
+from dataflow._flow import FlowOptions, build_flow, make_holder, run_flow
+from dataflow._geofences import GeofenceError, Geofences
+from dataflow._hotlist_sources import HotlistSources
+from dataflow._hotlists import IndexHolder
+from dataflow._process import VERIFY_ADVISORY, BatchProcessor, alert_id, build_alert
+from dataflow._sink import BatchSink
+from dataflow._source import RedisStreamSource
+
+__all__ = [
+    "VERIFY_ADVISORY",
+    "BatchProcessor",
+    "BatchSink",
+    "DataflowError",
+    "FlowOptions",
+    "GeofenceError",
+    "Geofences",
+    "HotlistSources",
+    "IndexHolder",
+    "RedisStreamSource",
+    "alert_id",
+    "build_alert",
+    "build_flow",
+    "make_holder",
+    "run_flow",
+]

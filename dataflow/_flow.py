@@ -1,0 +1,129 @@
+"""Wiring: source -> process -> sink, and the run entry points.
+
+::
+
+    reads (RedisStreamSource, one partition per stream)
+      └─ process (decode, validate, match, build alerts)      BatchProcessor
+           └─ out (dead letters, alerts, Parquet, offsets)     BatchSink
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig
+from bytewax.run import cli_main
+
+from dataflow._geofences import Geofences
+from dataflow._hotlists import IndexHolder
+from dataflow._process import BatchProcessor
+from dataflow._sink import BatchSink
+from dataflow._source import RedisStreamSource
+from matchers import OcrClasses
+from plateflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """What the flow needs beyond :class:`Settings`.
+
+    :arg drain: stop once every stream is read to its end (after ``drain_after_s`` seconds).
+    :arg flush_s: longest time reads wait in memory before they are written to Parquet.
+    """
+
+    drain: bool = False
+    drain_after_s: float = 0.0
+    flush_s: float = 2.0
+    flush_reads: int = 200_000
+    poll_interval_s: float = 0.02
+
+
+def build_flow(
+    settings: Settings,
+    redis_url: str,
+    holder: IndexHolder,
+    options: FlowOptions | None = None,
+    geofences: Geofences | None = None,
+) -> Dataflow:
+    """The plateflow dataflow against ``redis_url``, matching with ``holder``'s live index."""
+    opts = options or FlowOptions()
+    if geofences is None:
+        geofences = (
+            Geofences.load(settings.geofence_file) if settings.geofence_file else Geofences.empty()
+        )
+    deadline = time.time() + opts.drain_after_s if opts.drain else None
+    flow = Dataflow("plateflow")
+    batches = op.input(
+        "reads",
+        flow,
+        RedisStreamSource(
+            redis_url=redis_url,
+            partitions=settings.partitions,
+            batch_size=settings.batch_size,
+            poll_interval_s=opts.poll_interval_s,
+            tick_s=min(1.0, opts.flush_s),
+            drain_deadline=deadline,
+        ),
+    )
+    processor = BatchProcessor(holder.current, geofences.advisories, settings.max_alerts_per_read)
+    processed = op.map("process", batches, processor)
+    op.output(
+        "out",
+        processed,
+        BatchSink(
+            redis_url=redis_url,
+            data_dir=settings.data_dir,
+            retention_days=settings.retention_days,
+            cooldown_s=settings.cooldown_s,
+            alerts_log_maxlen=settings.alerts_log_maxlen,
+            flush_s=opts.flush_s,
+            flush_reads=opts.flush_reads,
+        ),
+    )
+    return flow
+
+
+def make_holder(settings: Settings, listen_url: str | None = None) -> IndexHolder:
+    """The index holder over the configured hotlists (files and database); with
+    ``listen_url`` it reloads lists announced on ``plateflow:hotlists:changed``."""
+    from dataflow._hotlist_sources import HotlistSources
+
+    sources = HotlistSources(settings)
+    holder = IndexHolder(sources.load_all, sources.load_one, OcrClasses(settings.ocr_classes))
+    if listen_url:
+        holder.listen(listen_url)
+    return holder
+
+
+def run_flow(
+    settings: Settings,
+    redis_url: str,
+    *,
+    options: FlowOptions | None = None,
+    holder: IndexHolder | None = None,
+    workers_per_process: int = 1,
+    process_id: int | None = None,
+    addresses: list[str] | None = None,
+    recovery_directory: Path | None = None,
+) -> None:
+    """Run the flow in this process (Bytewax's process and worker options passed through)."""
+    holder = holder or make_holder(settings, redis_url)
+    flow = build_flow(settings, redis_url, holder, options)
+    recovery = RecoveryConfig(recovery_directory) if recovery_directory else None
+    try:
+        cli_main(
+            flow,
+            workers_per_process=workers_per_process,
+            process_id=process_id,
+            addresses=addresses,
+            recovery_config=recovery,
+        )
+    finally:
+        holder.stop()

@@ -1,0 +1,97 @@
+"""The live hotlist index of a process, and its hot reload.
+
+All workers of a process share one :class:`IndexHolder` (an index over a million entries is
+built once, not once per worker). A change to a list is announced on
+``plateflow:hotlists:changed`` with the list's name; a listener thread rebuilds that one list
+*beside* the current index (:meth:`matchers.HotlistIndex.with_hotlist`) and then swaps a single
+reference, so matching never stops and a batch always sees one consistent index.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import redis
+
+from matchers import HotlistIndex, OcrClasses
+from matchers import Hotlist as HotlistT
+from sinks import HOTLISTS_CHANGED
+
+log = logging.getLogger(__name__)
+
+
+class IndexHolder:
+    """Holds the current index; :meth:`reload` rebuilds one list and swaps atomically.
+
+    :arg load_all: every live hotlist (files and database), at start.
+    :arg load_one: the live version of one list by name, or ``None`` if it no longer exists.
+    """
+
+    def __init__(
+        self,
+        load_all: Callable[[], Sequence[HotlistT]],
+        load_one: Callable[[str], HotlistT | None],
+        ocr: OcrClasses,
+    ) -> None:
+        self._load_one = load_one
+        self._ocr = ocr
+        self._lock = threading.Lock()  # serialises rebuilds; readers never take it
+        started = time.perf_counter()
+        self._index = HotlistIndex.build(load_all(), ocr)
+        log.info(
+            "hotlist index built: %d lists, %d entries in %.2f s",
+            len(self._index.hotlists), len(self._index), time.perf_counter() - started,
+        )
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def current(self) -> HotlistIndex:
+        return self._index
+
+    def reload(self, name: str) -> None:
+        """Rebuild list ``name`` from its source and swap it in (or drop it if gone)."""
+        with self._lock:
+            hotlist = self._load_one(name)
+            old = self._index
+            if hotlist is None:
+                new = old.without_hotlist(name)
+            else:
+                new = old.with_hotlist(hotlist)
+            self._index = new  # one reference assignment: atomic for readers
+        log.info("hotlist %r reloaded: %d entries in the index", name, len(new))
+
+    def listen(self, redis_url: str) -> None:
+        """Start a daemon thread that reloads lists announced on the change channel."""
+        if self._listener is not None:
+            return
+        self._listener = threading.Thread(
+            target=self._listen, args=(redis_url,), name="hotlist-reload", daemon=True
+        )
+        self._listener.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _listen(self, redis_url: str) -> None:
+        while not self._stop.is_set():
+            try:
+                client = redis.Redis.from_url(redis_url)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(HOTLISTS_CHANGED)
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is None:
+                        continue
+                    name = message["data"].decode() if isinstance(
+                        message["data"], bytes
+                    ) else str(message["data"])
+                    try:
+                        self.reload(name)
+                    except Exception:  # a bad list must not stop reloads of the others
+                        log.exception("reload of hotlist %r failed; the old one stays live", name)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("hotlist change listener lost Redis (%s); retrying in 1 s", exc)
+                time.sleep(1)

@@ -1,0 +1,157 @@
+"""Decode, validate and match one stream batch; build the alerts (pure CPU, no I/O).
+
+A payload that is not JSON, not an object or array of objects, or a read that fails validation
+becomes a ``(raw, reason)`` reject for the dead-letter stream; nothing in a batch can crash the
+worker. Matching goes through :class:`matchers.HotlistIndex` once per batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from dataflow import _metrics as m
+from dataflow._batches import ProcessedBatch, StreamBatch
+from matchers import HotlistIndex, Match
+from matchers.reads import ReadError, validate_read
+
+#: Policy 427.3(g): every alert tells the officer to confirm the hit before acting on it.
+VERIFY_ADVISORY = (
+    "Verify this hit through CLETS/NCIC before any enforcement action (policy 427.3(g)); "
+    "the plate read may be wrong and the hotlist may be out of date."
+)
+
+MAX_READS_PER_ENTRY = 10_000
+
+
+def alert_id(read_id: str, entry_id: str) -> str:
+    """Deterministic: the same read hitting the same entry always yields the same id."""
+    digest = hashlib.blake2b(f"{read_id}\x1f{entry_id}".encode(), digest_size=12)
+    return "a-" + digest.hexdigest()
+
+
+def decode_entries(batch: StreamBatch) -> tuple[list[Any], list[tuple[bytes, str]]]:
+    """Stream entries -> raw read objects, and rejects for payloads that are not reads."""
+    objs: list[Any] = []
+    rejects: list[tuple[bytes, str]] = []
+    for stream_id, payload in batch.entries:
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            rejects.append((payload, f"payload: not JSON ({exc}) in entry {stream_id}"))
+            continue
+        if isinstance(value, list):
+            if len(value) > MAX_READS_PER_ENTRY:
+                reason = f"payload: {len(value)} reads in one entry, at most {MAX_READS_PER_ENTRY}"
+                rejects.append((payload, reason))
+                continue
+            objs.extend(value)
+        else:
+            objs.append(value)
+    return objs, rejects
+
+
+def build_alert(
+    read: dict[str, Any], match: Match, advisories: list[str], now_ms: int
+) -> dict[str, Any]:
+    """The alert of ARCHITECTURE "Alert" for one match of one read."""
+    hotlist, entry = match.hotlist, match.entry
+    return {
+        "alert_id": alert_id(read["read_id"], entry.entry_id),
+        "read": read,
+        "hotlist": {
+            "name": hotlist.name,
+            "category": hotlist.category,
+            "priority": hotlist.policy.priority,
+            "covert": hotlist.policy.covert,
+        },
+        "entry": {
+            "entry_id": entry.entry_id,
+            "plate": entry.plate,
+            "state": entry.state,
+            "reason": entry.reason,
+            "case_number": entry.case_number,
+            "entered_by": entry.entered_by,
+            "expires_at": entry.expires_at_ms,
+        },
+        "match": {
+            "kind": match.kind,
+            "differences": match.differences,
+            "substitutions": [list(s) for s in match.substitutions],
+            "edits": list(match.edits),
+            "matched_text": match.matched_text,
+            "via_candidate": match.via_candidate,
+        },
+        "state_mismatch": match.state_mismatch,
+        "verify_before_action": True,
+        "advisories": [VERIFY_ADVISORY, *advisories],
+        "emitted_at": now_ms,
+        "sighting_of": None,
+    }
+
+
+class BatchProcessor:
+    """The ``process`` step: holds references to the live index and the geofences.
+
+    :arg index: returns the index to use *now*; a hot reload swaps what it returns, so a batch
+        is matched against one consistent index.
+    :arg advisories_for: ``(lat, lon) -> [advisory text]`` for geofences (may return ``[]``).
+    """
+
+    def __init__(
+        self,
+        index: Callable[[], HotlistIndex],
+        advisories_for: Callable[[float | None, float | None], list[str]],
+        max_alerts_per_read: int,
+    ) -> None:
+        self._index = index
+        self._advisories_for = advisories_for
+        self._max = max_alerts_per_read
+
+    def __call__(self, batch: StreamBatch) -> ProcessedBatch:
+        out = ProcessedBatch(batch.partition, batch.first_id, batch.last_id, batch.polled_at)
+        if not batch.entries:
+            return out
+        t0 = time.perf_counter()
+        objs, out.rejects = decode_entries(batch)
+        t1 = time.perf_counter()
+        reads = out.reads
+        for obj in objs:
+            try:
+                reads.append(validate_read(obj))
+            except ReadError as exc:
+                out.rejects.append((orjson.dumps(obj), exc.reason))
+                m.READS_REJECTED.labels(reason=exc.field.split("[")[0].split(".")[0]).inc()
+        for _, reason in out.rejects:
+            if reason.startswith("payload:"):
+                m.READS_REJECTED.labels(reason="payload").inc()
+        t2 = time.perf_counter()
+        m.STAGE_SECONDS.labels(stage="decode").inc(t1 - t0)
+        m.STAGE_SECONDS.labels(stage="validate").inc(t2 - t1)
+        m.READS.inc(len(reads))
+        m.BATCH_READS.observe(len(reads))
+        if not reads:
+            return out
+        index = self._index()
+        started = time.perf_counter()
+        matches = index.match_batch(
+            [r["plate"] for r in reads],
+            [r["state"] for r in reads],
+            [r["ts"] for r in reads],
+            [[c["plate"] for c in r["candidates"]] for r in reads],
+            max_per_read=self._max,
+        )
+        out.match_s = time.perf_counter() - started
+        m.MATCH_SECONDS.observe(out.match_s)
+        m.STAGE_SECONDS.labels(stage="match").inc(out.match_s)
+        now_ms = int(time.time() * 1000)
+        for read, hits in zip(reads, matches):
+            if not hits:
+                continue
+            advisories = self._advisories_for(read["lat"], read["lon"])
+            out.alerts.extend(build_alert(read, hit, advisories, now_ms) for hit in hits)
+        return out

@@ -1,0 +1,146 @@
+"""The one sink of the flow: dead letters, alerts, then Parquet, then the committed offset.
+
+One sink rather than three because the order matters for delivery: a stream offset is committed
+only after everything before it is durable, that is after its dead letters and alerts are in
+Redis and its reads and alerts are in Parquet. Two output steps could run in either order.
+
+Unit of parallelism: the worker (a ``DynamicSink``). Items are never exchanged between workers,
+so the worker holding stream partition *p* is the only writer of *p*'s files and offset.
+
+Delivery: dead letters and alerts at-least-once, published as soon as their batch is processed
+(alerts carry deterministic ids, so a console drops a repeat); reads and the alerts' Parquet
+copy effectively-once: buffered per partition and flushed every ``flush_s`` seconds or
+``flush_reads`` reads to files named by the partition and the buffer's first stream id, with a
+write intent recorded first so a crash mid-flush is cleaned up (:class:`sinks.StreamProgress`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import redis
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from typing_extensions import override
+
+from dataflow import _metrics as m
+from dataflow._batches import ProcessedBatch
+from sinks import AlertBus, ReadStore, StreamProgress, alerts_path, dead_letter, reads_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchSink(DynamicSink[ProcessedBatch]):
+    """Configuration of the flow's sink; each worker builds its own partition."""
+
+    redis_url: str
+    data_dir: Path
+    retention_days: int = 365
+    cooldown_s: float = 300.0
+    alerts_log_maxlen: int = 100_000
+    flush_s: float = 2.0
+    flush_reads: int = 200_000
+
+    @override
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _BatchSinkPartition:
+        return _BatchSinkPartition(self)
+
+
+@dataclass
+class _Buffer:
+    first_id: str | None = None
+    last_id: str | None = None
+    reads: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+
+def _day(ts_ms: int) -> Any:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).date()
+
+
+class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
+    def __init__(self, cfg: BatchSink) -> None:
+        self._cfg = cfg
+        self._client = redis.Redis.from_url(cfg.redis_url)
+        self._client.ping()
+        self._bus = AlertBus(
+            self._client, log_maxlen=cfg.alerts_log_maxlen, cooldown_s=cfg.cooldown_s
+        )
+        self._store = ReadStore(cfg.data_dir, cfg.retention_days)
+        self._progress = StreamProgress(self._client)
+        self._buffers: dict[int, _Buffer] = {}
+        self._recovered: set[int] = set()
+
+    @override
+    def write_batch(self, items: list[ProcessedBatch]) -> None:
+        rejects = [r for item in items for r in item.rejects]
+        if rejects:
+            dead_letter(self._client, rejects, source="flow")
+        alerts = [a for item in items for a in item.alerts]
+        started = time.perf_counter()
+        published = self._bus.publish(alerts) if alerts else []
+        m.STAGE_SECONDS.labels(stage="alerts").inc(time.perf_counter() - started)
+        self._count_alerts(published)
+        by_read = {a["alert_id"]: a for a in published}
+        for item in items:
+            if item.partition not in self._recovered:
+                removed = self._progress.recover(item.partition)
+                if removed:
+                    log.warning("removed %d half-written files of partition %d", len(removed),
+                                item.partition)
+                self._recovered.add(item.partition)
+            buf = self._buffers.setdefault(item.partition, _Buffer())
+            if item.first_id is not None:
+                if buf.first_id is None:
+                    buf.first_id = item.first_id
+                    buf.since = time.monotonic()
+                buf.last_id = item.last_id
+                buf.reads.extend(item.reads)
+                buf.alerts.extend(by_read.get(a["alert_id"], a) for a in item.alerts)
+        now = time.monotonic()
+        for partition, buf in self._buffers.items():
+            if buf.first_id is not None and (
+                len(buf.reads) >= self._cfg.flush_reads or now - buf.since >= self._cfg.flush_s
+            ):
+                self._flush(partition, buf)
+
+    def _count_alerts(self, published: list[dict[str, Any]]) -> None:
+        now = time.time()
+        for alert in published:
+            if alert.get("sighting_of"):
+                m.SIGHTINGS.inc()
+                continue
+            m.ALERTS.labels(hotlist=alert["hotlist"]["name"], kind=alert["match"]["kind"]).inc()
+            m.ALERT_LATENCY_SECONDS.observe(max(0.0, now - alert["read"]["ts"] / 1000))
+
+    def _flush(self, partition: int, buf: _Buffer) -> None:
+        assert buf.first_id is not None and buf.last_id is not None
+        first = buf.first_id
+        days = {_day(r["ts"]) for r in buf.reads}
+        alert_days = {_day(a["read"]["ts"]) for a in buf.alerts}
+        started = time.perf_counter()
+        intent = [reads_path(self._cfg.data_dir, d, partition, first) for d in sorted(days)]
+        intent += [alerts_path(self._cfg.data_dir, d, partition, first) for d in sorted(alert_days)]
+        if intent:
+            self._progress.begin(partition, intent)
+            if buf.reads:
+                self._store.write_reads(partition, first, buf.reads)
+            if buf.alerts:
+                self._store.write_alerts(partition, first, buf.alerts)
+        self._progress.commit(partition, buf.last_id)
+        m.PARQUET_ROWS.inc(len(buf.reads))
+        m.STAGE_SECONDS.labels(stage="parquet").inc(time.perf_counter() - started)
+        self._buffers[partition] = _Buffer()
+
+    @override
+    def close(self) -> None:
+        for partition, buf in list(self._buffers.items()):
+            if buf.first_id is not None:
+                self._flush(partition, buf)
+        self._client.close()

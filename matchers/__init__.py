@@ -1,0 +1,58 @@
+"""Hotlist matching: plate normalisation, OCR classes, policies, the index and patterns.
+
+Pure code (numpy and rapidfuzz only; no I/O, no Redis, no Bytewax). The contract is
+ARCHITECTURE.md "Matching semantics"; :func:`compare` is its literal, one-pair implementation
+and :class:`HotlistIndex` the batch engine that must agree with it on every read.
+
+Typical use::
+
+    index = HotlistIndex.build(hotlists, OcrClasses())
+    hits = index.match_batch(plates, states, ts_ms, candidates, max_per_read=3)
+    index = index.with_hotlist(changed)  # built beside the old one; swap the reference
+"""
+
+from matchers._compare import Comparison, compare
+from matchers._glob import is_pattern, parse_pattern
+from matchers._index import HotlistIndex, estimate_hit_rate
+from matchers._model import Entry, Hotlist, Kind, Match, Policy, StateMode
+from matchers._text import (
+    DEFAULT_OCR_CLASSES,
+    MAX_PLATE_LENGTH,
+    EntryError,
+    MatchersError,
+    OcrClasses,
+    OcrClassError,
+    PatternError,
+    PolicyError,
+    normalise_plate,
+)
+
+__all__ = [
+    "DEFAULT_OCR_CLASSES",
+    "MAX_PLATE_LENGTH",
+    "Comparison",
+    "Entry",
+    "EntryError",
+    "Hotlist",
+    "HotlistIndex",
+    "Kind",
+    "Match",
+    "MatchersError",
+    "OcrClassError",
+    "OcrClasses",
+    "PatternError",
+    "Policy",
+    "PolicyError",
+    "StateMode",
+    "compare",
+    "estimate_hit_rate",
+    "is_pattern",
+    "parse_pattern",
+    "validate_pattern",
+]
+
+
+def validate_pattern(pattern: str) -> str:
+    """Return ``pattern`` unchanged if it is a valid wildcard pattern, else raise PatternError."""
+    parse_pattern(pattern)
+    return pattern

@@ -1,0 +1,196 @@
+"""Wildcard hotlist entries: parsing, validation and the exact glob match of one plate.
+
+A pattern is a glob over the *whole* normalised plate (ARCHITECTURE "Matching semantics"):
+
+* ``A-Z0-9`` a literal; it matches itself, or an OCR-equivalent character at the price of one
+  substitution (at most ``ocr_equivalents`` of those in one match);
+* ``?`` exactly one character;
+* ``*`` any run of characters, the empty run included;
+* ``[AB8]`` one character of the set; members match exactly (no OCR equivalence inside a set).
+  Ranges ``[A-F]`` / ``[0-4]`` and a leading ``!`` for "none of" (``[!8B]``) are accepted too.
+
+``differences`` never apply to patterns and the kind is always ``partial``.
+
+:func:`glob_cost` decides one plate with a dynamic programme over (token, character): the cell
+holds the fewest substitutions that match a token prefix against a text prefix, ``*`` takes the
+minimum of "skip the star" and "the star eats one more character". It is the verification step
+of the pattern structure in :mod:`matchers._patterns` and the pattern branch of ``compare``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+from matchers._text import ALPHABET, MAX_PLATE_LENGTH, OcrClasses, PatternError
+
+__all__ = ["ANY", "LIT", "SET", "STAR", "Token", "glob_cost", "is_pattern", "parse_pattern"]
+
+LIT, ANY, SET, STAR = 0, 1, 2, 3
+_WILDCARDS = frozenset("?*[")
+_ALL = frozenset(ALPHABET)
+
+
+class Token(NamedTuple):
+    """One element of a parsed pattern; ``char`` for literals, ``allowed`` for sets."""
+
+    kind: int
+    char: str = ""
+    allowed: frozenset[str] = frozenset()
+
+
+def is_pattern(text: str) -> bool:
+    """Whether an entry plate is a wildcard pattern (holds ``?``, ``*`` or ``[``)."""
+    return not _WILDCARDS.isdisjoint(text)
+
+
+def _parse_set(pattern: str, start: int) -> tuple[Token, int]:
+    """Parse ``[...]`` beginning at ``pattern[start] == '['``; return the token and next index."""
+    end = pattern.find("]", start + 1)
+    if end < 0:
+        message = (
+            f"pattern {pattern!r}: the '[' at position {start} is never closed; "
+            f"add the ']' that ends the character set"
+        )
+        raise PatternError(message)
+    body = pattern[start + 1 : end]
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    if "[" in body:
+        message = f"pattern {pattern!r}: '[' inside a character set at position {start}; sets do not nest"
+        raise PatternError(message)
+    members: set[str] = set()
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if i + 2 < len(body) and body[i + 1] == "-":
+            last = body[i + 2]
+            same_kind = char.isdigit() == last.isdigit()
+            if char not in _ALL or last not in _ALL or not same_kind or last < char:
+                message = (
+                    f"pattern {pattern!r}: range {char}-{last} in the set at position {start} "
+                    f"is not a range of letters or of digits in ascending order"
+                )
+                raise PatternError(message)
+            members.update(c for c in ALPHABET if char <= c <= last and c.isdigit() == char.isdigit())
+            i += 3
+            continue
+        if char not in _ALL:
+            message = (
+                f"pattern {pattern!r}: {char!r} in the set at position {start} is not a plate "
+                f"character; sets hold A-Z, 0-9 and ranges such as A-F"
+            )
+            raise PatternError(message)
+        members.add(char)
+        i += 1
+    allowed = _ALL - members if negate else frozenset(members)
+    if not allowed:
+        message = f"pattern {pattern!r}: the set at position {start} matches no character"
+        raise PatternError(message)
+    return Token(SET, allowed=frozenset(allowed)), end + 1
+
+
+@lru_cache(maxsize=65536)
+def parse_pattern(pattern: str) -> tuple[Token, ...]:
+    """Parse and validate a pattern; consecutive ``*`` collapse into one.
+
+    Raises :class:`PatternError` naming the position and the fix: an unbalanced ``[`` or ``]``,
+    an empty set, a lower-case letter or any character that is not a plate character or a
+    wildcard, or a pattern that needs more than ``MAX_PLATE_LENGTH`` characters.
+    """
+    tokens: list[Token] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "[":
+            token, i = _parse_set(pattern, i)
+            tokens.append(token)
+            continue
+        if char == "*":
+            if not tokens or tokens[-1].kind != STAR:
+                tokens.append(Token(STAR))
+        elif char == "?":
+            tokens.append(Token(ANY))
+        elif char in _ALL:
+            tokens.append(Token(LIT, char))
+        elif char == "]":
+            message = f"pattern {pattern!r}: ']' at position {i} closes no '['; remove it or add the '['"
+            raise PatternError(message)
+        else:
+            hint = "upper-case it" if char.upper() in _ALL else "remove it"
+            message = (
+                f"pattern {pattern!r}: {char!r} at position {i} is not a plate character or a "
+                f"wildcard (?, *, [..]); {hint}"
+            )
+            raise PatternError(message)
+        i += 1
+    if not tokens:
+        raise PatternError("pattern is empty; enter at least one character or wildcard")
+    fixed = sum(1 for t in tokens if t.kind != STAR)
+    if fixed > MAX_PLATE_LENGTH:
+        message = (
+            f"pattern {pattern!r} needs {fixed} characters but plates have at most "
+            f"{MAX_PLATE_LENGTH}; shorten it"
+        )
+        raise PatternError(message)
+    return tuple(tokens)
+
+
+def glob_cost(
+    tokens: tuple[Token, ...], text: str, max_subs: int, ocr: OcrClasses
+) -> tuple[tuple[int, str, str], ...] | None:
+    """The fewest-substitution glob match of ``text``, or ``None`` if over ``max_subs``.
+
+    Returns the substitutions used as ``(position in text, text char, pattern char)``.
+    """
+    n = len(text)
+    n_tok = len(tokens)
+    inf = max_subs + 1
+    # cost[t][j]: fewest substitutions matching tokens[:t] against text[:j]
+    cost = [[inf] * (n + 1) for _ in range(n_tok + 1)]
+    cost[0][0] = 0
+    for t in range(1, n_tok + 1):
+        token = tokens[t - 1]
+        prev, row = cost[t - 1], cost[t]
+        if token.kind == STAR:
+            row[0] = prev[0]
+            for j in range(1, n + 1):
+                row[j] = min(prev[j], row[j - 1])
+            continue
+        for j in range(1, n + 1):
+            before = prev[j - 1]
+            if before >= inf:
+                continue
+            char = text[j - 1]
+            if token.kind == LIT:
+                if char == token.char:
+                    step = 0
+                elif ocr.equivalent(char, token.char):
+                    step = 1
+                else:
+                    continue
+            elif token.kind == SET and char not in token.allowed:
+                continue
+            else:
+                step = 0
+            if before + step < row[j]:
+                row[j] = before + step
+    if cost[n_tok][n] > max_subs:
+        return None
+    subs: list[tuple[int, str, str]] = []
+    t, j = n_tok, n
+    while t > 0:
+        token = tokens[t - 1]
+        here = cost[t][j]
+        if token.kind == STAR:
+            if cost[t - 1][j] == here:
+                t -= 1
+            else:
+                j -= 1
+            continue
+        if token.kind == LIT and text[j - 1] != token.char:
+            subs.append((j - 1, text[j - 1], token.char))
+        t, j = t - 1, j - 1
+    subs.reverse()
+    return tuple(subs)

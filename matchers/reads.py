@@ -1,0 +1,215 @@
+"""The canonical read: validation and normalisation of one camera read (ARCHITECTURE "Read").
+
+Pure functions, shared by the HTTP ingest (``api/``) and the flow (``dataflow/``) so a read is
+judged the same way at both doors. A read that fails becomes a :class:`ReadError` naming the
+field and the fix; :func:`validate_reads` turns a batch into (accepted, rejected) without
+raising, because bad records are routed, not raised.
+
+The canonical form holds ``ts`` as integer epoch milliseconds (UTC), ``plate`` normalised
+(upper-case A-Z0-9, 2-10 characters) beside ``plate_raw`` as the camera sent it, and every
+optional field present (``None`` or ``[]`` when absent), so downstream code never probes keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from plateflow.errors import PlateflowError
+
+__all__ = [
+    "MAX_PLATE_LEN",
+    "MIN_PLATE_LEN",
+    "ReadError",
+    "derive_read_id",
+    "normalise_plate",
+    "parse_ts",
+    "validate_read",
+    "validate_reads",
+]
+
+MIN_PLATE_LEN = 2
+MAX_PLATE_LEN = 10
+_TS_MIN_MS = 946_684_800_000  # 2000-01-01: older is a camera clock fault
+_TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
+_NON_ALNUM = re.compile(r"[^A-Z0-9]")
+_STATE = re.compile(r"^[A-Z]{2}$")
+_MAX_TEXT = 256
+
+
+class ReadError(PlateflowError):
+    """A read is malformed. ``field`` names the offending field; the message says the fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = f"{field}: {message}"
+
+
+def normalise_plate(text: str) -> str:
+    """Upper-case and drop every character outside A-Z and 0-9 (no length check)."""
+    return _NON_ALNUM.sub("", text.upper())
+
+
+def derive_read_id(camera_id: str, ts_ms: int, plate: str) -> str:
+    """A deterministic id for a read that came without one: the same read gets the same id on
+    every replay, so alert ids (derived from it) and Parquet rows stay stable."""
+    digest = hashlib.blake2b(f"{camera_id}\x1f{ts_ms}\x1f{plate}".encode(), digest_size=12)
+    return "r-" + digest.hexdigest()
+
+
+def parse_ts(value: Any, field: str = "ts") -> int:
+    """RFC 3339 text (with an offset) or epoch milliseconds -> epoch milliseconds (UTC)."""
+    if isinstance(value, bool):
+        raise ReadError(field, "expected epoch milliseconds or RFC 3339 text, got a boolean")
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ReadError(field, "must be a finite number of epoch milliseconds")
+        ms = int(value)
+        if 0 < ms < 100_000_000_000:
+            raise ReadError(
+                field, f"{value} looks like epoch seconds; send epoch milliseconds (x1000)"
+            )
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            msg = f"{value!r} is not RFC 3339 (e.g. 2026-11-28T12:00:00Z) nor epoch milliseconds"
+            raise ReadError(field, msg) from exc
+        if parsed.tzinfo is None:
+            raise ReadError(field, f"{value!r} has no UTC offset; append Z or +hh:mm")
+        ms = int(parsed.timestamp() * 1000)
+    else:
+        raise ReadError(field, "is required: epoch milliseconds or RFC 3339 text")
+    if not _TS_MIN_MS <= ms <= _TS_MAX_MS:
+        raise ReadError(field, f"{value!r} is outside 2000-01-01..2100-01-01; check the clock")
+    return ms
+
+
+def _text(obj: Mapping[str, Any], field: str, required: bool) -> str | None:
+    value = obj.get(field)
+    if value is None or value == "":
+        if required:
+            raise ReadError(field, "is required (a non-empty string)")
+        return None
+    if not isinstance(value, str):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            raise ReadError(field, f"must be a string, got {type(value).__name__}")
+    if len(value) > _MAX_TEXT:
+        raise ReadError(field, f"is longer than {_MAX_TEXT} characters")
+    return value
+
+
+def _confidence(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ReadError(field, "is required: a number from 0 to 1")
+    conf = float(value)
+    if not 0.0 <= conf <= 1.0:  # NaN fails too
+        raise ReadError(field, f"{value!r} is outside 0..1 (percentages must be divided by 100)")
+    return conf
+
+
+def _plate(value: Any, field: str) -> tuple[str, str]:
+    if not isinstance(value, str):
+        raise ReadError(field, "is required: the plate text as a string")
+    plate = normalise_plate(value)
+    if not MIN_PLATE_LEN <= len(plate) <= MAX_PLATE_LEN:
+        msg = (
+            f"{value!r} normalises to {plate!r}: {MIN_PLATE_LEN}-{MAX_PLATE_LEN} letters/digits "
+            "are required"
+        )
+        raise ReadError(field, msg)
+    return plate, value
+
+
+def _coordinate(value: Any, field: str, limit: float) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ReadError(field, f"must be a number in degrees, got {type(value).__name__}")
+    coord = float(value)
+    if not -limit <= coord <= limit:
+        raise ReadError(field, f"{value!r} is outside -{limit:g}..{limit:g} degrees")
+    return coord
+
+
+def validate_read(obj: Any) -> dict[str, Any]:
+    """Validate and normalise one read; raise :class:`ReadError` naming the field."""
+    if not isinstance(obj, Mapping):
+        raise ReadError("read", f"must be a JSON object, got {type(obj).__name__}")
+    camera_id = _text(obj, "camera_id", required=True)
+    assert camera_id is not None
+    plate, plate_raw = _plate(obj.get("plate"), "plate")
+    ts = parse_ts(obj.get("ts"))
+    confidence = _confidence(obj.get("confidence"), "confidence")
+    state = obj.get("state")
+    if state is not None and state != "":
+        if not isinstance(state, str) or not _STATE.match(state.strip().upper()):
+            raise ReadError("state", f"{state!r} is not a two-letter state or province code")
+        state = state.strip().upper()
+    else:
+        state = None
+    lat = _coordinate(obj.get("lat"), "lat", 90.0)
+    lon = _coordinate(obj.get("lon"), "lon", 180.0)
+    if (lat is None) != (lon is None):
+        raise ReadError("lat" if lat is None else "lon", "lat and lon come together or not at all")
+    candidates: list[dict[str, Any]] = []
+    raw_candidates = obj.get("candidates")
+    if raw_candidates is not None:
+        if not isinstance(raw_candidates, list):
+            raise ReadError("candidates", "must be a list of {plate, confidence}")
+        for i, cand in enumerate(raw_candidates[:20]):
+            where = f"candidates[{i}]"
+            if not isinstance(cand, Mapping):
+                raise ReadError(where, "must be an object {plate, confidence}")
+            cplate, _ = _plate(cand.get("plate"), where + ".plate")
+            cconf = _confidence(cand.get("confidence"), where + ".confidence")
+            if cplate != plate:
+                candidates.append({"plate": cplate, "confidence": cconf})
+    read_id = _text(obj, "read_id", required=False) or derive_read_id(camera_id, ts, plate)
+    return {
+        "read_id": read_id,
+        "camera_id": camera_id,
+        "plate": plate,
+        "plate_raw": plate_raw,
+        "ts": ts,
+        "confidence": confidence,
+        "state": state,
+        "lat": lat,
+        "lon": lon,
+        "candidates": candidates,
+        "agency": _text(obj, "agency", required=False),
+        "image_ref": _text(obj, "image_ref", required=False),
+    }
+
+
+def validate_reads(
+    objs: Iterable[Any],
+) -> tuple[list[dict[str, Any]], list[tuple[int, Any, str]]]:
+    """Split a batch into canonical reads and ``(index, raw object, reason)`` rejections."""
+    ok: list[dict[str, Any]] = []
+    bad: list[tuple[int, Any, str]] = []
+    for i, obj in enumerate(objs):
+        try:
+            ok.append(validate_read(obj))
+        except ReadError as exc:
+            bad.append((i, obj, exc.reason))
+    return ok, bad
+
+
+def utc_iso(ms: int) -> str:
+    """Epoch milliseconds -> RFC 3339 UTC text with milliseconds (for people and exports)."""
+    return (
+        datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )

@@ -1,0 +1,247 @@
+"""Subcommands of the HTTP side: ``serve`` (the API under uvicorn) and ``ingest FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import redis
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from plateflow.embedded import redis_url
+from plateflow.settings import Settings
+
+log = logging.getLogger(__name__)
+out = Console()
+
+#: Rejections listed in the terminal; all of them are in the dead-letter stream anyway.
+_SHOWN_REJECTIONS = 20
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        parents=parents,
+        help="serve the HTTP API: camera ingest, health, metrics",
+        description="Serve the HTTP API with uvicorn on --api-host/--api-port. Camera ingest "
+        "needs PLATEFLOW_INGEST_TOKENS (or --generate-ingest-token for a trial run).",
+    )
+    p.add_argument(
+        "--generate-ingest-token",
+        action="store_true",
+        help="add a random ingest token for this run and print it once (demos and trials)",
+    )
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser(
+        "ingest",
+        parents=parents,
+        help="replay a JSON Lines file of reads into the read streams",
+        description="Validate and append every line of FILE (one read, or one JSON array of "
+        "reads, per line) to the read streams, exactly as the HTTP ingest does. Bad lines are "
+        "reported by line number and kept in the dead-letter stream. Exit code 1 if any line "
+        "was rejected.",
+    )
+    p.add_argument("file", type=Path, help="JSON Lines file, or - for standard input")
+    p.add_argument(
+        "--batch", type=int, default=1000, help="lines validated and written per round trip"
+    )
+    p.add_argument(
+        "--format",
+        choices=("reads", "openalpr", "platerecognizer"),
+        default="reads",
+        help="what each line holds: canonical reads (default) or a vendor webhook message",
+    )
+    p.set_defaults(handler=cmd_ingest)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api import create_app, generate_ingest_token
+
+    if args.generate_ingest_token:
+        token = generate_ingest_token()
+        settings = settings.replace(ingest_tokens=(*settings.ingest_tokens, token))
+        out.print(
+            f"ingest token for this run: [bold]{token}[/]  (header X-Plateflow-Token; "
+            "set PLATEFLOW_INGEST_TOKENS for a lasting one)"
+        )
+    elif not settings.ingest_tokens:
+        log.warning(
+            "camera ingest is disabled: no ingest token configured; set PLATEFLOW_INGEST_TOKENS "
+            "or pass --generate-ingest-token"
+        )
+    with redis_url(settings) as url:
+        app = create_app(settings, url)
+        out.print(f"plateflow API on http://{settings.api_host}:{settings.api_port} (docs at /docs)")
+        # log_config=None keeps the CLI's logging (rich) instead of uvicorn's own dictConfig.
+        uvicorn.run(
+            app,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+        )
+    return 0
+
+
+@dataclass
+class FileIngest:
+    """What ``plateflow ingest`` did: reads written and rejected ``(line, reason)`` pairs."""
+
+    lines: int = 0
+    accepted: int = 0
+    ignored: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _converters(fmt: str) -> tuple[Callable[[Any], Any], Callable[[Any], dict[str, Any]]]:
+    from api import (
+        VendorItems,
+        openalpr_items,
+        openalpr_read,
+        platerecognizer_items,
+        platerecognizer_read,
+    )
+    from matchers.reads import validate_read
+
+    def canonical(payload: Any) -> VendorItems:
+        return VendorItems(payload if isinstance(payload, list) else [payload])
+
+    if fmt == "openalpr":
+        return openalpr_items, openalpr_read
+    if fmt == "platerecognizer":
+        return platerecognizer_items, platerecognizer_read
+    return canonical, validate_read
+
+
+def ingest_file(
+    client: redis.Redis,
+    stream: IO[bytes],
+    partitions: int,
+    batch: int,
+    fmt: str = "reads",
+    on_bytes: Callable[[int], None] | None = None,
+) -> FileIngest:
+    """Replay JSON Lines from ``stream`` through :func:`api.ingest_objects` in batches.
+
+    Rejections come back as ``(line number, reason)``; lines that are not JSON are
+    dead-lettered as text. Blank lines are skipped. Redis errors propagate; everything before
+    the failing batch is written (re-running the file writes the same read ids again).
+    """
+    from api import ingest_objects, reject_raw
+
+    split, convert = _converters(fmt)
+    source = f"file:{fmt}"
+    summary = FileIngest()
+    items: list[Any] = []
+    item_lines: list[int] = []
+    ignored = 0
+
+    def flush() -> None:
+        nonlocal ignored
+        if not items and not ignored:
+            return
+        result = ingest_objects(
+            client, items, partitions, source, convert=convert, ignored=ignored
+        )
+        summary.accepted += result.accepted
+        summary.ignored += result.ignored
+        summary.rejected.extend((item_lines[r.index], r.reason) for r in result.rejected)
+        items.clear()
+        item_lines.clear()
+        ignored = 0
+
+    for number, raw in enumerate(stream, start=1):
+        if on_bytes is not None:
+            on_bytes(len(raw))
+        if not raw.strip():
+            continue
+        summary.lines += 1
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            reason = f"line: not JSON ({exc})"
+            reject_raw(client, [(number, raw.rstrip(b"\r\n"), "line", reason)], source)
+            summary.rejected.append((number, reason))
+            continue
+        split_items = split(payload)
+        items.extend(split_items.items)
+        item_lines.extend([number] * len(split_items.items))
+        ignored += split_items.ignored
+        if len(items) >= batch:
+            flush()
+    flush()
+    summary.rejected.sort()
+    return summary
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if args.batch < 1:
+        out.print("[bold red]error:[/] --batch must be at least 1")
+        return 2
+    from_stdin = str(args.file) == "-"
+    if not from_stdin and not args.file.is_file():
+        out.print(f"[bold red]error:[/] no file at {args.file}; give a JSON Lines file or -")
+        return 2
+    total = None if from_stdin else args.file.stat().st_size
+    with redis_url(settings) as url:
+        client = redis.Redis.from_url(url)
+        stream: IO[bytes] = sys.stdin.buffer if from_stdin else args.file.open("rb")
+        columns = (
+            TextColumn("[bold]ingest[/] {task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=out, transient=False) as progress:
+                task = progress.add_task(str(args.file), total=total)
+                summary = ingest_file(
+                    client,
+                    stream,
+                    settings.partitions,
+                    args.batch,
+                    args.format,
+                    on_bytes=lambda n: progress.advance(task, n),
+                )
+        except redis.RedisError as exc:
+            out.print(
+                f"[bold red]error:[/] Redis failed while ingesting {args.file}: {exc}; the batches "
+                "before the failure are stored; re-run the file (read ids are stable)"
+            )
+            return 1
+        finally:
+            if not from_stdin:
+                stream.close()
+            client.close()
+    out.print(
+        f"{summary.accepted:,} reads ingested from {summary.lines:,} lines into "
+        f"{settings.partitions} partitions; {len(summary.rejected):,} rejected"
+        + (f", {summary.ignored:,} messages without a read ignored" if summary.ignored else "")
+    )
+    for number, reason in summary.rejected[:_SHOWN_REJECTIONS]:
+        out.print(f"  line {number}: {reason}", highlight=False)
+    hidden = len(summary.rejected) - _SHOWN_REJECTIONS
+    if hidden > 0:
+        out.print(f"  ... and {hidden:,} more")
+    if summary.rejected:
+        out.print("rejected lines are kept with their reason in the stream plateflow:deadletter")
+        return 1
+    return 0

@@ -1,0 +1,202 @@
+"""Subcommands of the live pipeline: ``run``, ``demo``, ``simulate``, ``subscribe``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from rich.console import Console
+
+from plateflow.embedded import redis_url
+from plateflow.settings import Settings
+
+log = logging.getLogger(__name__)
+out = Console()
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        parents=parents,
+        help="run the Bytewax flow against the configured Redis",
+        description="Run the matching flow. Bytewax's scaling and recovery options pass through; "
+        "set BYTEWAX_DATAFLOW_API_ENABLED=true to serve the flow's /metrics on port 3030.",
+    )
+    p.add_argument("-w", "--workers-per-process", type=int, default=1)
+    p.add_argument("-i", "--process-id", type=int, default=None)
+    p.add_argument("-a", "--addresses", default=None, help='"host1:2101;host2:2101"')
+    p.add_argument("-r", "--recovery-directory", type=Path, default=None)
+    p.add_argument("--drain", action="store_true", help="stop once every stream is read to its end")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser(
+        "demo",
+        parents=parents,
+        help="live demo on embedded defaults: simulated cameras, hotlists, alerts, Parquet",
+    )
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of traffic (default 30)")
+    p.add_argument("--rate", type=float, default=2000.0, help="reads per second (default 2000)")
+    p.add_argument("--cameras", type=int, default=40)
+    p.add_argument("--quiet", action="store_true", help="no live alert feed, summary only")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("simulate", parents=parents, help="send simulated camera reads to Redis")
+    p.add_argument("--rate", type=float, default=1000.0, help="reads/s; 0 = as fast as possible")
+    p.add_argument("--duration", type=float, default=None, help="seconds (default: until --count)")
+    p.add_argument("--count", type=int, default=None, help="stop after this many reads")
+    p.add_argument("--cameras", type=int, default=40)
+    p.add_argument("--hit-rate", type=float, default=0.002, help="share of reads of listed plates")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--jsonl", type=Path, default=None, help="write reads to this file, not Redis")
+    p.set_defaults(handler=cmd_simulate)
+
+    p = sub.add_parser("subscribe", parents=parents, help="print alerts from Redis as they come")
+    p.add_argument("--covert", action="store_true", help="also the covert channel")
+    p.add_argument("--replay", type=int, default=0, help="first print the last N logged alerts")
+    p.add_argument("--json", action="store_true", help="one JSON alert per line")
+    p.set_defaults(handler=cmd_subscribe)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from dataflow import FlowOptions, run_flow
+
+    addresses = args.addresses.split(";") if args.addresses else None
+    with redis_url(settings) as url:
+        run_flow(
+            settings,
+            url,
+            options=FlowOptions(drain=args.drain),
+            workers_per_process=args.workers_per_process,
+            process_id=args.process_id,
+            addresses=addresses,
+            recovery_directory=args.recovery_directory,
+        )
+    return 0
+
+
+def _hot_plates(settings: Settings) -> list[tuple[str, str | None]]:
+    from dataflow import HotlistSources
+    from plateflow._demo import plates_for
+
+    return plates_for(HotlistSources(settings).load_all(), random.Random(1))
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from plateflow.simulator import Simulator
+    from sinks import append_reads
+
+    if args.count is None and args.duration is None:
+        args.count = 10_000
+    sim = Simulator(
+        n_cameras=args.cameras, hot_plates=_hot_plates(settings), hit_rate=args.hit_rate,
+        seed=args.seed,
+    )  # fmt: skip
+    deadline = time.monotonic() + args.duration if args.duration else None
+    sent = 0
+    chunk = 100 if args.rate <= 0 else max(1, min(1000, int(args.rate // 20)))
+    with redis_url(settings) as url:
+        client = None if args.jsonl else redis.Redis.from_url(url)
+        sink = args.jsonl.open("wb") if args.jsonl else None
+        try:
+            for batch in sim.stream(args.rate, chunk=chunk):
+                if args.count is not None:
+                    batch = batch[: args.count - sent]
+                if sink is not None:
+                    sink.write(b"".join(orjson.dumps(r) + b"\n" for r in batch))
+                elif client is not None:
+                    append_reads(client, batch, settings.partitions)
+                sent += len(batch)
+                if (args.count is not None and sent >= args.count) or (
+                    deadline is not None and time.monotonic() >= deadline
+                ):
+                    break
+        finally:
+            if sink is not None:
+                sink.close()
+            if client is not None:
+                client.close()
+    out.print(f"sent {sent:,} simulated reads")
+    return 0
+
+
+def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
+    from plateflow._console import AlertFeed, render_alert
+    from sinks import AlertBus
+
+    def show(alert: dict[str, Any]) -> None:
+        if args.json:
+            print(orjson.dumps(alert).decode(), flush=True)  # noqa: T201 - the CLI's output
+        else:
+            out.print(render_alert(alert), highlight=False)
+
+    with redis_url(settings) as url:
+        feed = AlertFeed(url, show, covert=args.covert)
+        if args.replay:
+            client = redis.Redis.from_url(url)
+            bus = AlertBus(client)
+            logged = bus.replay(count=1_000_000)
+            if args.covert:
+                logged += bus.replay(count=1_000_000, covert=True)
+            for _, alert in sorted(logged, key=lambda x: x[0])[-args.replay :]:
+                show(alert)
+            client.close()
+        feed.start()
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            feed.stop()
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from dataflow import FlowOptions, make_holder, run_flow
+    from plateflow import _demo
+    from plateflow._console import AlertFeed, print_alert
+    from plateflow.simulator import Simulator
+
+    sim = Simulator(n_cameras=args.cameras, seed=7)
+    big = _demo.generate_large_list(
+        settings.data_dir / "demo" / f"{_demo.GENERATED_LIST}.csv", 100_000, 2026, sim
+    )
+    files = tuple(settings.hotlist_files) or tuple(_demo.sample_hotlist_files())
+    settings = settings.replace(
+        hotlist_files=(*files, big),
+        geofence_file=settings.geofence_file or _demo.samples_dir() / "geofences.geojson",
+    )
+    out.rule("plateflow demo")
+    with redis_url(settings) as url:
+        out.print(f"Redis: {url}   data: {settings.data_dir.resolve()}")
+        started = time.monotonic()
+        holder = make_holder(settings, url)
+        lists = list(holder.current().hotlists.values())
+        for h in lists:
+            out.print(
+                f"  hotlist [bold]{h.name}[/] ({h.category}, {len(h.entries):,} entries, "
+                f"policy {h.policy.to_dict()})"
+            )
+        out.print(f"index built in {time.monotonic() - started:.1f} s; streaming for "
+                  f"{args.duration:.0f} s at {args.rate:,.0f} reads/s …")
+        sim_hot = _demo.plates_for(lists, random.Random(3))
+        sim = Simulator(n_cameras=args.cameras, hot_plates=sim_hot, hit_rate=0.003, seed=11)
+        feed = AlertFeed(url, (lambda a: None) if args.quiet else print_alert(out)).start()
+        started = time.monotonic()
+        feeder = _demo.Feeder(url, settings, sim, args.rate, args.duration).start()
+        run_flow(
+            settings,
+            url,
+            holder=holder,
+            options=FlowOptions(drain=True, drain_after_s=args.duration + 0.5, flush_s=2.0),
+        )
+        feeder.thread.join()
+        time.sleep(0.3)  # let the last published alerts reach the feed
+        feed.stop()
+        _demo.summary(out, settings, url, started, feed, feeder.sent)
+    return 0

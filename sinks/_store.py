@@ -1,0 +1,303 @@
+"""The Parquet store: date-partitioned reads and alerts that carry their own retention.
+
+Layout (ARCHITECTURE "Storage")::
+
+    {data_dir}/reads/date=YYYY-MM-DD/part-{p:03d}-{first_stream_id}.parquet
+    {data_dir}/reads/date=YYYY-MM-DD/_retention.json
+    {data_dir}/alerts/date=YYYY-MM-DD/...            (dated by the read's time, see below)
+
+The date is the UTC date of the read's ``ts``. Alerts are dated by their read too (not by
+``emitted_at``), so an alert lives and dies with the read that raised it and a legal hold on a
+day covers both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from sinks._errors import SinksError
+from sinks._files import create_exclusive, fsync_dir, read_json, temp_for
+from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
+from sinks._metrics import ALERTS_WRITTEN, READS_WRITTEN, WRITE_SECONDS
+from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION, alerts_frame, reads_frame
+
+__all__ = ["ALERTS", "READS", "SIDECAR_NAME", "ReadStore", "utc_day"]
+
+log = logging.getLogger(__name__)
+
+READS = "reads"
+ALERTS = "alerts"
+SIDECAR_NAME = "_retention.json"
+_DAY_MS = 86_400_000
+_EPOCH = date(1970, 1, 1)
+_DIR_PREFIX = "date="
+
+
+def utc_day(ts_ms: int) -> date:
+    """The UTC date of epoch milliseconds."""
+    return _EPOCH + timedelta(days=ts_ms // _DAY_MS)
+
+
+def _as_utc(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None:
+        msg = (
+            f"{name}={moment.isoformat()} has no time zone; pass an aware datetime "
+            "(e.g. datetime(..., tzinfo=timezone.utc))"
+        )
+        raise SinksError(msg)
+    return moment.astimezone(timezone.utc)
+
+
+class ReadStore:
+    """Writes and scans the Parquet store under ``data_dir``.
+
+    Writes are idempotent per batch: the file name depends only on (date, partition, first
+    stream id), and each file is written under a hidden temporary name and renamed into place,
+    so a reader sees a whole file or none and a replayed batch replaces its own file. With
+    ``fsync`` (default) the data is on disk before the rename, so a file that exists after a
+    power cut is complete. Many processes may write the same store; each batch touches only its
+    own files, and the per-date sidecars are created exclusively (never overwritten by a writer).
+    """
+
+    def __init__(self, data_dir: Path, retention_days: int = 365, *, fsync: bool = True) -> None:
+        if retention_days < 1:
+            msg = f"retention_days must be at least 1, got {retention_days}"
+            raise SinksError(msg)
+        self.data_dir = Path(data_dir)
+        self.retention_days = retention_days
+        self.fsync = fsync
+        self._known_sidecars: set[Path] = set()
+        # Part-B capabilities live in their own modules; ReadStore is their entry point.
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write_reads(
+        self, partition: int, first_stream_id: str, reads: Sequence[Mapping[str, Any]]
+    ) -> list[Path]:
+        """Write one batch of canonical reads: one Parquet file per UTC date of ``ts`` (zstd,
+        schema :data:`sinks.READS_SCHEMA`). Returns the files written, in date order."""
+        if not reads:
+            return []
+        started = time.perf_counter()
+        frame = reads_frame(reads, partition)
+        paths = self._write(READS, frame, partition, first_stream_id)
+        WRITE_SECONDS.labels(kind=READS).observe(time.perf_counter() - started)
+        READS_WRITTEN.inc(len(reads))
+        return paths
+
+    def write_alerts(
+        self, partition: int, first_stream_id: str, alerts: Sequence[Mapping[str, Any]]
+    ) -> list[Path]:
+        """Write one batch of alerts (as published) under ``alerts/``, one file per UTC date of
+        the read's ``ts``; schema :data:`sinks.ALERTS_SCHEMA`. Same guarantees as reads."""
+        if not alerts:
+            return []
+        started = time.perf_counter()
+        frame = alerts_frame(alerts, partition)
+        paths = self._write(ALERTS, frame, partition, first_stream_id)
+        WRITE_SECONDS.labels(kind=ALERTS).observe(time.perf_counter() - started)
+        ALERTS_WRITTEN.inc(len(alerts))
+        return paths
+
+    def paths_for(
+        self, kind: str, partition: int, first_stream_id: str, timestamps: Sequence[int]
+    ) -> list[Path]:
+        """The files a batch with these read timestamps (epoch ms) will be written to; the flow
+        records them as an intent (:meth:`sinks.StreamProgress.begin`) before writing."""
+        namer = reads_path if kind == READS else alerts_path
+        days = sorted({utc_day(ts) for ts in timestamps})
+        return [namer(self.data_dir, day, partition, first_stream_id) for day in days]
+
+    def _write(
+        self, kind: str, frame: pl.DataFrame, partition: int, first_stream_id: str
+    ) -> list[Path]:
+        namer = reads_path if kind == READS else alerts_path
+        day_numbers = frame["ts"].dt.epoch("d")
+        low, high = day_numbers.min(), day_numbers.max()
+        assert isinstance(low, int) and isinstance(high, int)
+        paths: list[Path] = []
+        for number in range(low, high + 1):
+            part = frame if low == high else frame.filter(day_numbers == number)
+            if part.height == 0:
+                continue
+            day = _EPOCH + timedelta(days=number)
+            path = namer(self.data_dir, day, partition, first_stream_id)
+            self._ensure_sidecar(kind, day)
+            self._write_file(path, part, self._file_metadata(kind, day, partition, first_stream_id))
+            paths.append(path)
+        return paths
+
+    def _file_metadata(
+        self, kind: str, day: date, partition: int, first_stream_id: str
+    ) -> dict[str, str]:
+        return {
+            "plateflow.kind": kind,
+            "plateflow.schema_version": SCHEMA_VERSION,
+            "plateflow.date": day.isoformat(),
+            "plateflow.partition": str(partition),
+            "plateflow.first_stream_id": safe_stream_id(first_stream_id),
+            "plateflow.retention_days": str(self.retention_days),
+            "plateflow.retain_until": retain_until(day, self.retention_days).isoformat(),
+        }
+
+    def _write_file(self, path: Path, frame: pl.DataFrame, metadata: dict[str, str]) -> None:
+        temp = temp_for(path)
+        with open(temp, "wb") as handle:
+            frame.write_parquet(handle, compression="zstd", statistics=True, metadata=metadata)
+            if self.fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temp, path)
+
+    # -- sidecars --------------------------------------------------------------------------
+
+    def sidecar_path(self, kind: str, day: date) -> Path:
+        """``{kind}/date=YYYY-MM-DD/_retention.json``."""
+        return date_dir(self.data_dir, kind, day) / SIDECAR_NAME
+
+    def new_sidecar(self, kind: str, day: date) -> dict[str, Any]:
+        """The sidecar a date partition starts with: retention, no holds, no purge."""
+        return {
+            "kind": kind,
+            "date": day.isoformat(),
+            "retention_days": self.retention_days,
+            "retain_until": retain_until(day, self.retention_days).isoformat(),
+            "legal_holds": [],
+            "purge": None,
+        }
+
+    def _ensure_sidecar(self, kind: str, day: date) -> None:
+        path = self.sidecar_path(kind, day)
+        if path in self._known_sidecars:
+            return
+        directory = path.parent
+        created_dir = not directory.exists()
+        directory.mkdir(parents=True, exist_ok=True)
+        if create_exclusive(
+            path, orjson.dumps(self.new_sidecar(kind, day), option=orjson.OPT_INDENT_2)
+        ):
+            log.info(
+                "created %s partition %s (retain until %s)",
+                kind,
+                day,
+                retain_until(day, self.retention_days),
+            )
+        if created_dir and self.fsync:
+            fsync_dir(directory.parent)
+        self._known_sidecars.add(path)
+
+    def sidecar(self, kind: str, day: date) -> dict[str, Any]:
+        """The retention sidecar of a date partition (a fresh one if the file is missing)."""
+        path = self.sidecar_path(kind, day)
+        if path.exists():
+            found: dict[str, Any] = read_json(path)
+            return found
+        return self.new_sidecar(kind, day)
+
+    # -- listing and scanning -------------------------------------------------------------
+
+    def days(self, kind: str = READS) -> list[date]:
+        """The dates that have a partition directory, ascending (tombstones are skipped)."""
+        root = self.data_dir / kind
+        if not root.is_dir():
+            return []
+        found: list[date] = []
+        for entry in os.scandir(root):
+            name = entry.name
+            if not (entry.is_dir() and name.startswith(_DIR_PREFIX)):
+                continue
+            try:
+                found.append(date.fromisoformat(name[len(_DIR_PREFIX) :]))
+            except ValueError:
+                continue  # "date=...purging" tombstones and strays
+        return sorted(found)
+
+    def files(self, kind: str, day: date) -> list[Path]:
+        """The live data files of one date partition, sorted by name. Hidden (``.``) and
+        private (``_``) names are never data: temporaries, sidecars, manifests."""
+        directory = date_dir(self.data_dir, kind, day)
+        try:
+            names = sorted(
+                entry.name
+                for entry in os.scandir(directory)
+                if entry.name.endswith(".parquet") and entry.name[0] not in "._"
+            )
+        except FileNotFoundError:
+            return []
+        return [directory / name for name in names]
+
+    def days_between(self, kind: str, start: datetime | None, end: datetime | None) -> list[date]:
+        """The partition dates that can hold rows with ``start <= ts < end``."""
+        first = _as_utc(start, "start").date() if start is not None else None
+        last = _as_utc(end, "end") if end is not None else None
+        chosen: list[date] = []
+        for day in self.days(kind):
+            if first is not None and day < first:
+                continue
+            if (
+                last is not None
+                and datetime(day.year, day.month, day.day, tzinfo=timezone.utc) >= last
+            ):
+                continue
+            chosen.append(day)
+        return chosen
+
+    def iter_files(
+        self, kind: str, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[tuple[date, list[Path]]]:
+        """``(date, files)`` for every partition in range, oldest first, opening nothing."""
+        for day in self.days_between(kind, start, end):
+            files = self.files(kind, day)
+            if files:
+                yield day, files
+
+    def scan_reads(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> pl.LazyFrame:
+        """A lazy scan of the reads with ``start <= ts < end`` (aware datetimes; either bound
+        may be None). Only date directories in the range are listed and opened."""
+        return self._scan(READS, READS_SCHEMA, start, end)
+
+    def scan_alerts(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> pl.LazyFrame:
+        """Like :meth:`scan_reads` over alerts; the range applies to the read's ``ts``."""
+        return self._scan(ALERTS, ALERTS_SCHEMA, start, end)
+
+    def _scan(
+        self,
+        kind: str,
+        schema: Mapping[str, pl.DataType],
+        start: datetime | None,
+        end: datetime | None,
+    ) -> pl.LazyFrame:
+        paths = [path for _, files in self.iter_files(kind, start, end) for path in files]
+        return scan_files(paths, schema, start, end)
+
+
+def scan_files(
+    paths: Sequence[Path],
+    schema: Mapping[str, pl.DataType],
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pl.LazyFrame:
+    """A lazy scan of exactly these files, filtered to ``start <= ts < end``."""
+    if not paths:
+        return pl.LazyFrame(schema=dict(schema))
+    frame = pl.scan_parquet(
+        [str(path) for path in paths], schema=dict(schema), missing_columns="insert"
+    )
+    if start is not None:
+        frame = frame.filter(pl.col("ts") >= _as_utc(start, "start"))
+    if end is not None:
+        frame = frame.filter(pl.col("ts") < _as_utc(end, "end"))
+    return frame

