@@ -273,4 +273,6 @@ async def post_openalpr(request: Request) -> IngestResponse:
     openapi_extra=_body_doc(_PLATERECOGNIZER_SCHEMA, multipart=True),
 )
 async def post_platerecognizer(request: Request) -> IngestResponse:
-    return await _ingest(request, "api:platerecognizer", platerecognizer_items, platerecognizer_read)
+    return await _ingest(
+        request, "api:platerecognizer", platerecognizer_items, platerecognizer_read
+    )

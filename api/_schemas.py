@@ -1,16 +1,66 @@
-"""Response models shared by the routers (the OpenAPI document is built from them)."""
+"""Request and response models (the OpenAPI document is built from them) and their builders.
+
+Times go out as RFC 3339 UTC text (``2026-11-28T12:00:00.000Z``); calendar dates as dates.
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
+from typing import Any
+
+import records
 from pydantic import BaseModel, Field
 
-__all__ = ["ErrorBody", "HealthResponse"]
+__all__ = [
+    "AlertLogEntry",
+    "AlertLogOut",
+    "AlertsOut",
+    "AuditOut",
+    "AuditRecordOut",
+    "ChainProblemOut",
+    "ChangeOut",
+    "DecisionIn",
+    "DisableIn",
+    "EntryIn",
+    "EntryOut",
+    "EntryRemovedOut",
+    "ErrorBody",
+    "FulfilmentIn",
+    "HealthResponse",
+    "HotlistDetailOut",
+    "HotlistIn",
+    "HotlistOut",
+    "LoginIn",
+    "LoginOut",
+    "PasswordIn",
+    "PolicyCostOut",
+    "PolicyIn",
+    "ReleaseIn",
+    "ReleaseOut",
+    "RolesIn",
+    "TrainingIn",
+    "TrainingOut",
+    "UserDetailOut",
+    "UserIn",
+    "UserOut",
+    "VerifyOut",
+    "iso",
+]
+
+
+def iso(ms: int | None) -> str | None:
+    """Epoch milliseconds -> RFC 3339 UTC text with milliseconds (None stays None)."""
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 class ErrorBody(BaseModel):
     """Every refusal: a sentence that names what is wrong and how to fix it."""
 
     detail: str = Field(description="What is wrong and how to fix it.")
+    field: str | None = Field(None, description="For 422: the field to supply or correct.")
 
 
 class HealthResponse(BaseModel):
@@ -18,3 +68,332 @@ class HealthResponse(BaseModel):
     checks: dict[str, str] = Field(
         description="Each dependency (`redis`, `database`) and `ok` or the error class."
     )
+
+
+# -- people -------------------------------------------------------------------------------------
+
+
+class UserOut(BaseModel):
+    username: str
+    name: str
+    agency: str
+    job_title: str
+    roles: list[str]
+    permissions: list[str] = Field(description="What the roles allow (see the README table).")
+    active: bool
+    locked_until: str | None
+    last_login: str | None
+    created_by: str
+    created_at: str | None
+    disabled_reason: str | None
+
+    @classmethod
+    def of(cls, user: records.User) -> UserOut:
+        return cls(
+            username=user.username, name=user.name, agency=user.agency, job_title=user.job_title,
+            roles=list(user.roles), permissions=sorted(user.permissions), active=user.active,
+            locked_until=iso(user.locked_until_ms), last_login=iso(user.last_login_ms),
+            created_by=user.created_by, created_at=iso(user.created_at_ms),
+            disabled_reason=user.disabled_reason,
+        )
+
+
+class TrainingOut(BaseModel):
+    course: str
+    completed_on: date
+    expires_on: date | None
+    recorded_by: str
+    recorded_at: str | None
+    current: bool = Field(description="Whether the course is current today (UTC).")
+
+    @classmethod
+    def of(cls, t: records.TrainingRecord, today: date) -> TrainingOut:
+        return cls(course=t.course, completed_on=t.completed_on, expires_on=t.expires_on,
+                   recorded_by=t.recorded_by, recorded_at=iso(t.recorded_at_ms),
+                   current=t.current_on(today))
+
+
+class UserDetailOut(BaseModel):
+    user: UserOut
+    training: list[TrainingOut]
+    training_current: bool = Field(description="At least one course is current today.")
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="Send as `Authorization: Bearer <token>`; shown once.")
+    token_type: str = "bearer"
+    expires_at: str | None
+    user: UserOut
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=128)
+    agency: str = Field(min_length=1, max_length=128)
+    job_title: str = Field("", max_length=128)
+    roles: list[str] = Field(min_length=1, description="One or more of the roles.")
+    password: str = Field(min_length=1, max_length=1024, description="Checked by the rules.")
+
+
+class RolesIn(BaseModel):
+    roles: list[str] = Field(min_length=1)
+
+
+class DisableIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PasswordIn(BaseModel):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TrainingIn(BaseModel):
+    course: str = Field(min_length=1, max_length=200)
+    completed_on: date
+    expires_on: date | None = Field(None, description="Empty when the course does not expire.")
+
+
+# -- hotlists -----------------------------------------------------------------------------------
+
+
+class HotlistOut(BaseModel):
+    name: str
+    category: str
+    covert: bool
+    version: int
+    entries: int = Field(description="Live entries.")
+    policy: dict[str, Any]
+    created_by: str
+    created_at: str | None
+    updated_by: str
+    updated_at: str | None
+
+    @classmethod
+    def of(cls, h: records.HotlistInfo) -> HotlistOut:
+        return cls(name=h.name, category=h.category, covert=h.covert, version=h.version,
+                   entries=h.entries, policy=h.policy.to_dict(), created_by=h.created_by,
+                   created_at=iso(h.created_at_ms), updated_by=h.updated_by,
+                   updated_at=iso(h.updated_at_ms))
+
+
+class EntryOut(BaseModel):
+    entry_id: str
+    plate: str = Field(description="Normalised plate, or a pattern (`?`, `*`, `[...]`).")
+    is_pattern: bool
+    state: str | None
+    reason: str
+    case_number: str | None
+    source: str
+    source_line: int | None
+    entered_by: str
+    entered_at: str | None
+    effective_from: str | None
+    expires_at: str | None
+    version_from: int
+    version_to: int | None
+
+    @classmethod
+    def of(cls, e: records.EntryRecord) -> EntryOut:
+        return cls(entry_id=e.entry_id, plate=e.plate, is_pattern=e.is_pattern, state=e.state,
+                   reason=e.reason, case_number=e.case_number, source=e.source,
+                   source_line=e.source_line, entered_by=e.entered_by,
+                   entered_at=iso(e.entered_at_ms), effective_from=iso(e.effective_from_ms),
+                   expires_at=iso(e.expires_at_ms), version_from=e.version_from,
+                   version_to=e.version_to)
+
+
+class ChangeOut(BaseModel):
+    version: int
+    change: str
+    source: str
+    detail: dict[str, Any]
+    entry_count: int
+    by: str
+    at: str | None
+
+    @classmethod
+    def of(cls, c: records.HotlistChange) -> ChangeOut:
+        return cls(version=c.version, change=c.change, source=c.source, detail=dict(c.detail),
+                   entry_count=c.entry_count, by=c.by, at=iso(c.at_ms))
+
+
+class HotlistDetailOut(BaseModel):
+    hotlist: HotlistOut
+    version: int = Field(description="The version whose entries are listed.")
+    entries_total: int
+    entries: list[EntryOut] = Field(description="One page (offset, limit), by entry key.")
+    history: list[ChangeOut]
+
+
+class HotlistIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    category: str = Field(min_length=1, max_length=32, examples=["stolen_vehicle"])
+    policy: dict[str, Any] | None = Field(None, description="Match policy; default if empty.")
+
+
+class EntryIn(BaseModel):
+    plate: str = Field(min_length=1, max_length=32, description="A plate or a partial pattern.")
+    reason: str = Field(min_length=1, max_length=500)
+    state: str | None = Field(None, max_length=8)
+    case_number: str | None = Field(
+        None, max_length=64, description="Required for partial patterns (427.3(d))."
+    )
+    expires_at: str | None = Field(
+        None, description="RFC 3339 or a date; required for partial patterns."
+    )
+    effective_from: str | None = None
+    category: str | None = Field(None, description="Creates the list if it does not exist.")
+
+
+class EntryRemovedOut(BaseModel):
+    hotlist: str
+    plate: str
+    version: int = Field(description="The new version without the entry.")
+
+
+class PolicyIn(BaseModel):
+    policy: dict[str, Any]
+    force: bool = Field(False, description="Apply even above the alert ceiling (logged).")
+
+
+class PolicyCostOut(BaseModel):
+    hotlist: str
+    entries: int
+    hit_rate: float = Field(description="Share of ordinary reads the policy would alert on.")
+    sample_size: int
+    alerts_per_hour: float
+    ceiling: float
+    over_ceiling: bool
+    description: str
+
+    @classmethod
+    def of(cls, c: records.PolicyCost) -> PolicyCostOut:
+        return cls(hotlist=c.hotlist, entries=c.entries, hit_rate=c.hit_rate,
+                   sample_size=c.sample_size, alerts_per_hour=c.alerts_per_hour,
+                   ceiling=c.ceiling, over_ceiling=c.over_ceiling, description=c.describe())
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+
+class AlertsOut(BaseModel):
+    count: int
+    alerts: list[dict[str, Any]] = Field(description="Alerts (ARCHITECTURE 'Alert'), newest first.")
+
+
+class AlertLogEntry(BaseModel):
+    id: str = Field(description="Stream id; pass the last one as `after` to continue.")
+    alert: dict[str, Any]
+
+
+class AlertLogOut(BaseModel):
+    alerts: list[AlertLogEntry]
+    last_id: str | None
+
+
+# -- releases -----------------------------------------------------------------------------------
+
+
+class ReleaseIn(BaseModel):
+    requesting_agency: str = Field(min_length=1, max_length=200)
+    law_enforcement: bool = Field(description="False flags it for the public-records process.")
+    requester: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=2000)
+    case_number: str | None = Field(None, max_length=64)
+    terms: dict[str, Any] = Field(default_factory=dict, description="What is asked for.")
+
+
+class ReleaseOut(BaseModel):
+    id: int
+    status: str = Field(description="pending, public_records, approved, denied or fulfilled.")
+    requesting_agency: str
+    law_enforcement: bool
+    requester: str
+    purpose: str
+    case_number: str | None
+    terms: dict[str, Any]
+    created_by: str
+    created_at: str | None
+    approved: bool | None
+    decision_reason: str | None
+    decided_by: str | None
+    decided_at: str | None
+    export_id: str | None
+    fulfilled_by: str | None
+    fulfilled_at: str | None
+
+    @classmethod
+    def of(cls, r: records.ReleaseRequest) -> ReleaseOut:
+        return cls(id=r.id, status=r.status, requesting_agency=r.requesting_agency,
+                   law_enforcement=r.law_enforcement, requester=r.requester, purpose=r.purpose,
+                   case_number=r.case_number, terms=dict(r.terms), created_by=r.created_by,
+                   created_at=iso(r.created_at_ms), approved=r.approved,
+                   decision_reason=r.decision_reason, decided_by=r.decided_by,
+                   decided_at=iso(r.decided_at_ms), export_id=r.export_id,
+                   fulfilled_by=r.fulfilled_by, fulfilled_at=iso(r.fulfilled_at_ms))
+
+
+class DecisionIn(BaseModel):
+    approve: bool
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class FulfilmentIn(BaseModel):
+    export_id: str = Field(min_length=1, max_length=200)
+    note: str = Field("", max_length=2000)
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+class AuditRecordOut(BaseModel):
+    seq: int
+    ts: str
+    kind: str
+    username: str
+    user_name: str
+    agency: str
+    action: str
+    terms: dict[str, Any]
+    case_number: str | None
+    event_number: str | None
+    description: str | None
+    result_count: int | None
+    client: str | None
+    outcome: str
+    reason: str | None
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, r: records.AuditRecord) -> AuditRecordOut:
+        return cls(seq=r.seq, ts=r.ts, kind=r.kind, username=r.username, user_name=r.user_name,
+                   agency=r.agency, action=r.action, terms=r.terms, case_number=r.case_number,
+                   event_number=r.event_number, description=r.description,
+                   result_count=r.result_count, client=r.client, outcome=r.outcome,
+                   reason=r.reason, prev_hash=r.prev_hash, hash=r.hash)
+
+
+class AuditOut(BaseModel):
+    count: int
+    records: list[AuditRecordOut]
+
+
+class ChainProblemOut(BaseModel):
+    seq: int
+    kind: str = Field(description="edited, deleted, inserted, unlinked or anchor.")
+    detail: str
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    records: int
+    head_seq: int
+    head_hash: str
+    problems: list[ChainProblemOut]
+    description: str

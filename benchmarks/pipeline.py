@@ -34,7 +34,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dataflow import FlowOptions, IndexHolder, build_flow  # noqa: E402
+from dataflow import FlowOptions, IndexHolder, build_flow, tune_gc  # noqa: E402
 from dataflow import _metrics as m  # noqa: E402
 from matchers import Entry, Hotlist, OcrClasses, Policy  # noqa: E402
 from plateflow.embedded import EmbeddedRedis  # noqa: E402
@@ -171,6 +171,7 @@ def main() -> int:
             {}, data_dir=str(tmp / "data"), partitions=str(args.partitions), batch_size="200"
         )
         load_s = load_reads(client, sim, args.reads, args.partitions)
+        tune_gc()
         before = stage_seconds()
         flow = build_flow(settings, url, holder, FlowOptions(drain=True, flush_reads=500_000))
         from bytewax.testing import run_main

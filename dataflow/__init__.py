@@ -6,7 +6,7 @@ and worker options.
 """
 
 from dataflow._errors import DataflowError
-from dataflow._flow import FlowOptions, build_flow, make_holder, run_flow
+from dataflow._flow import FlowOptions, build_flow, make_holder, run_flow, tune_gc
 from dataflow._geofences import GeofenceError, Geofences
 from dataflow._hotlist_sources import HotlistSources
 from dataflow._hotlists import IndexHolder
@@ -30,4 +30,5 @@ __all__ = [
     "build_flow",
     "make_holder",
     "run_flow",
+    "tune_gc",
 ]

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -90,6 +91,16 @@ def build_flow(
     return flow
 
 
+def tune_gc() -> None:
+    """Move what exists now (the hotlist index's entries, modules) out of the collector's way
+    and collect young objects less often. Each batch allocates thousands of short-lived dicts;
+    with the defaults, full collections would walk the million entries of a large list again
+    and again (measured: validation 4.0 us/read with, 7.8 without)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def make_holder(settings: Settings, listen_url: str | None = None) -> IndexHolder:
     """The index holder over the configured hotlists (files and database); with
     ``listen_url`` it reloads lists announced on ``plateflow:hotlists:changed``."""
@@ -116,6 +127,7 @@ def run_flow(
     """Run the flow in this process (Bytewax's process and worker options passed through)."""
     holder = holder or make_holder(settings, redis_url)
     flow = build_flow(settings, redis_url, holder, options)
+    tune_gc()
     recovery = RecoveryConfig(recovery_directory) if recovery_directory else None
     try:
         cli_main(

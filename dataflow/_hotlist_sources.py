@@ -36,6 +36,7 @@ class HotlistSources:
     def load_one(self, name: str) -> Hotlist | None:
         if name in self._files:
             return records.load_hotlist_file(self._files[name])
-        for hotlist in records.load_hotlists(self._engine, names=[name]):
-            return hotlist
-        return None
+        try:
+            return records.load_hotlist(self._engine, name)
+        except records.NotFoundError:
+            return None

@@ -9,6 +9,7 @@ reference, so matching never stops and a batch always sees one consistent index.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -61,6 +62,8 @@ class IndexHolder:
             else:
                 new = old.with_hotlist(hotlist)
             self._index = new  # one reference assignment: atomic for readers
+        gc.collect()
+        gc.freeze()  # the new entries join the permanent generation (see flow.tune_gc)
         log.info("hotlist %r reloaded: %d entries in the index", name, len(new))
 
     def listen(self, redis_url: str) -> None:

@@ -20,8 +20,8 @@ from matchers._text import (
     MAX_PLATE_LENGTH,
     EntryError,
     MatchersError,
-    OcrClasses,
     OcrClassError,
+    OcrClasses,
     PatternError,
     PolicyError,
     normalise_plate,
@@ -47,6 +47,7 @@ __all__ = [
     "compare",
     "estimate_hit_rate",
     "is_pattern",
+    "normalise_plate",
     "parse_pattern",
     "validate_pattern",
 ]

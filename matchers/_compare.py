@@ -131,21 +131,21 @@ def _dp(read: str, entry: str, d: int, o: int, ocr: OcrClasses) -> Comparison | 
                             best, how = prev[s - 1], (_OCR, i - 1, j - 1, s - 1)
                         if prev[s] + 1 < best:
                             best, how = prev[s] + 1, (_REPLACE, i - 1, j - 1, s)
-                # swap E[k-1]..E[i-1] -> R[l-1]..R[j-1], gaps deleted / inserted
+                # swap E[k-1]..E[i-1] -> R[q-1]..R[j-1], gaps deleted / inserted
                 for k in range(i - 1, max(0, i - d - 1), -1):
                     gap_e = i - k - 1
-                    for l in range(j - 1, max(0, j - d + gap_e - 1), -1):
-                        gap_r = j - l - 1
+                    for q in range(j - 1, max(0, j - d + gap_e - 1), -1):
+                        gap_r = j - q - 1
                         x, u = entry[k - 1], entry[i - 1]
-                        y, v = read[j - 1], read[l - 1]
+                        y, v = read[j - 1], read[q - 1]
                         if not (eq(x, y) and eq(u, v)):
                             continue
                         used = (x != y) + (u != v)
                         if used > s:
                             continue
-                        total = cost[k - 1][l - 1][s - used] + 1 + gap_e + gap_r
+                        total = cost[k - 1][q - 1][s - used] + 1 + gap_e + gap_r
                         if total < best:
-                            best, how = total, (_SWAP, k - 1, l - 1, s - used)
+                            best, how = total, (_SWAP, k - 1, q - 1, s - used)
                 if i and cost[i - 1][j][s] + 1 < best:
                     best, how = cost[i - 1][j][s] + 1, (_DELETE, i - 1, j, s)
                 if j and cost[i][j - 1][s] + 1 < best:

@@ -58,7 +58,10 @@ def _parse_set(pattern: str, start: int) -> tuple[Token, int]:
     if negate:
         body = body[1:]
     if "[" in body:
-        message = f"pattern {pattern!r}: '[' inside a character set at position {start}; sets do not nest"
+        message = (
+            f"pattern {pattern!r}: '[' inside the character set at position {start}; "
+            f"sets do not nest"
+        )
         raise PatternError(message)
     members: set[str] = set()
     i = 0
@@ -73,7 +76,9 @@ def _parse_set(pattern: str, start: int) -> tuple[Token, int]:
                     f"is not a range of letters or of digits in ascending order"
                 )
                 raise PatternError(message)
-            members.update(c for c in ALPHABET if char <= c <= last and c.isdigit() == char.isdigit())
+            members.update(
+                c for c in ALPHABET if char <= c <= last and c.isdigit() == char.isdigit()
+            )
             i += 3
             continue
         if char not in _ALL:
@@ -115,7 +120,10 @@ def parse_pattern(pattern: str) -> tuple[Token, ...]:
         elif char in _ALL:
             tokens.append(Token(LIT, char))
         elif char == "]":
-            message = f"pattern {pattern!r}: ']' at position {i} closes no '['; remove it or add the '['"
+            message = (
+                f"pattern {pattern!r}: ']' at position {i} closes no '['; "
+                f"remove it or add the '['"
+            )
             raise PatternError(message)
         else:
             hint = "upper-case it" if char.upper() in _ALL else "remove it"

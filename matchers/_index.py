@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from matchers._compare import Comparison, compare
 from matchers._model import Entry, Hotlist, Match
-from matchers._text import MatchersError, OcrClasses, normalise_plate
+from matchers._text import MatchersError, OcrClasses, encode_plates, normalise_plate
 
 __all__ = ["HotlistIndex", "estimate_hit_rate"]
 
@@ -75,6 +75,9 @@ class HotlistIndex:
         candidates: Sequence[Sequence[str]] | None = None,
         max_per_read: int = 3,
     ) -> list[list[Match]]:
+        if not len(plates) == len(states) == len(ts_ms):
+            raise MatchersError("plates, states and ts_ms must have the same length")
+        encode_plates(plates)
         results: list[list[Match]] = []
         for i, plate in enumerate(plates):
             state = (states[i] or "").strip().upper() or None

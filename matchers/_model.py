@@ -28,7 +28,7 @@ Kind = Literal["exact", "ocr", "fuzzy", "partial"]
 #: Rank of each kind, best first.
 KIND_ORDER: dict[str, int] = {"exact": 0, "ocr": 1, "fuzzy": 2, "partial": 3}
 
-_PLATE = re.compile(r"[A-Z0-9]{1,%d}" % MAX_PLATE_LENGTH)
+_PLATE = re.compile(rf"[A-Z0-9]{{1,{MAX_PLATE_LENGTH}}}")
 # field -> (lowest, highest) for the integer fields of Policy
 _RANGES = {
     "differences": (0, 2),
@@ -81,8 +81,9 @@ class Policy:
             )
             raise PolicyError(message)
         for name in ("candidates", "covert"):
-            if not isinstance(getattr(self, name), bool):
-                message = f"policy field {name!r} must be true or false, got {getattr(self, name)!r}"
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                message = f"policy field {name!r} must be true or false, got {value!r}"
                 raise PolicyError(message)
 
     @classmethod
@@ -151,7 +152,7 @@ class Entry:
         if not isinstance(self.plate, str):
             message = f"entry {self.entry_id!r}: plate must be text, got {self.plate!r}"
             raise EntryError(message)
-        if is_pattern(self.plate):
+        if is_pattern(self.plate) or "]" in self.plate:
             parse_pattern(self.plate)
         elif _PLATE.fullmatch(self.plate) is None:
             message = (
@@ -197,7 +198,10 @@ class Hotlist:
         if not isinstance(self.name, str) or not self.name:
             raise EntryError("a hotlist needs a non-empty name")
         if not isinstance(self.policy, Policy):
-            message = f"hotlist {self.name!r}: policy must be a Policy, got {type(self.policy).__name__}"
+            message = (
+                f"hotlist {self.name!r}: policy must be a Policy, "
+                f"got {type(self.policy).__name__}"
+            )
             raise EntryError(message)
         if not isinstance(self.entries, tuple):
             object.__setattr__(self, "entries", tuple(self.entries))

@@ -142,8 +142,76 @@ def _coordinate(value: Any, field: str, limit: float) -> float | None:
     return coord
 
 
+_FAST_KEYS = frozenset(
+    ("read_id", "camera_id", "plate", "ts", "confidence", "state", "lat", "lon", "agency")
+)
+
+
+def _fast_read(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The common case in one function without calls per field: a dict whose fields all have
+    their usual types and values. Returns None whenever anything is unusual, and the careful
+    path then accepts it or names what is wrong. Worth it: this runs once per read."""
+    camera_id = obj.get("camera_id")
+    plate_raw = obj.get("plate")
+    ts = obj.get("ts")
+    conf = obj.get("confidence")
+    if (
+        type(camera_id) is not str
+        or not 0 < len(camera_id) <= _MAX_TEXT
+        or type(plate_raw) is not str
+        or type(ts) is not int
+        or not _TS_MIN_MS <= ts <= _TS_MAX_MS
+        or type(conf) is not float
+        or not 0.0 <= conf <= 1.0
+        or not _FAST_KEYS.issuperset(obj)
+    ):
+        return None
+    plate = plate_raw if plate_raw.isalnum() and plate_raw.isascii() else normalise_plate(plate_raw)
+    if not plate.isupper() and not plate.isdigit():
+        plate = plate.upper()
+    if not MIN_PLATE_LEN <= len(plate) <= MAX_PLATE_LEN:
+        return None
+    state = obj.get("state")
+    if state is not None and (type(state) is not str or len(state) != 2 or not state.isalpha()
+                              or not state.isascii()):
+        return None
+    lat = obj.get("lat")
+    lon = obj.get("lon")
+    if lat is not None or lon is not None:
+        if type(lat) is not float or type(lon) is not float:
+            return None
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            return None
+    read_id = obj.get("read_id")
+    if read_id is None:
+        read_id = derive_read_id(camera_id, ts, plate)
+    elif type(read_id) is not str or not 0 < len(read_id) <= _MAX_TEXT:
+        return None
+    agency = obj.get("agency")
+    if agency is not None and (type(agency) is not str or len(agency) > _MAX_TEXT):
+        return None
+    return {
+        "read_id": read_id,
+        "camera_id": camera_id,
+        "plate": plate,
+        "plate_raw": plate_raw,
+        "ts": ts,
+        "confidence": conf,
+        "state": state.upper() if state is not None else None,
+        "lat": lat,
+        "lon": lon,
+        "candidates": [],
+        "agency": agency or None,
+        "image_ref": None,
+    }
+
+
 def validate_read(obj: Any) -> dict[str, Any]:
     """Validate and normalise one read; raise :class:`ReadError` naming the field."""
+    if type(obj) is dict:
+        fast = _fast_read(obj)
+        if fast is not None:
+            return fast
     if not isinstance(obj, Mapping):
         raise ReadError("read", f"must be a JSON object, got {type(obj).__name__}")
     camera_id = _text(obj, "camera_id", required=True)

@@ -88,7 +88,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     with redis_url(settings) as url:
         app = create_app(settings, url)
-        out.print(f"plateflow API on http://{settings.api_host}:{settings.api_port} (docs at /docs)")
+        where = f"http://{settings.api_host}:{settings.api_port}"
+        out.print(f"plateflow API on {where} (OpenAPI docs at {where}/docs)")
         # log_config=None keeps the CLI's logging (rich) instead of uvicorn's own dictConfig.
         uvicorn.run(
             app,
@@ -234,10 +235,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     out.print(
         f"{summary.accepted:,} reads ingested from {summary.lines:,} lines into "
         f"{settings.partitions} partitions; {len(summary.rejected):,} rejected"
-        + (f", {summary.ignored:,} messages without a read ignored" if summary.ignored else "")
+        + (f", {summary.ignored:,} messages without a read ignored" if summary.ignored else ""),
+        soft_wrap=True,
     )
     for number, reason in summary.rejected[:_SHOWN_REJECTIONS]:
-        out.print(f"  line {number}: {reason}", highlight=False)
+        out.print(f"  line {number}: {reason}", highlight=False, soft_wrap=True)
     hidden = len(summary.rejected) - _SHOWN_REJECTIONS
     if hidden > 0:
         out.print(f"  ... and {hidden:,} more")

@@ -25,10 +25,6 @@ from plateflow.settings import Settings, env_name, setting_fields
 _COMMAND_MODULES = (
     "plateflow._cli_flow",
     "plateflow._cli_api",
-    "plateflow._cli_hotlist",
-    "plateflow._cli_users",
-    "plateflow._cli_audit",
-    "plateflow._cli_store",
 )
 
 console = Console(stderr=True)

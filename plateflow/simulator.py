@@ -127,8 +127,9 @@ class Simulator:
         self._seq = 0
 
     def reads(self, n: int, ts_ms: int | None = None) -> list[dict[str, Any]]:
-        """The next ``n`` reads, stamped ``ts_ms`` (default: now) plus a few ms each."""
+        """The next ``n`` reads: stamped now, or ``ts_ms`` plus one millisecond per read."""
         rng = self._rng
+        live = ts_ms is None
         base = int(time.time() * 1000) if ts_ms is None else ts_ms
         picks = np.searchsorted(self._cdf, rng.random(n))
         picks = np.minimum(picks, len(self.plates) - 1)
@@ -147,7 +148,7 @@ class Simulator:
                 "read_id": f"sim-{self._seq:012d}",
                 "camera_id": cam.camera_id,
                 "plate": plate,
-                "ts": base + i,
+                "ts": base if live else base + i,
                 "confidence": round(float(conf[i]), 3),
                 "lat": cam.lat,
                 "lon": cam.lon,

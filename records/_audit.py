@@ -59,7 +59,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def record_hash(fields: Mapping[str, Any]) -> str:
+def record_hash(fields: Mapping[Any, Any]) -> str:
     """sha256 hex over the canonical serialisation of the hashed fields of one record."""
     body = {name: fields[name] for name in HASHED_FIELDS}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
@@ -95,7 +95,7 @@ class AuditRecord:
     hash: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> AuditRecord:
+    def from_row(cls, row: Mapping[Any, Any]) -> AuditRecord:
         values = dict(row)
         values["terms"] = json.loads(values["terms"])
         return cls(**values)
@@ -131,8 +131,12 @@ def append_audit(
     try:
         # Update first: on SQLite this takes the write lock, on PostgreSQL the row lock, before
         # the head is read, so two writers can never take the same sequence number.
-        conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
-        head = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+        conn.execute(
+            sa.update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1)
+        )
+        head = conn.execute(
+            sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        ).one()
         person = conn.execute(
             sa.select(users.c.name, users.c.agency).where(users.c.username == username)
         ).first()
@@ -160,7 +164,10 @@ def append_audit(
         conn.execute(sa.insert(audit_log).values(**fields))
         conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(hash=fields["hash"]))
     except sa.exc.SQLAlchemyError as exc:
-        msg = f"the audit record for {action!r} by {username!r} could not be written: {exc.__class__.__name__}: {exc}"
+        msg = (
+            f"the audit record for {action!r} by {username!r} could not be written, so the "
+            f"operation is refused: {exc.__class__.__name__}: {exc}"
+        )
         raise AuditError(msg) from exc
     return AuditRecord.from_row(fields)
 
@@ -245,7 +252,7 @@ class VerifyResult:
         return "\n".join(lines)
 
 
-def _iter_rows(conn: Connection, batch: int) -> Iterator[Mapping[str, Any]]:
+def _iter_rows(conn: Connection, batch: int) -> Iterator[Mapping[Any, Any]]:
     last: int | None = None
     while True:
         query = sa.select(audit_log).order_by(audit_log.c.seq).limit(batch)
@@ -296,7 +303,9 @@ def verify_chain(
                     )
                 )
             if anchors and seq in anchors and anchors[seq] != row["hash"]:
-                problems.append(ChainProblem(seq, "anchor", "hash differs from the recorded anchor"))
+                problems.append(
+                    ChainProblem(seq, "anchor", "hash differs from the recorded anchor")
+                )
             prev_hash, last_hash, expected = row["hash"], row["hash"], seq + 1
     if expected - 1 < head_seq:
         problems += _deleted(expected, head_seq, f"missing at the end (the head is {head_seq})")
@@ -307,4 +316,6 @@ def verify_chain(
             if seq > head_seq:
                 problems.append(ChainProblem(seq, "anchor", "anchored record is beyond the head"))
     problems.sort(key=lambda p: (p.seq, p.kind))
-    return VerifyResult(records=count, head_seq=head_seq, head_hash=head_hash, problems=tuple(problems))
+    return VerifyResult(
+        records=count, head_seq=head_seq, head_hash=head_hash, problems=tuple(problems)
+    )

@@ -104,8 +104,11 @@ def login(
             expires = at + session_ttl_s * 1000
             conn.execute(
                 sa.insert(sessions).values(
-                    token_hash=token_hash(token), user_id=row["id"], created_at=at,
-                    expires_at=expires, client=client[:64] if client else None,
+                    token_hash=token_hash(token),
+                    user_id=row["id"],
+                    created_at=at,
+                    expires_at=expires,
+                    client=client[:64] if client else None,
                 )
             )
             values = {"failed_logins": 0, "locked_until": None, "last_login_at": at}
@@ -116,8 +119,14 @@ def login(
             session = Session(token, User.from_row(fresh), at, expires)
             reason = ""
         append_audit(
-            conn, username=username[:64], action="login", kind="login", client=client,
-            outcome="denied" if failure else "allowed", reason=reason or None, at_ms=at,
+            conn,
+            username=username[:64],
+            action="login",
+            kind="login",
+            client=client,
+            outcome="denied" if failure else "allowed",
+            reason=reason or None,
+            at_ms=at,
         )
     if failure is not None:
         raise failure
@@ -129,11 +138,15 @@ def resolve_session(engine: Engine, token: str, *, at_ms: int | None = None) -> 
     """The user of an open, unexpired session. Raises :class:`SessionError` otherwise."""
     at = now_ms() if at_ms is None else at_ms
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(sessions.c.expires_at, sessions.c.closed_at, users)
-            .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.token_hash == token_hash(token))
-        ).mappings().first()
+        row = (
+            conn.execute(
+                sa.select(sessions.c.expires_at, sessions.c.closed_at, users)
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.token_hash == token_hash(token))
+            )
+            .mappings()
+            .first()
+        )
     if row is None or row["closed_at"] is not None:
         raise SessionError("session unknown or closed; log in again")
     if row["expires_at"] <= at:
@@ -155,10 +168,13 @@ def logout(engine: Engine, token: str, *, client: str | None = None) -> None:
         if row is None or row.closed_at is not None:
             return
         conn.execute(
-            sa.update(sessions).where(sessions.c.token_hash == token_hash(token)).values(closed_at=at)
+            sa.update(sessions)
+            .where(sessions.c.token_hash == token_hash(token))
+            .values(closed_at=at)
         )
-        append_audit(conn, username=row.username, action="logout", kind="login", client=client,
-                     at_ms=at)
+        append_audit(
+            conn, username=row.username, action="logout", kind="login", client=client, at_ms=at
+        )
 
 
 # -- inquiries ----------------------------------------------------------------------------------
@@ -179,13 +195,23 @@ class Inquiry:
 
 
 def _refusal(
-    conn: Connection, inquiry: Inquiry, permission: str, *, data_access: bool,
-    min_description_length: int, at: int,
+    conn: Connection,
+    inquiry: Inquiry,
+    permission: str,
+    *,
+    data_access: bool,
+    min_description_length: int,
+    at: int,
 ) -> tuple[User | None, AccessDenied | None]:
-    row = conn.execute(sa.select(users).where(users.c.username == inquiry.username)).mappings().first()
+    row = (
+        conn.execute(sa.select(users).where(users.c.username == inquiry.username))
+        .mappings()
+        .first()
+    )
     if row is None:
-        return None, AccessDenied(f"no user {inquiry.username!r}; log in as a named user",
-                                  reason="unknown_user")
+        return None, AccessDenied(
+            f"no user {inquiry.username!r}; log in as a named user", reason="unknown_user"
+        )
     user = User.from_row(row)
     if not user.active:
         return user, AccessDenied(f"user {user.username!r} is disabled", reason="inactive")
@@ -209,31 +235,50 @@ def _refusal(
             return user, AccessDenied(
                 "inquiry needs a case_number or event_number, or else a description of at least "
                 f"{min_description_length} characters (427.3(c))",
-                reason="no_justification", field="case_number",
+                reason="no_justification",
+                field="case_number",
             )
         if len(text) < min_description_length:
             return user, AccessDenied(
                 f"description is {len(text)} characters; without a case_number or event_number "
                 f"it needs at least {min_description_length} (427.3(c))",
-                reason="no_justification", field="description",
+                reason="no_justification",
+                field="description",
             )
     return user, None
 
 
 def check_inquiry(
-    engine_or_conn: Engine | Connection, inquiry: Inquiry, permission: str, *,
-    data_access: bool = True, min_description_length: int = 20, at_ms: int | None = None,
+    engine_or_conn: Engine | Connection,
+    inquiry: Inquiry,
+    permission: str,
+    *,
+    data_access: bool = True,
+    min_description_length: int = 20,
+    at_ms: int | None = None,
 ) -> User:
     """Check without auditing; raises :class:`AccessDenied`. Prefer :func:`audited`, which
     also writes the audit record."""
     at = now_ms() if at_ms is None else at_ms
     if isinstance(engine_or_conn, Connection):
-        user, refusal = _refusal(engine_or_conn, inquiry, permission, data_access=data_access,
-                                 min_description_length=min_description_length, at=at)
+        user, refusal = _refusal(
+            engine_or_conn,
+            inquiry,
+            permission,
+            data_access=data_access,
+            min_description_length=min_description_length,
+            at=at,
+        )
     else:
         with engine_or_conn.connect() as conn:
-            user, refusal = _refusal(conn, inquiry, permission, data_access=data_access,
-                                     min_description_length=min_description_length, at=at)
+            user, refusal = _refusal(
+                conn,
+                inquiry,
+                permission,
+                data_access=data_access,
+                min_description_length=min_description_length,
+                at=at,
+            )
     if refusal is not None:
         raise refusal
     assert user is not None
@@ -277,19 +322,35 @@ def audited(
     """
     at = now_ms() if at_ms is None else at_ms
     common: dict[str, Any] = {
-        "username": inquiry.username[:64], "action": action, "kind": kind, "client": client,
-        "case_number": inquiry.case_number or None, "event_number": inquiry.event_number or None,
+        "username": inquiry.username[:64],
+        "action": action,
+        "kind": kind,
+        "client": client,
+        "case_number": inquiry.case_number or None,
+        "event_number": inquiry.event_number or None,
         "description": inquiry.description or None,
     }
     refusal: AccessDenied | None = None
     access: AuditedAccess | None = None
     try:
         with write_tx(engine) as conn:
-            user, refusal = _refusal(conn, inquiry, permission, data_access=data_access,
-                                     min_description_length=min_description_length, at=at)
+            user, refusal = _refusal(
+                conn,
+                inquiry,
+                permission,
+                data_access=data_access,
+                min_description_length=min_description_length,
+                at=at,
+            )
             if refusal is not None:
-                append_audit(conn, terms=terms, outcome="denied", at_ms=at,
-                             reason=f"{refusal.reason}: {refusal}", **common)
+                append_audit(
+                    conn,
+                    terms=terms,
+                    outcome="denied",
+                    at_ms=at,
+                    reason=f"{refusal.reason}: {refusal}",
+                    **common,
+                )
             else:
                 assert user is not None
                 access = AuditedAccess(conn=conn, user=user, terms=dict(terms or {}))
@@ -303,8 +364,13 @@ def audited(
         if access is not None:
             try:
                 with write_tx(engine) as conn:
-                    append_audit(conn, terms=access.terms, outcome="failed",
-                                 reason=f"{exc.__class__.__name__}: {exc}"[:1000], **common)
+                    append_audit(
+                        conn,
+                        terms=access.terms,
+                        outcome="failed",
+                        reason=f"{exc.__class__.__name__}: {exc}"[:1000],
+                        **common,
+                    )
             except Exception:
                 log.exception("could not audit the failure of %s by %s", action, inquiry.username)
         raise

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import matchers
-
 from records._errors import HotlistImportError
 
 #: The official purposes a hotlist may serve (policy 427.2, 427.3(a) and (d)).
@@ -109,7 +108,6 @@ LAYOUTS: Mapping[str, Mapping[str, str]] = {
 
 MIN_PLATE, MAX_PLATE = 2, 10
 _STATE = re.compile(r"^[A-Z]{2}$")
-_PATTERN_CHARS = re.compile(r"^[A-Z0-9?*\[\]]+$")
 
 
 def _key(header: str) -> str:
@@ -167,28 +165,25 @@ def normalise_entry_text(text: str) -> tuple[str, bool]:
     """``(plate or pattern, is_pattern)`` for a hotlist cell; raises ValueError with the reason.
 
     Plates follow the canonical form (upper-case, only A-Z and 0-9, 2-10 characters). A pattern
-    (``?``, ``*``, ``[...]``) keeps its wildcards, must have at least two literal characters and
-    at most ten positions besides ``*``.
+    (``?``, ``*``, ``[...]``) keeps its wildcards, is validated by :func:`matchers.parse_pattern`
+    and must have at least two literal characters.
     """
     raw = text.strip()
     if not raw:
         raise ValueError("no plate")
     upper = raw.upper()
     if matchers.is_pattern(upper):
-        pattern = re.sub(r"[\s\-.]", "", upper)
-        if not _PATTERN_CHARS.match(pattern):
-            raise ValueError(f"pattern {raw!r} may hold only A-Z, 0-9, ?, * and [...]")
-        positions = re.sub(r"\[[^\]]*\]", "#", pattern)
-        if "[" in positions or "]" in positions or "[]" in pattern:
-            raise ValueError(f"pattern {raw!r} has an unclosed or empty [...] set")
-        literals = sum(ch.isalnum() for ch in positions)
+        pattern = re.sub(r"\s", "", upper)
+        try:
+            matchers.parse_pattern(pattern)
+        except matchers.MatchersError as exc:
+            raise ValueError(str(exc)) from exc
+        literals = sum(ch.isalnum() for ch in re.sub(r"\[[^\]]*\]", "#", pattern))
         if literals < MIN_PLATE:
             raise ValueError(
                 f"pattern {raw!r} has fewer than {MIN_PLATE} literal characters "
                 "and would match almost every plate"
             )
-        if len(positions.replace("*", "")) > MAX_PLATE:
-            raise ValueError(f"pattern {raw!r} is longer than {MAX_PLATE} characters")
         return pattern, True
     plate = matchers.normalise_plate(raw)
     if len(plate) < MIN_PLATE:
@@ -266,7 +261,10 @@ def _resolve_mapping(
     if isinstance(mapping, Mapping):
         unknown = sorted(set(mapping) - set(FIELDS))
         if unknown:
-            msg = f"mapping names unknown field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}"
+            msg = (
+                f"mapping names unknown field(s) {', '.join(unknown)}; "
+                f"fields are {', '.join(FIELDS)}"
+            )
             raise HotlistImportError(name, [(1, msg)])
         layout = dict(mapping)
     elif mapping is not None:
@@ -286,7 +284,10 @@ def _resolve_mapping(
         layout = dict(LAYOUTS[fits[0]])
     resolved = {f: keys.index(_key(col)) for f, col in layout.items() if _key(col) in keys}
     if "plate" not in resolved:
-        msg = f"header has no plate column {layout.get('plate', 'plate')!r} (header: {','.join(header)})"
+        msg = (
+            f"header has no plate column {layout.get('plate', 'plate')!r} "
+            f"(header: {','.join(header)})"
+        )
         raise HotlistImportError(name, [(1, msg)])
     return resolved
 
@@ -340,8 +341,11 @@ def parse_hotlist(
             continue
         if row.key in seen:
             problems.append(
-                (line, f"plate {row.plate!r}{' state ' + row.state if row.state else ''} repeats "
-                       f"line {seen[row.key]} (one entry per plate and state)")
+                (
+                    line,
+                    f"plate {row.plate!r}{' state ' + row.state if row.state else ''} repeats "
+                    f"line {seen[row.key]} (one entry per plate and state)",
+                )
             )
             continue
         seen[row.key] = line
@@ -352,7 +356,9 @@ def parse_hotlist(
         found = sorted({r.category for r in rows if r.category})
         if len(found) > 1:
             lines_of = {c: [r.line for r in rows if r.category == c][:5] for c in found}
-            detail = "; ".join(f"{c} (lines {', '.join(map(str, ls))})" for c, ls in lines_of.items())
+            detail = "; ".join(
+                f"{c} (lines {', '.join(map(str, ls))})" for c, ls in lines_of.items()
+            )
             msg = f"rows carry different categories: {detail}; split the file or pass a category"
             raise HotlistImportError(name, [(0, msg)], source=source)
         wanted = found[0] if found else None
@@ -433,7 +439,9 @@ def read_policy_file(csv_path: str | Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise HotlistImportError(Path(csv_path).stem, [(exc.lineno, f"{path.name}: {exc.msg}")]) from exc
+        raise HotlistImportError(
+            Path(csv_path).stem, [(exc.lineno, f"{path.name}: {exc.msg}")]
+        ) from exc
     if not isinstance(data, dict):
         raise HotlistImportError(Path(csv_path).stem, [(0, f"{path.name} must hold a JSON object")])
     return data
@@ -444,7 +452,7 @@ def split_policy(data: Mapping[str, Any], name: str) -> tuple[matchers.Policy, s
     fields = {k: v for k, v in data.items() if k != "category"}
     try:
         policy = matchers.Policy.from_mapping(fields)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, matchers.MatchersError) as exc:
         raise HotlistImportError(name, [(0, f"policy is not valid: {exc}")]) from exc
     raw = data.get("category")
     try:

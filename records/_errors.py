@@ -47,7 +47,9 @@ class HotlistImportError(RecordsError):
             (f"line {line}: {reason}" if line else reason) for line, reason in self.problems[:20]
         )
         more = f"; and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        lines = ", ".join(str(n) for n in self.lines[:50]) + (", ..." if len(self.lines) > 50 else "")
+        lines = ", ".join(str(n) for n in self.lines[:50]) + (
+            ", ..." if len(self.lines) > 50 else ""
+        )
         return (
             f"hotlist {self.name!r} has {len(self.problems)} bad rows (lines {lines}): "
             f"{shown}{more}; fix them and import again (the previous version stays live)"

@@ -21,9 +21,28 @@ _HASHER = PasswordHasher()
 #: Words that make a password guessable however they are decorated with digits and symbols.
 _COMMON = frozenset(
     {
-        "password", "passw0rd", "qwerty", "qwertyuiop", "letmein", "welcome", "admin",
-        "administrator", "changeme", "plateflow", "iloveyou", "monkey", "dragon", "football",
-        "baseball", "sunshine", "trustno1", "abc", "abcdef", "secret", "police", "sheriff",
+        "password",
+        "passw0rd",
+        "qwerty",
+        "qwertyuiop",
+        "letmein",
+        "welcome",
+        "admin",
+        "administrator",
+        "changeme",
+        "plateflow",
+        "iloveyou",
+        "monkey",
+        "dragon",
+        "football",
+        "baseball",
+        "sunshine",
+        "trustno1",
+        "abc",
+        "abcdef",
+        "secret",
+        "police",
+        "sheriff",
     }
 )
 

@@ -8,7 +8,7 @@ Every change here is written to the audit log in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -19,102 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 from records._audit import append_audit
 from records._errors import ConflictError, NotFoundError, RecordsError
 from records._passwords import check_password_strength, hash_password
+from records._roles import ROLES, permissions_for
 from records._schema import now_ms, sessions, training, users, write_tx
-
-ROLES = (
-    "dispatcher",
-    "officer",
-    "investigator",
-    "records_supervisor",
-    "administrator",
-    "auditor",
-)
-
-#: Every permission and what it allows.
-PERMISSIONS: Mapping[str, str] = {
-    "alerts:receive": "receive live hotlist alerts on a dispatch console",
-    "alerts:view": "view alert history",
-    "alerts:disposition": "accept or reject an alert, with a reason",
-    "reads:search": "search stored reads by plate or pattern (with a case or event number)",
-    "reads:canvass": "canvass stored reads by place and time around a scene (427.3(d))",
-    "hotlists:view": "view hotlists and their entries",
-    "hotlists:view_covert": "see covert hotlists and their alerts",
-    "hotlists:partial": "enter partial-plate entries for a major crime, with case number and expiry",
-    "hotlists:manage": "create, import, edit and set the policy of hotlists",
-    "evidence:export": "export reads as evidence to portable media (427.4)",
-    "retention:hold": "place and release legal holds on stored reads",
-    "releases:request": "record a release request from another agency (427.7)",
-    "releases:decide": "approve or deny a release request (Records Supervisor, 427.7)",
-    "releases:view": "view release requests and their decisions",
-    "users:manage": "add, disable and train users; assign roles",
-    "users:view": "list users and their training",
-    "audit:view": "read the audit log, verify the chain and run the quarterly report (427.5(c))",
-}
-
-#: Role -> the permissions it grants. Least privilege: administrators manage the system but do
-#: not search reads; auditors read the audit log but not the reads themselves.
-ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
-    "dispatcher": frozenset({"alerts:receive", "alerts:view", "alerts:disposition", "hotlists:view"}),
-    "officer": frozenset(
-        {"alerts:receive", "alerts:view", "alerts:disposition", "hotlists:view", "reads:search"}
-    ),
-    "investigator": frozenset(
-        {
-            "alerts:view",
-            "reads:search",
-            "reads:canvass",
-            "hotlists:view",
-            "hotlists:view_covert",
-            "hotlists:partial",
-            "evidence:export",
-            "releases:request",
-        }
-    ),
-    "records_supervisor": frozenset(
-        {
-            "alerts:view",
-            "reads:search",
-            "hotlists:view",
-            "evidence:export",
-            "retention:hold",
-            "releases:request",
-            "releases:decide",
-            "releases:view",
-        }
-    ),
-    "administrator": frozenset(
-        {
-            "hotlists:view",
-            "hotlists:view_covert",
-            "hotlists:manage",
-            "hotlists:partial",
-            "users:manage",
-            "users:view",
-        }
-    ),
-    "auditor": frozenset({"audit:view", "users:view", "releases:view", "alerts:view"}),
-}
-
-
-def permissions_for(roles: Iterable[str]) -> frozenset[str]:
-    """The union of the permissions of ``roles`` (unknown roles grant nothing)."""
-    out: set[str] = set()
-    for role in roles:
-        out |= ROLE_PERMISSIONS.get(role, frozenset())
-    return frozenset(out)
-
-
-def role_table_markdown() -> str:
-    """The role -> permission table as Markdown, one row per permission, for the README."""
-    head = "| permission | what it allows | " + " | ".join(ROLES) + " |"
-    rule = "| --- | --- | " + " | ".join("---" for _ in ROLES) + " |"
-    rows = [
-        f"| `{perm}` | {text} | "
-        + " | ".join("yes" if perm in ROLE_PERMISSIONS[r] else "" for r in ROLES)
-        + " |"
-        for perm, text in PERMISSIONS.items()
-    ]
-    return "\n".join([head, rule, *rows])
 
 
 @dataclass(frozen=True)
@@ -142,7 +48,7 @@ class User:
         return permission in self.permissions
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> User:
+    def from_row(cls, row: Mapping[Any, Any]) -> User:
         return cls(
             id=row["id"],
             username=row["username"],
@@ -183,12 +89,15 @@ def today_utc(at_ms: int | None = None) -> date:
 def _check_roles(roles: Sequence[str]) -> tuple[str, ...]:
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
-        msg = f"role(s) {', '.join(unknown) or '(none)'} not known; give one or more of {', '.join(ROLES)}"
+        msg = (
+            f"role(s) {', '.join(unknown) or '(none)'} not known; "
+            f"give one or more of {', '.join(ROLES)}"
+        )
         raise RecordsError(msg)
     return tuple(dict.fromkeys(roles))
 
 
-def _user_row(conn: Connection, username: str) -> Mapping[str, Any]:
+def _user_row(conn: Connection, username: str) -> Mapping[Any, Any]:
     row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
     if row is None:
         raise NotFoundError(f"no user {username!r}; add one with `plateflow users add`")
@@ -225,9 +134,7 @@ def _insert_user(
     at: int,
 ) -> User:
     if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
-        raise RecordsError(
-            f"username {username!r} may hold only letters, digits, '.', '-' and '_'"
-        )
+        raise RecordsError(f"username {username!r} may hold only letters, digits, '.', '-' and '_'")
     if not name.strip() or not agency.strip():
         raise RecordsError("a user needs a name and an agency (named, accountable users, 427.2.1)")
     if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
@@ -264,12 +171,23 @@ def add_user(
     at = now_ms()
     with write_tx(engine) as conn:
         user = _insert_user(
-            conn, username=username, name=name, agency=agency, job_title=job_title,
-            roles=roles, password=password, by=by, at=at,
+            conn,
+            username=username,
+            name=name,
+            agency=agency,
+            job_title=job_title,
+            roles=roles,
+            password=password,
+            by=by,
+            at=at,
         )
         append_audit(
-            conn, username=by, action="users.add", kind="admin",
-            terms={"user": username, "roles": list(user.roles)}, at_ms=at,
+            conn,
+            username=by,
+            action="users.add",
+            kind="admin",
+            terms={"user": username, "roles": list(user.roles)},
+            at_ms=at,
         )
     return user
 
@@ -281,7 +199,9 @@ def bootstrap_admin(
     pass the password rules. Refused while any active administrator exists."""
     at = now_ms()
     with write_tx(engine) as conn:
-        for row in conn.execute(sa.select(users.c.username, users.c.roles).where(users.c.active.is_(True))):
+        for row in conn.execute(
+            sa.select(users.c.username, users.c.roles).where(users.c.active.is_(True))
+        ):
             if "administrator" in row.roles:
                 msg = (
                     f"an active administrator ({row.username!r}) exists; bootstrap is for the "
@@ -289,12 +209,23 @@ def bootstrap_admin(
                 )
                 raise ConflictError(msg)
         user = _insert_user(
-            conn, username=username, name=name, agency=agency, job_title=job_title,
-            roles=["administrator"], password=password, by="bootstrap", at=at,
+            conn,
+            username=username,
+            name=name,
+            agency=agency,
+            job_title=job_title,
+            roles=["administrator"],
+            password=password,
+            by="bootstrap",
+            at=at,
         )
         append_audit(
-            conn, username=username, action="users.bootstrap", kind="admin",
-            terms={"user": username, "roles": ["administrator"]}, at_ms=at,
+            conn,
+            username=username,
+            action="users.bootstrap",
+            kind="admin",
+            terms={"user": username, "roles": ["administrator"]},
+            at_ms=at,
         )
     return user
 
@@ -305,8 +236,13 @@ def set_roles(engine: Engine, username: str, roles: Sequence[str], *, by: str) -
     with write_tx(engine) as conn:
         _user_row(conn, username)
         conn.execute(sa.update(users).where(users.c.username == username).values(roles=checked))
-        append_audit(conn, username=by, action="users.roles", kind="admin",
-                     terms={"user": username, "roles": checked})
+        append_audit(
+            conn,
+            username=by,
+            action="users.roles",
+            kind="admin",
+            terms={"user": username, "roles": checked},
+        )
         return User.from_row(_user_row(conn, username))
 
 
@@ -317,16 +253,23 @@ def set_password(engine: Engine, username: str, password: str, *, by: str) -> No
     with write_tx(engine) as conn:
         row = _user_row(conn, username)
         conn.execute(
-            sa.update(users).where(users.c.id == row["id"]).values(
-                password_hash=hash_password(password), failed_logins=0, locked_until=None
-            )
+            sa.update(users)
+            .where(users.c.id == row["id"])
+            .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
         )
         conn.execute(
-            sa.update(sessions).where(sessions.c.user_id == row["id"], sessions.c.closed_at.is_(None))
+            sa.update(sessions)
+            .where(sessions.c.user_id == row["id"], sessions.c.closed_at.is_(None))
             .values(closed_at=at)
         )
-        append_audit(conn, username=by, action="users.password", kind="admin",
-                     terms={"user": username}, at_ms=at)
+        append_audit(
+            conn,
+            username=by,
+            action="users.password",
+            kind="admin",
+            terms={"user": username},
+            at_ms=at,
+        )
 
 
 def disable_user(engine: Engine, username: str, *, by: str, reason: str) -> User:
@@ -337,16 +280,24 @@ def disable_user(engine: Engine, username: str, *, by: str, reason: str) -> User
     with write_tx(engine) as conn:
         row = _user_row(conn, username)
         conn.execute(
-            sa.update(users).where(users.c.id == row["id"]).values(
-                active=False, disabled_by=by, disabled_at=at, disabled_reason=reason
-            )
+            sa.update(users)
+            .where(users.c.id == row["id"])
+            .values(active=False, disabled_by=by, disabled_at=at, disabled_reason=reason)
         )
         conn.execute(
-            sa.update(sessions).where(sessions.c.user_id == row["id"], sessions.c.closed_at.is_(None))
+            sa.update(sessions)
+            .where(sessions.c.user_id == row["id"], sessions.c.closed_at.is_(None))
             .values(closed_at=at)
         )
-        append_audit(conn, username=by, action="users.disable", kind="admin",
-                     terms={"user": username}, reason=reason, at_ms=at)
+        append_audit(
+            conn,
+            username=by,
+            action="users.disable",
+            kind="admin",
+            terms={"user": username},
+            reason=reason,
+            at_ms=at,
+        )
         return User.from_row(_user_row(conn, username))
 
 
@@ -355,12 +306,20 @@ def enable_user(engine: Engine, username: str, *, by: str) -> User:
     with write_tx(engine) as conn:
         row = _user_row(conn, username)
         conn.execute(
-            sa.update(users).where(users.c.id == row["id"]).values(
-                active=True, disabled_by=None, disabled_at=None, disabled_reason=None,
-                failed_logins=0, locked_until=None,
+            sa.update(users)
+            .where(users.c.id == row["id"])
+            .values(
+                active=True,
+                disabled_by=None,
+                disabled_at=None,
+                disabled_reason=None,
+                failed_logins=0,
+                locked_until=None,
             )
         )
-        append_audit(conn, username=by, action="users.enable", kind="admin", terms={"user": username})
+        append_audit(
+            conn, username=by, action="users.enable", kind="admin", terms={"user": username}
+        )
         return User.from_row(_user_row(conn, username))
 
 
@@ -377,20 +336,34 @@ def record_training(
     if not course.strip():
         raise RecordsError("a training record needs a course name")
     if expires_on is not None and expires_on < completed_on:
-        raise RecordsError(f"training expires ({expires_on}) before it was completed ({completed_on})")
+        raise RecordsError(
+            f"training expires ({expires_on}) before it was completed ({completed_on})"
+        )
     at = now_ms()
     with write_tx(engine) as conn:
         row = _user_row(conn, username)
         conn.execute(
             sa.insert(training).values(
-                user_id=row["id"], course=course.strip(), completed_on=completed_on,
-                expires_on=expires_on, recorded_by=by, recorded_at=at,
+                user_id=row["id"],
+                course=course.strip(),
+                completed_on=completed_on,
+                expires_on=expires_on,
+                recorded_by=by,
+                recorded_at=at,
             )
         )
         append_audit(
-            conn, username=by, action="users.train", kind="admin", at_ms=at,
-            terms={"user": username, "course": course, "completed": completed_on,
-                   "expires": expires_on},
+            conn,
+            username=by,
+            action="users.train",
+            kind="admin",
+            at_ms=at,
+            terms={
+                "user": username,
+                "course": course,
+                "completed": completed_on,
+                "expires": expires_on,
+            },
         )
     return TrainingRecord(username, course.strip(), completed_on, expires_on, by, at)
 
@@ -406,8 +379,14 @@ def training_records(engine_or_conn: Engine | Connection, username: str) -> list
 
     def run(conn: Connection) -> list[TrainingRecord]:
         return [
-            TrainingRecord(r["username"], r["course"], r["completed_on"], r["expires_on"],
-                           r["recorded_by"], r["recorded_at"])
+            TrainingRecord(
+                r["username"],
+                r["course"],
+                r["completed_on"],
+                r["expires_on"],
+                r["recorded_by"],
+                r["recorded_at"],
+            )
             for r in conn.execute(query).mappings()
         ]
 
@@ -431,6 +410,9 @@ def users_without_current_training(engine: Engine, day: date | None = None) -> l
     """Active users with no course current on ``day`` (today UTC by default)."""
     on = day or today_utc()
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(users).where(users.c.active.is_(True)).order_by(users.c.username))
-        return [User.from_row(r) for r in rows.mappings() if not current_training(conn, r["id"], on)]
-
+        rows = conn.execute(
+            sa.select(users).where(users.c.active.is_(True)).order_by(users.c.username)
+        )
+        return [
+            User.from_row(r) for r in rows.mappings() if not current_training(conn, r["id"], on)
+        ]

@@ -89,7 +89,8 @@ class PolicyCost:
         hits = round(self.hit_rate * self.sample_size)
         verdict = "OVER" if self.over_ceiling else "within"
         return (
-            f"hotlist {self.hotlist!r} ({self.entries:,} entries) with differences={p.differences}, "
+            f"hotlist {self.hotlist!r} ({self.entries:,} entries) with "
+            f"differences={p.differences}, "
             f"ocr_equivalents={p.ocr_equivalents} would alert on {self.hit_rate:.3%} of ordinary "
             f"reads ({hits:,} of {self.sample_size:,} plates of {self.sample_source}): about "
             f"{self.alerts_per_hour:,.1f} alerts per hour at {self.reads_per_hour:,.0f} reads per "

@@ -253,7 +253,12 @@ APPEND_ONLY = (
 
 # -- triggers -----------------------------------------------------------------------------------
 
-_PG_FUNCTION = sa.DDL(
+
+def _ddl(statement: str) -> sa.DDL:
+    return sa.DDL(statement)  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
+
+
+_PG_FUNCTION = _ddl(
     """
 CREATE OR REPLACE FUNCTION plateflow_append_only() RETURNS trigger AS $$
 BEGIN
@@ -266,29 +271,27 @@ $$ LANGUAGE plpgsql
 
 
 def _install_triggers() -> None:
-    event.listen(
-        metadata, "before_create", _PG_FUNCTION.execute_if(dialect="postgresql")
-    )
+    event.listen(metadata, "before_create", _PG_FUNCTION.execute_if(dialect="postgresql"))
     for name in APPEND_ONLY:
         table = metadata.tables[name]
-        pg = sa.DDL(
+        pg = _ddl(
             f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
             "FOR EACH ROW EXECUTE FUNCTION plateflow_append_only()"
         )
-        pg_truncate = sa.DDL(
+        pg_truncate = _ddl(
             f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
             "FOR EACH STATEMENT EXECUTE FUNCTION plateflow_append_only()"
         )
         event.listen(table, "after_create", pg.execute_if(dialect="postgresql"))
         event.listen(table, "after_create", pg_truncate.execute_if(dialect="postgresql"))
         for op in ("UPDATE", "DELETE"):
-            lite = sa.DDL(
+            lite = _ddl(
                 f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} BEGIN "
                 f"SELECT RAISE(ABORT, 'plateflow: {op} on {name} is refused: the table is "
                 "append-only (policy 427.5, 427.7)'); END"
             )
             event.listen(table, "after_create", lite.execute_if(dialect="sqlite"))
-    head_row = sa.DDL(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')")
+    head_row = _ddl(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')")
     event.listen(audit_head, "after_create", head_row)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,51 +9,22 @@ import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from test_api_support import (  # api_fixture registers the `api` fixture
+    PARTITIONS,
+    TOKEN,
+    all_reads,
+    api_fixture,  # noqa: F401
+    dead_letters,
+    make_settings,
+    read,
+    stream_reads,
+)
 
 from api import create_app, ingest_objects
-from plateflow.settings import Settings
-from sinks import DEADLETTER_STREAM, partition_for, stream_key
-
-TOKEN = "cam-token-0123456789abcdef"
-PARTITIONS = 4
-
-
-def make_settings(data_dir: Path, tokens: str = TOKEN) -> Settings:
-    return Settings.load(
-        environ={}, data_dir=str(data_dir), ingest_tokens=tokens, partitions=str(PARTITIONS)
-    )
-
-
-@pytest.fixture()
-def api(data_dir: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(data_dir), redis_url)) as client:
-        client.headers["X-Plateflow-Token"] = TOKEN
-        yield client
-
-
-def read(camera: str = "cam-elm-01", plate: str = "ABC1234", **extra: Any) -> dict[str, Any]:
-    return {"camera_id": camera, "plate": plate, "ts": "2026-11-28T12:00:00Z",
-            "confidence": 0.9, **extra}
-
-
-def stream_reads(client: redis.Redis, partition: int) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for _, fields in client.xrange(stream_key(partition)):
-        payload = orjson.loads(fields[b"data"])
-        out.extend(payload if isinstance(payload, list) else [payload])
-    return out
-
-
-def all_reads(client: redis.Redis) -> list[dict[str, Any]]:
-    return [r for p in range(PARTITIONS) for r in stream_reads(client, p)]
-
-
-def dead_letters(client: redis.Redis) -> list[dict[str, str]]:
-    return [
-        {k.decode(): v.decode() for k, v in fields.items()}
-        for _, fields in client.xrange(DEADLETTER_STREAM)
-    ]
+from sinks import partition_for
 
 
 def test_one_read_lands_normalised_on_its_camera_partition(
@@ -311,7 +281,9 @@ _read_like = st.fixed_dictionaries(
 )
 
 
-@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(_read_like | _json, max_size=6))
 def test_every_item_is_either_stored_or_dead_lettered(
     redis_client: redis.Redis, items: list[Any]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,17 @@ import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
-
-from api import create_app, openalpr_items, openalpr_read, region_to_state
-from matchers.reads import ReadError
-from sinks import partition_for
-from tests.test_api_ingest import (
+from test_api_support import (  # api_fixture registers the `api` fixture
     PARTITIONS,
-    TOKEN,
     all_reads,
+    api_fixture,  # noqa: F401
     dead_letters,
-    make_settings,
     stream_reads,
 )
+
+from api import openalpr_items, openalpr_read, region_to_state
+from matchers.reads import ReadError
+from sinks import partition_for
 
 DATA = Path(__file__).parent / "data"
 AGENT = "K2mQ8vLxR4tN7pYw1ZcB6sDf3GhJ9aEu0oIiVbXn"
@@ -37,13 +35,6 @@ AGENT = "K2mQ8vLxR4tN7pYw1ZcB6sDf3GhJ9aEu0oIiVbXn"
 
 def sample(name: str) -> Any:
     return json.loads((DATA / name).read_text())
-
-
-@pytest.fixture()
-def api(data_dir: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(data_dir), redis_url)) as client:
-        client.headers["X-Plateflow-Token"] = TOKEN
-        yield client
 
 
 # -- OpenALPR -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sinks import (
     stream_key,
 )
 
-T0 = 1_795_867_200_000  # 2026-11-28T08:00:00Z
+T0 = 1_795_867_200_000  # 2026-11-28T12:00:00Z
 
 STOLEN = Hotlist(
     name="stolen",
@@ -259,3 +259,41 @@ def test_hot_reload_alerts_on_an_entry_added_while_reads_flow(
     assert hits[0]["emitted_at"] / 1000 - added_at < 5.0
     ids = parquet_rows(settings.data_dir).column("read_id").to_pylist()
     assert len(ids) == len(set(ids)) == len(sent)  # no read lost while the index was swapped
+
+
+def test_flow_metrics_are_served_by_the_bytewax_api_server(
+    redis_client: redis.Redis,
+    redis_url: str,
+    settings: Settings,
+    traffic: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import urllib.request
+
+    from dataflow import run_flow
+
+    monkeypatch.setenv("BYTEWAX_DATAFLOW_API_ENABLED", "true")
+    bodies: list[str] = []
+
+    def scrape() -> None:
+        deadline = time.time() + 8
+        while time.time() < deadline and not bodies:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:3030/metrics", timeout=1) as rsp:
+                    body = rsp.read().decode()
+                if "plateflow_flow_reads_total" in body and "plateflow_flow_match_seconds" in body:
+                    bodies.append(body)
+            except OSError:
+                time.sleep(0.2)
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    run_flow(
+        settings,
+        redis_url,
+        holder=holder_for(STOLEN, COVERT),
+        options=FlowOptions(drain=True, drain_after_s=4.0, flush_s=0.2),
+    )
+    scraper.join()
+    assert bodies, "no plateflow metrics on http://127.0.0.1:3030/metrics"
+    assert 'plateflow_flow_reads_rejected_total{reason="confidence"}' in bodies[0]

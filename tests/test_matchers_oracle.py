@@ -261,16 +261,57 @@ def hotlist_sets(draw: st.DrawFn) -> list[Hotlist]:
     ]
 
 
-reads = st.lists(
-    st.tuples(plates, states, st.sampled_from([50, 100, 150, 200, 250, 300, 400]),
-              st.lists(plates, max_size=2)),
-    min_size=1, max_size=6,
-)
+MUTATIONS = ["look", "look", "ins", "del", "sub", "swap", "swap_ins", "swap_del"]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, pool: list[str], fresh: bool = True) -> str:
+    """A plate near one of ``pool`` (to get many near hits), or a random one."""
+    if not pool or (fresh and draw(st.booleans())):
+        return draw(plates)
+    plate = list(draw(st.sampled_from(pool)))
+    for op in draw(st.lists(st.sampled_from(MUTATIONS), min_size=int(not fresh), max_size=3)):
+        i = draw(st.integers(0, len(plate)))
+        c = draw(st.sampled_from(ALPHABET))
+        if op == "look":
+            i = min(i, len(plate) - 1)
+            group = next((g for g in GROUPS if plate[i] in g), {plate[i]})
+            plate[i] = draw(st.sampled_from(sorted(group & set(ALPHABET))))
+        elif op == "ins":
+            plate.insert(i, c)
+        elif i < len(plate) and op == "del" and len(plate) > 1:
+            del plate[i]
+        elif i < len(plate) and op == "sub":
+            plate[i] = c
+        elif op == "swap_ins" and i + 1 < len(plate):  # swap, and a character between
+            plate[i : i + 2] = [plate[i + 1], c, plate[i]]
+        elif op == "swap_del" and i + 2 < len(plate):  # swap around a dropped character
+            plate[i : i + 3] = [plate[i + 2], plate[i]]
+        elif i + 1 < len(plate):
+            plate[i], plate[i + 1] = plate[i + 1], plate[i]
+    return "".join(plate)[:10]
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[list[Hotlist], list[tuple[str, str | None, int, list[str]]]]:
+    hotlists = draw(hotlist_sets())
+    pool = [e.plate for h in hotlists for e in h.entries if not e.is_pattern]
+    batch = draw(
+        st.lists(
+            st.tuples(
+                mutated(pool), states, st.sampled_from([50, 100, 150, 200, 250, 300, 400]),
+                st.lists(mutated(pool), max_size=2),
+            ),
+            min_size=1, max_size=6,
+        )
+    )
+    return hotlists, batch
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hotlist_sets(), reads, st.integers(1, 4))
-def test_index_agrees_with_oracle(hotlists: list[Hotlist], batch: list, top: int) -> None:
+@given(cases(), st.integers(1, 4))
+def test_index_agrees_with_oracle(case: tuple[list[Hotlist], list], top: int) -> None:
+    hotlists, batch = case
     ocr = OcrClasses()
     index = HotlistIndex.build(hotlists, ocr)
     got = index.match_batch(
@@ -289,9 +330,16 @@ def test_index_agrees_with_oracle(hotlists: list[Hotlist], batch: list, top: int
                 assert m.matched_text in alts
 
 
-@settings(max_examples=300, deadline=None)
-@given(plates, plates, policies)
-def test_compare_agrees_with_oracle(read: str, entry: str, policy: Policy) -> None:
+@st.composite
+def near_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    read = draw(plates)
+    return read, draw(mutated([read], fresh=False))
+
+
+@settings(max_examples=600, deadline=None)
+@given(near_pairs(), policies)
+def test_compare_agrees_with_oracle(pair: tuple[str, str], policy: Policy) -> None:
+    read, entry = pair
     got = compare(read, entry, policy, OcrClasses())
     want = plate_cost(read, entry, policy)
     if want is None:

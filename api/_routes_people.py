@@ -1,0 +1,254 @@
+"""Login, logout, the caller's own record, and users and training (administration).
+
+Login and logout are audited by :mod:`records` (every attempt, failures included). User and
+training administration goes through :func:`api._access.guard` like every data endpoint: the
+administrator is a named, trained member too, and says why (a case, event or ticket number, or
+a description) each time; that justification sits in the audit log beside the change.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+import records
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials
+
+from api._access import GUARDED_RESPONSES, Guard, bearer, client_of, guard
+from api._errors import Refusal
+from api._metrics import AUTH_FAILURES
+from api._schemas import (
+    DisableIn,
+    ErrorBody,
+    LoginIn,
+    LoginOut,
+    PasswordIn,
+    RolesIn,
+    TrainingIn,
+    TrainingOut,
+    UserDetailOut,
+    UserIn,
+    UserOut,
+    iso,
+)
+from plateflow.settings import Settings
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Unknown username or wrong password, or disabled."},
+    423: {"model": ErrorBody, "description": "Locked after repeated failures; says for how long."},
+}
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+@router.post(
+    "/v1/auth/login",
+    tags=["session"],
+    response_model=LoginOut,
+    responses=_LOGIN_ERRORS,
+    summary="Log in",
+    description="Check the password (argon2) and open a session. Repeated failures lock the "
+    "account for PLATEFLOW_LOCKOUT_S seconds. Every attempt is in the audit log.",
+)
+def login(body: LoginIn, request: Request) -> LoginOut:
+    settings: Settings = request.app.state.settings
+    try:
+        session = records.login(
+            request.app.state.engine, body.username, body.password,
+            lockout_attempts=settings.lockout_attempts, lockout_s=settings.lockout_s,
+            session_ttl_s=settings.session_ttl_s, client=client_of(request),
+        )
+    except records.AuthError as exc:
+        locked = isinstance(exc, records.AccountLockedError)
+        AUTH_FAILURES.labels("login", "locked" if locked else "credentials").inc()
+        raise
+    return LoginOut(token=session.token, expires_at=iso(session.expires_at_ms),
+                    user=UserOut.of(session.user))
+
+
+@router.post(
+    "/v1/auth/logout",
+    tags=["session"],
+    status_code=204,
+    response_class=Response,
+    responses={401: {"model": ErrorBody, "description": "No session token sent."}},
+    summary="Log out",
+    description="Close the session (idempotent); the logout is audited.",
+)
+def logout(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
+) -> Response:
+    if credentials is None:
+        raise Refusal(401, "no session token: send `Authorization: Bearer <token>`",
+                      headers={"WWW-Authenticate": "Bearer"})
+    records.logout(request.app.state.engine, credentials.credentials, client=client_of(request))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/auth/me",
+    tags=["session"],
+    response_model=UserDetailOut,
+    responses={401: {"model": ErrorBody, "description": "No session, or an expired one."}},
+    summary="The logged-in user",
+    description="Your own record, roles, permissions and training; no ALPR data.",
+)
+def me(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
+) -> UserDetailOut:
+    if credentials is None:
+        raise Refusal(401, "log in first: POST /v1/auth/login",
+                      headers={"WWW-Authenticate": "Bearer"})
+    engine = request.app.state.engine
+    user = records.resolve_session(engine, credentials.credentials)
+    return _detail(engine, user)
+
+
+def _detail(engine: Any, user: records.User) -> UserDetailOut:
+    today = _today()
+    training = [TrainingOut.of(t, today) for t in records.training_records(engine, user.username)]
+    return UserDetailOut(user=UserOut.of(user), training=training,
+                         training_current=any(t.current for t in training))
+
+
+# -- users (administrator) ----------------------------------------------------------------------
+
+_USERS: dict[str, Any] = {"tags": ["users"], "responses": GUARDED_RESPONSES}
+
+
+@router.get("/v1/users", response_model=list[UserOut], summary="List users", **_USERS)
+def list_users(
+    include_disabled: bool = Query(True, description="Also disabled accounts."),
+    g: Guard = Depends(guard("users.list", "users:view", kind="admin")),
+) -> list[UserOut]:
+    def run(access: records.AuditedAccess) -> list[records.User]:
+        found = records.list_users(g.engine, include_disabled=include_disabled)
+        access.result_count = len(found)
+        return found
+
+    return [UserOut.of(u) for u in g.read(run)]
+
+
+@router.post("/v1/users", status_code=201, response_model=UserOut, summary="Add a user",
+             **_USERS)
+def add_user(
+    body: UserIn, g: Guard = Depends(guard("users.add", "users:manage", kind="admin"))
+) -> UserOut:
+    user = g.write(
+        lambda: records.add_user(
+            g.engine, username=body.username, name=body.name, agency=body.agency,
+            job_title=body.job_title, roles=body.roles, password=body.password,
+            by=g.user.username,
+        ),
+        terms={"user": body.username, "roles": body.roles},
+    )
+    return UserOut.of(user)
+
+
+@router.get("/v1/users/{username}", response_model=UserDetailOut,
+            summary="One user with training", **_USERS)
+def get_user(
+    username: str, g: Guard = Depends(guard("users.view", "users:view", kind="admin"))
+) -> UserDetailOut:
+    def run(access: records.AuditedAccess) -> UserDetailOut:
+        detail = _detail(g.engine, records.get_user(access.conn, username))
+        access.result_count = 1
+        return detail
+
+    return g.read(run, terms={"user": username})
+
+
+@router.put("/v1/users/{username}/roles", response_model=UserOut, summary="Set roles",
+            **_USERS)
+def set_roles(
+    username: str, body: RolesIn,
+    g: Guard = Depends(guard("users.roles", "users:manage", kind="admin")),
+) -> UserOut:
+    user = g.write(lambda: records.set_roles(g.engine, username, body.roles, by=g.user.username),
+                   terms={"user": username, "roles": body.roles})
+    return UserOut.of(user)
+
+
+@router.post("/v1/users/{username}/disable", response_model=UserOut,
+             summary="Disable a user (never deleted)", **_USERS)
+def disable_user(
+    username: str, body: DisableIn,
+    g: Guard = Depends(guard("users.disable", "users:manage", kind="admin")),
+) -> UserOut:
+    user = g.write(
+        lambda: records.disable_user(g.engine, username, by=g.user.username, reason=body.reason),
+        terms={"user": username},
+    )
+    return UserOut.of(user)
+
+
+@router.post("/v1/users/{username}/enable", response_model=UserOut,
+             summary="Re-enable a user", **_USERS)
+def enable_user(
+    username: str, g: Guard = Depends(guard("users.enable", "users:manage", kind="admin"))
+) -> UserOut:
+    user = g.write(lambda: records.enable_user(g.engine, username, by=g.user.username),
+                   terms={"user": username})
+    return UserOut.of(user)
+
+
+@router.put("/v1/users/{username}/password", status_code=204, response_class=Response,
+            summary="Set a user's password (closes their sessions)", **_USERS)
+def set_password(
+    username: str, body: PasswordIn,
+    g: Guard = Depends(guard("users.password", "users:manage", kind="admin")),
+) -> Response:
+    g.write(lambda: records.set_password(g.engine, username, body.password, by=g.user.username),
+            terms={"user": username})
+    return Response(status_code=204)
+
+
+@router.get("/v1/users/{username}/training", response_model=list[TrainingOut],
+            summary="A user's training", **_USERS)
+def list_training(
+    username: str, g: Guard = Depends(guard("users.training", "users:view", kind="admin"))
+) -> list[TrainingOut]:
+    def run(access: records.AuditedAccess) -> list[TrainingOut]:
+        records.get_user(access.conn, username)  # 404 for an unknown user, not an empty list
+        today = _today()
+        out = [TrainingOut.of(t, today) for t in records.training_records(access.conn, username)]
+        access.result_count = len(out)
+        return out
+
+    return g.read(run, terms={"user": username})
+
+
+@router.post("/v1/users/{username}/training", status_code=201, response_model=TrainingOut,
+             summary="Record completed training", **_USERS)
+def record_training(
+    username: str, body: TrainingIn,
+    g: Guard = Depends(guard("users.train", "users:manage", kind="admin")),
+) -> TrainingOut:
+    done = g.write(
+        lambda: records.record_training(
+            g.engine, username, course=body.course, completed_on=body.completed_on,
+            expires_on=body.expires_on, by=g.user.username,
+        ),
+        terms={"user": username, "course": body.course},
+    )
+    return TrainingOut.of(done, _today())
+
+
+@router.get("/v1/training/lapsed", response_model=list[UserOut],
+            summary="Active users without current training", **_USERS)
+def lapsed_training(
+    g: Guard = Depends(guard("users.lapsed", "users:view", kind="admin")),
+) -> list[UserOut]:
+    def run(access: records.AuditedAccess) -> list[records.User]:
+        found = records.users_without_current_training(g.engine)
+        access.result_count = len(found)
+        return found
+
+    return [UserOut.of(u) for u in g.read(run)]

@@ -1,0 +1,473 @@
+"""Release requests (policy 427.7), purge records (427.4) and alert dispositions.
+
+A release request records the requesting agency, whether it is a law-enforcement agency, the
+person asking and the purpose. A Records Supervisor (or a designee holding that role) approves
+or denies it with a reason; an approved request is fulfilled by an export that is linked to it.
+Requests, decisions and fulfilments are separate append-only rows: nothing here is ever updated
+or deleted (database triggers refuse it), and there is no delete function. A request from an
+agency that is not law enforcement is flagged for the public-records process: it can be denied
+or referred, never approved and fulfilled as an ALPR export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from records._audit import append_audit
+from records._errors import AccessDenied, ConflictError, NotFoundError, RecordsError, ReleaseError
+from records._people import User
+from records._schema import (
+    alert_dispositions,
+    now_ms,
+    purge_records,
+    release_decisions,
+    release_fulfilments,
+    release_requests,
+    users,
+    write_tx,
+)
+
+DISPOSITIONS = ("accepted", "rejected")
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """A request with its decision and fulfilment, if any. ``status`` is one of
+    ``pending``, ``public_records`` (non-law-enforcement, awaiting the public-records process),
+    ``approved``, ``denied`` and ``fulfilled``."""
+
+    id: int
+    requesting_agency: str
+    law_enforcement: bool
+    requester: str
+    purpose: str
+    case_number: str | None
+    terms: Mapping[str, Any]
+    created_by: str
+    created_at_ms: int
+    approved: bool | None
+    decision_reason: str | None
+    decided_by: str | None
+    decided_at_ms: int | None
+    export_id: str | None
+    fulfilled_by: str | None
+    fulfilled_at_ms: int | None
+
+    @property
+    def status(self) -> str:
+        if self.export_id is not None:
+            return "fulfilled"
+        if self.approved is True:
+            return "approved"
+        if self.approved is False:
+            return "denied"
+        return "pending" if self.law_enforcement else "public_records"
+
+
+def _query() -> sa.Select[Any]:
+    return (
+        sa.select(
+            release_requests,
+            release_decisions.c.approved,
+            release_decisions.c.reason.label("decision_reason"),
+            release_decisions.c.decided_by,
+            release_decisions.c.decided_at,
+            release_fulfilments.c.export_id,
+            release_fulfilments.c.fulfilled_by,
+            release_fulfilments.c.fulfilled_at,
+        )
+        .outerjoin(release_decisions, release_decisions.c.request_id == release_requests.c.id)
+        .outerjoin(release_fulfilments, release_fulfilments.c.request_id == release_requests.c.id)
+        .order_by(release_requests.c.id)
+    )
+
+
+def _from_row(r: Mapping[Any, Any]) -> ReleaseRequest:
+    return ReleaseRequest(
+        id=r["id"],
+        requesting_agency=r["requesting_agency"],
+        law_enforcement=bool(r["law_enforcement"]),
+        requester=r["requester"],
+        purpose=r["purpose"],
+        case_number=r["case_number"],
+        terms=dict(r["terms"] or {}),
+        created_by=r["created_by"],
+        created_at_ms=r["created_at"],
+        approved=None if r["approved"] is None else bool(r["approved"]),
+        decision_reason=r["decision_reason"],
+        decided_by=r["decided_by"],
+        decided_at_ms=r["decided_at"],
+        export_id=r["export_id"],
+        fulfilled_by=r["fulfilled_by"],
+        fulfilled_at_ms=r["fulfilled_at"],
+    )
+
+
+def _get(conn: Connection, request_id: int) -> ReleaseRequest:
+    row = conn.execute(_query().where(release_requests.c.id == request_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no release request {request_id}")
+    return _from_row(row)
+
+
+def get_release(engine: Engine, request_id: int) -> ReleaseRequest:
+    """One release request; raises NotFoundError."""
+    with engine.connect() as conn:
+        return _get(conn, request_id)
+
+
+def list_releases(
+    engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
+) -> list[ReleaseRequest]:
+    """Requests created in ``[start_ms, end_ms)`` (all by default), oldest first."""
+    query = _query()
+    if start_ms is not None:
+        query = query.where(release_requests.c.created_at >= start_ms)
+    if end_ms is not None:
+        query = query.where(release_requests.c.created_at < end_ms)
+    with engine.connect() as conn:
+        return [_from_row(r) for r in conn.execute(query).mappings()]
+
+
+def create_release_request(
+    engine: Engine,
+    *,
+    requesting_agency: str,
+    law_enforcement: bool,
+    requester: str,
+    purpose: str,
+    by: str,
+    case_number: str | None = None,
+    terms: Mapping[str, Any] | None = None,
+    client: str | None = None,
+) -> ReleaseRequest:
+    """Record a written release request (427.7). All of agency, requester and purpose are
+    required."""
+    missing = [
+        n
+        for n, v in (
+            ("requesting_agency", requesting_agency),
+            ("requester", requester),
+            ("purpose", purpose),
+        )
+        if not v or not v.strip()
+    ]
+    if missing:
+        raise RecordsError(f"a release request needs {', '.join(missing)} (427.7)")
+    at = now_ms()
+    with write_tx(engine) as conn:
+        result = conn.execute(
+            sa.insert(release_requests)
+            .values(
+                requesting_agency=requesting_agency.strip(),
+                law_enforcement=law_enforcement,
+                requester=requester.strip(),
+                purpose=purpose.strip(),
+                case_number=case_number,
+                terms=dict(terms or {}),
+                created_by=by,
+                created_at=at,
+            )
+            .returning(release_requests.c.id)
+        )
+        request_id = int(result.scalar_one())
+        append_audit(
+            conn,
+            username=by,
+            action="release.request",
+            kind="release",
+            client=client,
+            at_ms=at,
+            case_number=case_number,
+            description=purpose,
+            terms={
+                "request": request_id,
+                "agency": requesting_agency,
+                "law_enforcement": law_enforcement,
+                "requester": requester,
+            },
+        )
+        return _get(conn, request_id)
+
+
+def _decider(conn: Connection, username: str, permission: str) -> User:
+    row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
+    if row is None:
+        raise AccessDenied(f"no user {username!r}", reason="unknown_user")
+    user = User.from_row(row)
+    if not user.active:
+        raise AccessDenied(f"user {username!r} is disabled", reason="inactive")
+    if not user.can(permission):
+        raise AccessDenied(
+            f"user {username!r} (roles {', '.join(user.roles)}) may not {permission!r}: only a "
+            "Records Supervisor or designee decides releases (427.7)",
+            reason="forbidden",
+        )
+    return user
+
+
+def decide_release(
+    engine: Engine,
+    request_id: int,
+    *,
+    approve: bool,
+    reason: str,
+    by: str,
+    client: str | None = None,
+) -> ReleaseRequest:
+    """Approve or deny a request, with a reason, as a user holding ``releases:decide``.
+
+    A request from a non-law-enforcement agency cannot be approved here: it goes through the
+    public-records process. A request is decided once.
+    """
+    if not reason.strip():
+        raise ReleaseError("a release decision needs a reason (427.7)")
+    at = now_ms()
+    action = "release.approve" if approve else "release.deny"
+    denied: AccessDenied | None = None
+    with write_tx(engine) as conn:
+        try:
+            _decider(conn, by, "releases:decide")
+        except AccessDenied as exc:
+            denied = exc
+            append_audit(
+                conn,
+                username=by,
+                action=action,
+                kind="release",
+                client=client,
+                outcome="denied",
+                reason=f"{exc.reason}: {exc}",
+                at_ms=at,
+                terms={"request": request_id},
+            )
+    if denied is not None:
+        raise denied
+    with write_tx(engine) as conn:
+        request = _get(conn, request_id)
+        if request.approved is not None:
+            raise ConflictError(
+                f"release request {request_id} was already {request.status} by {request.decided_by}"
+            )
+        if approve and not request.law_enforcement:
+            raise ReleaseError(
+                f"release request {request_id} is from {request.requesting_agency!r}, not a "
+                "law-enforcement agency: refer it to the public-records process instead of "
+                "approving an ALPR release (427.6, 427.7)"
+            )
+        conn.execute(
+            sa.insert(release_decisions).values(
+                request_id=request_id,
+                approved=approve,
+                reason=reason.strip(),
+                decided_by=by,
+                decided_at=at,
+            )
+        )
+        append_audit(
+            conn,
+            username=by,
+            action=action,
+            kind="release",
+            client=client,
+            reason=reason,
+            at_ms=at,
+            terms={"request": request_id},
+        )
+        return _get(conn, request_id)
+
+
+def fulfil_release(
+    engine: Engine,
+    request_id: int,
+    *,
+    export_id: str,
+    by: str,
+    note: str = "",
+    client: str | None = None,
+) -> ReleaseRequest:
+    """Link the export that fulfils an approved request. Refused unless approved, and once."""
+    if not export_id.strip():
+        raise ReleaseError("fulfilling a release needs the export id")
+    at = now_ms()
+    with write_tx(engine) as conn:
+        request = _get(conn, request_id)
+        if request.export_id is not None:
+            raise ConflictError(
+                f"release request {request_id} was fulfilled by export {request.export_id}"
+            )
+        if request.approved is not True:
+            raise ReleaseError(
+                f"release request {request_id} is {request.status}; only an "
+                "approved request is fulfilled"
+            )
+        conn.execute(
+            sa.insert(release_fulfilments).values(
+                request_id=request_id,
+                export_id=export_id,
+                fulfilled_by=by,
+                fulfilled_at=at,
+                note=note,
+            )
+        )
+        append_audit(
+            conn,
+            username=by,
+            action="release.fulfil",
+            kind="release",
+            client=client,
+            at_ms=at,
+            terms={"request": request_id, "export": export_id},
+        )
+        return _get(conn, request_id)
+
+
+# -- purges and dispositions --------------------------------------------------------------------
+
+
+def _ms(value: datetime | int | None) -> int:
+    if value is None:
+        return now_ms()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise RecordsError("give an aware datetime (UTC) for record times, not a naive one")
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+@dataclass(frozen=True)
+class PurgeRecord:
+    """A purge of stored reads: which partition, how many rows, by whom, when."""
+
+    partition: str
+    rows: int
+    by: str
+    at_ms: int
+    note: str
+
+
+def record_purge(
+    engine: Engine,
+    partition: str,
+    rows: int,
+    by: str,
+    at: datetime | int | None = None,
+    *,
+    note: str = "",
+) -> PurgeRecord:
+    """Record that ``rows`` reads of ``partition`` (e.g. ``reads/date=2025-09-30``) were purged
+    by ``by`` (a user or ``retention-job``) at ``at`` (aware datetime or epoch ms; now)."""
+    if rows < 0:
+        raise RecordsError(f"purged row count {rows} is negative")
+    at_ms = _ms(at)
+    with write_tx(engine) as conn:
+        conn.execute(
+            sa.insert(purge_records).values(
+                partition=partition, rows=rows, purged_by=by, purged_at=at_ms, note=note
+            )
+        )
+        append_audit(
+            conn,
+            username=by,
+            action="retention.purge",
+            kind="retention",
+            at_ms=at_ms,
+            terms={"partition": partition, "rows": rows},
+            result_count=rows,
+        )
+    return PurgeRecord(partition, rows, by, at_ms, note)
+
+
+def list_purges(
+    engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
+) -> list[PurgeRecord]:
+    """Purges recorded in ``[start_ms, end_ms)``, oldest first."""
+    query = sa.select(purge_records).order_by(purge_records.c.purged_at, purge_records.c.id)
+    if start_ms is not None:
+        query = query.where(purge_records.c.purged_at >= start_ms)
+    if end_ms is not None:
+        query = query.where(purge_records.c.purged_at < end_ms)
+    with engine.connect() as conn:
+        return [
+            PurgeRecord(r["partition"], r["rows"], r["purged_by"], r["purged_at"], r["note"])
+            for r in conn.execute(query).mappings()
+        ]
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """An operator's verdict on an alert (427.3(g): verified before action)."""
+
+    alert_id: str
+    hotlist: str | None
+    disposition: str
+    reason: str
+    username: str
+    at_ms: int
+
+
+def record_disposition(
+    engine: Engine,
+    alert_id: str,
+    disposition: str,
+    *,
+    user: str,
+    reason: str = "",
+    hotlist: str | None = None,
+    client: str | None = None,
+    at: datetime | int | None = None,
+) -> Disposition:
+    """Record that ``user`` accepted or rejected an alert. A rejection needs a reason
+    (misread, wrong state, vehicle does not match...)."""
+    if disposition not in DISPOSITIONS:
+        raise RecordsError(f"disposition {disposition!r} is not one of {', '.join(DISPOSITIONS)}")
+    if disposition == "rejected" and not reason.strip():
+        raise RecordsError("a rejected alert needs a reason (e.g. 'misread: 8 read as B')")
+    at_ms = _ms(at)
+    with write_tx(engine) as conn:
+        conn.execute(
+            sa.insert(alert_dispositions).values(
+                alert_id=alert_id,
+                hotlist=hotlist,
+                disposition=disposition,
+                reason=reason.strip(),
+                username=user,
+                client=client,
+                at=at_ms,
+            )
+        )
+        append_audit(
+            conn,
+            username=user,
+            action=f"alert.{disposition[:-2]}",
+            kind="alert",
+            client=client,
+            reason=reason or None,
+            at_ms=at_ms,
+            terms={"alert": alert_id, "hotlist": hotlist},
+        )
+    return Disposition(alert_id, hotlist, disposition, reason.strip(), user, at_ms)
+
+
+def list_dispositions(
+    engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
+) -> list[Disposition]:
+    """Dispositions recorded in ``[start_ms, end_ms)``, oldest first."""
+    query = sa.select(alert_dispositions).order_by(alert_dispositions.c.at, alert_dispositions.c.id)
+    if start_ms is not None:
+        query = query.where(alert_dispositions.c.at >= start_ms)
+    if end_ms is not None:
+        query = query.where(alert_dispositions.c.at < end_ms)
+    with engine.connect() as conn:
+        return [
+            Disposition(
+                r["alert_id"], r["hotlist"], r["disposition"], r["reason"], r["username"], r["at"]
+            )
+            for r in conn.execute(query).mappings()
+        ]
