@@ -27,15 +27,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-import records
 from fastapi import Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+import records
 from api._errors import Refusal, status_for
 from api._metrics import AUTH_FAILURES
 from api._schemas import ErrorBody
@@ -77,23 +77,29 @@ class Justification:
     description: str | None = None
 
     def as_kwargs(self) -> dict[str, str | None]:
-        return {"case_number": self.case_number, "event_number": self.event_number,
-                "description": self.description}
+        return {
+            "case_number": self.case_number,
+            "event_number": self.event_number,
+            "description": self.description,
+        }
 
 
 def justification(
-    case_number: str | None = Query(
-        None, max_length=64, description="Case number the inquiry is for (427.3(c))."
-    ),
-    event_number: str | None = Query(
-        None, max_length=64, description="Event (CAD incident) number, if there is no case."
-    ),
-    description: str | None = Query(
-        None,
-        max_length=2000,
-        description="Without a case or event number: why the data is needed "
-        "(at least PLATEFLOW_MIN_DESCRIPTION_LENGTH characters).",
-    ),
+    case_number: Annotated[
+        str | None, Query(max_length=64, description="Case number the inquiry is for (427.3(c)).")
+    ] = None,
+    event_number: Annotated[
+        str | None,
+        Query(max_length=64, description="Event (CAD incident) number, if there is no case."),
+    ] = None,
+    description: Annotated[
+        str | None,
+        Query(
+            max_length=2000,
+            description="Without a case or event number: why the data is needed "
+            "(at least PLATEFLOW_MIN_DESCRIPTION_LENGTH characters).",
+        ),
+    ] = None,
 ) -> Justification:
     """The justification given in the query string (documented on every data endpoint)."""
     return Justification(case_number, event_number, description)
@@ -124,8 +130,9 @@ async def _body_justification(request: Request, given: Justification) -> Justifi
     if not isinstance(body, dict):
         return given
     found = {k: body.get(k) for k in _JUSTIFICATION_KEYS}
-    clean = {k: v.strip()[:2000] if isinstance(v, str) and v.strip() else None
-             for k, v in found.items()}
+    clean = {
+        k: v.strip()[:2000] if isinstance(v, str) and v.strip() else None for k, v in found.items()
+    }
     return Justification(**clean)
 
 
@@ -145,9 +152,18 @@ def audit_attempt(
     """Append one audit record in its own transaction (refusals and write outcomes)."""
     with engine.begin() as conn:
         records.append_audit(
-            conn, username=username, action=action, kind=kind, outcome=outcome,
-            reason=reason[:1000] if reason else None, terms=terms, client=client,
-            result_count=result_count, **(why.as_kwargs() if why else {}),
+            conn,
+            username=username,
+            action=action,
+            kind=kind,
+            outcome=outcome,
+            reason=reason[:1000] if reason else None,
+            terms=terms,
+            client=client,
+            result_count=result_count,
+            case_number=why.case_number if why else None,
+            event_number=why.event_number if why else None,
+            description=why.description if why else None,
         )
 
 
@@ -178,8 +194,13 @@ class Guard:
     ) -> T:
         """Run ``fn`` under :func:`records.audited`; ``fn`` sets ``access.result_count``."""
         with records.audited(
-            self.engine, self.inquiry, self.action, permission=self.permission,
-            terms={**self.terms, **(terms or {})}, client=self.client, kind=self.kind,
+            self.engine,
+            self.inquiry,
+            self.action,
+            permission=self.permission,
+            terms={**self.terms, **(terms or {})},
+            client=self.client,
+            kind=self.kind,
             data_access=self.data_access,
             min_description_length=self.settings.min_description_length,
         ) as access:
@@ -206,8 +227,15 @@ class Guard:
 
     def _record(self, outcome: str, reason: str | None, terms: Mapping[str, Any]) -> None:
         audit_attempt(
-            self.engine, username=self.user.username, action=self.action, kind=self.kind,
-            outcome=outcome, reason=reason, terms=terms, client=self.client, why=self.why,
+            self.engine,
+            username=self.user.username,
+            action=self.action,
+            kind=self.kind,
+            outcome=outcome,
+            reason=reason,
+            terms=terms,
+            client=self.client,
+            why=self.why,
         )
 
 
@@ -226,9 +254,10 @@ def guard(
     wanted = (permission,) if isinstance(permission, str) else permission
 
     async def dependency(
+        *,
         request: Request,
-        credentials: HTTPAuthorizationCredentials | None = Security(bearer),
-        given: Justification = Security(justification),
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+        given: Annotated[Justification, Security(justification)],
     ) -> Guard:
         engine: Engine = request.app.state.engine
         settings: Settings = request.app.state.settings
@@ -239,17 +268,29 @@ def guard(
         def refuse(
             username: str, status: int, reason: str, message: str, field: str | None = None
         ) -> Refusal:
-            audit_attempt(engine, username=username, action=action, kind=kind, outcome="denied",
-                          reason=f"{reason}: {message}", terms=terms, client=client, why=why)
+            audit_attempt(
+                engine,
+                username=username,
+                action=action,
+                kind=kind,
+                outcome="denied",
+                reason=f"{reason}: {message}",
+                terms=terms,
+                client=client,
+                why=why,
+            )
             AUTH_FAILURES.labels("session", reason).inc()
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             return Refusal(status, message, field=field, headers=headers)
 
         def check() -> Guard:
             if credentials is None:
-                raise refuse(ANONYMOUS, 401, "no_login",
-                             "log in first: POST /v1/auth/login, then send "
-                             "`Authorization: Bearer <token>`")
+                raise refuse(
+                    ANONYMOUS,
+                    401,
+                    "no_login",
+                    "log in first: POST /v1/auth/login, then send `Authorization: Bearer <token>`",
+                )
             try:
                 user = records.resolve_session(engine, credentials.credentials)
             except records.SessionError as exc:
@@ -258,7 +299,10 @@ def guard(
             inquiry = records.Inquiry(user.username, **why.as_kwargs())
             try:
                 records.check_inquiry(
-                    engine, inquiry, chosen, data_access=data_access,
+                    engine,
+                    inquiry,
+                    chosen,
+                    data_access=data_access,
                     min_description_length=settings.min_description_length,
                 )
             except records.AccessDenied as exc:
@@ -268,8 +312,9 @@ def guard(
                 raise refuse(
                     user.username, status_for(exc), exc.reason, message, exc.field
                 ) from exc
-            return Guard(engine, settings, user, why, action, chosen, kind, data_access,
-                         client, terms)
+            return Guard(
+                engine, settings, user, why, action, chosen, kind, data_access, client, terms
+            )
 
         return await run_in_threadpool(check)
 
@@ -278,11 +323,22 @@ def guard(
 
 #: The refusals every guarded endpoint may answer, for the OpenAPI document.
 GUARDED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not valid JSON."},
     401: {"model": ErrorBody, "description": "No session, or an unknown or expired one."},
-    403: {"model": ErrorBody,
-          "description": "The role does not allow it, or the user has no current training."},
-    422: {"model": ErrorBody,
-          "description": "No case number, event number or long enough description (the "
-                         "`field` says which), or an invalid value."},
+    403: {
+        "model": ErrorBody,
+        "description": "The role does not allow it, or the user has no current training.",
+    },
+    404: {"model": ErrorBody, "description": "No such user, hotlist or request (or covert)."},
+    409: {
+        "model": ErrorBody,
+        "description": "It collides with what is recorded, or the "
+        "workflow does not allow this step now.",
+    },
+    422: {
+        "model": ErrorBody,
+        "description": "No case number, event number or long enough description (the "
+        "`field` says which), or an invalid value.",
+    },
     503: {"model": ErrorBody, "description": "The audit record could not be written."},
 }

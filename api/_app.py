@@ -1,7 +1,8 @@
 """The app factory: one FastAPI application per call, its clients in ``app.state``.
 
 No module-level state besides the Prometheus metrics: tests build as many apps as they like,
-each with its own settings and Redis client, and ``plateflow serve`` builds exactly one.
+each with its own settings, Redis client and database engine, and ``plateflow serve`` builds
+exactly one.
 """
 
 from __future__ import annotations
@@ -9,16 +10,26 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
 import plateflow
-from api._errors import ApiError
+import records
+from api._access import ANONYMOUS, audit_attempt, client_of
+from api._errors import ApiError, Refusal, records_error_response, refusal_response
 from api._metrics import MetricsMiddleware
+from api._routes_hotlists import router as hotlists_router
 from api._routes_ingest import router as ingest_router
 from api._routes_ops import router as ops_router
+from api._routes_people import router as people_router
+from api._routes_records import router as records_router
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,24 +41,62 @@ The HTTP face of plateflow, an ALPR back end run under a written ALPR policy.
 
 * **Camera ingest** (`/v1/reads`, `/v1/ingest/openalpr`, `/v1/ingest/platerecognizer`):
   authenticated by an ingest token (`X-Plateflow-Token`), never by a member's login.
+* **Session** (`/v1/auth/*`): log in with username and password; send the token as
+  `Authorization: Bearer <token>`.
+* **Everything else** returns or changes ALPR data or records and needs a logged-in, permitted
+  user with current training **and a justification**: `case_number`, `event_number` or a
+  `description` (query string, or the top level of a JSON body). Refusals are 401 (no login),
+  403 (role or training; the message says which) and 422 (missing justification; `field` names
+  it). Every attempt, allowed or refused, is written to the hash-chained audit log first.
 * **Operations** (`/healthz`, `/metrics`): no ALPR data.
 
-Every refusal is a JSON object `{"detail": "..."}` whose sentence names the fix.
+Every refusal is a JSON object `{"detail": "...", "field": "..."}` whose sentence names the fix.
 """
 
+_UNAUDITED_PREFIXES = ("/v1/reads", "/v1/ingest/")
 
-def create_app(settings: Settings, redis_url: str) -> FastAPI:
+
+def _audit_invalid(request: Request, detail: str) -> None:
+    """Record a request refused for its shape (422) by whoever sent it."""
+    engine: Engine = request.app.state.engine
+    username = ANONYMOUS
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        try:
+            username = records.resolve_session(engine, token.strip()).username
+        except records.RecordsError:
+            username = ANONYMOUS
+    route = request.scope.get("route")
+    action = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    kind = "login" if request.url.path.startswith("/v1/auth/") else "inquiry"
+    audit_attempt(
+        engine,
+        username=username,
+        action=action[:64],
+        kind=kind,
+        outcome="failed",
+        reason=f"invalid request: {detail}",
+        terms={"path": request.url.path},
+        client=client_of(request),
+    )
+
+
+def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = None) -> FastAPI:
     """Build the API for ``settings`` talking to the Redis at ``redis_url``.
 
-    The Redis client (hiredis parser when installed) lives in ``app.state.redis`` and is closed
-    when the app shuts down; ``app.state.settings`` holds the settings. Raises
-    :class:`ApiError` if the URL cannot be parsed.
+    The Redis client (hiredis parser when installed) lives in ``app.state.redis``, the records
+    database engine (``settings.effective_database_url``, tables created if missing, unless an
+    ``engine`` is given) in ``app.state.engine``; both are closed when the app shuts down.
+    Raises :class:`ApiError` if the Redis URL cannot be parsed.
     """
     try:
         client = redis.Redis.from_url(redis_url, health_check_interval=30)
     except ValueError as exc:
         msg = f"cannot use the Redis URL for the API ({exc}); check PLATEFLOW_REDIS_URL"
         raise ApiError(msg) from exc
+    owns_engine = engine is None
+    db = engine if engine is not None else records.connect(settings.effective_database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +104,8 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
             yield
         finally:
             app.state.redis.close()
+            if owns_engine:
+                app.state.engine.dispose()
 
     app = FastAPI(
         title="plateflow",
@@ -64,8 +115,16 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
     )
     app.state.settings = settings
     app.state.redis = client
-    app.state.health_probes = {}
+    app.state.engine = db
+
+    def database_probe() -> None:
+        with db.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    app.state.health_probes = {"database": database_probe}
     app.add_middleware(MetricsMiddleware)
+    app.add_exception_handler(Refusal, refusal_response)
+    app.add_exception_handler(records.RecordsError, records_error_response)
 
     @app.exception_handler(redis.RedisError)
     async def redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
@@ -73,8 +132,33 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
         detail = "the read store (Redis) is unavailable; nothing was changed: retry later"
         return JSONResponse({"detail": detail}, status_code=503)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: list[dict[str, Any]] = jsonable_encoder(exc.errors())
+        parts = []
+        for err in errors:
+            loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query"))
+            parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+        detail = "; ".join(parts) or "invalid request"
+        first = errors[0].get("loc", ()) if errors else ()
+        field = str(first[-1]) if first else None
+        if not request.url.path.startswith(_UNAUDITED_PREFIXES):
+            try:
+                await run_in_threadpool(_audit_invalid, request, detail)
+            except records.RecordsError:
+                log.exception("could not audit an invalid request to %s", request.url.path)
+                return JSONResponse({"detail": "the audit log could not be written"}, 503)
+        return JSONResponse({"detail": detail, "field": field, "errors": errors}, 422)
+
     app.include_router(ingest_router)
+    app.include_router(people_router)
+    app.include_router(hotlists_router)
+    app.include_router(records_router)
     app.include_router(ops_router)
-    log.info("API built: %d partitions, %d ingest token(s)",
-             settings.partitions, len(settings.ingest_tokens))
+    log.info(
+        "API built: %d partitions, %d ingest token(s), database %s",
+        settings.partitions,
+        len(settings.ingest_tokens),
+        db.url.get_backend_name(),
+    )
     return app

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import records
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+import records
 from plateflow.errors import PlateflowError
 
 __all__ = ["ApiError", "Refusal", "records_error_response", "refusal_response"]
@@ -17,7 +17,7 @@ class ApiError(PlateflowError):
     """The HTTP API cannot start or serve; the message names the setting or service to fix."""
 
 
-class Refusal(Exception):  # noqa: N818 - an answer, not a fault
+class Refusal(Exception):
     """An HTTP refusal with a sentence for the caller and, for 422, the field to fix."""
 
     def __init__(

@@ -11,10 +11,12 @@ running workers reload the list without a restart.
 from __future__ import annotations
 
 from collections.abc import Callable
-import records
+from typing import Annotated
+
 import redis
 from fastapi import APIRouter, Depends, Query, Request
 
+import records
 from api._access import GUARDED_RESPONSES, Guard, guard
 from api._schemas import (
     ChangeOut,
@@ -79,7 +81,9 @@ def _require_partial_only(g: Guard, plate: str) -> None:
     summary="List hotlists",
     description="Every hotlist with its live entry count; covert ones only for roles allowed.",
 )
-def list_hotlists(g: Guard = Depends(guard("hotlists.list", "hotlists:view"))) -> list[HotlistOut]:
+def list_hotlists(
+    *, g: Annotated[Guard, Depends(guard("hotlists.list", "hotlists:view"))]
+) -> list[HotlistOut]:
     covert = g.can(_COVERT)
 
     def run(access: records.AuditedAccess) -> list[records.HotlistInfo]:
@@ -98,14 +102,19 @@ def list_hotlists(g: Guard = Depends(guard("hotlists.list", "hotlists:view"))) -
     summary="Create a hotlist",
 )
 def create_hotlist(
+    *,
     body: HotlistIn,
     request: Request,
-    g: Guard = Depends(guard("hotlists.create", _MANAGE, kind="hotlist")),
+    g: Annotated[Guard, Depends(guard("hotlists.create", _MANAGE, kind="hotlist"))],
 ) -> HotlistOut:
     info = g.write(
         lambda: records.create_hotlist(
-            g.engine, body.name, category=body.category, user=g.user.username,
-            policy=body.policy, notify=_notifier(request),
+            g.engine,
+            body.name,
+            category=body.category,
+            user=g.user.username,
+            policy=body.policy,
+            notify=_notifier(request),
         ),
         terms={"hotlist": body.name, "category": body.category},
     )
@@ -120,11 +129,14 @@ def create_hotlist(
     description="The live version (or `version`), entries paged by `offset` and `limit`.",
 )
 def get_hotlist(
+    *,
     name: str,
-    version: int | None = Query(None, ge=1, description="An earlier version to show."),
-    offset: int = Query(0, ge=0),
-    limit: int = Query(1000, ge=1, le=100_000),
-    g: Guard = Depends(guard("hotlists.view", "hotlists:view")),
+    version: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="An earlier version to show.")
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    g: Annotated[Guard, Depends(guard("hotlists.view", "hotlists:view"))],
 ) -> HotlistDetailOut:
     def run(access: records.AuditedAccess) -> HotlistDetailOut:
         detail = records.get_hotlist(g.engine, name, version=version)
@@ -133,8 +145,10 @@ def get_hotlist(
         page = detail.entries[offset : offset + limit]
         access.result_count = len(page)
         return HotlistDetailOut(
-            hotlist=HotlistOut.of(detail.info), version=detail.version,
-            entries_total=len(detail.entries), entries=[EntryOut.of(e) for e in page],
+            hotlist=HotlistOut.of(detail.info),
+            version=detail.version,
+            entries_total=len(detail.entries),
+            entries=[EntryOut.of(e) for e in page],
             history=[ChangeOut.of(c) for c in detail.history],
         )
 
@@ -151,24 +165,38 @@ def get_hotlist(
     "with `case_number` and `expires_at`. A new version of the list; workers reload it.",
 )
 def add_entry(
+    *,
     name: str,
     body: EntryIn,
     request: Request,
-    g: Guard = Depends(guard("hotlists.entry.add", (_MANAGE, _PARTIAL), kind="hotlist")),
+    g: Annotated[Guard, Depends(guard("hotlists.entry.add", (_MANAGE, _PARTIAL), kind="hotlist"))],
 ) -> EntryOut:
     _require_partial_only(g, body.plate)
     if _info(g, name) is None and not (g.can(_MANAGE) and body.category):
-        raise g.deny(404, f"no hotlist {name!r}; an administrator can create it with a category",
-                     "not_found")
+        raise g.deny(
+            404, f"no hotlist {name!r}; an administrator can create it with a category", "not_found"
+        )
     entry = g.write(
         lambda: records.add_entry(
-            g.engine, name, body.plate, user=g.user.username, reason=body.reason,
-            state=body.state, case_number=body.case_number, expires_at=body.expires_at,
+            g.engine,
+            name,
+            body.plate,
+            user=g.user.username,
+            reason=body.reason,
+            state=body.state,
+            # the entry belongs to the case the inquiry is for unless the body names another
+            case_number=body.case_number or g.why.case_number,
+            expires_at=body.expires_at,
             effective_from=body.effective_from,
-            category=body.category if g.can(_MANAGE) else None, notify=_notifier(request),
+            category=body.category if g.can(_MANAGE) else None,
+            notify=_notifier(request),
         ),
-        terms={"hotlist": name, "plate": body.plate, "state": body.state,
-               "entry_case_number": body.case_number},
+        terms={
+            "hotlist": name,
+            "plate": body.plate,
+            "state": body.state,
+            "entry_case_number": body.case_number,
+        },
     )
     return EntryOut.of(entry)
 
@@ -180,19 +208,33 @@ def add_entry(
     summary="Remove a plate or pattern",
 )
 def remove_entry(
+    *,
     name: str,
     plate: str,
     request: Request,
-    state: str | None = Query(None, max_length=8, description="When listed for several states."),
-    reason: str | None = Query(None, max_length=500, description="Why it comes off the list."),
-    g: Guard = Depends(guard("hotlists.entry.remove", (_MANAGE, _PARTIAL), kind="hotlist")),
+    state: Annotated[
+        str | None, Query(max_length=8, description="When listed for several states.")
+    ] = None,
+    reason: Annotated[
+        str | None, Query(max_length=500, description="Why it comes off the list.")
+    ] = None,
+    g: Annotated[
+        Guard, Depends(guard("hotlists.entry.remove", (_MANAGE, _PARTIAL), kind="hotlist"))
+    ],
 ) -> EntryRemovedOut:
     _require_partial_only(g, plate)
     if _info(g, name) is None:
         raise g.deny(404, f"no hotlist {name!r}", "not_found")
     version = g.write(
-        lambda: records.remove_entry(g.engine, name, plate, user=g.user.username, state=state,
-                                     reason=reason, notify=_notifier(request)),
+        lambda: records.remove_entry(
+            g.engine,
+            name,
+            plate,
+            user=g.user.username,
+            state=state,
+            reason=reason,
+            notify=_notifier(request),
+        ),
         terms={"hotlist": name, "plate": plate, "state": state},
     )
     return EntryRemovedOut(hotlist=name, plate=plate, version=version)
@@ -201,26 +243,36 @@ def remove_entry(
 @router.put(
     "/v1/hotlists/{name}/policy",
     response_model=PolicyCostOut,
-    responses={**GUARDED_RESPONSES,
-               409: {"description": "The policy would alert on more ordinary traffic than "
-                                    "PLATEFLOW_POLICY_ALERT_CEILING allows (set force)."}},
+    responses={
+        **GUARDED_RESPONSES,
+        409: {
+            "description": "The policy would alert on more ordinary traffic than "
+            "PLATEFLOW_POLICY_ALERT_CEILING allows (set force)."
+        },
+    },
     summary="Set the match policy",
     description="Estimates what share of ordinary reads the policy would alert on before it "
     "goes live; above the ceiling it is refused unless `force` is set.",
 )
 def set_policy(
+    *,
     name: str,
     body: PolicyIn,
     request: Request,
-    g: Guard = Depends(guard("hotlists.policy", _MANAGE, kind="hotlist")),
+    g: Annotated[Guard, Depends(guard("hotlists.policy", _MANAGE, kind="hotlist"))],
 ) -> PolicyCostOut:
     if _info(g, name) is None:
         raise g.deny(404, f"no hotlist {name!r}", "not_found")
     cost = g.write(
         lambda: records.set_policy(
-            g.engine, name, body.policy, user=g.user.username, notify=_notifier(request),
+            g.engine,
+            name,
+            body.policy,
+            user=g.user.username,
+            notify=_notifier(request),
             sample=records.simulated_sample(POLICY_SAMPLE_SIZE),
-            ceiling=g.settings.policy_alert_ceiling, force=body.force,
+            ceiling=g.settings.policy_alert_ceiling,
+            force=body.force,
         ),
         terms={"hotlist": name, "policy": body.policy, "force": body.force},
     )

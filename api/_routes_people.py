@@ -9,12 +9,12 @@ a description) each time; that justification sits in the audit log beside the ch
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
-import records
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
+import records
 from api._access import GUARDED_RESPONSES, Guard, bearer, client_of, guard
 from api._errors import Refusal
 from api._metrics import AUTH_FAILURES
@@ -39,6 +39,8 @@ __all__ = ["router"]
 router = APIRouter()
 
 _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not valid JSON."},
+    422: {"model": ErrorBody, "description": "Username or password missing."},
     401: {"model": ErrorBody, "description": "Unknown username or wrong password, or disabled."},
     423: {"model": ErrorBody, "description": "Locked after repeated failures; says for how long."},
 }
@@ -57,20 +59,25 @@ def _today() -> date:
     description="Check the password (argon2) and open a session. Repeated failures lock the "
     "account for PLATEFLOW_LOCKOUT_S seconds. Every attempt is in the audit log.",
 )
-def login(body: LoginIn, request: Request) -> LoginOut:
+def login(*, body: LoginIn, request: Request) -> LoginOut:
     settings: Settings = request.app.state.settings
     try:
         session = records.login(
-            request.app.state.engine, body.username, body.password,
-            lockout_attempts=settings.lockout_attempts, lockout_s=settings.lockout_s,
-            session_ttl_s=settings.session_ttl_s, client=client_of(request),
+            request.app.state.engine,
+            body.username,
+            body.password,
+            lockout_attempts=settings.lockout_attempts,
+            lockout_s=settings.lockout_s,
+            session_ttl_s=settings.session_ttl_s,
+            client=client_of(request),
         )
     except records.AuthError as exc:
         locked = isinstance(exc, records.AccountLockedError)
         AUTH_FAILURES.labels("login", "locked" if locked else "credentials").inc()
         raise
-    return LoginOut(token=session.token, expires_at=iso(session.expires_at_ms),
-                    user=UserOut.of(session.user))
+    return LoginOut(
+        token=session.token, expires_at=iso(session.expires_at_ms), user=UserOut.of(session.user)
+    )
 
 
 @router.post(
@@ -83,11 +90,16 @@ def login(body: LoginIn, request: Request) -> LoginOut:
     description="Close the session (idempotent); the logout is audited.",
 )
 def logout(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
+    *,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Response:
     if credentials is None:
-        raise Refusal(401, "no session token: send `Authorization: Bearer <token>`",
-                      headers={"WWW-Authenticate": "Bearer"})
+        raise Refusal(
+            401,
+            "no session token: send `Authorization: Bearer <token>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     records.logout(request.app.state.engine, credentials.credentials, client=client_of(request))
     return Response(status_code=204)
 
@@ -101,11 +113,14 @@ def logout(
     description="Your own record, roles, permissions and training; no ALPR data.",
 )
 def me(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
+    *,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> UserDetailOut:
     if credentials is None:
-        raise Refusal(401, "log in first: POST /v1/auth/login",
-                      headers={"WWW-Authenticate": "Bearer"})
+        raise Refusal(
+            401, "log in first: POST /v1/auth/login", headers={"WWW-Authenticate": "Bearer"}
+        )
     engine = request.app.state.engine
     user = records.resolve_session(engine, credentials.credentials)
     return _detail(engine, user)
@@ -114,8 +129,9 @@ def me(
 def _detail(engine: Any, user: records.User) -> UserDetailOut:
     today = _today()
     training = [TrainingOut.of(t, today) for t in records.training_records(engine, user.username)]
-    return UserDetailOut(user=UserOut.of(user), training=training,
-                         training_current=any(t.current for t in training))
+    return UserDetailOut(
+        user=UserOut.of(user), training=training, training_current=any(t.current for t in training)
+    )
 
 
 # -- users (administrator) ----------------------------------------------------------------------
@@ -125,8 +141,9 @@ _USERS: dict[str, Any] = {"tags": ["users"], "responses": GUARDED_RESPONSES}
 
 @router.get("/v1/users", response_model=list[UserOut], summary="List users", **_USERS)
 def list_users(
-    include_disabled: bool = Query(True, description="Also disabled accounts."),
-    g: Guard = Depends(guard("users.list", "users:view", kind="admin")),
+    *,
+    include_disabled: Annotated[bool, Query(description="Also disabled accounts.")] = True,
+    g: Annotated[Guard, Depends(guard("users.list", "users:view", kind="admin"))],
 ) -> list[UserOut]:
     def run(access: records.AuditedAccess) -> list[records.User]:
         found = records.list_users(g.engine, include_disabled=include_disabled)
@@ -136,15 +153,21 @@ def list_users(
     return [UserOut.of(u) for u in g.read(run)]
 
 
-@router.post("/v1/users", status_code=201, response_model=UserOut, summary="Add a user",
-             **_USERS)
+@router.post("/v1/users", status_code=201, response_model=UserOut, summary="Add a user", **_USERS)
 def add_user(
-    body: UserIn, g: Guard = Depends(guard("users.add", "users:manage", kind="admin"))
+    *,
+    body: UserIn,
+    g: Annotated[Guard, Depends(guard("users.add", "users:manage", kind="admin"))],
 ) -> UserOut:
     user = g.write(
         lambda: records.add_user(
-            g.engine, username=body.username, name=body.name, agency=body.agency,
-            job_title=body.job_title, roles=body.roles, password=body.password,
+            g.engine,
+            username=body.username,
+            name=body.name,
+            agency=body.agency,
+            job_title=body.job_title,
+            roles=body.roles,
+            password=body.password,
             by=g.user.username,
         ),
         terms={"user": body.username, "roles": body.roles},
@@ -152,10 +175,13 @@ def add_user(
     return UserOut.of(user)
 
 
-@router.get("/v1/users/{username}", response_model=UserDetailOut,
-            summary="One user with training", **_USERS)
+@router.get(
+    "/v1/users/{username}", response_model=UserDetailOut, summary="One user with training", **_USERS
+)
 def get_user(
-    username: str, g: Guard = Depends(guard("users.view", "users:view", kind="admin"))
+    *,
+    username: str,
+    g: Annotated[Guard, Depends(guard("users.view", "users:view", kind="admin"))],
 ) -> UserDetailOut:
     def run(access: records.AuditedAccess) -> UserDetailOut:
         detail = _detail(g.engine, records.get_user(access.conn, username))
@@ -165,22 +191,31 @@ def get_user(
     return g.read(run, terms={"user": username})
 
 
-@router.put("/v1/users/{username}/roles", response_model=UserOut, summary="Set roles",
-            **_USERS)
+@router.put("/v1/users/{username}/roles", response_model=UserOut, summary="Set roles", **_USERS)
 def set_roles(
-    username: str, body: RolesIn,
-    g: Guard = Depends(guard("users.roles", "users:manage", kind="admin")),
+    *,
+    username: str,
+    body: RolesIn,
+    g: Annotated[Guard, Depends(guard("users.roles", "users:manage", kind="admin"))],
 ) -> UserOut:
-    user = g.write(lambda: records.set_roles(g.engine, username, body.roles, by=g.user.username),
-                   terms={"user": username, "roles": body.roles})
+    user = g.write(
+        lambda: records.set_roles(g.engine, username, body.roles, by=g.user.username),
+        terms={"user": username, "roles": body.roles},
+    )
     return UserOut.of(user)
 
 
-@router.post("/v1/users/{username}/disable", response_model=UserOut,
-             summary="Disable a user (never deleted)", **_USERS)
+@router.post(
+    "/v1/users/{username}/disable",
+    response_model=UserOut,
+    summary="Disable a user (never deleted)",
+    **_USERS,
+)
 def disable_user(
-    username: str, body: DisableIn,
-    g: Guard = Depends(guard("users.disable", "users:manage", kind="admin")),
+    *,
+    username: str,
+    body: DisableIn,
+    g: Annotated[Guard, Depends(guard("users.disable", "users:manage", kind="admin"))],
 ) -> UserOut:
     user = g.write(
         lambda: records.disable_user(g.engine, username, by=g.user.username, reason=body.reason),
@@ -189,31 +224,51 @@ def disable_user(
     return UserOut.of(user)
 
 
-@router.post("/v1/users/{username}/enable", response_model=UserOut,
-             summary="Re-enable a user", **_USERS)
+@router.post(
+    "/v1/users/{username}/enable", response_model=UserOut, summary="Re-enable a user", **_USERS
+)
 def enable_user(
-    username: str, g: Guard = Depends(guard("users.enable", "users:manage", kind="admin"))
+    *,
+    username: str,
+    g: Annotated[Guard, Depends(guard("users.enable", "users:manage", kind="admin"))],
 ) -> UserOut:
-    user = g.write(lambda: records.enable_user(g.engine, username, by=g.user.username),
-                   terms={"user": username})
+    user = g.write(
+        lambda: records.enable_user(g.engine, username, by=g.user.username),
+        terms={"user": username},
+    )
     return UserOut.of(user)
 
 
-@router.put("/v1/users/{username}/password", status_code=204, response_class=Response,
-            summary="Set a user's password (closes their sessions)", **_USERS)
+@router.put(
+    "/v1/users/{username}/password",
+    status_code=204,
+    response_class=Response,
+    summary="Set a user's password (closes their sessions)",
+    **_USERS,
+)
 def set_password(
-    username: str, body: PasswordIn,
-    g: Guard = Depends(guard("users.password", "users:manage", kind="admin")),
+    *,
+    username: str,
+    body: PasswordIn,
+    g: Annotated[Guard, Depends(guard("users.password", "users:manage", kind="admin"))],
 ) -> Response:
-    g.write(lambda: records.set_password(g.engine, username, body.password, by=g.user.username),
-            terms={"user": username})
+    g.write(
+        lambda: records.set_password(g.engine, username, body.password, by=g.user.username),
+        terms={"user": username},
+    )
     return Response(status_code=204)
 
 
-@router.get("/v1/users/{username}/training", response_model=list[TrainingOut],
-            summary="A user's training", **_USERS)
+@router.get(
+    "/v1/users/{username}/training",
+    response_model=list[TrainingOut],
+    summary="A user's training",
+    **_USERS,
+)
 def list_training(
-    username: str, g: Guard = Depends(guard("users.training", "users:view", kind="admin"))
+    *,
+    username: str,
+    g: Annotated[Guard, Depends(guard("users.training", "users:view", kind="admin"))],
 ) -> list[TrainingOut]:
     def run(access: records.AuditedAccess) -> list[TrainingOut]:
         records.get_user(access.conn, username)  # 404 for an unknown user, not an empty list
@@ -225,26 +280,42 @@ def list_training(
     return g.read(run, terms={"user": username})
 
 
-@router.post("/v1/users/{username}/training", status_code=201, response_model=TrainingOut,
-             summary="Record completed training", **_USERS)
+@router.post(
+    "/v1/users/{username}/training",
+    status_code=201,
+    response_model=TrainingOut,
+    summary="Record completed training",
+    **_USERS,
+)
 def record_training(
-    username: str, body: TrainingIn,
-    g: Guard = Depends(guard("users.train", "users:manage", kind="admin")),
+    *,
+    username: str,
+    body: TrainingIn,
+    g: Annotated[Guard, Depends(guard("users.train", "users:manage", kind="admin"))],
 ) -> TrainingOut:
     done = g.write(
         lambda: records.record_training(
-            g.engine, username, course=body.course, completed_on=body.completed_on,
-            expires_on=body.expires_on, by=g.user.username,
+            g.engine,
+            username,
+            course=body.course,
+            completed_on=body.completed_on,
+            expires_on=body.expires_on,
+            by=g.user.username,
         ),
         terms={"user": username, "course": body.course},
     )
     return TrainingOut.of(done, _today())
 
 
-@router.get("/v1/training/lapsed", response_model=list[UserOut],
-            summary="Active users without current training", **_USERS)
+@router.get(
+    "/v1/training/lapsed",
+    response_model=list[UserOut],
+    summary="Active users without current training",
+    **_USERS,
+)
 def lapsed_training(
-    g: Guard = Depends(guard("users.lapsed", "users:view", kind="admin")),
+    *,
+    g: Annotated[Guard, Depends(guard("users.lapsed", "users:view", kind="admin"))],
 ) -> list[UserOut]:
     def run(access: records.AuditedAccess) -> list[records.User]:
         found = records.users_without_current_training(g.engine)

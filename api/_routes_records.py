@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import polars as pl
-import records
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
+import records
 from api._access import GUARDED_RESPONSES, Guard, guard
 from api._schemas import (
     AlertLogEntry,
@@ -41,11 +41,11 @@ router = APIRouter()
 _COVERT = "hotlists:view_covert"
 _STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 _DEFAULT_WINDOW = timedelta(days=7)
+#: A release request id: bounded so a huge number is a 422, not a database overflow.
+RequestId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The release request id.")]
 
 
-def _window(
-    g: Guard, start: datetime | None, end: datetime | None
-) -> tuple[datetime, datetime]:
+def _window(g: Guard, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     for name, value in (("start", start), ("end", end)):
         if value is not None and value.tzinfo is None:
             raise g.deny(422, f"{name} has no UTC offset; append Z or +hh:mm", "invalid", name)
@@ -73,14 +73,17 @@ def _ms(moment: datetime | None) -> int | None:
     "newest first, filtered by plate, hotlist, match kind or camera.",
 )
 def alert_history(
-    start: datetime | None = Query(None, description="RFC 3339, inclusive."),
-    end: datetime | None = Query(None, description="RFC 3339, exclusive; default now."),
-    plate: str | None = Query(None, max_length=32, description="Read plate (normalised)."),
-    hotlist: str | None = Query(None, max_length=64),
-    kind: str | None = Query(None, pattern="^(exact|ocr|fuzzy|partial)$"),
-    camera_id: str | None = Query(None, max_length=256),
-    limit: int = Query(100, ge=1, le=10_000),
-    g: Guard = Depends(guard("alerts.history", "alerts:view")),
+    *,
+    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None,
+    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now.")] = None,
+    plate: Annotated[
+        str | None, Query(max_length=32, description="Read plate (normalised).")
+    ] = None,
+    hotlist: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[str | None, Query(pattern="^(exact|ocr|fuzzy|partial)$")] = None,
+    camera_id: Annotated[str | None, Query(max_length=256)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    g: Annotated[Guard, Depends(guard("alerts.history", "alerts:view"))],
 ) -> AlertsOut:
     begin, stop = _window(g, start, end)
     covert = g.can(_COVERT)
@@ -103,8 +106,15 @@ def alert_history(
         access.result_count = len(alerts)
         return AlertsOut(count=len(alerts), alerts=alerts)
 
-    terms = {"start": begin.isoformat(), "end": stop.isoformat(), "plate": plate,
-             "hotlist": hotlist, "kind": kind, "camera_id": camera_id, "covert_visible": covert}
+    terms = {
+        "start": begin.isoformat(),
+        "end": stop.isoformat(),
+        "plate": plate,
+        "hotlist": hotlist,
+        "kind": kind,
+        "camera_id": camera_id,
+        "covert_visible": covert,
+    }
     return g.read(run, terms=terms)
 
 
@@ -118,24 +128,31 @@ def alert_history(
     "while disconnected. `covert=true` reads the covert log (roles allowed only).",
 )
 def alert_log(
+    *,
     request: Request,
-    after: str = Query("0-0", max_length=42),
-    count: int = Query(100, ge=1, le=10_000),
-    covert: bool = Query(False),
-    g: Guard = Depends(guard("alerts.log", "alerts:view")),
+    after: Annotated[str, Query(max_length=42)] = "0-0",
+    count: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    covert: Annotated[bool, Query()] = False,
+    g: Annotated[Guard, Depends(guard("alerts.log", "alerts:view"))],
 ) -> AlertLogOut:
     if not _STREAM_ID.match(after):
-        raise g.deny(422, f"after {after!r} is not a stream id like 1764331200000-0",
-                     "invalid", "after")
+        raise g.deny(
+            422, f"after {after!r} is not a stream id like 1764331200000-0", "invalid", "after"
+        )
     if covert and not g.can(_COVERT):
-        raise g.deny(403, f"user {g.user.username!r} may not see covert alerts "
-                          f"(needs {_COVERT!r})", "forbidden")
+        raise g.deny(
+            403,
+            f"user {g.user.username!r} may not see covert alerts (needs {_COVERT!r})",
+            "forbidden",
+        )
 
     def run(access: records.AuditedAccess) -> AlertLogOut:
         entries = AlertBus(request.app.state.redis).replay(after, count, covert=covert)
         access.result_count = len(entries)
-        return AlertLogOut(alerts=[AlertLogEntry(id=i, alert=a) for i, a in entries],
-                           last_id=entries[-1][0] if entries else None)
+        return AlertLogOut(
+            alerts=[AlertLogEntry(id=i, alert=a) for i, a in entries],
+            last_id=entries[-1][0] if entries else None,
+        )
 
     return g.read(run, terms={"after": after, "count": count, "covert": covert})
 
@@ -145,30 +162,46 @@ def alert_log(
 _REL: dict[str, Any] = {"tags": ["releases"], "responses": GUARDED_RESPONSES}
 
 
-@router.post("/v1/releases", status_code=201, response_model=ReleaseOut,
-             summary="Record a written release request (427.7)", **_REL)
+@router.post(
+    "/v1/releases",
+    status_code=201,
+    response_model=ReleaseOut,
+    summary="Record a written release request (427.7)",
+    **_REL,
+)
 def create_release(
+    *,
     body: ReleaseIn,
-    g: Guard = Depends(guard("releases.request", "releases:request", kind="release")),
+    g: Annotated[Guard, Depends(guard("releases.request", "releases:request", kind="release"))],
 ) -> ReleaseOut:
     made = g.write(
         lambda: records.create_release_request(
-            g.engine, requesting_agency=body.requesting_agency,
-            law_enforcement=body.law_enforcement, requester=body.requester,
-            purpose=body.purpose, by=g.user.username, case_number=body.case_number,
-            terms=body.terms, client=g.client,
+            g.engine,
+            requesting_agency=body.requesting_agency,
+            law_enforcement=body.law_enforcement,
+            requester=body.requester,
+            purpose=body.purpose,
+            by=g.user.username,
+            case_number=body.case_number,
+            terms=body.terms,
+            client=g.client,
         ),
         terms={"agency": body.requesting_agency, "requester": body.requester},
     )
     return ReleaseOut.of(made)
 
 
-@router.get("/v1/releases", response_model=list[ReleaseOut],
-            summary="Release requests and their decisions", **_REL)
+@router.get(
+    "/v1/releases",
+    response_model=list[ReleaseOut],
+    summary="Release requests and their decisions",
+    **_REL,
+)
 def list_releases(
-    start: datetime | None = Query(None, description="Created at or after (RFC 3339)."),
-    end: datetime | None = Query(None, description="Created before (RFC 3339)."),
-    g: Guard = Depends(guard("releases.list", "releases:view", kind="release")),
+    *,
+    start: Annotated[datetime | None, Query(description="Created at or after (RFC 3339).")] = None,
+    end: Annotated[datetime | None, Query(description="Created before (RFC 3339).")] = None,
+    g: Annotated[Guard, Depends(guard("releases.list", "releases:view", kind="release"))],
 ) -> list[ReleaseOut]:
     def run(access: records.AuditedAccess) -> list[records.ReleaseRequest]:
         found = records.list_releases(g.engine, start_ms=_ms(start), end_ms=_ms(end))
@@ -178,11 +211,13 @@ def list_releases(
     return [ReleaseOut.of(r) for r in g.read(run)]
 
 
-@router.get("/v1/releases/{request_id}", response_model=ReleaseOut,
-            summary="One release request", **_REL)
+@router.get(
+    "/v1/releases/{request_id}", response_model=ReleaseOut, summary="One release request", **_REL
+)
 def get_release(
-    request_id: int,
-    g: Guard = Depends(guard("releases.view", "releases:view", kind="release")),
+    *,
+    request_id: RequestId,
+    g: Annotated[Guard, Depends(guard("releases.view", "releases:view", kind="release"))],
 ) -> ReleaseOut:
     def run(access: records.AuditedAccess) -> records.ReleaseRequest:
         found = records.get_release(g.engine, request_id)
@@ -192,31 +227,53 @@ def get_release(
     return ReleaseOut.of(g.read(run, terms={"request": request_id}))
 
 
-@router.post("/v1/releases/{request_id}/decision", response_model=ReleaseOut,
-             summary="Approve or deny (Records Supervisor)", **_REL)
+@router.post(
+    "/v1/releases/{request_id}/decision",
+    response_model=ReleaseOut,
+    summary="Approve or deny (Records Supervisor)",
+    **_REL,
+)
 def decide_release(
-    request_id: int,
+    *,
+    request_id: RequestId,
     body: DecisionIn,
-    g: Guard = Depends(guard("releases.decide", "releases:decide", kind="release")),
+    g: Annotated[Guard, Depends(guard("releases.decide", "releases:decide", kind="release"))],
 ) -> ReleaseOut:
     decided = g.write(
-        lambda: records.decide_release(g.engine, request_id, approve=body.approve,
-                                       reason=body.reason, by=g.user.username, client=g.client),
+        lambda: records.decide_release(
+            g.engine,
+            request_id,
+            approve=body.approve,
+            reason=body.reason,
+            by=g.user.username,
+            client=g.client,
+        ),
         terms={"request": request_id, "approve": body.approve},
     )
     return ReleaseOut.of(decided)
 
 
-@router.post("/v1/releases/{request_id}/fulfilment", response_model=ReleaseOut,
-             summary="Link the export that fulfils an approved request", **_REL)
+@router.post(
+    "/v1/releases/{request_id}/fulfilment",
+    response_model=ReleaseOut,
+    summary="Link the export that fulfils an approved request",
+    **_REL,
+)
 def fulfil_release(
-    request_id: int,
+    *,
+    request_id: RequestId,
     body: FulfilmentIn,
-    g: Guard = Depends(guard("releases.fulfil", "releases:decide", kind="release")),
+    g: Annotated[Guard, Depends(guard("releases.fulfil", "releases:decide", kind="release"))],
 ) -> ReleaseOut:
     done = g.write(
-        lambda: records.fulfil_release(g.engine, request_id, export_id=body.export_id,
-                                       by=g.user.username, note=body.note, client=g.client),
+        lambda: records.fulfil_release(
+            g.engine,
+            request_id,
+            export_id=body.export_id,
+            by=g.user.username,
+            note=body.note,
+            client=g.client,
+        ),
         terms={"request": request_id, "export": body.export_id},
     )
     return ReleaseOut.of(done)
@@ -227,21 +284,33 @@ def fulfil_release(
 _AUDIT: dict[str, Any] = {"tags": ["audit"], "responses": GUARDED_RESPONSES}
 
 
-@router.get("/v1/audit", response_model=AuditOut, summary="Read the audit log",
-            description="Records in sequence order, filtered by time, user and kind.", **_AUDIT)
+@router.get(
+    "/v1/audit",
+    response_model=AuditOut,
+    summary="Read the audit log",
+    description="Records in sequence order, filtered by time, user and kind.",
+    **_AUDIT,
+)
 def read_audit(
-    start: datetime | None = Query(None, description="RFC 3339, inclusive."),
-    end: datetime | None = Query(None, description="RFC 3339, exclusive."),
-    username: str | None = Query(None, max_length=64),
-    kind: str | None = Query(
-        None, pattern="^(inquiry|login|admin|hotlist|release|alert|retention)$"
-    ),
-    limit: int = Query(1000, ge=1, le=100_000),
-    g: Guard = Depends(guard("audit.read", "audit:view")),
+    *,
+    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None,
+    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive.")] = None,
+    username: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[
+        str | None, Query(pattern="^(inquiry|login|admin|hotlist|release|alert|retention)$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    g: Annotated[Guard, Depends(guard("audit.read", "audit:view"))],
 ) -> AuditOut:
     def run(access: records.AuditedAccess) -> list[records.AuditRecord]:
-        found = records.read_audit(g.engine, start_ms=_ms(start), end_ms=_ms(end),
-                                   username=username, kind=kind, limit=limit)
+        found = records.read_audit(
+            g.engine,
+            start_ms=_ms(start),
+            end_ms=_ms(end),
+            username=username,
+            kind=kind,
+            limit=limit,
+        )
         access.result_count = len(found)
         return found
 
@@ -249,10 +318,14 @@ def read_audit(
     return AuditOut(count=len(found), records=[AuditRecordOut.of(r) for r in found])
 
 
-@router.get("/v1/audit/verify", response_model=VerifyOut,
-            summary="Verify the hash chain of the audit log",
-            description="Finds every edited, inserted and deleted record.", **_AUDIT)
-def verify_audit(g: Guard = Depends(guard("audit.verify", "audit:view"))) -> VerifyOut:
+@router.get(
+    "/v1/audit/verify",
+    response_model=VerifyOut,
+    summary="Verify the hash chain of the audit log",
+    description="Finds every edited, inserted and deleted record.",
+    **_AUDIT,
+)
+def verify_audit(*, g: Annotated[Guard, Depends(guard("audit.verify", "audit:view"))]) -> VerifyOut:
     def run(access: records.AuditedAccess) -> records.VerifyResult:
         result = records.verify_chain(g.engine)
         access.result_count = result.records
@@ -260,34 +333,53 @@ def verify_audit(g: Guard = Depends(guard("audit.verify", "audit:view"))) -> Ver
 
     result = g.read(run)
     return VerifyOut(
-        ok=result.ok, records=result.records, head_seq=result.head_seq,
-        head_hash=result.head_hash, description=result.describe(),
-        problems=[ChainProblemOut(seq=p.seq, kind=p.kind, detail=p.detail)
-                  for p in result.problems],
+        ok=result.ok,
+        records=result.records,
+        head_seq=result.head_seq,
+        head_hash=result.head_hash,
+        description=result.describe(),
+        problems=[
+            ChainProblemOut(seq=p.seq, kind=p.kind, detail=p.detail) for p in result.problems
+        ],
     )
 
 
 @router.get(
     "/v1/audit/report",
     tags=["audit"],
-    response_class=HTMLResponse,
-    responses={**GUARDED_RESPONSES,
-               200: {"description": "The report as HTML (charts) or CSV.",
-                     "content": {"text/html": {}, "text/csv": {}}}},
+    # The default (JSON) response class keeps the refusals documented as JSON; the report
+    # itself is HTML or CSV, declared here.
+    response_class=Response,
+    responses={
+        **GUARDED_RESPONSES,
+        200: {
+            "description": "The report as HTML (charts) or CSV.",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+    },
     summary="Quarterly audit report (427.5(c))",
     description="Inquiries per user and purpose, denied attempts, users without current "
     "training, hotlist changes, releases, purges, alert dispositions and the chain check.",
 )
 def audit_report(
-    quarter: str | None = Query(None, pattern=r"^\d{4}-?[Qq][1-4]$", examples=["2026Q4"]),
-    start: datetime | None = Query(None, description="Instead of a quarter: RFC 3339 start."),
-    end: datetime | None = Query(None, description="Instead of a quarter: RFC 3339 end."),
-    format: str = Query("html", pattern="^(html|csv)$"),
-    g: Guard = Depends(guard("audit.report", "audit:view")),
+    *,
+    quarter: Annotated[
+        str | None, Query(pattern=r"^\d{4}-?[Qq][1-4]$", examples=["2026Q4"])
+    ] = None,
+    start: Annotated[
+        datetime | None, Query(description="Instead of a quarter: RFC 3339 start.")
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(description="Instead of a quarter: RFC 3339 end.")
+    ] = None,
+    format: Annotated[str, Query(pattern="^(html|csv)$")] = "html",
+    g: Annotated[Guard, Depends(guard("audit.report", "audit:view"))],
 ) -> Response:
     if quarter is None and (start is None or end is None):
-        raise g.deny(422, "give quarter (like 2026Q4), or both start and end", "invalid",
-                     "quarter")
+        raise g.deny(422, "give quarter (like 2026Q4), or both start and end", "invalid", "quarter")
 
     def run(access: records.AuditedAccess) -> records.Report:
         report = records.audit_report(g.engine, quarter, start_ms=_ms(start), end_ms=_ms(end))
@@ -297,6 +389,9 @@ def audit_report(
     report = g.read(run, terms={"quarter": quarter, "format": format})
     if format == "csv":
         name = f"audit-{report.label}.csv"
-        return Response(report.csv(), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return Response(
+            report.csv(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
     return HTMLResponse(report.html())

@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-import records
 from pydantic import BaseModel, Field
+
+import records
 
 __all__ = [
     "AlertLogEntry",
@@ -61,6 +62,9 @@ class ErrorBody(BaseModel):
 
     detail: str = Field(description="What is wrong and how to fix it.")
     field: str | None = Field(None, description="For 422: the field to supply or correct.")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="For a request of the wrong shape: each validation error."
+    )
 
 
 class HealthResponse(BaseModel):
@@ -90,10 +94,17 @@ class UserOut(BaseModel):
     @classmethod
     def of(cls, user: records.User) -> UserOut:
         return cls(
-            username=user.username, name=user.name, agency=user.agency, job_title=user.job_title,
-            roles=list(user.roles), permissions=sorted(user.permissions), active=user.active,
-            locked_until=iso(user.locked_until_ms), last_login=iso(user.last_login_ms),
-            created_by=user.created_by, created_at=iso(user.created_at_ms),
+            username=user.username,
+            name=user.name,
+            agency=user.agency,
+            job_title=user.job_title,
+            roles=list(user.roles),
+            permissions=sorted(user.permissions),
+            active=user.active,
+            locked_until=iso(user.locked_until_ms),
+            last_login=iso(user.last_login_ms),
+            created_by=user.created_by,
+            created_at=iso(user.created_at_ms),
             disabled_reason=user.disabled_reason,
         )
 
@@ -108,9 +119,14 @@ class TrainingOut(BaseModel):
 
     @classmethod
     def of(cls, t: records.TrainingRecord, today: date) -> TrainingOut:
-        return cls(course=t.course, completed_on=t.completed_on, expires_on=t.expires_on,
-                   recorded_by=t.recorded_by, recorded_at=iso(t.recorded_at_ms),
-                   current=t.current_on(today))
+        return cls(
+            course=t.course,
+            completed_on=t.completed_on,
+            expires_on=t.expires_on,
+            recorded_by=t.recorded_by,
+            recorded_at=iso(t.recorded_at_ms),
+            current=t.current_on(today),
+        )
 
 
 class UserDetailOut(BaseModel):
@@ -175,10 +191,18 @@ class HotlistOut(BaseModel):
 
     @classmethod
     def of(cls, h: records.HotlistInfo) -> HotlistOut:
-        return cls(name=h.name, category=h.category, covert=h.covert, version=h.version,
-                   entries=h.entries, policy=h.policy.to_dict(), created_by=h.created_by,
-                   created_at=iso(h.created_at_ms), updated_by=h.updated_by,
-                   updated_at=iso(h.updated_at_ms))
+        return cls(
+            name=h.name,
+            category=h.category,
+            covert=h.covert,
+            version=h.version,
+            entries=h.entries,
+            policy=h.policy.to_dict(),
+            created_by=h.created_by,
+            created_at=iso(h.created_at_ms),
+            updated_by=h.updated_by,
+            updated_at=iso(h.updated_at_ms),
+        )
 
 
 class EntryOut(BaseModel):
@@ -199,12 +223,22 @@ class EntryOut(BaseModel):
 
     @classmethod
     def of(cls, e: records.EntryRecord) -> EntryOut:
-        return cls(entry_id=e.entry_id, plate=e.plate, is_pattern=e.is_pattern, state=e.state,
-                   reason=e.reason, case_number=e.case_number, source=e.source,
-                   source_line=e.source_line, entered_by=e.entered_by,
-                   entered_at=iso(e.entered_at_ms), effective_from=iso(e.effective_from_ms),
-                   expires_at=iso(e.expires_at_ms), version_from=e.version_from,
-                   version_to=e.version_to)
+        return cls(
+            entry_id=e.entry_id,
+            plate=e.plate,
+            is_pattern=e.is_pattern,
+            state=e.state,
+            reason=e.reason,
+            case_number=e.case_number,
+            source=e.source,
+            source_line=e.source_line,
+            entered_by=e.entered_by,
+            entered_at=iso(e.entered_at_ms),
+            effective_from=iso(e.effective_from_ms),
+            expires_at=iso(e.expires_at_ms),
+            version_from=e.version_from,
+            version_to=e.version_to,
+        )
 
 
 class ChangeOut(BaseModel):
@@ -218,8 +252,15 @@ class ChangeOut(BaseModel):
 
     @classmethod
     def of(cls, c: records.HotlistChange) -> ChangeOut:
-        return cls(version=c.version, change=c.change, source=c.source, detail=dict(c.detail),
-                   entry_count=c.entry_count, by=c.by, at=iso(c.at_ms))
+        return cls(
+            version=c.version,
+            change=c.change,
+            source=c.source,
+            detail=dict(c.detail),
+            entry_count=c.entry_count,
+            by=c.by,
+            at=iso(c.at_ms),
+        )
 
 
 class HotlistDetailOut(BaseModel):
@@ -273,9 +314,16 @@ class PolicyCostOut(BaseModel):
 
     @classmethod
     def of(cls, c: records.PolicyCost) -> PolicyCostOut:
-        return cls(hotlist=c.hotlist, entries=c.entries, hit_rate=c.hit_rate,
-                   sample_size=c.sample_size, alerts_per_hour=c.alerts_per_hour,
-                   ceiling=c.ceiling, over_ceiling=c.over_ceiling, description=c.describe())
+        return cls(
+            hotlist=c.hotlist,
+            entries=c.entries,
+            hit_rate=c.hit_rate,
+            sample_size=c.sample_size,
+            alerts_per_hour=c.alerts_per_hour,
+            ceiling=c.ceiling,
+            over_ceiling=c.over_ceiling,
+            description=c.describe(),
+        )
 
 
 # -- alerts -------------------------------------------------------------------------------------
@@ -329,13 +377,25 @@ class ReleaseOut(BaseModel):
 
     @classmethod
     def of(cls, r: records.ReleaseRequest) -> ReleaseOut:
-        return cls(id=r.id, status=r.status, requesting_agency=r.requesting_agency,
-                   law_enforcement=r.law_enforcement, requester=r.requester, purpose=r.purpose,
-                   case_number=r.case_number, terms=dict(r.terms), created_by=r.created_by,
-                   created_at=iso(r.created_at_ms), approved=r.approved,
-                   decision_reason=r.decision_reason, decided_by=r.decided_by,
-                   decided_at=iso(r.decided_at_ms), export_id=r.export_id,
-                   fulfilled_by=r.fulfilled_by, fulfilled_at=iso(r.fulfilled_at_ms))
+        return cls(
+            id=r.id,
+            status=r.status,
+            requesting_agency=r.requesting_agency,
+            law_enforcement=r.law_enforcement,
+            requester=r.requester,
+            purpose=r.purpose,
+            case_number=r.case_number,
+            terms=dict(r.terms),
+            created_by=r.created_by,
+            created_at=iso(r.created_at_ms),
+            approved=r.approved,
+            decision_reason=r.decision_reason,
+            decided_by=r.decided_by,
+            decided_at=iso(r.decided_at_ms),
+            export_id=r.export_id,
+            fulfilled_by=r.fulfilled_by,
+            fulfilled_at=iso(r.fulfilled_at_ms),
+        )
 
 
 class DecisionIn(BaseModel):
@@ -372,11 +432,25 @@ class AuditRecordOut(BaseModel):
 
     @classmethod
     def of(cls, r: records.AuditRecord) -> AuditRecordOut:
-        return cls(seq=r.seq, ts=r.ts, kind=r.kind, username=r.username, user_name=r.user_name,
-                   agency=r.agency, action=r.action, terms=r.terms, case_number=r.case_number,
-                   event_number=r.event_number, description=r.description,
-                   result_count=r.result_count, client=r.client, outcome=r.outcome,
-                   reason=r.reason, prev_hash=r.prev_hash, hash=r.hash)
+        return cls(
+            seq=r.seq,
+            ts=r.ts,
+            kind=r.kind,
+            username=r.username,
+            user_name=r.user_name,
+            agency=r.agency,
+            action=r.action,
+            terms=r.terms,
+            case_number=r.case_number,
+            event_number=r.event_number,
+            description=r.description,
+            result_count=r.result_count,
+            client=r.client,
+            outcome=r.outcome,
+            reason=r.reason,
+            prev_hash=r.prev_hash,
+            hash=r.hash,
+        )
 
 
 class AuditOut(BaseModel):

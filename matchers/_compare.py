@@ -32,6 +32,7 @@ Cells with ``|i - j| > d`` can never lead to a match and are skipped (a band of 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from matchers._glob import glob_cost, is_pattern, parse_pattern
@@ -88,14 +89,72 @@ def edit_cost(
         return None
     if read == entry:
         return _EXACT
-    if n == m and ocr.canonical(read) == ocr.canonical(entry):
+    cr, ce = ocr.canonical(read), ocr.canonical(entry)
+    if cr == ce:
         # Position by position: no difference needed, and every 0-difference script is this one.
         subs = tuple((j, read[j], entry[j]) for j in range(m) if read[j] != entry[j])
         if len(subs) <= max_subs:
             return Comparison("ocr", 0, subs, ())
     if max_diffs == 0:
         return None
-    return _dp(read, entry, max_diffs, max_subs, ocr)
+    # Fewest differences first: a one-difference script, if any, beats every two-difference one.
+    one = _one_difference(read, entry, cr, ce, max_subs)
+    if one is not None or max_diffs == 1:
+        return one
+    return _dp(read, entry, cr, ce, max_diffs, max_subs)
+
+
+def _subs(read: str, entry: str, pairs: Iterable[tuple[int, int]]) -> list[tuple[int, str, str]]:
+    """OCR substitutions of the aligned (read position, entry position) pairs that differ."""
+    return [(j, read[j], entry[i]) for j, i in pairs if read[j] != entry[i]]
+
+
+def _one_difference(
+    read: str, entry: str, cr: str, ce: str, max_subs: int
+) -> Comparison | None:
+    """The best script with exactly one difference (``cr``/``ce``: canonical forms).
+
+    One difference leaves every other character aligned to an equivalent one, so the options
+    are few: insert any read position, delete any entry position, replace a differing
+    position, or swap an adjacent pair. Each is checked on the canonical strings (a slice
+    comparison), and the OCR substitutions of the valid ones are counted.
+    """
+    n, m = len(entry), len(read)
+    best: tuple[list[tuple[int, str, str]], str] | None = None
+    options: list[tuple[list[tuple[int, str, str]], str]] = []
+    if m == n + 1:
+        for j in range(m):
+            if cr[:j] + cr[j + 1 :] == ce:
+                pairs = [(t, t if t < j else t - 1) for t in range(m) if t != j]
+                options.append((_subs(read, entry, pairs), f"insert {read[j]} at {j}"))
+    elif m == n - 1:
+        for i in range(n):
+            if ce[:i] + ce[i + 1 :] == cr:
+                pairs = [(t, t if t < i else t + 1) for t in range(m)]
+                options.append((_subs(read, entry, pairs), f"delete {entry[i]} at {i}"))
+    elif m == n:
+        for j in range(m):
+            if read[j] != entry[j] and cr[:j] == ce[:j] and cr[j + 1 :] == ce[j + 1 :]:
+                pairs = [(t, t) for t in range(m) if t != j]
+                edit = f"replace {entry[j]} with {read[j]} at {j}"
+                options.append((_subs(read, entry, pairs), edit))
+        for j in range(m - 1):
+            # a swap of two equal characters is never better than a plain alignment
+            if read[j] == read[j + 1] or entry[j] == entry[j + 1]:
+                continue
+            if (
+                cr[j] == ce[j + 1] and cr[j + 1] == ce[j]
+                and cr[:j] == ce[:j] and cr[j + 2 :] == ce[j + 2 :]
+            ):
+                pairs = [(t, t) for t in range(m) if t not in (j, j + 1)]
+                pairs += [(j, j + 1), (j + 1, j)]
+                options.append((sorted(_subs(read, entry, pairs)), f"swap {j}-{j + 1}"))
+    for subs, edit in options:
+        if len(subs) <= max_subs and (best is None or len(subs) < len(best[0])):
+            best = (subs, edit)
+    if best is None:
+        return None
+    return Comparison("fuzzy", 1, tuple(best[0]), (best[1],))
 
 
 # back-pointer operations
@@ -103,7 +162,7 @@ _ALIGN, _OCR, _REPLACE, _DELETE, _INSERT, _SWAP = range(6)
 _Back = tuple[int, int, int, int]  # (operation, previous i, previous j, previous s)
 
 
-def _dp(read: str, entry: str, d: int, o: int, ocr: OcrClasses) -> Comparison | None:
+def _dp(read: str, entry: str, cr: str, ce: str, d: int, o: int) -> Comparison | None:
     n, m = len(entry), len(read)
     inf = d + 1
     layers = o + 1
@@ -112,7 +171,6 @@ def _dp(read: str, entry: str, d: int, o: int, ocr: OcrClasses) -> Comparison | 
         [[None] * layers for _ in range(m + 1)] for _ in range(n + 1)
     ]
     cost[0][0][0] = 0
-    eq = ocr.equivalent
     for i in range(n + 1):
         for j in range(max(0, i - d), min(m, i + d) + 1):
             if i == 0 and j == 0:
@@ -127,7 +185,7 @@ def _dp(read: str, entry: str, d: int, o: int, ocr: OcrClasses) -> Comparison | 
                         if prev[s] < best:
                             best, how = prev[s], (_ALIGN, i - 1, j - 1, s)
                     else:
-                        if s and eq(a, b) and prev[s - 1] < best:
+                        if s and cr[j - 1] == ce[i - 1] and prev[s - 1] < best:
                             best, how = prev[s - 1], (_OCR, i - 1, j - 1, s - 1)
                         if prev[s] + 1 < best:
                             best, how = prev[s] + 1, (_REPLACE, i - 1, j - 1, s)
@@ -138,7 +196,7 @@ def _dp(read: str, entry: str, d: int, o: int, ocr: OcrClasses) -> Comparison | 
                         gap_r = j - q - 1
                         x, u = entry[k - 1], entry[i - 1]
                         y, v = read[j - 1], read[q - 1]
-                        if not (eq(x, y) and eq(u, v)):
+                        if ce[k - 1] != cr[j - 1] or ce[i - 1] != cr[q - 1]:
                             continue
                         used = (x != y) + (u != v)
                         if used > s:

@@ -21,35 +21,26 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TAB", "BucketTable", "expand_buckets", "salt", "xor_hash"]
+__all__ = ["TAB", "BucketTable", "expand_buckets", "salt"]
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 
-_COLUMNS = 24  # widest key layout hashed (start-aligned + end-aligned columns of a plate)
+_COLUMNS = 32  # key columns: start-aligned, end-aligned, padding and gram positions
 _CODES = 256
 _rng = np.random.default_rng(0x9E3779B97F4A7C15)
 #: TAB[column, code]: the tabulation words; code 0 (padding) hashes to 0.
 TAB: U64 = _rng.integers(1, 2**64 - 1, size=(_COLUMNS, _CODES), dtype=np.uint64)
 TAB[:, 0] = 0
 _SALTS: U64 = _rng.integers(1, 2**64 - 1, size=4096, dtype=np.uint64)
+_WINDOW = 8  # slots read per probe round
+_OFFSETS = np.arange(_WINDOW, dtype=np.int64)[None, :]
 
 
 def salt(family: int) -> np.uint64:
     """A fixed random word for a key family (length, signature...), ``0 <= family < 4096``."""
     return _SALTS[family]
-
-
-def xor_hash(codes: npt.NDArray[np.uint8], columns: npt.NDArray[np.intp] | None = None) -> U64:
-    """Hash the last axis of ``codes``: XOR over ``TAB[column, code]``.
-
-    ``columns`` gives the TAB column of each position of the last axis (default 0, 1, 2...).
-    """
-    if columns is None:
-        columns = np.arange(codes.shape[-1])
-    words = TAB[columns, codes]
-    return np.bitwise_xor.reduce(words, axis=-1)
 
 
 class BucketTable:
@@ -73,56 +64,80 @@ class BucketTable:
         distinct = keys[starts]
         counts = np.diff(np.append(starts, keys.size))
         bits = max(4, int(np.ceil(np.log2(max(1, distinct.size) * 2 + 1))))
-        size = 1 << bits
         self._shift = np.uint64(64 - bits)
-        self._keys: U64 = np.zeros(size, dtype=np.uint64)
-        self._starts: I32 = np.zeros(size, dtype=np.int32)
-        self._counts: I32 = np.zeros(size, dtype=np.int32)
-        self._place(distinct, starts.astype(np.int32), counts.astype(np.int32))
+        self._keys: U64 = np.zeros(0, dtype=np.uint64)
+        self._starts: I32 = np.zeros(0, dtype=np.int32)
+        self._counts: I32 = np.zeros(0, dtype=np.int32)
+        self._place(distinct, starts.astype(np.int32), counts.astype(np.int32), 1 << bits)
 
-    def _place(self, keys: U64, starts: I32, counts: I32) -> None:
-        mask = np.int64(self._keys.size - 1)
+    def _place(self, keys: U64, starts: I32, counts: I32, size: int) -> None:
+        # Linear probing without wrap-around: a run may spill past ``size`` into an overflow
+        # tail, so a lookup reads one contiguous window of slots.
         slot = (keys >> self._shift).astype(np.int64)
+        taken = np.zeros(size + _WINDOW, dtype=bool)
+        where = np.empty(keys.size, dtype=np.int64)
         pending = np.arange(keys.size)
         while pending.size:
+            if taken.size < int(slot[pending].max()) + 1 + _WINDOW:
+                taken = np.concatenate([taken, np.zeros(taken.size, dtype=bool)])
             want = slot[pending]
-            free = self._keys[want] == 0
+            free = ~taken[want]
             # among the pending keys that want a free slot, the first one per slot takes it
             cand = pending[free]
             _, first = np.unique(want[free], return_index=True)
             won = cand[first]
-            self._keys[slot[won]] = keys[won]
-            self._starts[slot[won]] = starts[won]
-            self._counts[slot[won]] = counts[won]
+            where[won] = slot[won]
+            taken[slot[won]] = True
             placed = np.zeros(keys.size, dtype=bool)
             placed[won] = True
             pending = pending[~placed[pending]]
-            slot[pending] = (slot[pending] + 1) & mask
+            slot[pending] += 1
+        total = int(where.max()) + 1 + _WINDOW if keys.size else size + _WINDOW
+        self._keys = np.zeros(max(total, size + _WINDOW), dtype=np.uint64)
+        self._starts = np.zeros(self._keys.size, dtype=np.int32)
+        self._counts = np.zeros(self._keys.size, dtype=np.int32)
+        self._keys[where], self._starts[where], self._counts[where] = keys, starts, counts
 
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays of this table."""
-        return int(self._keys.nbytes + self._starts.nbytes + self._counts.nbytes + self.values.nbytes)
+        return int(
+            self._keys.nbytes + self._starts.nbytes + self._counts.nbytes + self.values.nbytes
+        )
 
     def lookup(self, keys: U64) -> tuple[I32, I32]:
-        """``(start, count)`` of each key's bucket in :attr:`values`; count 0 when absent."""
+        """``(start, count)`` of each key's bucket in :attr:`values`; count 0 when absent.
+
+        Reads a window of slots per key at once; a key is in the table if it appears before
+        the first empty slot of its run, which nearly always lies inside the first window.
+        """
         keys = np.where(keys == 0, np.uint64(1), keys)
         starts = np.zeros(keys.size, dtype=np.int32)
         counts = np.zeros(keys.size, dtype=np.int32)
-        mask = np.int64(self._keys.size - 1)
-        slot = (keys >> self._shift).astype(np.int64)
-        pending = np.arange(keys.size)
+        base = (keys >> self._shift).astype(np.intp)
+        # first the home slot alone: at load <= 0.5 it settles most keys (hit or empty)
+        found = self._keys[base]
+        hit = np.flatnonzero(found == keys)
+        if hit.size:
+            starts[hit] = self._starts[base[hit]]
+            counts[hit] = self._counts[base[hit]]
+        pending = np.flatnonzero((found != keys) & (found != 0))
+        base[pending] += 1
+        limit = self._keys.size - _WINDOW
         while pending.size:
-            at = slot[pending]
-            found = self._keys[at]
-            hit = found == keys[pending]
-            if hit.any():
-                rows = pending[hit]
-                starts[rows] = self._starts[at[hit]]
-                counts[rows] = self._counts[at[hit]]
-            going = ~hit & (found != 0)
-            pending = pending[going]
-            slot[pending] = (at[going] + 1) & mask
+            at = np.minimum(base[pending], limit)[:, None] + _OFFSETS
+            window = self._keys[at]
+            stop = (window == keys[pending][:, None]) | (window == 0)
+            first = np.argmax(stop, axis=1)
+            rows = np.arange(pending.size)
+            ended = stop[rows, first]
+            slot = at[rows, first]
+            hit = ended & (window[rows, first] != 0)
+            starts[pending[hit]] = self._starts[slot[hit]]
+            counts[pending[hit]] = self._counts[slot[hit]]
+            more = ~ended & (base[pending] < limit)
+            base[pending[more]] += _WINDOW
+            pending = pending[more]
         return starts, counts
 
 

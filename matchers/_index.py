@@ -1,35 +1,177 @@
-"""HotlistIndex (step 1: simple, correct; replaced by the array index)."""
+"""HotlistIndex: every hotlist compiled into flat arrays, matched a batch of reads at a time.
+
+Each hotlist is compiled on its own (:class:`_Compiled`): a :class:`PlateIndex` for its plates,
+a :class:`PatternIndex` for its patterns, and per-entry arrays for the state and the time window.
+An index is an immutable mapping of compiled lists, so :meth:`HotlistIndex.with_hotlist` builds
+only the changed list, beside the live index, and returns a new index that shares the others:
+the caller swaps one reference and matching never waits for a build.
+
+``match_batch`` turns the batch into code arrays once (:class:`ReadBatch`), and for each list:
+
+1. probes its structures with the batch's keys, giving candidate ``(read, entry)`` pairs;
+2. drops, vectorised, pairs whose entry is outside its window at the read's time or whose state
+   disagrees under ``state = require`` (prefer flags the mismatch instead);
+3. verifies the remaining pairs exactly (see :mod:`matchers._plates` and
+   :mod:`matchers._patterns`);
+4. with ``candidates`` on, repeats 1-3 for the reads' alternate plates, with no difference
+   allowed and plates only (a pattern hit is ``partial``, neither exact nor OCR).
+
+Per read, each entry keeps its best match (the read's own plate wins a tie with an alternate);
+matches are sorted by :attr:`Match.rank_key` and cut to ``max_per_read``. Python objects are
+made only for hits, so the cost per read is a few array operations shared by the whole batch.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
-from matchers._compare import Comparison, compare
-from matchers._model import Entry, Hotlist, Match
-from matchers._text import MatchersError, OcrClasses, encode_plates, normalise_plate
+import numpy as np
+import numpy.typing as npt
+
+from matchers._glob import is_pattern
+from matchers._model import Hotlist, Match
+from matchers._patterns import PatternIndex
+from matchers._plates import PlateIndex, ReadBatch
+from matchers._text import (
+    MAX_PLATE_LENGTH,
+    MatchersError,
+    OcrClasses,
+    encode_plates,
+    normalise_plate,
+)
 
 __all__ = ["HotlistIndex", "estimate_hit_rate"]
 
+log = logging.getLogger(__name__)
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+_NEVER = np.iinfo(np.int64).max
+_ALWAYS = np.iinfo(np.int64).min
+
 
 class _Compiled:
+    """One hotlist's structures; immutable once built."""
+
     def __init__(self, hotlist: Hotlist, ocr: OcrClasses) -> None:
         self.hotlist = hotlist
-        self.by_canon: dict[str, list[Entry]] = {}
-        self.others: list[Entry] = []
-        for entry in hotlist.entries:
-            if entry.is_pattern:
-                self.others.append(entry)
-            else:
-                self.by_canon.setdefault(ocr.canonical(entry.plate), []).append(entry)
-        if hotlist.policy.differences:
-            self.others.extend(e for es in self.by_canon.values() for e in es)
-            self.by_canon = {}
+        self.policy = policy = hotlist.policy
+        entries = hotlist.entries
+        texts = [e.plate for e in entries]
+        pattern_rows = [i for i, t in enumerate(texts) if is_pattern(t)]
+        if pattern_rows:
+            is_pat = np.zeros(len(texts), dtype=bool)
+            is_pat[pattern_rows] = True
+            plate_ids = np.flatnonzero(~is_pat).astype(np.int32)
+            plates = [texts[i] for i in plate_ids.tolist()]
+        else:
+            plate_ids = np.arange(len(texts), dtype=np.int32)
+            plates = texts
+        raw, lengths = encode_plates(plates, what=f"hotlist {hotlist.name!r} plate")
+        self.plates = PlateIndex(
+            plates, raw, lengths, plate_ids, policy.differences, policy.ocr_equivalents,
+            policy.min_fuzzy_length, ocr,
+        ) if plates else None
+        self.patterns = PatternIndex(
+            [texts[i] for i in pattern_rows], np.array(pattern_rows, dtype=np.int32),
+            policy.ocr_equivalents, ocr,
+        ) if pattern_rows else None
+        self.state_codes: dict[str, int] = {}
+        self.entry_state: I32 | None = None
+        if policy.state != "ignore":
+            codes = [
+                self.state_codes.setdefault(e.state, len(self.state_codes) + 1) if e.state else 0
+                for e in entries
+            ]
+            if self.state_codes:
+                self.entry_state = np.array(codes, dtype=np.int32)
+        self.live_from: I64 | None = None
+        self.live_until: I64 | None = None
+        starts = [e.effective_from_ms for e in entries]
+        ends = [e.expires_at_ms for e in entries]
+        if any(s is not None for s in starts) or any(e is not None for e in ends):
+            self.live_from = np.array([_ALWAYS if s is None else s for s in starts], np.int64)
+            self.live_until = np.array([_NEVER if e is None else e for e in ends], np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        total = self.plates.nbytes if self.plates else 0
+        total += self.patterns.nbytes if self.patterns else 0
+        for arr in (self.entry_state, self.live_from, self.live_until):
+            total += arr.nbytes if arr is not None else 0
+        return total
+
+    def admissible(
+        self, reads: I64, entries: I32, ts: I64, state_of: I32 | None
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """(keep, state mismatch) for candidate pairs, by window and state policy."""
+        keep = np.ones(reads.size, dtype=bool)
+        if self.live_from is not None and self.live_until is not None:
+            t = ts[reads]
+            keep &= (self.live_from[entries] <= t) & (t < self.live_until[entries])
+        mismatch = np.zeros(reads.size, dtype=bool)
+        if self.entry_state is not None and state_of is not None:
+            es, rs = self.entry_state[entries], state_of[reads]
+            mismatch = (es != 0) & (rs != 0) & (es != rs)
+            if self.policy.state == "require":
+                keep &= ~mismatch
+        return keep, mismatch
+
+    def match(
+        self, reads: ReadBatch, alts: ReadBatch | None, ts: I64, states: list[str | None],
+        out: list[list[Match]],
+    ) -> None:
+        state_of = None
+        if self.entry_state is not None:
+            codes = self.state_codes
+            state_of = np.array([codes.get(s, -1) if s else 0 for s in states], dtype=np.int32)
+        if self.plates is not None:
+            rows, prow = self.plates.candidates(reads, self.policy.differences)
+            self._emit(reads, rows, prow, self.plates, ts, state_of, out, via=False)
+            if alts is not None and len(alts):
+                rows, prow = self.plates.candidates(alts, 0)
+                self._emit(alts, rows, prow, self.plates, ts, state_of, out, via=True)
+        if self.patterns is not None:
+            rows, prow = self.patterns.candidates(reads)
+            self._emit(reads, rows, prow, self.patterns, ts, state_of, out, via=False)
+
+    def _emit(
+        self, batch: ReadBatch, rows: I64, prow: I32, where: PlateIndex | PatternIndex,
+        ts: I64, state_of: I32 | None, out: list[list[Match]], *, via: bool,
+    ) -> None:
+        if not rows.size:
+            return
+        owners = batch.owner[rows]
+        keep, mismatch = self.admissible(owners, where.ids[prow], ts, state_of)
+        rows, prow = rows[keep], prow[keep]
+        flagged: set[tuple[int, int]] = set()
+        if self.policy.state == "prefer":
+            bad = mismatch[keep]
+            flagged = set(zip(rows[bad].tolist(), prow[bad].tolist(), strict=True))
+        if isinstance(where, PlateIndex):
+            hits = where.verify(batch, rows, prow, allow_differences=not via)
+        else:
+            hits = where.verify(batch, rows, prow)
+        entries, owner, ids = self.hotlist.entries, batch.owner, where.ids
+        for r, p, c in hits:
+            out[int(owner[r])].append(
+                Match(
+                    self.hotlist, entries[int(ids[p])], c.kind, c.differences, c.substitutions,
+                    c.edits, batch.plates[r], via, (r, p) in flagged,
+                )
+            )
 
 
 class HotlistIndex:
-    """Step 1 index."""
+    """All live hotlists, compiled for batch matching. Immutable; see the module docstring.
+
+    Build with :meth:`build`; change with :meth:`with_hotlist` / :meth:`without_hotlist`, which
+    return a new index and leave this one untouched (and usable) while they build.
+    """
+
+    __slots__ = ("_compiled", "_ocr", "_size")
 
     def __init__(self, compiled: Mapping[str, _Compiled], ocr: OcrClasses) -> None:
         self._compiled = dict(compiled)
@@ -38,33 +180,48 @@ class HotlistIndex:
 
     @classmethod
     def build(cls, hotlists: Iterable[Hotlist], ocr: OcrClasses | None = None) -> HotlistIndex:
-        ocr = ocr or OcrClasses()
+        """Compile ``hotlists`` (unique names) with ``ocr`` classes (the defaults if None).
+
+        Raises :class:`MatchersError` for a repeated name or an entry plate the index cannot
+        hold; :class:`PatternError` for a bad pattern.
+        """
+        ocr = ocr if ocr is not None else OcrClasses()
         compiled: dict[str, _Compiled] = {}
         for hotlist in hotlists:
             if hotlist.name in compiled:
-                raise MatchersError(f"hotlist {hotlist.name!r} given twice")
+                message = f"hotlist {hotlist.name!r} given twice; hotlist names must be unique"
+                raise MatchersError(message)
             compiled[hotlist.name] = _Compiled(hotlist, ocr)
         return cls(compiled, ocr)
 
     @property
     def hotlists(self) -> Mapping[str, Hotlist]:
-        return MappingProxyType({n: c.hotlist for n, c in self._compiled.items()})
+        """The indexed hotlists by name (read-only)."""
+        return MappingProxyType({name: c.hotlist for name, c in self._compiled.items()})
 
     @property
     def ocr(self) -> OcrClasses:
+        """The OCR classes every list of this index is compiled with."""
         return self._ocr
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the index arrays (not the Hotlist and Entry objects)."""
+        return sum(c.nbytes for c in self._compiled.values())
+
     def __len__(self) -> int:
+        """Total entries (plates and patterns) over all lists."""
         return self._size
 
     def with_hotlist(self, hotlist: Hotlist) -> HotlistIndex:
+        """A new index where ``hotlist`` replaces the list of that name (or is added)."""
         compiled = dict(self._compiled)
         compiled[hotlist.name] = _Compiled(hotlist, self._ocr)
         return HotlistIndex(compiled, self._ocr)
 
     def without_hotlist(self, name: str) -> HotlistIndex:
-        compiled = dict(self._compiled)
-        compiled.pop(name, None)
+        """A new index without list ``name`` (the same lists if it is not there)."""
+        compiled = {n: c for n, c in self._compiled.items() if n != name}
         return HotlistIndex(compiled, self._ocr)
 
     def match_batch(
@@ -75,52 +232,102 @@ class HotlistIndex:
         candidates: Sequence[Sequence[str]] | None = None,
         max_per_read: int = 3,
     ) -> list[list[Match]]:
-        if not len(plates) == len(states) == len(ts_ms):
-            raise MatchersError("plates, states and ts_ms must have the same length")
-        encode_plates(plates)
-        results: list[list[Match]] = []
-        for i, plate in enumerate(plates):
-            state = (states[i] or "").strip().upper() or None
-            found: dict[tuple[str, int], Match] = {}
-            for c in self._compiled.values():
-                texts = [(plate, False)]
-                if c.hotlist.policy.candidates and candidates is not None:
-                    for alt in candidates[i]:
-                        alt = normalise_plate(alt)
-                        if alt and alt != plate:
-                            texts.append((alt, True))
-                for text, via in texts:
-                    pool = c.by_canon.get(self._ocr.canonical(text), []) + c.others
-                    for entry in pool:
-                        if not entry.live_at(int(ts_ms[i])):
-                            continue
-                        policy = c.hotlist.policy
-                        if via:
-                            if entry.is_pattern:
-                                continue
-                            policy = dataclasses.replace(policy, differences=0)
-                        got: Comparison | None = compare(text, entry.plate, policy, self._ocr)
-                        if got is None:
-                            continue
-                        mismatch = bool(state and entry.state and state != entry.state)
-                        if mismatch and policy.state == "require":
-                            continue
-                        match = Match(
-                            c.hotlist, entry, got.kind, got.differences, got.substitutions,
-                            got.edits, text, via, mismatch and policy.state == "prefer",
-                        )
-                        key = (c.hotlist.name, id(entry))
-                        if key not in found or match.rank_key < found[key].rank_key:
-                            found[key] = match
-            results.append(sorted(found.values(), key=lambda m: m.rank_key)[:max_per_read])
-        return results
+        """Match a batch of reads against every list.
+
+        :arg plates: normalised plates (``A-Z0-9``, at most 10 characters).
+        :arg states: each read's state or ``None``; compared case-insensitively.
+        :arg ts_ms: each read's time (epoch ms), for the entries' windows.
+        :arg candidates: each read's alternate plates (normalised here; empty, over-long and
+            repeated ones are skipped), used by lists whose policy has ``candidates``.
+        :returns: per read, its matches best first, at most ``max_per_read``.
+        :raises MatchersError: the sequences differ in length or a plate is not normalised.
+        """
+        count = len(plates)
+        if len(states) != count or len(ts_ms) != count or (
+            candidates is not None and len(candidates) != count
+        ):
+            message = (
+                f"match_batch: plates ({count}), states ({len(states)}), ts_ms ({len(ts_ms)})"
+                + (f", candidates ({len(candidates)})" if candidates is not None else "")
+                + " must have the same length"
+            )
+            raise MatchersError(message)
+        out: list[list[Match]] = [[] for _ in range(count)]
+        if count == 0 or not self._compiled:
+            if count:
+                encode_plates(plates, what="read plate")
+            return out
+        plate_list = list(plates)
+        raw, lengths = encode_plates(plate_list, what="read plate")
+        reads = ReadBatch(plate_list, raw, lengths, np.arange(count, dtype=np.int64), self._ocr)
+        ts = np.fromiter(ts_ms, dtype=np.int64, count=count)
+        norm_states = [s.strip().upper() or None if s else None for s in states]
+        alts = None
+        if candidates is not None and any(c.policy.candidates for c in self._compiled.values()):
+            alts = _alternates(plate_list, candidates, self._ocr)
+        for compiled in self._compiled.values():
+            compiled.match(reads, alts if compiled.policy.candidates else None, ts, norm_states, out)
+        for i, found in enumerate(out):
+            if len(found) > 1:
+                out[i] = _rank(found, max_per_read)
+            elif found and max_per_read < 1:
+                out[i] = []
+        return out
+
+
+def _alternates(
+    plates: list[str], candidates: Sequence[Sequence[str]], ocr: OcrClasses
+) -> ReadBatch:
+    texts: list[str] = []
+    owner: list[int] = []
+    for i, alts in enumerate(candidates):
+        seen = {plates[i]}
+        for alt in alts:
+            text = _normalised(alt)
+            if text and len(text) <= MAX_PLATE_LENGTH and text not in seen:
+                seen.add(text)
+                texts.append(text)
+                owner.append(i)
+    raw, lengths = encode_plates(texts, what="candidate plate")
+    return ReadBatch(texts, raw, lengths, np.array(owner, dtype=np.int64), ocr)
+
+
+def _normalised(text: str) -> str:
+    """normalise_plate, skipping the regex for text that is already normalised."""
+    if text.isascii() and text.isalnum() and (text.isupper() or text.isdigit()):
+        return text
+    return normalise_plate(text)
+
+
+def _rank(found: list[Match], top: int) -> list[Match]:
+    best: dict[tuple[str, str, int], Match] = {}
+    for m in found:
+        key = (m.hotlist.name, m.entry.entry_id, id(m.entry))
+        held = best.get(key)
+        if held is None or m.rank_key < held.rank_key:
+            best[key] = m
+    return sorted(best.values(), key=lambda m: m.rank_key)[: max(top, 0)]
 
 
 def estimate_hit_rate(
     hotlist: Hotlist, sample_plates: Sequence[str], ocr: OcrClasses | None = None
 ) -> float:
+    """The share of ``sample_plates`` (normalised) that would alert on ``hotlist``.
+
+    Entries count as live whatever their window, reads carry no state; so this is the policy's
+    cost on ordinary traffic, for the operator's check before a policy goes live. 0.0 for an
+    empty sample.
+    """
     if not sample_plates:
         return 0.0
-    index = HotlistIndex.build([hotlist], ocr)
-    hits = index.match_batch(sample_plates, [None] * len(sample_plates), [0] * len(sample_plates))
-    return sum(1 for h in hits if h) / len(sample_plates)
+    ocr = ocr if ocr is not None else OcrClasses()
+    compiled = _Compiled(hotlist, ocr)
+    compiled.live_from = compiled.live_until = None  # windows do not enter the estimate
+    index = HotlistIndex({hotlist.name: compiled}, ocr)
+    hits = 0
+    step = 10_000
+    for lo in range(0, len(sample_plates), step):
+        part = sample_plates[lo : lo + step]
+        found = index.match_batch(part, [None] * len(part), [0] * len(part), max_per_read=1)
+        hits += sum(1 for f in found if f)
+    return hits / len(sample_plates)

@@ -11,6 +11,7 @@ from records._audit import (
     ChainProblem,
     VerifyResult,
     append_audit,
+    canonical_json,
     read_audit,
     record_hash,
     verify_chain,
@@ -23,6 +24,7 @@ from records._auth import (
     check_inquiry,
     login,
     logout,
+    record_denied,
     resolve_session,
 )
 from records._csv import (
@@ -166,6 +168,7 @@ __all__ = [
     "audit_report",
     "audited",
     "bootstrap_admin",
+    "canonical_json",
     "check_inquiry",
     "connect",
     "create_hotlist",
@@ -198,6 +201,7 @@ __all__ = [
     "read_audit",
     "read_hotlist_csv",
     "read_policy_file",
+    "record_denied",
     "record_disposition",
     "record_hash",
     "record_purge",

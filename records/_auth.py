@@ -319,6 +319,8 @@ def audited(
     appended in it and the transaction commits, and only then may the caller return results. If
     the block raises, its work is rolled back and a ``failed`` record is written on its own.
     ``data_access=False`` skips the training and justification checks, for administration.
+    On SQLite the block holds the database write lock (writers queue behind it, readers do
+    not), so keep slow work that needs no database, such as a Parquet scan, short or outside.
     """
     at = now_ms() if at_ms is None else at_ms
     common: dict[str, Any] = {
@@ -356,7 +358,11 @@ def audited(
                 access = AuditedAccess(conn=conn, user=user, terms=dict(terms or {}))
                 yield access
                 access.record = append_audit(
-                    conn, terms=access.terms, result_count=access.result_count, **common
+                    conn,
+                    terms=access.terms,
+                    result_count=access.result_count,
+                    at_ms=at_ms,
+                    **common,
                 )
     except AuditError:
         raise
@@ -376,3 +382,35 @@ def audited(
         raise
     if refusal is not None:
         raise refusal
+
+
+def record_denied(
+    engine: Engine,
+    action: str,
+    *,
+    reason: str,
+    username: str = "(anonymous)",
+    client: str | None = None,
+    terms: Mapping[str, Any] | None = None,
+    kind: str = "inquiry",
+    case_number: str | None = None,
+    event_number: str | None = None,
+    description: str | None = None,
+) -> AuditRecord:
+    """Audit an attempt refused before :func:`audited` could run (no or expired login, a bad
+    request): one ``denied`` record in its own transaction. ``reason`` says why, e.g.
+    ``"unauthenticated: no session"``."""
+    with write_tx(engine) as conn:
+        return append_audit(
+            conn,
+            username=username[:64],
+            action=action,
+            kind=kind,
+            outcome="denied",
+            reason=reason,
+            client=client,
+            terms=terms,
+            case_number=case_number,
+            event_number=event_number,
+            description=description,
+        )

@@ -88,14 +88,22 @@ class AccessDenied(RecordsError):
     """An access refused by the rules of the policy; it has been written to the audit log.
 
     ``reason`` is one of ``no_justification``, ``inactive``, ``untrained``, ``forbidden``,
-    ``unknown_user``; ``field`` names the missing field for ``no_justification`` (the API turns
-    that into HTTP 422, ``forbidden`` into 403).
+    ``unknown_user``, ``unauthenticated``; ``field`` names the missing field for
+    ``no_justification``. :attr:`http_status` maps the reason to the API's status code.
     """
 
     def __init__(self, message: str, *, reason: str, field: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.field = field
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status an API answers with: 422 for a missing justification, 401 for no
+        (known) user, 403 otherwise."""
+        return {"no_justification": 422, "unknown_user": 401, "unauthenticated": 401}.get(
+            self.reason, 403
+        )
 
 
 class AuditError(RecordsError):

@@ -35,6 +35,7 @@ th{background:#f0f3f7;font-weight:600}td.n{text-align:right;font-variant-numeric
 .muted{color:#6b7380;font-size:13px}code{font-size:12px;word-break:break-all}
 svg text{font-family:inherit;font-size:12px;fill:#1d232b}
 .legend span{margin-right:14px;font-size:12px}
+summary{cursor:pointer;margin:8px 0;color:#1f5fa8}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 """
 
@@ -153,6 +154,13 @@ def vbar_chart(
     return f'<div class="legend">{legend}</div>' + "".join(parts)
 
 
+def _collapsed(summary: str, body: str, *, open_: bool) -> str:
+    """A long table folded under a summary line (HTML ``details``: no script needed)."""
+    return (
+        f"<details{' open' if open_ else ''}><summary>{escape(summary)}</summary>{body}</details>"
+    )
+
+
 def _card(value: object, label: str, cls: str = "") -> str:
     return (
         f'<div class="card"><b class="{cls}">{escape(str(value))}</b>'
@@ -252,18 +260,22 @@ def render_html(report: Report) -> str:
         (
             "Denied attempts",
             denied_chart
-            + _table(
-                ("time", "user", "action", "reason", "client"),
-                (
+            + _collapsed(
+                f"Every denied attempt ({len(r.denied)}; the CSV has them all)",
+                _table(
+                    ("time", "user", "action", "reason", "client"),
                     (
-                        d.ts[:19].replace("T", " "),
-                        d.username,
-                        d.action,
-                        d.reason or "",
-                        d.client or "",
-                    )
-                    for d in r.denied[:1000]
+                        (
+                            d.ts[:19].replace("T", " "),
+                            d.username,
+                            d.action,
+                            d.reason or "",
+                            d.client or "",
+                        )
+                        for d in r.denied[:2000]
+                    ),
                 ),
+                open_=len(r.denied) <= 20,
             ),
         ),
         ("Logins", _table(("outcome", "count"), r.logins, {1})),

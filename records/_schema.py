@@ -342,7 +342,18 @@ def connect(url: str, *, echo: bool = False) -> Engine:
 
 def reset_schema(engine: Engine) -> None:
     """Drop and re-create every records table (and its triggers). For tests and fresh installs
-    only: it destroys the audit log."""
+    only: it destroys the audit log.
+
+    The test fixture pattern (PostgreSQL is one shared database in CI, so every test starts
+    from empty tables; SQLite gets a fresh file per test anyway)::
+
+        @pytest.fixture()
+        def engine(database_url):
+            eng = records.connect(database_url)
+            records.reset_schema(eng)
+            yield eng
+            eng.dispose()
+    """
     metadata.drop_all(engine, checkfirst=True)
     metadata.create_all(engine, checkfirst=True)
 

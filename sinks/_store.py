@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from sinks._compact import hidden_by_compaction
 from sinks._errors import SinksError
 from sinks._files import create_exclusive, fsync_dir, read_json, temp_for
 from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
@@ -233,7 +234,8 @@ class ReadStore:
             )
         except FileNotFoundError:
             return []
-        return [directory / name for name in names]
+        hidden = hidden_by_compaction(directory, names)
+        return [directory / name for name in names if name not in hidden]
 
     def days_between(self, kind: str, start: datetime | None, end: datetime | None) -> list[date]:
         """The partition dates that can hold rows with ``start <= ts < end``."""

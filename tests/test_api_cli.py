@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from test_api_support import all_reads, dead_letters
 
 from plateflow import _cli_api
 from plateflow.cli import settings_from_args, settings_parser
+from tests.test_api_support import all_reads, dead_letters
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parents[1]

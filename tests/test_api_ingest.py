@@ -12,7 +12,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from test_api_support import (  # api_fixture registers the `api` fixture
+
+from api import create_app, ingest_objects
+from sinks import partition_for
+from tests.test_api_support import (  # api_fixture registers the `api` fixture
     PARTITIONS,
     TOKEN,
     all_reads,
@@ -22,9 +25,6 @@ from test_api_support import (  # api_fixture registers the `api` fixture
     read,
     stream_reads,
 )
-
-from api import create_app, ingest_objects
-from sinks import partition_for
 
 
 def test_one_read_lands_normalised_on_its_camera_partition(
@@ -182,7 +182,7 @@ def test_second_token_of_several_is_accepted(
 def test_healthz_pings_redis(api: TestClient, data_dir: Path) -> None:
     resp = api.get("/healthz")
     assert resp.status_code == 200
-    assert resp.json() == {"status": "ok", "checks": {"redis": "ok"}}
+    assert resp.json() == {"status": "ok", "checks": {"redis": "ok", "database": "ok"}}
     # A Redis that is not there: port 1 on localhost refuses at once.
     with TestClient(create_app(make_settings(data_dir), "redis://127.0.0.1:1/0")) as down:
         resp = down.get("/healthz")

@@ -1,12 +1,15 @@
 """Shared helpers of the API tests (no tests here).
 
 A test module rather than a conftest addition because tests/conftest.py belongs to the lead;
-pytest puts tests/ on sys.path, so ``from test_api_support import ...`` works under any runner.
+tests/ is a package, so the others import it as ``tests.test_api_support``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,9 @@ import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
+import records
 from api import create_app
 from plateflow.settings import Settings
 from sinks import DEADLETTER_STREAM, stream_key
@@ -58,3 +63,90 @@ def dead_letters(client: redis.Redis) -> list[dict[str, str]]:
         {k.decode(): v.decode() for k, v in fields.items()}
         for _, fields in client.xrange(DEADLETTER_STREAM)
     ]
+
+
+# -- Part B: people, database, logged-in clients --------------------------------------------------
+
+PASSWORD = "Correct-Stapler-7-Horse"
+CASE = {"case_number": "2026-004211"}
+#: One trained user per role, and one untrained user per role (``u_`` + the same name).
+ROLE_USERS = {
+    "administrator": "ada",
+    "dispatcher": "dora",
+    "officer": "otto",
+    "investigator": "ivy",
+    "records_supervisor": "rex",
+    "auditor": "aud",
+}
+
+
+@dataclass
+class World:
+    """A running API on a prepared database: users of every role, trained or not, logged in."""
+
+    client: TestClient
+    engine: Engine
+    settings: Settings
+    tokens: dict[str, str]
+
+    def auth(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    def last_audit(self) -> records.AuditRecord:
+        return records.read_audit(self.engine)[-1]
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    configured = os.environ.get("PLATEFLOW_DATABASE_URL")
+    if configured:
+        return configured
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'plateflow.db'}"
+
+
+def _train(engine: Engine, username: str) -> None:
+    today = datetime.now(timezone.utc).date()
+    records.record_training(
+        engine, username, course="ALPR policy 427 and CLETS", by="setup",
+        completed_on=today - timedelta(days=30), expires_on=today + timedelta(days=335),
+    )
+
+
+@pytest.fixture(name="world", scope="module")
+def world_fixture(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[World]:
+    url = _database_url(tmp_path_factory)
+    engine = records.connect(url)
+    records.reset_schema(engine)
+    data_dir = tmp_path_factory.mktemp("data")
+    settings = Settings.load(
+        environ={}, data_dir=str(data_dir), ingest_tokens=TOKEN, partitions=str(PARTITIONS),
+        database_url=url,
+    )
+    users = {**ROLE_USERS, **{f"untrained_{r}": f"u_{n}" for r, n in ROLE_USERS.items()}}
+    for key, username in users.items():
+        role = key.removeprefix("untrained_")
+        records.add_user(engine, username=username, name=f"Test {username}", agency="Test PD",
+                         job_title=role, roles=[role], password=PASSWORD, by="setup")
+        if not key.startswith("untrained_"):
+            _train(engine, username)
+    records.add_user(engine, username="target", name="Tess Target", agency="Test PD",
+                     job_title="officer", roles=["officer"], password=PASSWORD, by="setup")
+    records.create_hotlist(engine, "stolen", category="stolen_vehicle", user="setup")
+    records.add_entry(engine, "stolen", "ABC123", user="setup", reason="stolen 2026-11-01")
+    records.create_hotlist(engine, "covert-ops", category="wanted_vehicle", user="setup",
+                           policy={"covert": True})
+    records.add_entry(engine, "covert-ops", "ZZZ999", user="setup", reason="surveillance")
+    records.create_release_request(
+        engine, requesting_agency="County Sheriff", law_enforcement=True,
+        requester="Sgt. Diaz", purpose="homicide investigation 26-118", by="setup",
+    )
+    with TestClient(create_app(settings, redis_url, engine=engine)) as client:
+        tokens = {}
+        for username in users.values():
+            resp = client.post("/v1/auth/login",
+                               json={"username": username, "password": PASSWORD})
+            assert resp.status_code == 200, resp.text
+            tokens[username] = resp.json()["token"]
+        yield World(client, engine, settings, tokens)
+    engine.dispose()

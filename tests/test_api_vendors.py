@@ -17,17 +17,17 @@ import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from test_api_support import (  # api_fixture registers the `api` fixture
+
+from api import openalpr_items, openalpr_read, region_to_state
+from matchers.reads import ReadError
+from sinks import partition_for
+from tests.test_api_support import (  # api_fixture registers the `api` fixture
     PARTITIONS,
     all_reads,
     api_fixture,  # noqa: F401
     dead_letters,
     stream_reads,
 )
-
-from api import openalpr_items, openalpr_read, region_to_state
-from matchers.reads import ReadError
-from sinks import partition_for
 
 DATA = Path(__file__).parent / "data"
 AGENT = "K2mQ8vLxR4tN7pYw1ZcB6sDf3GhJ9aEu0oIiVbXn"

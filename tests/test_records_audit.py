@@ -8,9 +8,12 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 import records
+import records._schema
 from records._schema import audit_head, audit_log, purge_records
 
 PASSWORD = "Correct-Horse-42"
@@ -25,17 +28,37 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def person(engine: Engine, username: str, roles: list[str], *, trained: bool = True) -> None:
-    records.add_user(engine, username=username, name=username.title(), agency="Example SO",
-                     job_title="Deputy", roles=roles, password=PASSWORD, by="admin")
+    records.add_user(
+        engine,
+        username=username,
+        name=username.title(),
+        agency="Example SO",
+        job_title="Deputy",
+        roles=roles,
+        password=PASSWORD,
+        by="admin",
+    )
     if trained:
-        records.record_training(engine, username, course="ALPR", completed_on=date.today(),
-                                expires_on=date.today() + timedelta(days=365), by="admin")
+        records.record_training(
+            engine,
+            username,
+            course="ALPR",
+            completed_on=date.today(),
+            expires_on=date.today() + timedelta(days=365),
+            by="admin",
+        )
 
 
 def search(engine: Engine, inquiry: records.Inquiry, *, permission: str = "reads:search") -> int:
-    with records.audited(engine, inquiry, "reads.search", permission=permission,
-                         terms={"plate": "ABC123", "from": "2026-10-01", "to": "2026-10-02"},
-                         client="10.1.2.3", min_description_length=20) as access:
+    with records.audited(
+        engine,
+        inquiry,
+        "reads.search",
+        permission=permission,
+        terms={"plate": "ABC123", "from": "2026-10-01", "to": "2026-10-02"},
+        client="10.1.2.3",
+        min_description_length=20,
+    ) as access:
         access.result_count = 3
     return 3
 
@@ -50,16 +73,25 @@ def test_inquiry_without_case_number_is_refused_and_audited(engine: Engine) -> N
     assert info.value.field == "description"
     assert search(engine, records.Inquiry("inv.lee", case_number="26-0042")) == 3
     assert search(engine, records.Inquiry("inv.lee", event_number="E26-77")) == 3
-    assert search(engine, records.Inquiry(
-        "inv.lee", description="armed robbery at 5th and Main, suspect vehicle grey sedan")) == 3
+    assert (
+        search(
+            engine,
+            records.Inquiry(
+                "inv.lee", description="armed robbery at 5th and Main, suspect vehicle grey sedan"
+            ),
+        )
+        == 3
+    )
     log = records.read_audit(engine, kind="inquiry")
     assert [r.outcome for r in log] == ["denied", "denied", "allowed", "allowed", "allowed"]
     allowed = log[2]
-    assert (allowed.username, allowed.user_name, allowed.agency) == ("inv.lee", "Inv.Lee",
-                                                                   "Example SO")
+    assert (allowed.username, allowed.user_name, allowed.agency) == (
+        "inv.lee",
+        "Inv.Lee",
+        "Example SO",
+    )
     assert allowed.terms == {"plate": "ABC123", "from": "2026-10-01", "to": "2026-10-02"}
-    assert (allowed.case_number, allowed.result_count, allowed.client) == ("26-0042", 3,
-                                                                         "10.1.2.3")
+    assert (allowed.case_number, allowed.result_count, allowed.client) == ("26-0042", 3, "10.1.2.3")
     assert allowed.ts.endswith("Z")
     assert log[0].reason is not None and log[0].reason.startswith("no_justification")
 
@@ -79,21 +111,37 @@ def test_untrained_wrong_role_disabled_and_unknown_are_refused(engine: Engine) -
         with pytest.raises(records.AccessDenied, match=text) as info:
             search(engine, records.Inquiry(username, case_number="26-1"))
         assert info.value.reason == reason
-    records.record_training(engine, "new.hire", course="ALPR", completed_on=date(2020, 1, 1),
-                            expires_on=date(2021, 1, 1), by="admin")
+    records.record_training(
+        engine,
+        "new.hire",
+        course="ALPR",
+        completed_on=date(2020, 1, 1),
+        expires_on=date(2021, 1, 1),
+        by="admin",
+    )
     with pytest.raises(records.AccessDenied, match="training"):
         search(engine, records.Inquiry("new.hire", case_number="26-1"))
     denied = records.read_audit(engine, kind="inquiry")
     assert [(r.username, r.outcome) for r in denied] == [
-        ("new.hire", "denied"), ("disp.kim", "denied"), ("gone", "denied"), ("ghost", "denied"),
-        ("new.hire", "denied")]
+        ("new.hire", "denied"),
+        ("disp.kim", "denied"),
+        ("gone", "denied"),
+        ("ghost", "denied"),
+        ("new.hire", "denied"),
+    ]
     assert records.verify_chain(engine).ok
 
 
 def test_administration_needs_no_training_but_the_permission(engine: Engine) -> None:
     person(engine, "admin", ["administrator"], trained=False)
-    with records.audited(engine, records.Inquiry("admin"), "users.list",
-                         permission="users:manage", kind="admin", data_access=False) as access:
+    with records.audited(
+        engine,
+        records.Inquiry("admin"),
+        "users.list",
+        permission="users:manage",
+        kind="admin",
+        data_access=False,
+    ) as access:
         access.result_count = 1
     assert records.read_audit(engine, kind="admin")[-1].action == "users.list"
 
@@ -101,10 +149,17 @@ def test_administration_needs_no_training_but_the_permission(engine: Engine) -> 
 def test_failed_operation_rolls_back_and_is_audited(engine: Engine) -> None:
     person(engine, "inv.lee", ["investigator"])
     with pytest.raises(RuntimeError, match="scan failed"):
-        with records.audited(engine, records.Inquiry("inv.lee", case_number="26-9"),
-                             "reads.search", permission="reads:search") as access:
-            access.conn.execute(sa.insert(purge_records).values(
-                partition="p", rows=1, purged_by="x", purged_at=1, note=""))
+        with records.audited(
+            engine,
+            records.Inquiry("inv.lee", case_number="26-9"),
+            "reads.search",
+            permission="reads:search",
+        ) as access:
+            access.conn.execute(
+                sa.insert(purge_records).values(
+                    partition="p", rows=1, purged_by="x", purged_at=1, note=""
+                )
+            )
             raise RuntimeError("scan failed")
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(purge_records)).scalar() == 0
@@ -116,14 +171,34 @@ def test_operation_fails_when_the_audit_record_cannot_be_written(engine: Engine)
     person(engine, "inv.lee", ["investigator"])
     with engine.begin() as conn:  # occupy the next sequence number so the append collides
         head = conn.execute(sa.select(audit_head.c.seq)).scalar_one()
-        conn.execute(sa.insert(audit_log).values(
-            seq=head + 1, ts_ms=0, ts="", kind="admin", username="x", user_name="x", agency="",
-            action="x", terms="{}", outcome="allowed", prev_hash="", hash=""))
+        conn.execute(
+            sa.insert(audit_log).values(
+                seq=head + 1,
+                ts_ms=0,
+                ts="",
+                kind="admin",
+                username="x",
+                user_name="x",
+                agency="",
+                action="x",
+                terms="{}",
+                outcome="allowed",
+                prev_hash="",
+                hash="",
+            )
+        )
     with pytest.raises(records.AuditError, match="could not be written"):
-        with records.audited(engine, records.Inquiry("inv.lee", case_number="26-9"),
-                             "reads.search", permission="reads:search") as access:
-            access.conn.execute(sa.insert(purge_records).values(
-                partition="p", rows=1, purged_by="x", purged_at=1, note=""))
+        with records.audited(
+            engine,
+            records.Inquiry("inv.lee", case_number="26-9"),
+            "reads.search",
+            permission="reads:search",
+        ) as access:
+            access.conn.execute(
+                sa.insert(purge_records).values(
+                    partition="p", rows=1, purged_by="x", purged_at=1, note=""
+                )
+            )
             access.result_count = 1
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(purge_records)).scalar() == 0
@@ -187,8 +262,9 @@ def test_verify_finds_inserted_records(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.insert(audit_log).values(**forged))
         # a forged record with a self-consistent hash in place of a deleted one
-        original = dict(conn.execute(sa.select(audit_log).where(audit_log.c.seq == 7))
-                        .mappings().one())
+        original = dict(
+            conn.execute(sa.select(audit_log).where(audit_log.c.seq == 7)).mappings().one()
+        )
         conn.execute(sa.delete(audit_log).where(audit_log.c.seq == 7))
         replacement = dict(original, username="someone.else")
         replacement["hash"] = records.record_hash(replacement)
@@ -204,8 +280,9 @@ def test_anchor_detects_a_rewritten_chain(engine: Engine) -> None:
     _drop_guards(engine)
     # rewrite everything consistently, head included: only the anchor can tell
     with engine.begin() as conn:
-        rows = [dict(r) for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq))
-                .mappings()]
+        rows = [
+            dict(r) for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings()
+        ]
         conn.execute(sa.delete(audit_log))
         prev = "0" * 64
         for row in rows:
@@ -237,3 +314,57 @@ def test_concurrent_writers_keep_one_chain(engine: Engine) -> None:
     assert errors == []
     result = records.verify_chain(engine)
     assert result.ok and result.records == 2 + 32
+
+
+def test_unauthenticated_attempts_are_audited(engine: Engine) -> None:
+    record = records.record_denied(
+        engine,
+        "reads.search",
+        reason="unauthenticated: no session",
+        client="203.0.113.9",
+        terms={"plate": "ABC123"},
+    )
+    assert (record.username, record.outcome, record.seq) == ("(anonymous)", "denied", 1)
+    assert records.verify_chain(engine).ok
+    assert records.AccessDenied("x", reason="no_justification").http_status == 422
+    assert records.AccessDenied("x", reason="unauthenticated").http_status == 401
+    assert records.AccessDenied("x", reason="untrained").http_status == 403
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_verify_reports_exactly_the_deleted_and_edited_records(
+    engine: Engine, data: st.DataObject
+) -> None:
+    records.reset_schema(engine)
+    n = data.draw(st.integers(min_value=1, max_value=25), label="records")
+    with records._schema.write_tx(engine) as conn:
+        for i in range(n):
+            records.append_audit(
+                conn,
+                username=f"u{i % 3}",
+                action="reads.search",
+                kind="inquiry",
+                terms={"plate": f"P{i}"},
+                case_number=str(i),
+            )
+    seqs = list(range(1, n + 1))
+    deleted = data.draw(st.sets(st.sampled_from(seqs)), label="deleted")
+    edited = data.draw(st.sets(st.sampled_from(seqs)), label="edited") - deleted
+    _drop_guards(engine)
+    with engine.begin() as conn:
+        if edited:
+            conn.execute(
+                sa.update(audit_log)
+                .where(audit_log.c.seq.in_(edited))
+                .values(case_number="changed")
+            )
+        if deleted:
+            conn.execute(sa.delete(audit_log).where(audit_log.c.seq.in_(deleted)))
+    result = records.verify_chain(engine)
+    assert set(result.deleted) == deleted
+    assert set(result.edited) == edited
+    assert not result.inserted
+    assert result.ok == (not deleted and not edited)

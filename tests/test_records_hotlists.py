@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 import matchers
@@ -137,7 +139,9 @@ def test_import_creates_versions_and_keeps_provenance(engine: Engine, tmp_path: 
         "plate,state,reason,category\nABC123,CA,stolen 2026-10-01,stolen_vehicle\n"
         "8BCD321,,recovered?,stolen_vehicle\nNEW777,WA,,stolen_vehicle\n",
     )
-    second = records.import_hotlist(engine, "stolen", second_file, user="bob", notify=notices.append)
+    second = records.import_hotlist(
+        engine, "stolen", second_file, user="bob", notify=notices.append
+    )
     assert (second.version, second.previous_version) == (2, 1)
     assert (second.added, second.changed, second.removed, second.unchanged) == (1, 1, 1, 1)
     assert notices == ["stolen", "stolen"]
@@ -149,8 +153,10 @@ def test_import_creates_versions_and_keeps_provenance(engine: Engine, tmp_path: 
     assert by_plate["NEW777"].source == "stolen2.csv" and by_plate["NEW777"].source_line == 4
     old = records.get_hotlist(engine, "stolen", version=1)
     assert {e.plate for e in old.entries} == {"ABC123", "7XYZ999", "8BCD321"}
-    assert [(c.version, c.change, c.by) for c in live.history] == [(1, "import", "alice"),
-                                                                  (2, "import", "bob")]
+    assert [(c.version, c.change, c.by) for c in live.history] == [
+        (1, "import", "alice"),
+        (2, "import", "bob"),
+    ]
     loaded = records.load_hotlists(engine)
     assert [(h.name, h.version, len(h.entries)) for h in loaded] == [("stolen", 2, 3)]
 
@@ -174,8 +180,9 @@ def test_ncic_import_needs_a_category(engine: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "ncic.csv", "LIC,LIS,NIC,OCA\nABC1234,TX,V1,OCA-1\n")
     with pytest.raises(records.HotlistImportError, match="no category"):
         records.import_hotlist(engine, "ncic", path, user="alice")
-    result = records.import_hotlist(engine, "ncic", path, user="alice", category="stolen_plate",
-                                    mapping="ncic")
+    result = records.import_hotlist(
+        engine, "ncic", path, user="alice", category="stolen_plate", mapping="ncic"
+    )
     assert result.category == "stolen_plate"
     (entry,) = records.load_hotlist(engine, "ncic").entries
     assert entry.case_number == "OCA-1"
@@ -186,25 +193,55 @@ def test_add_and_remove_entries(engine: Engine) -> None:
     with pytest.raises(records.NotFoundError, match="no hotlist 'partials'"):
         records.add_entry(engine, "partials", "XYZ123", reason="x", user="ivan")
     with pytest.raises(records.RecordsError, match="needs a case number"):
-        records.add_entry(engine, "partials", "7AB*", reason="hit and run", user="ivan",
-                          category="major_crime", expires_at="2030-01-01")
+        records.add_entry(
+            engine,
+            "partials",
+            "7AB*",
+            reason="hit and run",
+            user="ivan",
+            category="major_crime",
+            expires_at="2030-01-01",
+        )
     with pytest.raises(records.RecordsError, match="needs an expiry"):
-        records.add_entry(engine, "partials", "7AB*", reason="hit and run", user="ivan",
-                          category="major_crime", case_number="26-001")
+        records.add_entry(
+            engine,
+            "partials",
+            "7AB*",
+            reason="hit and run",
+            user="ivan",
+            category="major_crime",
+            case_number="26-001",
+        )
     entry = records.add_entry(
-        engine, "partials", "7ab*", reason="hit and run", user="ivan", category="major_crime",
-        case_number="26-001", expires_at="2030-01-01", notify=notices.append,
+        engine,
+        "partials",
+        "7ab*",
+        reason="hit and run",
+        user="ivan",
+        category="major_crime",
+        case_number="26-001",
+        expires_at="2030-01-01",
+        notify=notices.append,
     )
     assert entry.is_pattern and entry.plate == "7AB*" and entry.case_number == "26-001"
-    records.add_entry(engine, "partials", "XYZ123", state="CA", reason="suspect", user="ivan",
-                      case_number="26-001", notify=notices.append)
+    records.add_entry(
+        engine,
+        "partials",
+        "XYZ123",
+        state="CA",
+        reason="suspect",
+        user="ivan",
+        case_number="26-001",
+        notify=notices.append,
+    )
     records.add_entry(engine, "partials", "XYZ123", state="NV", reason="suspect", user="ivan")
     with pytest.raises(records.ConflictError, match="already on hotlist"):
         records.add_entry(engine, "partials", "XYZ 123", state="CA", reason="again", user="ivan")
     with pytest.raises(records.ConflictError, match="pass the state"):
         records.remove_entry(engine, "partials", "XYZ123", user="ivan")
-    version = records.remove_entry(engine, "partials", "XYZ123", state="NV", user="ivan",
-                                   notify=notices.append)
+    version = records.remove_entry(
+        engine, "partials", "XYZ123", state="NV", user="ivan", notify=notices.append
+    )
     assert version == 4
     assert notices == ["partials", "partials", "partials"]
     hotlist = records.load_hotlist(engine, "partials")
@@ -221,13 +258,13 @@ def test_notice_failure_is_reported_after_commit(engine: Engine, tmp_path: Path)
         raise ConnectionError("redis down")
 
     with pytest.raises(records.NotifyError, match="was saved, but the change notice"):
-        records.import_hotlist(engine, "s", write(tmp_path, "s.csv", GOOD), user="a",
-                               notify=broken)
+        records.import_hotlist(engine, "s", write(tmp_path, "s.csv", GOOD), user="a", notify=broken)
     assert records.load_hotlist(engine, "s").version == 1
 
 
-def test_change_is_published_on_redis(engine: Engine, tmp_path: Path,
-                                      redis_client: redis.Redis) -> None:
+def test_change_is_published_on_redis(
+    engine: Engine, tmp_path: Path, redis_client: redis.Redis
+) -> None:
     pubsub = redis_client.pubsub()
     pubsub.subscribe(records.HOTLISTS_CHANGED_CHANNEL)
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"  # type: ignore[index]
@@ -235,8 +272,7 @@ def test_change_is_published_on_redis(engine: Engine, tmp_path: Path,
     def publish(name: str) -> None:
         redis_client.publish(records.HOTLISTS_CHANGED_CHANNEL, name)
 
-    records.import_hotlist(engine, "ncic", write(tmp_path, "n.csv", GOOD), user="a",
-                           notify=publish)
+    records.import_hotlist(engine, "ncic", write(tmp_path, "n.csv", GOOD), user="a", notify=publish)
     message = pubsub.get_message(timeout=5)
     assert message is not None and message["data"] == b"ncic"
     pubsub.close()
@@ -249,20 +285,58 @@ def test_policy_cost_check_refuses_over_ceiling(engine: Engine, tmp_path: Path) 
     records.import_hotlist(engine, "big", path, user="admin", category="stolen_vehicle")
     sample = records.PlateSample(plates, "test traffic", reads_per_hour=3600)
     with pytest.raises(records.PolicyCostError, match=r"10\.000% of ordinary reads") as info:
-        records.set_policy(engine, "big", {"differences": 0}, user="admin", sample=sample,
-                           ceiling=0.05)
+        records.set_policy(
+            engine, "big", {"differences": 0}, user="admin", sample=sample, ceiling=0.05
+        )
     assert "360.0 alerts per hour" in str(info.value)
     assert records.load_hotlist(engine, "big").version == 1
-    cost = records.set_policy(engine, "big", {"differences": 0, "priority": 1}, user="admin",
-                              sample=sample, ceiling=0.05, force=True)
+    cost = records.set_policy(
+        engine,
+        "big",
+        {"differences": 0, "priority": 1},
+        user="admin",
+        sample=sample,
+        ceiling=0.05,
+        force=True,
+    )
     assert cost is not None and cost.over_ceiling and cost.hit_rate == pytest.approx(0.1)
     hotlist = records.load_hotlist(engine, "big")
     assert hotlist.version == 2 and hotlist.policy.priority == 1
     change = records.get_hotlist(engine, "big").history[-1]
     assert change.change == "policy" and change.detail["forced"] is True
-    cheap = records.set_policy(engine, "big", {"covert": True}, user="admin", sample=sample,
-                               ceiling=0.5)
+    cheap = records.set_policy(
+        engine, "big", {"covert": True}, user="admin", sample=sample, ceiling=0.5
+    )
     assert cheap is not None and not cheap.over_ceiling
     (info_row,) = records.list_hotlists(engine)
     assert info_row.covert and info_row.entries == 20
     assert records.list_hotlists(engine, include_covert=False) == []
+
+
+_plate = st.text(alphabet="ABCDEFGHJKLMNPRSTUVWXYZ0123456789", min_size=2, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            _plate,
+            st.sampled_from(["", "CA", "NV", "TX"]),
+            st.text(alphabet="abc xyz-", max_size=12),
+        ),
+        max_size=30,
+        unique_by=lambda r: (r[0], r[1]),
+    ),
+    delimiter=st.sampled_from([",", ";"]),
+)
+def test_csv_round_trip(rows: list[tuple[str, str, str]], delimiter: str) -> None:
+    text = (
+        delimiter.join(["plate", "state", "reason"])
+        + "\n"
+        + "".join(delimiter.join(r) + "\n" for r in rows)
+    )
+    _, entries = records.read_hotlist_csv(text, "prop")
+    assert [(e.plate, e.state or "", e.reason) for e in entries] == [
+        (p, s, r.strip()) for p, s, r in rows
+    ]
+    assert len({e.entry_id for e in entries}) == len(entries)

@@ -25,8 +25,16 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def add(engine: Engine, username: str = "ofc.diaz", roles: tuple[str, ...] = ("officer",)) -> None:
-    records.add_user(engine, username=username, name="Ana Diaz", agency="Example PD",
-                     job_title="Patrol officer", roles=list(roles), password=PASSWORD, by="admin")
+    records.add_user(
+        engine,
+        username=username,
+        name="Ana Diaz",
+        agency="Example PD",
+        job_title="Patrol officer",
+        roles=list(roles),
+        password=PASSWORD,
+        by="admin",
+    )
 
 
 def test_password_rules() -> None:
@@ -41,14 +49,32 @@ def test_password_rules() -> None:
 
 def test_bootstrap_creates_one_administrator(engine: Engine) -> None:
     with pytest.raises(records.WeakPasswordError, match="password refused"):
-        records.bootstrap_admin(engine, username="admin", name="Sys Admin", agency="Example PD",
-                                job_title="IT", password="admin")
-    admin = records.bootstrap_admin(engine, username="admin", name="Sys Admin",
-                                    agency="Example PD", job_title="IT", password=PASSWORD)
+        records.bootstrap_admin(
+            engine,
+            username="admin",
+            name="Sys Admin",
+            agency="Example PD",
+            job_title="IT",
+            password="admin",
+        )
+    admin = records.bootstrap_admin(
+        engine,
+        username="admin",
+        name="Sys Admin",
+        agency="Example PD",
+        job_title="IT",
+        password=PASSWORD,
+    )
     assert admin.roles == ("administrator",) and admin.can("users:manage")
     with pytest.raises(records.ConflictError, match="first run only"):
-        records.bootstrap_admin(engine, username="admin2", name="Other", agency="Example PD",
-                                job_title="IT", password=PASSWORD)
+        records.bootstrap_admin(
+            engine,
+            username="admin2",
+            name="Other",
+            agency="Example PD",
+            job_title="IT",
+            password=PASSWORD,
+        )
     with engine.connect() as conn:
         stored = conn.execute(sa.select(users.c.password_hash)).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
@@ -60,18 +86,39 @@ def test_users_roles_and_training(engine: Engine) -> None:
     with pytest.raises(records.ConflictError, match="exists"):
         add(engine)
     with pytest.raises(records.RecordsError, match="not known"):
-        records.add_user(engine, username="x", name="X", agency="A", job_title="", roles=["chief"],
-                         password=PASSWORD, by="admin")
+        records.add_user(
+            engine,
+            username="x",
+            name="X",
+            agency="A",
+            job_title="",
+            roles=["chief"],
+            password=PASSWORD,
+            by="admin",
+        )
     today = date.today()
-    records.record_training(engine, "ofc.diaz", course="ALPR basics",
-                            completed_on=today - timedelta(days=400),
-                            expires_on=today - timedelta(days=35), by="admin")
+    records.record_training(
+        engine,
+        "ofc.diaz",
+        course="ALPR basics",
+        completed_on=today - timedelta(days=400),
+        expires_on=today - timedelta(days=35),
+        by="admin",
+    )
     assert [u.username for u in records.users_without_current_training(engine)] == ["ofc.diaz"]
-    records.record_training(engine, "ofc.diaz", course="ALPR refresher", completed_on=today,
-                            expires_on=today + timedelta(days=365), by="admin")
+    records.record_training(
+        engine,
+        "ofc.diaz",
+        course="ALPR refresher",
+        completed_on=today,
+        expires_on=today + timedelta(days=365),
+        by="admin",
+    )
     assert records.users_without_current_training(engine) == []
     assert [t.course for t in records.training_records(engine, "ofc.diaz")] == [
-        "ALPR basics", "ALPR refresher"]
+        "ALPR basics",
+        "ALPR refresher",
+    ]
     user = records.set_roles(engine, "ofc.diaz", ["officer", "investigator"], by="admin")
     assert user.can("reads:canvass") and not user.can("users:manage")
     disabled = records.disable_user(engine, "ofc.diaz", by="admin", reason="left the agency")
@@ -120,22 +167,31 @@ def test_lockout_after_repeated_failures(engine: Engine) -> None:
     start = now_ms()
     for attempt in range(2):
         with pytest.raises(records.AuthError, match="wrong password") as info:
-            records.login(engine, "ofc.diaz", "wrong", lockout_attempts=3, lockout_s=60,
-                          at_ms=start + attempt)
+            records.login(
+                engine, "ofc.diaz", "wrong", lockout_attempts=3, lockout_s=60, at_ms=start + attempt
+            )
         assert not isinstance(info.value, records.AccountLockedError)
     with pytest.raises(records.AccountLockedError, match="now locked for 60 s"):
-        records.login(engine, "ofc.diaz", "wrong", lockout_attempts=3, lockout_s=60,
-                      at_ms=start + 2)
+        records.login(
+            engine, "ofc.diaz", "wrong", lockout_attempts=3, lockout_s=60, at_ms=start + 2
+        )
     with pytest.raises(records.AccountLockedError, match="is locked"):
-        records.login(engine, "ofc.diaz", PASSWORD, lockout_attempts=3, lockout_s=60,
-                      at_ms=start + 30_000)
-    session = records.login(engine, "ofc.diaz", PASSWORD, lockout_attempts=3, lockout_s=60,
-                            at_ms=start + 61_000)
+        records.login(
+            engine, "ofc.diaz", PASSWORD, lockout_attempts=3, lockout_s=60, at_ms=start + 30_000
+        )
+    session = records.login(
+        engine, "ofc.diaz", PASSWORD, lockout_attempts=3, lockout_s=60, at_ms=start + 61_000
+    )
     assert session.user.locked_until_ms is None
-    outcomes = [(r.outcome, (r.reason or "")[:14]) for r in records.read_audit(engine, kind="login")]
+    outcomes = [
+        (r.outcome, (r.reason or "")[:14]) for r in records.read_audit(engine, kind="login")
+    ]
     assert outcomes == [
-        ("denied", "wrong password"), ("denied", "wrong password"),
-        ("denied", "wrong password"), ("denied", "locked"), ("allowed", ""),
+        ("denied", "wrong password"),
+        ("denied", "wrong password"),
+        ("denied", "wrong password"),
+        ("denied", "locked"),
+        ("allowed", ""),
     ]
 
 

@@ -19,17 +19,30 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng = records.connect(database_url)
     records.reset_schema(eng)
     for username, role in (("sup.ng", "records_supervisor"), ("inv.lee", "investigator")):
-        records.add_user(eng, username=username, name=username, agency="Example PD",
-                         job_title="x", roles=[role], password=PASSWORD, by="admin")
+        records.add_user(
+            eng,
+            username=username,
+            name=username,
+            agency="Example PD",
+            job_title="x",
+            roles=[role],
+            password=PASSWORD,
+            by="admin",
+        )
     yield eng
     eng.dispose()
 
 
 def test_law_enforcement_request_is_approved_then_fulfilled(engine: Engine) -> None:
     request = records.create_release_request(
-        engine, requesting_agency="Neighbour County SO", law_enforcement=True,
-        requester="Det. Ruiz", purpose="homicide 26-H-4, vehicle sightings", by="inv.lee",
-        case_number="26-H-4", terms={"plate": "ABC123"},
+        engine,
+        requesting_agency="Neighbour County SO",
+        law_enforcement=True,
+        requester="Det. Ruiz",
+        purpose="homicide 26-H-4, vehicle sightings",
+        by="inv.lee",
+        case_number="26-H-4",
+        terms={"plate": "ABC123"},
     )
     assert request.status == "pending"
     with pytest.raises(records.ReleaseError, match="only an approved request"):
@@ -38,8 +51,9 @@ def test_law_enforcement_request_is_approved_then_fulfilled(engine: Engine) -> N
         records.decide_release(engine, request.id, approve=True, reason="ok", by="inv.lee")
     with pytest.raises(records.ReleaseError, match="needs a reason"):
         records.decide_release(engine, request.id, approve=True, reason=" ", by="sup.ng")
-    approved = records.decide_release(engine, request.id, approve=True,
-                                      reason="law enforcement, right to know", by="sup.ng")
+    approved = records.decide_release(
+        engine, request.id, approve=True, reason="law enforcement, right to know", by="sup.ng"
+    )
     assert (approved.status, approved.decided_by) == ("approved", "sup.ng")
     with pytest.raises(records.ConflictError, match="already approved"):
         records.decide_release(engine, request.id, approve=False, reason="no", by="sup.ng")
@@ -48,33 +62,60 @@ def test_law_enforcement_request_is_approved_then_fulfilled(engine: Engine) -> N
     with pytest.raises(records.ConflictError, match="was fulfilled"):
         records.fulfil_release(engine, request.id, export_id="exp-2", by="sup.ng")
     actions = [(r.action, r.outcome) for r in records.read_audit(engine, kind="release")]
-    assert actions == [("release.request", "allowed"), ("release.approve", "denied"),
-                       ("release.approve", "allowed"), ("release.fulfil", "allowed")]
+    assert actions == [
+        ("release.request", "allowed"),
+        ("release.approve", "denied"),
+        ("release.approve", "allowed"),
+        ("release.fulfil", "allowed"),
+    ]
 
 
 def test_non_law_enforcement_request_goes_to_public_records(engine: Engine) -> None:
     request = records.create_release_request(
-        engine, requesting_agency="Daily Gazette", law_enforcement=False, requester="A. Reporter",
-        purpose="story on ALPR use", by="sup.ng",
+        engine,
+        requesting_agency="Daily Gazette",
+        law_enforcement=False,
+        requester="A. Reporter",
+        purpose="story on ALPR use",
+        by="sup.ng",
     )
     assert request.status == "public_records"
     with pytest.raises(records.ReleaseError, match="public-records process"):
         records.decide_release(engine, request.id, approve=True, reason="fine", by="sup.ng")
-    denied = records.decide_release(engine, request.id, approve=False,
-                                    reason="referred to the public-records process", by="sup.ng")
+    denied = records.decide_release(
+        engine,
+        request.id,
+        approve=False,
+        reason="referred to the public-records process",
+        by="sup.ng",
+    )
     assert denied.status == "denied"
     with pytest.raises(records.RecordsError, match="needs requester"):
-        records.create_release_request(engine, requesting_agency="X", law_enforcement=True,
-                                       requester="", purpose="p", by="sup.ng")
+        records.create_release_request(
+            engine,
+            requesting_agency="X",
+            law_enforcement=True,
+            requester="",
+            purpose="p",
+            by="sup.ng",
+        )
 
 
 def test_release_records_are_never_deleted_or_changed(engine: Engine) -> None:
     request = records.create_release_request(
-        engine, requesting_agency="SO", law_enforcement=True, requester="R", purpose="P",
-        by="sup.ng")
+        engine,
+        requesting_agency="SO",
+        law_enforcement=True,
+        requester="R",
+        purpose="P",
+        by="sup.ng",
+    )
     records.decide_release(engine, request.id, approve=False, reason="no case", by="sup.ng")
-    for statement in ("DELETE FROM release_requests", "UPDATE release_decisions SET approved = true",
-                      "DELETE FROM release_decisions"):
+    for statement in (
+        "DELETE FROM release_requests",
+        "UPDATE release_decisions SET approved = true",
+        "DELETE FROM release_decisions",
+    ):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             with engine.begin() as conn:
                 conn.exec_driver_sql(statement)
@@ -92,8 +133,9 @@ def test_purges_and_dispositions(engine: Engine) -> None:
     records.record_disposition(engine, "al-1", "accepted", user="inv.lee", hotlist="ncic")
     with pytest.raises(records.RecordsError, match="needs a reason"):
         records.record_disposition(engine, "al-2", "rejected", user="inv.lee")
-    records.record_disposition(engine, "al-2", "rejected", user="inv.lee", hotlist="ncic",
-                               reason="misread: 8 read as B")
+    records.record_disposition(
+        engine, "al-2", "rejected", user="inv.lee", hotlist="ncic", reason="misread: 8 read as B"
+    )
     assert [p.rows for p in records.list_purges(engine)] == [123_456]
     assert [d.disposition for d in records.list_dispositions(engine)] == ["accepted", "rejected"]
     actions = [r.action for r in records.read_audit(engine) if r.kind in ("alert", "retention")]

@@ -1,0 +1,145 @@
+"""``plateflow audit``: verify the hash chain, read the log, write the quarterly report."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import records
+from plateflow.settings import Settings
+
+out = Console()
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SEQ:HASH (a number, ':', 64 hex digits)")
+    return int(seq), digest.lower()
+
+
+def _ms(text: str) -> int:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-01") from exc
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def current_quarter() -> str:
+    today = datetime.now(timezone.utc).date()
+    return f"{today.year}Q{(today.month - 1) // 3 + 1}"
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    audit = sub.add_parser(
+        "audit",
+        help="the audit log: verify, read, quarterly report (427.5)",
+        description="Check and report on the append-only, hash-chained audit log.",
+    )
+    cmds = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+
+    p = cmds.add_parser(
+        "verify",
+        parents=parents,
+        help="check that no audit record was edited, inserted or deleted",
+        description="Walk the whole audit log, recompute every hash and check every link. "
+        "Exit code 0 when intact, 1 when any record was edited, inserted or deleted (each is "
+        "listed by sequence number). --anchor compares with a head printed by an earlier report.",
+    )
+    p.add_argument("--anchor", type=_anchor, action="append", default=[], metavar="SEQ:HASH")
+    p.set_defaults(handler=cmd_verify)
+
+    p = cmds.add_parser("log", parents=parents, help="show audit records")
+    p.add_argument("--user", default=None, help="only records of this username")
+    p.add_argument(
+        "--kind",
+        choices=("inquiry", "login", "admin", "hotlist", "release", "alert", "retention"),
+        default=None,
+    )
+    p.add_argument("--since", type=_ms, default=None, help="from this date (UTC)")
+    p.add_argument("--until", type=_ms, default=None, help="before this date (UTC)")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(handler=cmd_log)
+
+    p = cmds.add_parser(
+        "report",
+        parents=parents,
+        help="write the quarterly audit report (HTML with charts, and CSV)",
+        description="Inquiries per user and purpose, denied attempts, users without current "
+        "training, hotlist changes, releases, purges, alert dispositions and the chain check, "
+        "as one self-contained HTML file and one CSV in --out.",
+    )
+    p.add_argument("--quarter", default=None, help="e.g. 2026Q4 (default: the current quarter)")
+    p.add_argument("--out", type=Path, default=Path("."), help="directory for the files")
+    p.set_defaults(handler=cmd_report)
+
+
+def _engine(settings: Settings) -> Any:
+    return records.connect(settings.effective_database_url)
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    result = records.verify_chain(_engine(settings), anchors=dict(args.anchor) or None)
+    if result.ok:
+        out.print(f"[green]{result.describe()}[/]")
+        return 0
+    out.print(f"[bold red]{result.describe()}[/]")
+    return 1
+
+
+def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
+    rows = records.read_audit(
+        _engine(settings),
+        start_ms=args.since,
+        end_ms=args.until,
+        username=args.user,
+        kind=args.kind,
+    )
+    table = Table(
+        "seq",
+        "time (UTC)",
+        "user",
+        "action",
+        "justification",
+        "terms",
+        "results",
+        "client",
+        "outcome",
+    )
+    for r in rows[-args.limit :]:
+        why = r.case_number or r.event_number or (r.description or "")[:40]
+        outcome = r.outcome if r.outcome == "allowed" else f"[red]{r.outcome}: {r.reason}[/]"
+        table.add_row(
+            str(r.seq),
+            r.ts[:19].replace("T", " "),
+            r.username,
+            r.action,
+            why,
+            records.canonical_json(r.terms)[:60],
+            "" if r.result_count is None else str(r.result_count),
+            r.client or "",
+            outcome,
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    quarter = args.quarter or current_quarter()
+    report = records.audit_report(_engine(settings), quarter)
+    html_path, csv_path = report.write(args.out)
+    out.print(
+        f"audit report {report.label}: {report.inquiries} inquiries, "
+        f"{len(report.denied)} denied attempts, {len(report.untrained)} users without "
+        f"current training, {len(report.hotlist_changes)} hotlist changes"
+    )
+    colour = "green" if report.chain.ok else "bold red"
+    out.print(f"[{colour}]{report.chain.describe().splitlines()[0]}[/]")
+    out.print(f"wrote {html_path}\nwrote {csv_path}")
+    return 0 if report.chain.ok else 1

@@ -1,0 +1,242 @@
+"""``plateflow users``: named users, roles, training, and the first-run administrator.
+
+Passwords never travel on the command line (where ``ps`` and shell history would keep them):
+they are typed at a prompt, read from standard input with ``--password-stdin``, or, for the
+unattended first run only, taken from ``PLATEFLOW_BOOTSTRAP_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from datetime import date, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+import records
+from plateflow.errors import PlateflowError
+from plateflow.settings import Settings
+
+out = Console()
+
+BOOTSTRAP_ENV = "PLATEFLOW_BOOTSTRAP_PASSWORD"
+
+
+class CliInputError(PlateflowError):
+    """What was typed (or not typed) at the command line cannot be used."""
+
+
+def default_actor() -> str:
+    """Who a command-line change is recorded as when ``--by`` is not given."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "os:unknown"
+
+
+def add_actor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--by",
+        default=None,
+        metavar="USERNAME",
+        help="who makes this change, for the audit log (default: os:<your login name>)",
+    )
+
+
+def actor(args: argparse.Namespace) -> str:
+    return str(args.by) if args.by else default_actor()
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-01") from exc
+
+
+def read_new_password(*, from_stdin: bool, env: str | None = None) -> str:
+    """A new password: from ``env`` if set, from standard input, or typed twice at a prompt."""
+    if env and os.environ.get(env):
+        return os.environ[env]
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise CliInputError("no password on standard input")
+        return line
+    if not sys.stdin.isatty():
+        where = f"set {env} or " if env else ""
+        msg = f"no terminal to type a password at: {where}use --password-stdin"
+        raise CliInputError(msg)
+    first = getpass.getpass("new password: ")
+    problems = records.password_problems(first)
+    if problems:
+        raise CliInputError("password refused: it " + "; it ".join(problems))
+    if getpass.getpass("again: ") != first:
+        raise CliInputError("the two passwords differ; nothing was changed")
+    return first
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    users = sub.add_parser(
+        "users",
+        help="named users, roles and training (427.2.1, 427.3(e)(f))",
+        description="Manage the named, authorised and trained users of plateflow.",
+    )
+    cmds = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+
+    p = cmds.add_parser("add", parents=parents, help="add a user")
+    p.add_argument("username")
+    p.add_argument("--name", required=True, help="full name")
+    p.add_argument("--agency", required=True, help="employing agency")
+    p.add_argument("--job-title", default="", help="job title")
+    p.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        required=True,
+        choices=records.ROLES,
+        help="a role (repeat for several); see `plateflow users roles`",
+    )
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add_actor(p)
+    p.set_defaults(handler=cmd_add)
+
+    p = cmds.add_parser("train", parents=parents, help="record completed training")
+    p.add_argument("username")
+    p.add_argument("--course", required=True, help="course name, e.g. 'ALPR policy and use'")
+    p.add_argument("--completed", type=_day, default=None, help="date completed (default today)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--expires", type=_day, default=None, help="date the training lapses")
+    group.add_argument("--valid-days", type=int, default=None, help="days the training lasts")
+    add_actor(p)
+    p.set_defaults(handler=cmd_train)
+
+    p = cmds.add_parser("disable", parents=parents, help="disable a user (never deleted)")
+    p.add_argument("username")
+    p.add_argument("--reason", required=True, help="why (goes into the audit log)")
+    add_actor(p)
+    p.set_defaults(handler=cmd_disable)
+
+    p = cmds.add_parser("list", parents=parents, help="list users with roles and training")
+    p.set_defaults(handler=cmd_list)
+
+    p = cmds.add_parser("roles", parents=parents, help="print what each role may do")
+    p.set_defaults(handler=cmd_roles)
+
+    p = cmds.add_parser(
+        "bootstrap",
+        parents=parents,
+        help="first run: create the administrator",
+        description=f"Create the first administrator. There is no default password: it is "
+        f"typed at a prompt, or taken from {BOOTSTRAP_ENV} for an unattended install, and "
+        "refused if weak. Refused once an active administrator exists.",
+    )
+    p.add_argument("--username", default="admin")
+    p.add_argument("--name", required=True, help="full name of the administrator")
+    p.add_argument("--agency", required=True)
+    p.add_argument("--job-title", default="ALPR system administrator")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(handler=cmd_bootstrap)
+
+
+def _engine(settings: Settings) -> Any:
+    return records.connect(settings.effective_database_url)
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    password = read_new_password(from_stdin=args.password_stdin)
+    user = records.add_user(
+        _engine(settings),
+        username=args.username,
+        name=args.name,
+        agency=args.agency,
+        job_title=args.job_title,
+        roles=args.roles,
+        password=password,
+        by=actor(args),
+    )
+    out.print(
+        f"added [bold]{user.username}[/] ({', '.join(user.roles)}); record their "
+        f"training with `plateflow users train {user.username} --course ...`"
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    completed = args.completed or date.today()
+    expires = args.expires
+    if args.valid_days is not None:
+        expires = completed + timedelta(days=args.valid_days)
+    record = records.record_training(
+        _engine(settings),
+        args.username,
+        course=args.course,
+        completed_on=completed,
+        expires_on=expires,
+        by=actor(args),
+    )
+    until = record.expires_on.isoformat() if record.expires_on else "no expiry"
+    out.print(f"recorded {record.course!r} for {record.username}: {completed} ({until})")
+    return 0
+
+
+def cmd_disable(args: argparse.Namespace, settings: Settings) -> int:
+    user = records.disable_user(
+        _engine(settings), args.username, by=actor(args), reason=args.reason
+    )
+    out.print(f"disabled {user.username}; their sessions are closed")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    untrained = {u.username for u in records.users_without_current_training(engine)}
+    table = Table("username", "name", "agency", "job title", "roles", "status", "training")
+    for user in records.list_users(engine):
+        status = "active" if user.active else f"disabled ({user.disabled_reason})"
+        courses = records.training_records(engine, user.username)
+        last = courses[-1] if courses else None
+        training = (
+            "none recorded"
+            if last is None
+            else (f"{last.course}, until {last.expires_on or 'no expiry'}")
+        )
+        if user.username in untrained:
+            training = f"[red]NOT CURRENT[/] ({training})"
+        table.add_row(
+            user.username,
+            user.name,
+            user.agency,
+            user.job_title,
+            ", ".join(user.roles),
+            status,
+            training,
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_roles(args: argparse.Namespace, settings: Settings) -> int:
+    out.print(Markdown(records.role_table_markdown()))
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
+    password = read_new_password(from_stdin=args.password_stdin, env=BOOTSTRAP_ENV)
+    user = records.bootstrap_admin(
+        _engine(settings),
+        username=args.username,
+        name=args.name,
+        agency=args.agency,
+        job_title=args.job_title,
+        password=password,
+    )
+    out.print(
+        f"administrator [bold]{user.username}[/] created; add users with `plateflow users add`"
+    )
+    return 0

@@ -1,0 +1,168 @@
+"""Compaction: merge a closed date partition's batch files into one file sorted for search.
+
+The flow writes one small file per batch and partition (hundreds to thousands a day). Search
+over a year wants one file per day, sorted by plate (then time) with row-group statistics, so an
+exact plate or a plate prefix skips most of each file. Compaction rewrites a day that way.
+
+Crash safety: the merged file is written under a hidden temporary name; then a manifest
+``_compaction.json`` (target and sources) is written; then the temporary is renamed to the
+target (the switch: from here on :meth:`ReadStore.files` hides the sources); then the sources
+are deleted and the manifest removed. An interruption before the rename leaves the sources live
+and the next run rolls back; after it, the next run (or any listing) finishes the deletion.
+Rows are never visible twice or lost, and the merged row count is checked before the switch.
+
+Files named by an unfinished flow write (:meth:`sinks.StreamProgress.pending_all`) are never
+compacted, so the flow's crash recovery (which deletes those files) stays exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+import polars as pl
+import pyarrow.parquet as pq
+
+from sinks._errors import SinksError
+from sinks._files import atomic_write_bytes, fsync_dir, read_json, temp_for
+from sinks._layout import date_dir, retain_until
+from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from sinks._store import ReadStore
+
+__all__ = [
+    "COMPACTION_MANIFEST",
+    "ROW_GROUP_ROWS",
+    "SORT_KEYS",
+    "compact_day",
+    "finish_compaction",
+    "hidden_by_compaction",
+]
+
+log = logging.getLogger(__name__)
+
+COMPACTION_MANIFEST = "_compaction.json"
+#: Rows per row group of a compacted file: small enough that an exact plate or a prefix reads
+#: one group in three of a 140,000-read day, large enough to keep zstd and the scan fast.
+ROW_GROUP_ROWS = 65_536
+#: Sort order of compacted files: reads by plate then time (plate search prunes on statistics),
+#: alerts by time.
+SORT_KEYS: dict[str, tuple[str, ...]] = {"reads": ("plate", "ts"), "alerts": ("ts", "alert_id")}
+_COMPACT_NAME = re.compile(r"^compact-(\d+)\.parquet$")
+
+
+def hidden_by_compaction(directory: Path, names: Iterable[str]) -> set[str]:
+    """The file names a finished-but-not-cleaned compaction has replaced (empty when none)."""
+    manifest = directory / COMPACTION_MANIFEST
+    if not manifest.exists():
+        return set()
+    try:
+        content = read_json(manifest)
+    except (OSError, ValueError):
+        return set()  # a torn manifest was never acted on: the sources are still the truth
+    if content["target"] not in set(names):
+        return set()
+    return set(content["sources"])
+
+
+def finish_compaction(directory: Path) -> None:
+    """Complete or roll back an interrupted compaction of one date directory."""
+    manifest = directory / COMPACTION_MANIFEST
+    if not manifest.exists():
+        return
+    try:
+        content = read_json(manifest)
+    except (OSError, ValueError):
+        manifest.unlink()
+        return
+    target = directory / content["target"]
+    if target.exists():
+        for name in content["sources"]:
+            if name != content["target"]:
+                (directory / name).unlink(missing_ok=True)
+        log.info("finished an interrupted compaction of %s", directory)
+    else:
+        temp_for(target).unlink(missing_ok=True)
+        log.info("rolled back an interrupted compaction of %s", directory)
+    manifest.unlink()
+    fsync_dir(directory)
+
+
+def compact_day(
+    store: ReadStore, kind: str, day: date, exclude: Iterable[Path] = ()
+) -> Path | None:
+    """Merge the live files of one date partition into ``compact-NNNNNN.parquet`` sorted by
+    :data:`SORT_KEYS`; return the new file, or None when there was nothing to merge (no files,
+    or one file that is already compacted). ``exclude``: files to leave alone (pending writes).
+    """
+    directory = date_dir(store.data_dir, kind, day)
+    if not directory.is_dir():
+        return None
+    finish_compaction(directory)
+    excluded = {Path(path).name for path in exclude}
+    sources = [path for path in store.files(kind, day) if path.name not in excluded]
+    if not sources or (len(sources) == 1 and _COMPACT_NAME.match(sources[0].name)):
+        return None
+    generation = 1 + max(
+        (int(found.group(1)) for path in sources if (found := _COMPACT_NAME.match(path.name))),
+        default=0,
+    )
+    target = directory / f"compact-{generation:06d}.parquet"
+    temp = temp_for(target)
+    rows = sum(pq.read_metadata(path).num_rows for path in sources)
+    schema = READS_SCHEMA if kind == "reads" else ALERTS_SCHEMA
+    metadata = {
+        "plateflow.kind": kind,
+        "plateflow.schema_version": SCHEMA_VERSION,
+        "plateflow.date": day.isoformat(),
+        "plateflow.retention_days": str(store.retention_days),
+        "plateflow.retain_until": retain_until(day, store.retention_days).isoformat(),
+        "plateflow.compacted_from": str(len(sources)),
+        "plateflow.sorted_by": ",".join(SORT_KEYS[kind]),
+    }
+    (
+        pl.scan_parquet(
+            [str(path) for path in sources], schema=dict(schema), missing_columns="insert"
+        )
+        .sort(list(SORT_KEYS[kind]))
+        .sink_parquet(
+            temp,
+            compression="zstd",
+            statistics=True,
+            row_group_size=ROW_GROUP_ROWS,
+            metadata=metadata,
+            sync_on_close="data" if store.fsync else None,
+        )
+    )
+    written = pq.read_metadata(temp).num_rows
+    if written != rows:
+        temp.unlink()
+        msg = (
+            f"compaction of {directory} wrote {written} rows from {rows}; the sources are "
+            "untouched, rerun compaction and report this if it repeats"
+        )
+        raise SinksError(msg)
+    manifest = {
+        "target": target.name,
+        "sources": [path.name for path in sources],
+        "rows": rows,
+        "at": datetime.now(timezone.utc).isoformat(),
+    }
+    atomic_write_bytes(directory / COMPACTION_MANIFEST, _json(manifest), fsync=store.fsync)
+    os.replace(temp, target)  # the switch: sources are hidden from here on
+    if store.fsync:
+        fsync_dir(directory)
+    finish_compaction(directory)
+    log.info("compacted %s %s: %d files, %d rows -> %s", kind, day, len(sources), rows, target)
+    return target
+
+
+def _json(value: object) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2)

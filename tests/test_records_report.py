@@ -1,0 +1,214 @@
+"""The quarterly audit report: figures, a self-contained HTML page with charts, and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+import records
+from records._schema import audit_log
+
+PASSWORD = "Correct-Horse-42"
+
+
+@pytest.fixture()
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = records.connect(database_url)
+    records.reset_schema(eng)
+    yield eng
+    eng.dispose()
+
+
+def this_quarter() -> str:
+    today = datetime.now(timezone.utc).date()
+    return f"{today.year}Q{(today.month - 1) // 3 + 1}"
+
+
+def scenario(engine: Engine, tmp_path: Path) -> None:
+    today = date.today()
+    people = [
+        ("inv.lee", "investigator", True),
+        ("ofc.diaz", "officer", True),
+        ("sup.ng", "records_supervisor", True),
+        ("new.hire", "officer", False),
+    ]
+    for username, role, trained in people:
+        records.add_user(
+            engine,
+            username=username,
+            name=username.replace(".", " ").title(),
+            agency="Example SO",
+            job_title=role,
+            roles=[role],
+            password=PASSWORD,
+            by="admin",
+        )
+        if trained:
+            records.record_training(
+                engine,
+                username,
+                course="ALPR",
+                completed_on=today,
+                expires_on=today + timedelta(days=365),
+                by="admin",
+            )
+    for i in range(6):
+        with records.audited(
+            engine,
+            records.Inquiry("inv.lee", case_number="26-0042"),
+            "reads.search",
+            permission="reads:search",
+            terms={"plate": f"ABC12{i}"},
+            client="10.0.0.9",
+        ) as access:
+            access.result_count = i
+    with records.audited(
+        engine,
+        records.Inquiry("ofc.diaz", event_number="E-77"),
+        "reads.search",
+        permission="reads:search",
+    ) as access:
+        access.result_count = 1
+    for inquiry in (
+        records.Inquiry("ofc.diaz"),
+        records.Inquiry("new.hire", case_number="1"),
+        records.Inquiry("sup.ng", description="<script>alert(1)</script> short"),
+    ):
+        with pytest.raises(records.AccessDenied):
+            with records.audited(
+                engine,
+                inquiry,
+                "reads.search",
+                permission="reads:search",
+                min_description_length=50,
+            ):
+                pass
+    path = tmp_path / "ncic.csv"
+    path.write_text("plate,state,category\nABC123,CA,stolen\n", encoding="utf-8")
+    records.import_hotlist(engine, "ncic", path, user="admin")
+    request = records.create_release_request(
+        engine,
+        requesting_agency="County DA",
+        law_enforcement=True,
+        requester="DDA Park",
+        purpose="prosecution 26-0042",
+        by="sup.ng",
+    )
+    records.decide_release(engine, request.id, approve=True, reason="case filed", by="sup.ng")
+    records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.ng")
+    records.record_purge(engine, "reads/date=2025-01-01", 1000, "retention-job")
+    records.record_disposition(engine, "al-1", "accepted", user="ofc.diaz", hotlist="ncic")
+    records.record_disposition(
+        engine, "al-2", "rejected", user="ofc.diaz", hotlist="ncic", reason="misread"
+    )
+
+
+def test_quarter_range() -> None:
+    start, end = records.quarter_range("2026Q4")
+    assert datetime.fromtimestamp(start / 1000, tz=timezone.utc) == datetime(
+        2026, 10, 1, tzinfo=timezone.utc
+    )
+    assert datetime.fromtimestamp(end / 1000, tz=timezone.utc) == datetime(
+        2027, 1, 1, tzinfo=timezone.utc
+    )
+    assert records.quarter_range("2026-q1")[1] == records.quarter_range("2026Q2")[0]
+    with pytest.raises(records.RecordsError, match="not like 2026Q4"):
+        records.quarter_range("2026Q5")
+
+
+def test_report_figures(engine: Engine, tmp_path: Path) -> None:
+    scenario(engine, tmp_path)
+    report = records.audit_report(engine, this_quarter())
+    by_user = {u.username: u for u in report.inquiries_by_user}
+    assert (by_user["inv.lee"].allowed, by_user["inv.lee"].results) == (6, 15)
+    assert (by_user["ofc.diaz"].allowed, by_user["ofc.diaz"].denied) == (1, 1)
+    purposes = {p.purpose: p.inquiries for p in report.inquiries_by_purpose}
+    assert purposes["case 26-0042"] == 6 and purposes["event E-77"] == 1
+    assert len(report.denied) == 3
+    reasons = dict(report.denied_by_reason)
+    assert reasons["inquiry: no_justification"] == 2 and reasons["inquiry: untrained"] == 1
+    assert [u.username for u in report.untrained] == ["new.hire"]
+    assert [(c.name, c.change, c.by) for c in report.hotlist_changes] == [
+        ("ncic", "import", "admin")
+    ]
+    assert [r.status for r in report.releases] == ["fulfilled"]
+    assert [p.rows for p in report.purges] == [1000]
+    assert [d.disposition for d in report.dispositions] == ["accepted", "rejected"]
+    assert report.chain.ok
+    empty = records.audit_report(engine, "2001Q1")
+    assert empty.inquiries == 0 and empty.chain.ok
+
+
+def test_report_files_are_self_contained(engine: Engine, tmp_path: Path) -> None:
+    scenario(engine, tmp_path)
+    html_path, csv_path = records.audit_report(engine, this_quarter()).write(tmp_path / "out")
+    page = html_path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 3
+    assert not re.search(r"<(script|link|img|iframe)\b", page, re.IGNORECASE)
+    assert not re.search(r"(src|href)\s*=", page, re.IGNORECASE)
+    assert "&lt;script&gt;" in page  # user text is escaped
+    assert "audit chain intact" in page
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"))))
+    sections = {r["section"] for r in rows}
+    assert {
+        "inquiries_per_user",
+        "inquiries_per_purpose",
+        "denied",
+        "untrained",
+        "hotlist_change",
+        "release",
+        "purge",
+        "disposition",
+        "chain",
+    } <= sections
+    chain = next(r for r in rows if r["section"] == "chain")
+    assert chain["key"] == "ok"
+
+
+def test_report_shows_a_broken_chain(engine: Engine, tmp_path: Path) -> None:
+    scenario(engine, tmp_path)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_log_no_delete")
+        conn.execute(sa.delete(audit_log).where(audit_log.c.seq == 9))
+    report = records.audit_report(engine, this_quarter())
+    assert report.chain.deleted == [9]
+    assert "BROKEN" in report.html()
+
+
+def test_report_opens_in_a_real_browser(engine: Engine, tmp_path: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    scenario(engine, tmp_path)
+    html_path, _ = records.audit_report(engine, this_quarter()).write(tmp_path / "out")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,1600"]
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", html_path.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+    dom = subprocess.run(
+        [*flags, "--dump-dom", html_path.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        text=True,
+    ).stdout
+    assert "audit chain intact" in dom and dom.count("<svg") >= 3
+    assert "Inquiries per user" in dom
