@@ -1,15 +1,20 @@
-"""plateflow's HTTP face: camera ingest, health and metrics (login and audited access follow).
+"""plateflow's HTTP face: camera ingest, login, justified and audited access, health, metrics.
 
 Public API:
 
 * :func:`create_app` — the FastAPI app for a :class:`~plateflow.settings.Settings` and a Redis
-  URL; ``plateflow serve`` runs it under uvicorn.
+  URL (and optionally a records engine); ``plateflow serve`` runs it under uvicorn.
+* :func:`guard` / :class:`Guard` — the dependency every data endpoint takes: session, role,
+  training and justification checked, every refusal audited; :meth:`Guard.read` runs a query
+  inside :func:`records.audited`. New endpoints (searches, the console) use it the same way,
+  with :data:`GUARDED_RESPONSES` for their OpenAPI refusals.
 * :func:`ingest_objects` — the ingest core without HTTP (validate, append, dead-letter), used by
   the endpoints and by ``plateflow ingest FILE``; returns an :class:`IngestResult`.
 * :func:`openalpr_items` / :func:`openalpr_read`, :func:`platerecognizer_items` /
   :func:`platerecognizer_read` — the vendor webhook adapters, pure.
 """
 
+from api._access import GUARDED_RESPONSES, Guard, Justification, guard
 from api._app import create_app
 from api._errors import ApiError
 from api._ingest import (
@@ -31,14 +36,18 @@ from api._vendors import (
 )
 
 __all__ = [
+    "GUARDED_RESPONSES",
     "MAX_BODY_BYTES",
     "MAX_READS_PER_REQUEST",
     "ApiError",
+    "Guard",
     "IngestResult",
+    "Justification",
     "Rejection",
     "VendorItems",
     "create_app",
     "generate_ingest_token",
+    "guard",
     "ingest_objects",
     "openalpr_items",
     "openalpr_read",

@@ -129,8 +129,13 @@ def ingest_objects(
         dead_letter(client, dead, source)
         for rej in rejections:
             READS_REJECTED.labels(source, field_label(rej.field)).inc()
-        log.info("ingest %s: %d of %d items rejected (first: %s)",
-                 source, len(rejections), len(objs), rejections[0].reason)
+        log.debug(
+            "ingest %s: %d of %d items rejected (first: %s)",
+            source,
+            len(rejections),
+            len(objs),
+            rejections[0].reason,
+        )
     READS_ACCEPTED.labels(source).inc(len(good))
     INGEST_BATCH_READS.labels(source).observe(len(objs))
     if ignored:

@@ -37,7 +37,7 @@ def _check(name: str, probe: Callable[[], object]) -> str:
     "/healthz",
     response_model=HealthResponse,
     summary="Liveness and readiness",
-    description="Pings Redis (and the database once records are wired in); 503 if one fails.",
+    description="Pings Redis and the records database; 503 if either fails.",
     responses={503: {"model": HealthResponse, "description": "A dependency is down."}},
 )
 async def healthz(request: Request) -> JSONResponse:

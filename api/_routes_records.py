@@ -367,7 +367,7 @@ def verify_audit(*, g: Annotated[Guard, Depends(guard("audit.verify", "audit:vie
 def audit_report(
     *,
     quarter: Annotated[
-        str | None, Query(pattern=r"^\d{4}-?[Qq][1-4]$", examples=["2026Q4"])
+        str | None, Query(pattern=r"^[12]\d{3}-?[Qq][1-4]$", examples=["2026Q4"])
     ] = None,
     start: Annotated[
         datetime | None, Query(description="Instead of a quarter: RFC 3339 start.")
@@ -378,7 +378,9 @@ def audit_report(
     format: Annotated[str, Query(pattern="^(html|csv)$")] = "html",
     g: Annotated[Guard, Depends(guard("audit.report", "audit:view"))],
 ) -> Response:
-    if quarter is None and (start is None or end is None):
+    if start is not None and end is not None:
+        start, end = _window(g, start, end)
+    elif quarter is None:
         raise g.deny(422, "give quarter (like 2026Q4), or both start and end", "invalid", "quarter")
 
     def run(access: records.AuditedAccess) -> records.Report:

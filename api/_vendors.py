@@ -139,8 +139,14 @@ def openalpr_items(payload: Any) -> VendorItems:
                 continue
             for i, result in enumerate(results):
                 res = _strip_images(result) if isinstance(result, Mapping) else result
-                items.append({"envelope": envelope, "result": res, "result_index": i,
-                              "result_count": len(results)})
+                items.append(
+                    {
+                        "envelope": envelope,
+                        "result": res,
+                        "result_index": i,
+                        "result_count": len(results),
+                    }
+                )
         elif kind in ("alpr_group", None):
             items.append(_strip_images(msg))
         else:  # heartbeat, alert, video_upload, ...: not a read
@@ -170,10 +176,12 @@ def _openalpr_candidates(raw: Any, field: str) -> list[dict[str, Any]] | None:
     for i, cand in enumerate(raw):
         if not isinstance(cand, Mapping):
             raise ReadError(f"{field}[{i}]", "must be an object {plate, confidence}")
-        out.append({
-            "plate": cand.get("plate"),
-            "confidence": _percent(cand.get("confidence"), f"{field}[{i}].confidence"),
-        })
+        out.append(
+            {
+                "plate": cand.get("plate"),
+                "confidence": _percent(cand.get("confidence"), f"{field}[{i}].confidence"),
+            }
+        )
     return out
 
 
@@ -334,8 +342,9 @@ def platerecognizer_read(item: Any) -> dict[str, Any]:
         for cand in raw_cands:
             if isinstance(cand, Mapping):
                 score = cand.get("score")
-                candidates.append({"plate": cand.get("plate"),
-                                   "confidence": 0.0 if score is None else score})
+                candidates.append(
+                    {"plate": cand.get("plate"), "confidence": 0.0 if score is None else score}
+                )
             else:
                 candidates.append(cand)
     elif raw_cands is not None:

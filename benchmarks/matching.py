@@ -40,12 +40,10 @@ from rapidfuzz.process import cdist
 from rich.console import Console
 from rich.table import Table
 
-from matchers import Entry, Hotlist, HotlistIndex, OcrClasses, Policy, compare
+from matchers import Entry, Hotlist, HotlistIndex, OcrClasses, Policy, compare, simulate_plates
 
 LETTERS = np.frombuffer(b"ABCDEFGHJKLMNPRSTUVWXYZ", dtype=np.uint8)  # no I, O, Q on US plates
 DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
-FORMATS = [("DLLLDDD", 0.40), ("LLLDDDD", 0.25), ("DDDLLL", 0.12), ("LLLDDD", 0.10),
-           ("DLLDDDD", 0.08), ("LLDDDDD", 0.05)]
 LOOKALIKE = {"0": "O", "O": "0", "D": "0", "1": "I", "I": "1", "2": "Z", "Z": "2", "5": "S",
              "S": "5", "8": "B", "B": "8", "6": "G", "G": "6"}
 TARGETS = {"reads_per_s_1m_ocr": 300_000, "reads_per_s_mixed": 100_000, "build_s_1m": 10.0,
@@ -54,19 +52,8 @@ BATCH = 1000
 
 
 def random_plates(rng: np.random.Generator, count: int) -> list[str]:
-    """``count`` plates in the US formats above (duplicates possible)."""
-    out: list[str] = []
-    picks = rng.choice(len(FORMATS), size=count, p=[w for _, w in FORMATS])
-    for f, (fmt, _) in enumerate(FORMATS):
-        n = int((picks == f).sum())
-        cols = [
-            (LETTERS if c == "L" else DIGITS)[rng.integers(0, 23 if c == "L" else 10, n)]
-            for c in fmt
-        ]
-        block = np.ascontiguousarray(np.stack(cols, axis=1)).view(f"S{len(fmt)}").ravel()
-        out.extend(block.astype(str).tolist())
-    order = rng.permutation(count)
-    return [out[i] for i in order]
+    """``count`` plates in common US formats (duplicates possible), from ``rng``'s stream."""
+    return simulate_plates(count, seed=int(rng.integers(2**31)))
 
 
 def unique_plates(rng: np.random.Generator, count: int, avoid: set[str] | None = None) -> list[str]:
@@ -149,7 +136,7 @@ def fill(rng: np.random.Generator, pattern: str) -> str:
 
 def rss_mb() -> float:
     gc.collect()
-    return psutil.Process().memory_info().rss / 2**20
+    return float(psutil.Process().memory_info().rss) / 2**20
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -190,7 +177,9 @@ def hits_of(matches: list[Any], name: str) -> frozenset[str]:
     return frozenset(m.entry.entry_id for m in matches if m.hotlist.name == name)
 
 
-def brute_force(hotlist: Hotlist, sample: list[str], ocr: OcrClasses) -> tuple[float, list[frozenset[str]]]:
+def brute_force(
+    hotlist: Hotlist, sample: list[str], ocr: OcrClasses
+) -> tuple[float, list[frozenset[str]]]:
     """cdist over canonical plates (C++, one worker), then the exact decision on the survivors."""
     policy = hotlist.policy
     canon_entries = [ocr.canonical(e.plate) for e in hotlist.entries]
@@ -336,8 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         idx += [i for i in sorted(hitting) if hitting[i]][:25]
         sample = [reads[i] for i in idx]
         ours = [hits_of(hitting.get(i, []), hotlist.name) for i in idx]
-        row: dict[str, Any] = {"index_reads_per_s": rate, "index_hit_rate": stats["reads_hit"] / n_reads,
-                               "sample_reads": len(sample)}
+        row: dict[str, Any] = {
+            "index_reads_per_s": rate,
+            "index_hit_rate": stats["reads_hit"] / n_reads,
+            "sample_reads": len(sample),
+        }
         if hotlist is partial:
             scan_rate, scan_hits = scan_patterns(hotlist, sample, ocr)
             row |= {"scan_reads_per_s": scan_rate, "scan_agree": scan_hits == ours,

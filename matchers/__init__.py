@@ -12,8 +12,9 @@ Typical use::
 """
 
 from matchers._compare import Comparison, compare
-from matchers._glob import is_pattern, parse_pattern
-from matchers._index import HotlistIndex, estimate_hit_rate
+from matchers._estimate import US_FORMATS, estimate_hit_rate, simulate_plates
+from matchers._glob import is_pattern, normalise_entry_plate, parse_pattern, validate_pattern
+from matchers._index import HotlistIndex
 from matchers._model import Entry, Hotlist, Kind, Match, Policy, StateMode
 from matchers._text import (
     DEFAULT_OCR_CLASSES,
@@ -30,6 +31,7 @@ from matchers._text import (
 __all__ = [
     "DEFAULT_OCR_CLASSES",
     "MAX_PLATE_LENGTH",
+    "US_FORMATS",
     "Comparison",
     "Entry",
     "EntryError",
@@ -47,13 +49,10 @@ __all__ = [
     "compare",
     "estimate_hit_rate",
     "is_pattern",
+    "normalise_entry_plate",
     "normalise_plate",
     "parse_pattern",
+    "simulate_plates",
     "validate_pattern",
 ]
 
-
-def validate_pattern(pattern: str) -> str:
-    """Return ``pattern`` unchanged if it is a valid wildcard pattern, else raise PatternError."""
-    parse_pattern(pattern)
-    return pattern

@@ -28,6 +28,13 @@ number of OCR substitutions used (0..o); a cell holds the fewest differences (ca
 
 The answer is ``min over s <= o of (cost[n][m][s], s)``; a traceback names the operations.
 Cells with ``|i - j| > d`` can never lead to a match and are skipped (a band of width 2d+1).
+
+Two cheaper exact cases run first, because they settle nearly every real hit: with no
+difference, the only script aligns position by position, so equal canonical forms with at most
+``o`` differing characters is the answer; with exactly one difference, every other character
+stays aligned to an equivalent one, so trying each insertion, deletion, replacement and swap
+position on the canonical strings (slice comparisons) finds all such scripts. Fewer
+differences always win, so the programme only runs when both fail and ``d = 2``.
 """
 
 from __future__ import annotations
@@ -157,100 +164,111 @@ def _one_difference(
     return Comparison("fuzzy", 1, tuple(best[0]), (best[1],))
 
 
-# back-pointer operations
-_ALIGN, _OCR, _REPLACE, _DELETE, _INSERT, _SWAP = range(6)
-_Back = tuple[int, int, int, int]  # (operation, previous i, previous j, previous s)
-
-
 def _dp(read: str, entry: str, cr: str, ce: str, d: int, o: int) -> Comparison | None:
     n, m = len(entry), len(read)
     inf = d + 1
-    layers = o + 1
-    cost = [[[inf] * layers for _ in range(m + 1)] for _ in range(n + 1)]
-    back: list[list[list[_Back | None]]] = [
-        [[None] * layers for _ in range(m + 1)] for _ in range(n + 1)
-    ]
-    cost[0][0][0] = 0
+    layers = range(o + 1)
+    outside = [inf] * (o + 1)  # shared by the cells outside the band; never written
+    cost: list[list[list[int]]] = [[outside] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = [0] + [inf] * o
+    # a swap with gap_e entry characters deleted and gap_r read characters inserted between
+    gaps = [(ge, gr) for ge in range(d) for gr in range(d - ge)]
     for i in range(n + 1):
+        row = cost[i]
+        up = cost[i - 1] if i else row  # only read when i > 0
         for j in range(max(0, i - d), min(m, i + d) + 1):
-            if i == 0 and j == 0:
+            if not (i or j):
                 continue
-            cell, ptr = cost[i][j], back[i][j]
-            for s in range(layers):
-                best, how = inf, None
-                if i and j:
-                    a, b = entry[i - 1], read[j - 1]
-                    prev = cost[i - 1][j - 1]
-                    if a == b:
-                        if prev[s] < best:
-                            best, how = prev[s], (_ALIGN, i - 1, j - 1, s)
-                    else:
-                        if s and cr[j - 1] == ce[i - 1] and prev[s - 1] < best:
-                            best, how = prev[s - 1], (_OCR, i - 1, j - 1, s - 1)
-                        if prev[s] + 1 < best:
-                            best, how = prev[s] + 1, (_REPLACE, i - 1, j - 1, s)
-                # swap E[k-1]..E[i-1] -> R[q-1]..R[j-1], gaps deleted / inserted
-                for k in range(i - 1, max(0, i - d - 1), -1):
-                    gap_e = i - k - 1
-                    for q in range(j - 1, max(0, j - d + gap_e - 1), -1):
-                        gap_r = j - q - 1
-                        x, u = entry[k - 1], entry[i - 1]
-                        y, v = read[j - 1], read[q - 1]
-                        if ce[k - 1] != cr[j - 1] or ce[i - 1] != cr[q - 1]:
-                            continue
-                        used = (x != y) + (u != v)
-                        if used > s:
-                            continue
-                        total = cost[k - 1][q - 1][s - used] + 1 + gap_e + gap_r
-                        if total < best:
-                            best, how = total, (_SWAP, k - 1, q - 1, s - used)
-                if i and cost[i - 1][j][s] + 1 < best:
-                    best, how = cost[i - 1][j][s] + 1, (_DELETE, i - 1, j, s)
-                if j and cost[i][j - 1][s] + 1 < best:
-                    best, how = cost[i][j - 1][s] + 1, (_INSERT, i, j - 1, s)
-                cell[s], ptr[s] = best, how
-    final = cost[n][m]
-    diffs, s_best = min((final[s], s) for s in range(layers))
+            cell = [inf] * (o + 1)
+            if i:
+                c = up[j]
+                for s in layers:
+                    if c[s] + 1 < cell[s]:
+                        cell[s] = c[s] + 1
+            if j:
+                c = row[j - 1]
+                for s in layers:
+                    if c[s] + 1 < cell[s]:
+                        cell[s] = c[s] + 1
+                if i:
+                    c = up[j - 1]
+                    same = entry[i - 1] == read[j - 1]
+                    step = 0 if same else 1
+                    for s in layers:
+                        if c[s] + step < cell[s]:
+                            cell[s] = c[s] + step
+                    if not same and ce[i - 1] == cr[j - 1]:
+                        for s in layers[1:]:
+                            if c[s - 1] < cell[s]:
+                                cell[s] = c[s - 1]
+            for ge, gr in gaps:
+                k, q = i - 1 - ge, j - 1 - gr
+                if k < 1 or q < 1 or ce[k - 1] != cr[j - 1] or ce[i - 1] != cr[q - 1]:
+                    continue
+                used = (entry[k - 1] != read[j - 1]) + (entry[i - 1] != read[q - 1])
+                c, add = cost[k - 1][q - 1], 1 + ge + gr
+                for s in layers[used:]:
+                    if c[s - used] + add < cell[s]:
+                        cell[s] = c[s - used] + add
+            row[j] = cell
+    diffs, s_best = min((cost[n][m][s], s) for s in layers)
     if diffs > d:
         return None
-    return _traceback(read, entry, back, n, m, s_best, diffs)
+    return _traceback(read, entry, cr, ce, cost, d, s_best, diffs)
 
 
 def _traceback(
-    read: str,
-    entry: str,
-    back: list[list[list[_Back | None]]],
-    i: int,
-    j: int,
-    s: int,
+    read: str, entry: str, cr: str, ce: str, cost: list[list[list[int]]], d: int, s: int,
     diffs: int,
 ) -> Comparison:
+    """Walk back from the final cell, re-deriving which transition gave each cell its value."""
     subs: list[tuple[int, str, str]] = []
     edits: list[tuple[int, str]] = []
+    gaps = [(ge, gr) for ge in range(d) for gr in range(d - ge)]
+    i, j = len(entry), len(read)
     while i or j:
-        step = back[i][j][s]
-        assert step is not None  # every finite cell has a back-pointer
-        op, pi, pj, ps = step
-        if op == _OCR:
-            subs.append((j - 1, read[j - 1], entry[i - 1]))
-        elif op == _REPLACE:
-            edits.append((j - 1, f"replace {entry[i - 1]} with {read[j - 1]} at {j - 1}"))
-        elif op == _DELETE:
-            edits.append((j, f"delete {entry[i - 1]} at {j}"))
-        elif op == _INSERT:
-            edits.append((j - 1, f"insert {read[j - 1]} at {j - 1}"))
-        elif op == _SWAP:
-            first, last = pj, j - 1  # read positions of the two swapped characters
+        here = cost[i][j][s]
+        if i and j:
+            diag = cost[i - 1][j - 1]
+            a, b = entry[i - 1], read[j - 1]
+            if a == b and diag[s] == here:
+                i, j = i - 1, j - 1
+                continue
+            if a != b and s and ce[i - 1] == cr[j - 1] and diag[s - 1] == here:
+                subs.append((j - 1, b, a))
+                i, j, s = i - 1, j - 1, s - 1
+                continue
+            if a != b and diag[s] + 1 == here:
+                edits.append((j - 1, f"replace {a} with {b} at {j - 1}"))
+                i, j = i - 1, j - 1
+                continue
+        swapped = False
+        for ge, gr in gaps:
+            k, q = i - 1 - ge, j - 1 - gr
+            if k < 1 or q < 1 or ce[k - 1] != cr[j - 1] or ce[i - 1] != cr[q - 1]:
+                continue
+            used = (entry[k - 1] != read[j - 1]) + (entry[i - 1] != read[q - 1])
+            if used > s or cost[k - 1][q - 1][s - used] + 1 + ge + gr != here:
+                continue
+            first, last = q - 1, j - 1  # read positions of the two swapped characters
             edits.append((first, f"swap {first}-{last}"))
-            for t in range(pi + 1, i - 1):
-                edits.append((first + 1, f"delete {entry[t]} at {first + 1}"))
-            for t in range(first + 1, last):
-                edits.append((t, f"insert {read[t]} at {t}"))
+            edits.extend((first + 1, f"delete {entry[t]} at {first + 1}") for t in range(k, i - 1))
+            edits.extend((t, f"insert {read[t]} at {t}") for t in range(first + 1, last))
             if read[first] != entry[i - 1]:
                 subs.append((first, read[first], entry[i - 1]))
-            if read[last] != entry[pi]:
-                subs.append((last, read[last], entry[pi]))
-        i, j, s = pi, pj, ps
+            if read[last] != entry[k - 1]:
+                subs.append((last, read[last], entry[k - 1]))
+            i, j, s = k - 1, q - 1, s - used
+            swapped = True
+            break
+        if swapped:
+            continue
+        if i and cost[i - 1][j][s] + 1 == here:
+            edits.append((j, f"delete {entry[i - 1]} at {j}"))
+            i -= 1
+        else:
+            edits.append((j - 1, f"insert {read[j - 1]} at {j - 1}"))
+            j -= 1
     subs.sort()
     edits.sort(key=lambda e: e[0])
     kind: Kind = "fuzzy" if diffs else ("ocr" if subs else "exact")

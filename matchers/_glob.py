@@ -22,9 +22,20 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
-from matchers._text import ALPHABET, MAX_PLATE_LENGTH, OcrClasses, PatternError
+from matchers._text import ALPHABET, MAX_PLATE_LENGTH, OcrClasses, PatternError, normalise_plate
 
-__all__ = ["ANY", "LIT", "SET", "STAR", "Token", "glob_cost", "is_pattern", "parse_pattern"]
+__all__ = [
+    "ANY",
+    "LIT",
+    "SET",
+    "STAR",
+    "Token",
+    "glob_cost",
+    "is_pattern",
+    "normalise_entry_plate",
+    "parse_pattern",
+    "validate_pattern",
+]
 
 LIT, ANY, SET, STAR = 0, 1, 2, 3
 _WILDCARDS = frozenset("?*[")
@@ -42,6 +53,32 @@ class Token(NamedTuple):
 def is_pattern(text: str) -> bool:
     """Whether an entry plate is a wildcard pattern (holds ``?``, ``*`` or ``[``)."""
     return not _WILDCARDS.isdisjoint(text)
+
+
+def normalise_entry_plate(text: str) -> str:
+    """Normalise a hotlist entry's plate text, keeping wildcards if it is a pattern.
+
+    A plate goes through :func:`normalise_plate`. A pattern (``?``, ``*`` or ``[`` present) is
+    upper-cased and loses its separators (spaces, dashes, dots...) outside sets, while ``!`` and
+    ``-`` inside a set are kept; the result is validated (:class:`PatternError`). Use this, not
+    ``normalise_plate``, on imported entries: that one would strip the wildcards.
+    """
+    upper = text.upper()
+    if not is_pattern(upper):
+        return normalise_plate(upper)
+    out: list[str] = []
+    in_set = False
+    for char in upper:
+        if char == "[":
+            in_set = True
+        elif char == "]":
+            in_set = False
+        keep = char in _ALL or char in "?*[]" or (in_set and char in "!-")
+        if keep:
+            out.append(char)
+    pattern = "".join(out)
+    parse_pattern(pattern)
+    return pattern
 
 
 def _parse_set(pattern: str, start: int) -> tuple[Token, int]:
@@ -143,6 +180,12 @@ def parse_pattern(pattern: str) -> tuple[Token, ...]:
         )
         raise PatternError(message)
     return tuple(tokens)
+
+
+def validate_pattern(pattern: str) -> str:
+    """Return ``pattern`` unchanged if it is a valid wildcard pattern, else raise PatternError."""
+    parse_pattern(pattern)
+    return pattern
 
 
 def glob_cost(

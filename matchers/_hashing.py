@@ -10,10 +10,12 @@ afterwards, so a (2^-64) collision costs a wasted verification, never a wrong an
 :class:`BucketTable` maps a 64-bit key to a *bucket*, a run of int32 values (entry or pattern
 ids): the (key, value) pairs are sorted by key once, so each distinct key owns the contiguous run
 ``values[start:start + count]``; the distinct keys sit in an open-addressed array (linear
-probing, load factor <= 0.5, home slot = the key's top bits). Building and probing are both
-vectorised over all keys at once: each round places (or looks up) every pending key at its
-current slot, and only the keys that collided take another round. Memory is about
-``16 bytes * 2 * distinct keys + 4 bytes * pairs``; there is no Python object per key.
+probing without wrap-around, load factor <= 0.5, home slot = the key's top bits). Building and
+probing are vectorised over all keys at once: a build round places every pending key at its
+current slot and only the keys that lost a slot take another round; a lookup first reads every
+key's home slot (which settles most keys: hit or empty), then the rest read a window of 8
+slots at a time. Memory is about ``16 bytes * 2 * distinct keys + 4 bytes * pairs``; there is
+no Python object per key, and the table is never binary-searched.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ _rng = np.random.default_rng(0x9E3779B97F4A7C15)
 #: TAB[column, code]: the tabulation words; code 0 (padding) hashes to 0.
 TAB: U64 = _rng.integers(1, 2**64 - 1, size=(_COLUMNS, _CODES), dtype=np.uint64)
 TAB[:, 0] = 0
-_SALTS: U64 = _rng.integers(1, 2**64 - 1, size=4096, dtype=np.uint64)
+_MASK64 = (1 << 64) - 1
 _WINDOW = 8  # slots read per probe round
 _OFFSETS = np.arange(_WINDOW, dtype=np.int64)[None, :]
 
 
 def salt(family: int) -> np.uint64:
-    """A fixed random word for a key family (length, signature...), ``0 <= family < 4096``."""
-    return _SALTS[family]
+    """A fixed pseudo-random word for a key family (a length, a template...): splitmix64."""
+    z = (family * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return np.uint64(z ^ (z >> 31))
 
 
 class BucketTable:

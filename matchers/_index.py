@@ -24,7 +24,9 @@ made only for hits, so the cost per read is a few array operations shared by the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
@@ -42,7 +44,7 @@ from matchers._text import (
     normalise_plate,
 )
 
-__all__ = ["HotlistIndex", "estimate_hit_rate"]
+__all__ = ["HotlistIndex"]
 
 log = logging.getLogger(__name__)
 
@@ -119,32 +121,32 @@ class _Compiled:
                 keep &= ~mismatch
         return keep, mismatch
 
-    def match(
-        self, reads: ReadBatch, alts: ReadBatch | None, ts: I64, states: list[str | None],
-        out: list[list[Match]],
-    ) -> None:
+    def match(self, ctx: _Context) -> None:
+        """Append this list's matches of the batch to ``ctx.out``."""
         state_of = None
         if self.entry_state is not None:
             codes = self.state_codes
-            state_of = np.array([codes.get(s, -1) if s else 0 for s in states], dtype=np.int32)
+            state_of = np.array(
+                [codes.get(s, -1) if s else 0 for s in ctx.states], dtype=np.int32
+            )
         if self.plates is not None:
-            rows, prow = self.plates.candidates(reads, self.policy.differences)
-            self._emit(reads, rows, prow, self.plates, ts, state_of, out, via=False)
-            if alts is not None and len(alts):
-                rows, prow = self.plates.candidates(alts, 0)
-                self._emit(alts, rows, prow, self.plates, ts, state_of, out, via=True)
+            rows, prow = self.plates.candidates(ctx.reads, self.policy.differences)
+            self._emit(ctx, ctx.reads, rows, prow, self.plates, state_of, via=False)
+            if ctx.alts is not None and self.policy.candidates and len(ctx.alts):
+                rows, prow = self.plates.candidates(ctx.alts, 0)
+                self._emit(ctx, ctx.alts, rows, prow, self.plates, state_of, via=True)
         if self.patterns is not None:
-            rows, prow = self.patterns.candidates(reads)
-            self._emit(reads, rows, prow, self.patterns, ts, state_of, out, via=False)
+            rows, prow = self.patterns.candidates(ctx.reads)
+            self._emit(ctx, ctx.reads, rows, prow, self.patterns, state_of, via=False)
 
     def _emit(
-        self, batch: ReadBatch, rows: I64, prow: I32, where: PlateIndex | PatternIndex,
-        ts: I64, state_of: I32 | None, out: list[list[Match]], *, via: bool,
+        self, ctx: _Context, batch: ReadBatch, rows: I64, prow: I32,
+        where: PlateIndex | PatternIndex, state_of: I32 | None, *, via: bool,
     ) -> None:
         if not rows.size:
             return
         owners = batch.owner[rows]
-        keep, mismatch = self.admissible(owners, where.ids[prow], ts, state_of)
+        keep, mismatch = self.admissible(owners, where.ids[prow], ctx.ts, state_of)
         rows, prow = rows[keep], prow[keep]
         flagged: set[tuple[int, int]] = set()
         if self.policy.state == "prefer":
@@ -156,12 +158,33 @@ class _Compiled:
             hits = where.verify(batch, rows, prow)
         entries, owner, ids = self.hotlist.entries, batch.owner, where.ids
         for r, p, c in hits:
-            out[int(owner[r])].append(
+            read = int(owner[r])
+            ctx.touched.add(read)
+            ctx.out[read].append(
                 Match(
                     self.hotlist, entries[int(ids[p])], c.kind, c.differences, c.substitutions,
                     c.edits, batch.plates[r], via, (r, p) in flagged,
                 )
             )
+
+
+class _Context:
+    """One ``match_batch`` call: the encoded batch, and the matches found so far."""
+
+    def __init__(
+        self, reads: ReadBatch, alts: ReadBatch | None, ts: I64, states: Sequence[str | None]
+    ) -> None:
+        self.reads = reads
+        self.alts = alts
+        self.ts = ts
+        self._raw_states = states
+        self.out: list[list[Match]] = [[] for _ in range(len(reads))]
+        self.touched: set[int] = set()  # reads with at least one match
+
+    @cached_property
+    def states(self) -> list[str | None]:
+        """The read states upper-cased, blank as None (only computed if a list needs them)."""
+        return [(s.strip().upper() or None) if s else None for s in self._raw_states]
 
 
 class HotlistIndex:
@@ -191,7 +214,7 @@ class HotlistIndex:
             if hotlist.name in compiled:
                 message = f"hotlist {hotlist.name!r} given twice; hotlist names must be unique"
                 raise MatchersError(message)
-            compiled[hotlist.name] = _Compiled(hotlist, ocr)
+            compiled[hotlist.name] = _compile(hotlist, ocr)
         return cls(compiled, ocr)
 
     @property
@@ -216,7 +239,7 @@ class HotlistIndex:
     def with_hotlist(self, hotlist: Hotlist) -> HotlistIndex:
         """A new index where ``hotlist`` replaces the list of that name (or is added)."""
         compiled = dict(self._compiled)
-        compiled[hotlist.name] = _Compiled(hotlist, self._ocr)
+        compiled[hotlist.name] = _compile(hotlist, self._ocr)
         return HotlistIndex(compiled, self._ocr)
 
     def without_hotlist(self, name: str) -> HotlistIndex:
@@ -252,27 +275,36 @@ class HotlistIndex:
                 + " must have the same length"
             )
             raise MatchersError(message)
-        out: list[list[Match]] = [[] for _ in range(count)]
         if count == 0 or not self._compiled:
             if count:
                 encode_plates(plates, what="read plate")
-            return out
+            return [[] for _ in range(count)]
         plate_list = list(plates)
         raw, lengths = encode_plates(plate_list, what="read plate")
         reads = ReadBatch(plate_list, raw, lengths, np.arange(count, dtype=np.int64), self._ocr)
         ts = np.fromiter(ts_ms, dtype=np.int64, count=count)
-        norm_states = [s.strip().upper() or None if s else None for s in states]
         alts = None
         if candidates is not None and any(c.policy.candidates for c in self._compiled.values()):
             alts = _alternates(plate_list, candidates, self._ocr)
+        ctx = _Context(reads, alts, ts, states)
         for compiled in self._compiled.values():
-            compiled.match(reads, alts if compiled.policy.candidates else None, ts, norm_states, out)
-        for i, found in enumerate(out):
-            if len(found) > 1:
-                out[i] = _rank(found, max_per_read)
-            elif found and max_per_read < 1:
-                out[i] = []
+            compiled.match(ctx)
+        out = ctx.out
+        for i in ctx.touched:
+            if len(out[i]) > 1 or max_per_read < 1:
+                out[i] = _rank(out[i], max_per_read)
         return out
+
+
+def _compile(hotlist: Hotlist, ocr: OcrClasses) -> _Compiled:
+    started = time.perf_counter()
+    compiled = _Compiled(hotlist, ocr)
+    log.debug(
+        "compiled hotlist %r v%d: %d entries, %.1f MB of arrays in %.2f s",
+        hotlist.name, hotlist.version, len(hotlist.entries), compiled.nbytes / 2**20,
+        time.perf_counter() - started,
+    )
+    return compiled
 
 
 def _alternates(
@@ -307,27 +339,3 @@ def _rank(found: list[Match], top: int) -> list[Match]:
         if held is None or m.rank_key < held.rank_key:
             best[key] = m
     return sorted(best.values(), key=lambda m: m.rank_key)[: max(top, 0)]
-
-
-def estimate_hit_rate(
-    hotlist: Hotlist, sample_plates: Sequence[str], ocr: OcrClasses | None = None
-) -> float:
-    """The share of ``sample_plates`` (normalised) that would alert on ``hotlist``.
-
-    Entries count as live whatever their window, reads carry no state; so this is the policy's
-    cost on ordinary traffic, for the operator's check before a policy goes live. 0.0 for an
-    empty sample.
-    """
-    if not sample_plates:
-        return 0.0
-    ocr = ocr if ocr is not None else OcrClasses()
-    compiled = _Compiled(hotlist, ocr)
-    compiled.live_from = compiled.live_until = None  # windows do not enter the estimate
-    index = HotlistIndex({hotlist.name: compiled}, ocr)
-    hits = 0
-    step = 10_000
-    for lo in range(0, len(sample_plates), step):
-        part = sample_plates[lo : lo + step]
-        found = index.match_batch(part, [None] * len(part), [0] * len(part), max_per_read=1)
-        hits += sum(1 for f in found if f)
-    return hits / len(sample_plates)

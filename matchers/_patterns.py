@@ -50,6 +50,7 @@ GRAM_COL = 2 * W + 1  # TAB columns used by gram keys
 TEMPLATE = 4  # characters in an anchored key
 GRAM = 4  # characters in a gram key
 _SIG_SALT, _GRAM_SALT = 100, 50
+_POPULAR = 64  # templates tried per pattern, most used first
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 _CODE = {c: i for i, c in enumerate(ALPHABET, start=1)}
@@ -105,7 +106,9 @@ class PatternIndex:
         canon = {c: _CODE[ocr.representative(c)] for c in ALPHABET}
 
         anchored = [_anchored(ts) for ts in self.tokens]
-        runs = ["" if f else _floating_run(ts) for ts, f in zip(self.tokens, self.fixed, strict=True)]
+        runs = [
+            "" if f else _floating_run(ts) for ts, f in zip(self.tokens, self.fixed, strict=True)
+        ]
         use_gram = [len(a) < min(len(r), GRAM) for a, r in zip(anchored, runs, strict=True)]
         groups = [int(self.min_len[i]) if self.fixed[i] else -1 for i in range(count)]
         # template choice: the most popular subset of a pattern's pinned columns
@@ -113,7 +116,9 @@ class PatternIndex:
             (groups[i], tuple(sorted(c for c, _ in anchored[i])[:TEMPLATE]))
             for i in range(count) if anchored[i] and not use_gram[i]
         )
-        ranked = sorted(preferred, key=lambda t: (-preferred[t], t))
+        ranked: dict[tuple[int, int], list[tuple[int, ...]]] = {}
+        for group, cols in sorted(preferred, key=lambda t: (-preferred[t], t)):
+            ranked.setdefault((group, len(cols)), []).append(cols)
         sig_of: dict[tuple[int, tuple[int, ...]], int] = {}
         keys: list[int] = []
         values: list[int] = []
@@ -133,11 +138,9 @@ class PatternIndex:
             if not pinned:
                 scan.append(i)
                 continue
-            size = min(len(pinned), TEMPLATE)
-            template = next(
-                cols for g, cols in ranked
-                if g == groups[i] and len(cols) == size and all(c in pinned for c in cols)
-            )
+            own = tuple(sorted(pinned)[:TEMPLATE])
+            popular = ranked[(groups[i], len(own))][:_POPULAR]
+            template = next((t for t in popular if all(c in pinned for c in t)), own)
             sig = sig_of.setdefault((groups[i], template), len(sig_of))
             word = salt(_SIG_SALT + sig)
             for col in template:
@@ -171,9 +174,10 @@ class PatternIndex:
         for i, tokens in enumerate(self.tokens):
             stars = [k for k, t in enumerate(tokens) if t.kind == STAR]
             self.stars[i] = len(stars)
+            head: tuple[Token, ...] = tokens
+            tail: tuple[Token, ...] = ()
             if not stars:
                 self.accept_start[i, :] = np.uint64(1)  # past the end: only padding
-                head, tail = tokens, ()
             else:
                 head, tail = tokens[: stars[0]], tokens[stars[-1] + 1 :][::-1]
             for accept, literal, segment in (

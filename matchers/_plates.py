@@ -64,7 +64,11 @@ _LEN_SALT = np.array([salt(n) for n in range(W + 1)], dtype=np.uint64)
 def deletion_keys(canon: U8, lengths: I64, k: int) -> tuple[U64, B]:
     """Hashes of every ``k``-deletion variant of each row: ``(rows, variants)`` and validity."""
     if k == 0:
-        keys = np.bitwise_xor.reduce(TAB[np.arange(W), canon], axis=1) ^ _LEN_SALT[lengths]
+        keys = np.empty(canon.shape[0], dtype=np.uint64)
+        for lo in range(0, canon.shape[0], _CHUNK):
+            words = TAB[np.arange(W), canon[lo : lo + _CHUNK]]
+            keys[lo : lo + _CHUNK] = np.bitwise_xor.reduce(words, axis=1)
+        keys ^= _LEN_SALT[lengths]
         return keys[:, None], np.ones((canon.shape[0], 1), dtype=bool)
     keep, cols = _KEEP[k], np.arange(W - k)
     out = np.empty((canon.shape[0], keep.shape[0]), dtype=np.uint64)
@@ -137,7 +141,6 @@ class PlateIndex:
         self.ids = ids
         self.d = differences
         self.o = ocr_equivalents
-        self.mfl = min_fuzzy_length
         self.ocr = ocr
         canon = ocr.canonical_lut[raw]
         self.exact_only: B = lengths < min_fuzzy_length
@@ -190,7 +193,7 @@ class PlateIndex:
         self, batch: ReadBatch, rows: I64, plates: I32, allow_differences: bool
     ) -> list[tuple[int, int, Comparison]]:
         """Decide candidate pairs exactly: ``(batch row, plate row, comparison)`` of the hits."""
-        ok, subs = self.no_difference(batch, rows, plates)
+        ok, _ = self.no_difference(batch, rows, plates)
         hits = [
             (r, p, _ocr_comparison(batch.plates[r], self.plates[p]))
             for r, p in zip(rows[ok].tolist(), plates[ok].tolist(), strict=True)

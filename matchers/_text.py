@@ -66,8 +66,9 @@ DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 _NOT_PLATE_CHAR = re.compile(r"[^A-Z0-9]")
 _BAD_CODE = 255
 
-#: byte value -> code (1..36), 255 for anything that is not ``A-Z0-9``.
+#: byte value -> code (1..36), 0 for the NUL padding, 255 for anything else.
 BYTE_TO_CODE: npt.NDArray[np.uint8] = np.full(256, _BAD_CODE, dtype=np.uint8)
+BYTE_TO_CODE[0] = 0
 for _code, _char in enumerate(ALPHABET, start=1):
     BYTE_TO_CODE[ord(_char)] = _code
 
@@ -170,9 +171,8 @@ def encode_plates(
     :data:`MAX_PLATE_LENGTH` or holds a character outside ``A-Z0-9``.
     """
     rows = len(plates)
-    codes = np.zeros((rows, MAX_PLATE_LENGTH), dtype=np.uint8)
     if rows == 0:
-        return codes, np.zeros(0, dtype=np.int64)
+        return np.zeros((0, MAX_PLATE_LENGTH), dtype=np.uint8), np.zeros(0, dtype=np.int64)
     lengths = np.fromiter(map(len, plates), dtype=np.int64, count=rows)
     too_long = np.flatnonzero(lengths > MAX_PLATE_LENGTH)
     if too_long.size:
@@ -183,21 +183,20 @@ def encode_plates(
         )
         raise MatchersError(message)
     try:
-        blob = "".join(plates).encode("ascii")
+        # fixed-width bytes: one C-level conversion, zero-padded, no per-character temporaries
+        fixed = np.array(plates, dtype=f"S{MAX_PLATE_LENGTH}")
     except UnicodeEncodeError as exc:
         message = f"{what}s must be normalised A-Z0-9 text before matching ({exc})"
         raise MatchersError(message) from exc
-    flat = BYTE_TO_CODE[np.frombuffer(blob, dtype=np.uint8)]
-    bad = np.flatnonzero(flat == _BAD_CODE)
+    codes = BYTE_TO_CODE[fixed.view(np.uint8).reshape(rows, MAX_PLATE_LENGTH)]
+    bad = np.flatnonzero(
+        (codes == _BAD_CODE).any(axis=1) | (np.count_nonzero(codes, axis=1) != lengths)
+    )
     if bad.size:
-        row = int(np.searchsorted(np.cumsum(lengths), bad[0], side="right"))
+        row = int(bad[0])
         message = (
             f"{what} {plates[row]!r} (row {row}) is not normalised; pass it through "
             f"normalise_plate() first (only A-Z and 0-9 are allowed)"
         )
         raise MatchersError(message)
-    row_of = np.repeat(np.arange(rows), lengths)
-    starts = np.cumsum(lengths) - lengths
-    col_of = np.arange(flat.size) - np.repeat(starts, lengths)
-    codes[row_of, col_of] = flat
     return codes, lengths

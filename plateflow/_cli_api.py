@@ -36,7 +36,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
         parents=parents,
-        help="serve the HTTP API: camera ingest, health, metrics",
+        help="serve the HTTP API: camera ingest, login, audited access, health, metrics",
         description="Serve the HTTP API with uvicorn on --api-host/--api-port. Camera ingest "
         "needs PLATEFLOW_INGEST_TOKENS (or --generate-ingest-token for a trial run).",
     )
@@ -158,9 +158,7 @@ def ingest_file(
         nonlocal ignored
         if not items and not ignored:
             return
-        result = ingest_objects(
-            client, items, partitions, source, convert=convert, ignored=ignored
-        )
+        result = ingest_objects(client, items, partitions, source, convert=convert, ignored=ignored)
         summary.accepted += result.accepted
         summary.ignored += result.ignored
         summary.rejected.extend((item_lines[r.index], r.reason) for r in result.rejected)

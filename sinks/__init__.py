@@ -7,7 +7,10 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
 * :func:`append_reads` and :func:`dead_letter` (one pipeline per call);
 * :class:`AlertBus` (cooldown, publish, capped log, replay);
 * :class:`ReadStore` (idempotent Parquet writes, pruned lazy scans) and :class:`StreamProgress`
-  (committed stream offsets that make the read sink exactly-once in effect).
+  (committed stream offsets that make the read sink exactly-once in effect);
+* on :class:`ReadStore`, stored-read work: compaction, plate history, partial-plate search and
+  canvass (paged :class:`Pages`), retention purge and legal holds, evidence export;
+  :func:`verify_evidence` checks an export.
 
 May import polars, pyarrow, redis, orjson and :mod:`plateflow.errors`; never bytewax.
 """
@@ -15,7 +18,9 @@ May import polars, pyarrow, redis, orjson and :mod:`plateflow.errors`; never byt
 from __future__ import annotations
 
 from sinks._alerts import ALERT_FIELD, AlertBus, cooldown_key
+from sinks._compact import COMPACTION_MANIFEST, ROW_GROUP_ROWS, SORT_KEYS
 from sinks._errors import SinksError
+from sinks._evidence import EVIDENCE_FORMAT, record_custody, verify_evidence
 from sinks._layout import (
     ALERTS_CHANNEL,
     ALERTS_LOG,
@@ -34,8 +39,17 @@ from sinks._layout import (
     retain_until,
     stream_key,
 )
+from sinks._plates import (
+    DEFAULT_OCR_CLASSES,
+    glob_prefixes,
+    glob_substitutions,
+    glob_to_regex,
+    plate_variants,
+)
 from sinks._progress import StreamProgress
+from sinks._retention import HOLDS_DIR, PURGE_LOG, LegalHold, PurgeRecord
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
+from sinks._search import CANVASS_SCHEMA, MATCH_COLUMNS, Pages
 from sinks._store import ReadStore, utc_day
 from sinks._streams import DEADLETTER_MAXLEN, append_reads, dead_letter
 
@@ -44,16 +58,28 @@ __all__ = [
     "ALERTS_LOG",
     "ALERTS_SCHEMA",
     "ALERT_FIELD",
+    "CANVASS_SCHEMA",
+    "COMPACTION_MANIFEST",
     "COVERT_CHANNEL",
     "COVERT_LOG",
     "DEADLETTER_MAXLEN",
     "DEADLETTER_STREAM",
+    "DEFAULT_OCR_CLASSES",
+    "EVIDENCE_FORMAT",
+    "HOLDS_DIR",
     "HOTLISTS_CHANGED",
+    "MATCH_COLUMNS",
     "OFFSETS_KEY",
     "PENDING_KEY",
+    "PURGE_LOG",
     "READS_SCHEMA",
     "READ_FIELD",
+    "ROW_GROUP_ROWS",
+    "SORT_KEYS",
     "AlertBus",
+    "LegalHold",
+    "Pages",
+    "PurgeRecord",
     "ReadStore",
     "SinksError",
     "StreamProgress",
@@ -61,11 +87,17 @@ __all__ = [
     "append_reads",
     "cooldown_key",
     "dead_letter",
+    "glob_prefixes",
+    "glob_substitutions",
+    "glob_to_regex",
     "is_after",
     "parse_stream_id",
     "partition_for",
+    "plate_variants",
     "reads_path",
+    "record_custody",
     "retain_until",
     "stream_key",
     "utc_day",
+    "verify_evidence",
 ]

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import polars as pl
@@ -30,6 +30,15 @@ from sinks._files import create_exclusive, fsync_dir, read_json, temp_for
 from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
 from sinks._metrics import ALERTS_WRITTEN, READS_WRITTEN, WRITE_SECONDS
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION, alerts_frame, reads_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
+    from shapely.geometry.base import BaseGeometry
+
+    from sinks._progress import StreamProgress
+    from sinks._retention import LegalHold, PurgeRecord
+    from sinks._search import Pages
 
 __all__ = ["ALERTS", "READS", "SIDECAR_NAME", "ReadStore", "utc_day"]
 
@@ -77,7 +86,6 @@ class ReadStore:
         self.retention_days = retention_days
         self.fsync = fsync
         self._known_sidecars: set[Path] = set()
-        # Part-B capabilities live in their own modules; ReadStore is their entry point.
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -266,7 +274,9 @@ class ReadStore:
         self, start: datetime | None = None, end: datetime | None = None
     ) -> pl.LazyFrame:
         """A lazy scan of the reads with ``start <= ts < end`` (aware datetimes; either bound
-        may be None). Only date directories in the range are listed and opened."""
+        may be None). Only date directories in the range are listed and opened. The files are
+        listed now: collect soon, since a compaction or purge may replace them later (the
+        search functions re-list on their own)."""
         return self._scan(READS, READS_SCHEMA, start, end)
 
     def scan_alerts(
@@ -285,18 +295,186 @@ class ReadStore:
         paths = [path for _, files in self.iter_files(kind, start, end) for path in files]
         return scan_files(paths, schema, start, end)
 
+    # -- compaction, search, retention, evidence ---------------------------------------------
+    # Implemented in sibling modules (imported here at call time: they import this module).
+
+    def compact(self, kind: str, day: date, exclude: Collection[Path] = ()) -> Path | None:
+        """Merge one date partition into a single sorted file (see :mod:`sinks._compact`)."""
+        from sinks._compact import compact_day
+
+        return compact_day(self, kind, day, exclude)
+
+    def compact_closed(
+        self,
+        now: datetime,
+        progress: StreamProgress | None = None,
+        min_age_days: int = 1,
+    ) -> list[Path]:
+        """Compact every reads and alerts partition older than ``min_age_days`` before
+        ``now``'s UTC date, skipping files of unfinished flow writes (``progress``). Run it
+        daily; it is idempotent and a no-op on partitions already compacted."""
+        from sinks._compact import compact_day
+
+        before = _as_utc(now, "now").date() - timedelta(days=min_age_days)
+        pending = (
+            [path for paths in progress.pending_all().values() for path in paths]
+            if progress is not None
+            else []
+        )
+        written = []
+        for kind in (READS, ALERTS):
+            for day in self.days(kind):
+                if day < before:
+                    target = compact_day(self, kind, day, pending)
+                    if target is not None:
+                        written.append(target)
+        return written
+
+    def plate_history(
+        self, plate: str, start: datetime | None = None, end: datetime | None = None, **options: Any
+    ) -> Pages:
+        """Every read of a plate; see :func:`sinks._search.plate_history` for ``options``
+        (differences, ocr_equivalents, candidates, state, cameras, page_size...)."""
+        from sinks._search import plate_history
+
+        return plate_history(self, plate, start, end, **options)
+
+    def partial_search(
+        self,
+        pattern: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        **options: Any,
+    ) -> Pages:
+        """Reads whose plate matches a glob; see :func:`sinks._search.partial_search`."""
+        from sinks._search import partial_search
+
+        return partial_search(self, pattern, start, end, **options)
+
+    def search_plates(
+        self,
+        match: Callable[[pl.Series], pl.Series],
+        start: datetime | None = None,
+        end: datetime | None = None,
+        **options: Any,
+    ) -> Pages:
+        """Reads whose plate satisfies a predicate; see :func:`sinks._search.search_plates`."""
+        from sinks._search import search_plates
+
+        return search_plates(self, match, start, end, **options)
+
+    def canvass(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        center: tuple[float, float] | None = None,
+        radius_m: float | None = None,
+        polygon: BaseGeometry | None = None,
+        cameras: Collection[str] | None = None,
+        page_size: int = 1000,
+    ) -> Pages:
+        """Plates seen near a point or inside a polygon; see :func:`sinks._search.canvass`."""
+        from sinks._search import canvass
+
+        return canvass(
+            self,
+            start,
+            end,
+            center=center,
+            radius_m=radius_m,
+            polygon=polygon,
+            cameras=cameras,
+            page_size=page_size,
+        )
+
+    def purge(self, now: datetime, dry_run: bool = False, by: str = "system") -> list[PurgeRecord]:
+        """Delete expired, unheld date partitions; see :func:`sinks._retention.purge`."""
+        from sinks._retention import purge
+
+        return purge(self, now, dry_run, by)
+
+    def purge_log(self) -> list[PurgeRecord]:
+        """Every purge done in this store (``_purges.jsonl``), oldest first."""
+        from sinks._retention import purge_log
+
+        return purge_log(self)
+
+    def place_hold(
+        self,
+        case_number: str,
+        reads: Any,
+        *,
+        by: str,
+        at: datetime,
+        query: dict[str, Any] | None = None,
+        reason: str = "",
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> LegalHold:
+        """Put reads under a legal hold; see :func:`sinks._retention.place_hold`."""
+        from sinks._retention import place_hold
+
+        return place_hold(
+            self, case_number, reads, by=by, at=at, query=query, reason=reason, start=start, end=end
+        )
+
+    def release_hold(self, case_number: str, *, by: str, at: datetime, reason: str) -> LegalHold:
+        """Release a legal hold; see :func:`sinks._retention.release_hold`."""
+        from sinks._retention import release_hold
+
+        return release_hold(self, case_number, by=by, at=at, reason=reason)
+
+    def holds(self, include_released: bool = False) -> list[LegalHold]:
+        """Every legal hold (active only unless ``include_released``)."""
+        from sinks._retention import list_holds
+
+        return list_holds(self, include_released)
+
+    def hold(self, case_number: str) -> LegalHold | None:
+        """The legal hold of a case, or None."""
+        from sinks._retention import load_hold
+
+        return load_hold(self, case_number)
+
+    def export_evidence(
+        self,
+        case_number: str,
+        out_dir: Path,
+        by: str,
+        *,
+        at: datetime | None = None,
+        purpose: str = "",
+        release: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write a case's held reads as verifiable evidence; see :mod:`sinks._evidence`."""
+        from sinks._evidence import export_evidence
+
+        return export_evidence(
+            self, case_number, out_dir, by, at=at, purpose=purpose, release=release
+        )
+
 
 def scan_files(
     paths: Sequence[Path],
     schema: Mapping[str, pl.DataType],
     start: datetime | None = None,
     end: datetime | None = None,
+    *,
+    with_path: bool = False,
 ) -> pl.LazyFrame:
-    """A lazy scan of exactly these files, filtered to ``start <= ts < end``."""
+    """A lazy scan of exactly these files, filtered to ``start <= ts < end``; ``with_path``
+    adds the source file as column ``_file``."""
     if not paths:
-        return pl.LazyFrame(schema=dict(schema))
+        empty = dict(schema)
+        if with_path:
+            empty["_file"] = pl.String()
+        return pl.LazyFrame(schema=empty)
     frame = pl.scan_parquet(
-        [str(path) for path in paths], schema=dict(schema), missing_columns="insert"
+        [str(path) for path in paths],
+        schema=dict(schema),
+        missing_columns="insert",
+        include_file_paths="_file" if with_path else None,
     )
     if start is not None:
         frame = frame.filter(pl.col("ts") >= _as_utc(start, "start"))

@@ -21,12 +21,20 @@ from tests.test_api_support import (
     world_fixture,  # noqa: F401  (registers the module-scoped `world` fixture)
 )
 
-NEW_USER = {"username": "newbie", "name": "Nell Newbie", "agency": "Test PD",
-            "job_title": "dispatcher", "roles": ["dispatcher"], "password": PASSWORD}
-TRAINING = {"course": "ALPR policy 427", "completed_on": "2026-10-01",
-            "expires_on": "2027-10-01"}
-PATTERN = {"plate": "7AB?12", "reason": "hit and run, partial plate from witness",
-           "expires_at": "2027-01-31"}
+NEW_USER = {
+    "username": "newbie",
+    "name": "Nell Newbie",
+    "agency": "Test PD",
+    "job_title": "dispatcher",
+    "roles": ["dispatcher"],
+    "password": PASSWORD,
+}
+TRAINING = {"course": "ALPR policy 427", "completed_on": "2026-10-01", "expires_on": "2027-10-01"}
+PATTERN = {
+    "plate": "7AB?12",
+    "reason": "hit and run, partial plate from witness",
+    "expires_at": "2027-01-31",
+}
 
 # (method, path, json body, action, a role allowed, a role not allowed)
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str, str, str]] = [
@@ -36,31 +44,63 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str, str, str]] = [
     ("PUT", "/v1/users/target/roles", {"roles": ["officer"]}, "users.roles", "ada", "aud"),
     ("POST", "/v1/users/target/disable", {"reason": "left"}, "users.disable", "ada", "aud"),
     ("POST", "/v1/users/target/enable", None, "users.enable", "ada", "aud"),
-    ("PUT", "/v1/users/target/password", {"password": PASSWORD + "!"}, "users.password",
-     "ada", "rex"),
+    (
+        "PUT",
+        "/v1/users/target/password",
+        {"password": PASSWORD + "!"},
+        "users.password",
+        "ada",
+        "rex",
+    ),
     ("GET", "/v1/users/target/training", None, "users.training", "ada", "dora"),
     ("POST", "/v1/users/target/training", TRAINING, "users.train", "ada", "aud"),
     ("GET", "/v1/training/lapsed", None, "users.lapsed", "ada", "dora"),
     ("GET", "/v1/hotlists", None, "hotlists.list", "dora", "aud"),
-    ("POST", "/v1/hotlists", {"name": "new-list", "category": "stolen_plate"},
-     "hotlists.create", "ada", "ivy"),
+    (
+        "POST",
+        "/v1/hotlists",
+        {"name": "new-list", "category": "stolen_plate"},
+        "hotlists.create",
+        "ada",
+        "ivy",
+    ),
     ("GET", "/v1/hotlists/stolen", None, "hotlists.view", "dora", "aud"),
     ("POST", "/v1/hotlists/stolen/entries", PATTERN, "hotlists.entry.add", "ivy", "dora"),
-    ("DELETE", "/v1/hotlists/stolen/entries/ABC123", None, "hotlists.entry.remove", "ada",
-     "otto"),
-    ("PUT", "/v1/hotlists/stolen/policy", {"policy": {"differences": 1}}, "hotlists.policy",
-     "ada", "ivy"),
+    ("DELETE", "/v1/hotlists/stolen/entries/ABC123", None, "hotlists.entry.remove", "ada", "otto"),
+    (
+        "PUT",
+        "/v1/hotlists/stolen/policy",
+        {"policy": {"differences": 1}},
+        "hotlists.policy",
+        "ada",
+        "ivy",
+    ),
     ("GET", "/v1/alerts", None, "alerts.history", "dora", "ada"),
     ("GET", "/v1/alerts/log", None, "alerts.log", "otto", "ada"),
-    ("POST", "/v1/releases", {"requesting_agency": "State Police", "law_enforcement": True,
-                              "requester": "Lt. Ng", "purpose": "fugitive search"},
-     "releases.request", "ivy", "dora"),
+    (
+        "POST",
+        "/v1/releases",
+        {
+            "requesting_agency": "State Police",
+            "law_enforcement": True,
+            "requester": "Lt. Ng",
+            "purpose": "fugitive search",
+        },
+        "releases.request",
+        "ivy",
+        "dora",
+    ),
     ("GET", "/v1/releases", None, "releases.list", "rex", "dora"),
     ("GET", "/v1/releases/1", None, "releases.view", "aud", "ivy"),
-    ("POST", "/v1/releases/1/decision", {"approve": True, "reason": "lawful purpose"},
-     "releases.decide", "rex", "ivy"),
-    ("POST", "/v1/releases/1/fulfilment", {"export_id": "exp-1"}, "releases.fulfil", "rex",
-     "ivy"),
+    (
+        "POST",
+        "/v1/releases/1/decision",
+        {"approve": True, "reason": "lawful purpose"},
+        "releases.decide",
+        "rex",
+        "ivy",
+    ),
+    ("POST", "/v1/releases/1/fulfilment", {"export_id": "exp-1"}, "releases.fulfil", "rex", "ivy"),
     ("GET", "/v1/audit", None, "audit.read", "aud", "ada"),
     ("GET", "/v1/audit/verify", None, "audit.verify", "aud", "ada"),
     ("GET", "/v1/audit/report?quarter=2026Q4", None, "audit.report", "aud", "ada"),
@@ -87,8 +127,9 @@ def assert_audited(world: World, username: str, action: str, reason: str) -> rec
     return record
 
 
-@pytest.mark.parametrize(("method", "path", "body", "action", "allowed", "wrong"), ENDPOINTS,
-                         ids=IDS)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "action", "allowed", "wrong"), ENDPOINTS, ids=IDS
+)
 def test_without_login_is_401_and_audited(
     world: World, method: str, path: str, body: Any, action: str, allowed: str, wrong: str
 ) -> None:
@@ -103,8 +144,9 @@ def test_without_login_is_401_and_audited(
     assert_audited(world, "(anonymous)", action, "session")
 
 
-@pytest.mark.parametrize(("method", "path", "body", "action", "allowed", "wrong"), ENDPOINTS,
-                         ids=IDS)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "action", "allowed", "wrong"), ENDPOINTS, ids=IDS
+)
 def test_wrong_role_is_403_and_audited(
     world: World, method: str, path: str, body: Any, action: str, allowed: str, wrong: str
 ) -> None:
@@ -115,8 +157,9 @@ def test_wrong_role_is_403_and_audited(
     assert record.case_number == CASE["case_number"]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "action", "allowed", "wrong"), ENDPOINTS,
-                         ids=IDS)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "action", "allowed", "wrong"), ENDPOINTS, ids=IDS
+)
 def test_untrained_is_403_and_audited(
     world: World, method: str, path: str, body: Any, action: str, allowed: str, wrong: str
 ) -> None:
@@ -127,8 +170,9 @@ def test_untrained_is_403_and_audited(
     assert_audited(world, untrained, action, "untrained")
 
 
-@pytest.mark.parametrize(("method", "path", "body", "action", "allowed", "wrong"), ENDPOINTS,
-                         ids=IDS)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "action", "allowed", "wrong"), ENDPOINTS, ids=IDS
+)
 def test_no_case_number_is_422_naming_the_field_and_audited(
     world: World, method: str, path: str, body: Any, action: str, allowed: str, wrong: str
 ) -> None:
@@ -140,8 +184,9 @@ def test_no_case_number_is_422_naming_the_field_and_audited(
 
 
 def test_short_description_names_the_description_field(world: World) -> None:
-    resp = world.client.get("/v1/hotlists", headers=world.auth("dora"),
-                            params={"description": "just looking"})
+    resp = world.client.get(
+        "/v1/hotlists", headers=world.auth("dora"), params={"description": "just looking"}
+    )
     assert resp.status_code == 422
     assert resp.json()["field"] == "description"
     assert "at least 20" in resp.json()["detail"]
@@ -154,28 +199,42 @@ def test_a_long_enough_description_or_event_number_justifies(world: World) -> No
     assert resp.status_code == 200
     record = world.last_audit()
     assert (record.outcome, record.description) == ("allowed", why["description"])
-    resp = world.client.get("/v1/hotlists", headers=world.auth("dora"),
-                            params={"event_number": "E26-11-0042"})
+    resp = world.client.get(
+        "/v1/hotlists", headers=world.auth("dora"), params={"event_number": "E26-11-0042"}
+    )
     assert resp.status_code == 200
     assert world.last_audit().event_number == "E26-11-0042"
 
 
 def test_justification_in_the_json_body(world: World) -> None:
     resp = world.client.post(
-        "/v1/releases", headers=world.auth("ivy"),
-        json={"requesting_agency": "State Police", "law_enforcement": True,
-              "requester": "Lt. Ng", "purpose": "fugitive search", "case_number": "26-77"},
+        "/v1/releases",
+        headers=world.auth("ivy"),
+        json={
+            "requesting_agency": "State Police",
+            "law_enforcement": True,
+            "requester": "Lt. Ng",
+            "purpose": "fugitive search",
+            "case_number": "26-77",
+        },
     )
     assert resp.status_code == 201, resp.text
-    justified = [r for r in records.read_audit(world.engine, username="ivy")
-                 if r.action == "releases.request"]
+    justified = [
+        r
+        for r in records.read_audit(world.engine, username="ivy")
+        if r.action == "releases.request"
+    ]
     assert justified[-1].outcome == "allowed" and justified[-1].case_number == "26-77"
 
 
 def _template(path: str) -> str:
     path = path.split("?")[0]
-    for concrete, name in (("/target", "/{username}"), ("/stolen", "/{name}"),
-                           ("/ABC123", "/{plate}"), ("/1", "/{request_id}")):
+    for concrete, name in (
+        ("/target", "/{username}"),
+        ("/stolen", "/{name}"),
+        ("/ABC123", "/{plate}"),
+        ("/1", "/{request_id}"),
+    ):
         path = path.replace(concrete, name)
     return path
 

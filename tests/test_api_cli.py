@@ -70,15 +70,25 @@ def test_ingest_clean_file_in_batches(
 ) -> None:
     path = tmp_path / "reads.jsonl"
     lines = [
-        json.dumps({"camera_id": f"cam-{i % 7}", "plate": f"TST{i:04d}",
-                    "ts": 1795867200000 + i, "confidence": 0.8})
+        json.dumps(
+            {
+                "camera_id": f"cam-{i % 7}",
+                "plate": f"TST{i:04d}",
+                "ts": 1795867200000 + i,
+                "confidence": 0.8,
+            }
+        )
         for i in range(2_500)
     ]
     # a line may also carry a camera batch (a JSON array)
-    lines.append(json.dumps([
-        {"camera_id": "cam-x", "plate": "ARR001", "ts": 1795867200000, "confidence": 0.5},
-        {"camera_id": "cam-x", "plate": "ARR002", "ts": 1795867200001, "confidence": 0.5},
-    ]))
+    lines.append(
+        json.dumps(
+            [
+                {"camera_id": "cam-x", "plate": "ARR001", "ts": 1795867200000, "confidence": 0.5},
+                {"camera_id": "cam-x", "plate": "ARR002", "ts": 1795867200001, "confidence": 0.5},
+            ]
+        )
+    )
     path.write_text("\n".join(lines) + "\n")
     assert run_cli(["ingest", str(path), "--batch", "1000", *common(redis_url, data_dir)]) == 0
     plates = sorted(r["plate"] for r in all_reads(redis_client))
@@ -87,13 +97,21 @@ def test_ingest_clean_file_in_batches(
 
 
 def test_ingest_vendor_file(
-    redis_client: redis.Redis, redis_url: str, data_dir: Path, tmp_path: Path,
+    redis_client: redis.Redis,
+    redis_url: str,
+    data_dir: Path,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "agent.jsonl"
-    messages = [json.loads((DATA / n).read_text()) for n in
-                ("openalpr_alpr_group.json", "openalpr_heartbeat.json",
-                 "openalpr_alpr_results.json")]
+    messages = [
+        json.loads((DATA / n).read_text())
+        for n in (
+            "openalpr_alpr_group.json",
+            "openalpr_heartbeat.json",
+            "openalpr_alpr_results.json",
+        )
+    ]
     path.write_text("".join(json.dumps(m) + "\n" for m in messages))
     code = run_cli(["ingest", str(path), "--format", "openalpr", *common(redis_url, data_dir)])
     assert code == 1  # the one-letter plate of the alpr_results frame
@@ -136,9 +154,21 @@ def test_serve_runs_the_api_with_a_generated_token(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEFLOW_")}
     env["COLUMNS"] = "200"
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVE, "serve", "--generate-ingest-token",
-         "--api-port", str(port), *common(redis_url, data_dir)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-c",
+            _SERVE,
+            "serve",
+            "--generate-ingest-token",
+            "--api-port",
+            str(port),
+            *common(redis_url, data_dir),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -159,8 +189,12 @@ def test_serve_runs_the_api_with_a_generated_token(
         assert health.status_code == 200
         resp = httpx.post(
             f"{base}/v1/reads",
-            json={"camera_id": "cam-live", "plate": "LIVE01", "ts": 1795867200000,
-                  "confidence": 0.9},
+            json={
+                "camera_id": "cam-live",
+                "plate": "LIVE01",
+                "ts": 1795867200000,
+                "confidence": 0.9,
+            },
             headers={"X-Plateflow-Token": token},
         )
         assert resp.status_code == 202 and resp.json()["accepted"] == 1

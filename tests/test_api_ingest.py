@@ -133,9 +133,7 @@ def test_empty_array_is_accepted_as_nothing(api: TestClient) -> None:
     assert resp.json() == {"accepted": 0, "rejected": [], "ignored": 0}
 
 
-@pytest.mark.parametrize(
-    "path", ["/v1/reads", "/v1/ingest/openalpr", "/v1/ingest/platerecognizer"]
-)
+@pytest.mark.parametrize("path", ["/v1/reads", "/v1/ingest/openalpr", "/v1/ingest/platerecognizer"])
 def test_ingest_refuses_without_the_right_token(
     api: TestClient, redis_client: redis.Redis, path: str
 ) -> None:
@@ -218,18 +216,24 @@ def test_metrics_count_accepted_rejected_and_time_requests(api: TestClient) -> N
     assert delta("plateflow_api_reads_accepted_total", source="api:reads") == 1
     assert delta("plateflow_api_reads_rejected_total", source="api:reads", field="plate") == 1
     assert delta("plateflow_api_reads_rejected_total", source="api:reads", field="confidence") == 1
-    assert delta(
-        "plateflow_api_request_duration_seconds_count", route="/v1/reads", status="202"
-    ) == 1
+    assert (
+        delta("plateflow_api_request_duration_seconds_count", route="/v1/reads", status="202") == 1
+    )
     assert delta("plateflow_api_ingest_batch_reads_count", source="api:reads") == 1
 
 
 def test_auth_failures_are_counted(api: TestClient) -> None:
-    before = _sample(api.get("/metrics").text, "plateflow_api_auth_failures_total",
-                     {"kind": "ingest", "reason": "invalid"})
+    before = _sample(
+        api.get("/metrics").text,
+        "plateflow_api_auth_failures_total",
+        {"kind": "ingest", "reason": "invalid"},
+    )
     api.post("/v1/reads", json=read(), headers={"X-Plateflow-Token": "y" * 20})
-    after = _sample(api.get("/metrics").text, "plateflow_api_auth_failures_total",
-                    {"kind": "ingest", "reason": "invalid"})
+    after = _sample(
+        api.get("/metrics").text,
+        "plateflow_api_auth_failures_total",
+        {"kind": "ingest", "reason": "invalid"},
+    )
     assert after - before == 1
 
 
@@ -240,8 +244,9 @@ def test_openapi_documents_the_ingest_endpoints(api: TestClient) -> None:
         assert {"202", "400", "401", "413", "422", "503"} <= set(op["responses"])
         assert "requestBody" in op
         assert op["security"] == [{"IngestToken": []}]
-    assert "multipart/form-data" in (
-        doc["paths"]["/v1/ingest/platerecognizer"]["post"]["requestBody"]["content"]
+    assert (
+        "multipart/form-data"
+        in (doc["paths"]["/v1/ingest/platerecognizer"]["post"]["requestBody"]["content"])
     )
 
 
@@ -262,8 +267,9 @@ def test_ingest_objects_without_http(redis_client: redis.Redis) -> None:
 _json_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 _json = st.recursive(
     _json_leaf,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 _read_like = st.fixed_dictionaries(

@@ -49,8 +49,16 @@ def test_login_me_logout(world: World) -> None:
 
 
 def test_bad_password_then_lockout(world: World) -> None:
-    records.add_user(world.engine, username="locky", name="Lou Locky", agency="Test PD",
-                     job_title="officer", roles=["officer"], password=PASSWORD, by="setup")
+    records.add_user(
+        world.engine,
+        username="locky",
+        name="Lou Locky",
+        agency="Test PD",
+        job_title="officer",
+        roles=["officer"],
+        password=PASSWORD,
+        by="setup",
+    )
     for _ in range(world.settings.lockout_attempts - 1):
         resp = login(world.client, "locky", "Wrong-Password-123")
         assert resp.status_code == 401
@@ -64,8 +72,9 @@ def test_bad_password_then_lockout(world: World) -> None:
 
 
 def test_invalid_request_is_refused_and_audited(world: World) -> None:
-    resp = world.client.post("/v1/users", headers=world.auth("ada"), params=CASE,
-                             json={"username": "x"})
+    resp = world.client.post(
+        "/v1/users", headers=world.auth("ada"), params=CASE, json={"username": "x"}
+    )
     assert resp.status_code == 422
     assert resp.json()["field"] in {"name", "agency", "roles", "password"}
     last = world.last_audit()
@@ -78,17 +87,23 @@ def test_invalid_request_is_refused_and_audited(world: World) -> None:
 
 def test_administrator_adds_trains_disables_a_user(world: World) -> None:
     ada, client = world.auth("ada"), world.client
-    new = {"username": "nell", "name": "Nell Newbie", "agency": "Test PD",
-           "job_title": "dispatcher", "roles": ["dispatcher"], "password": PASSWORD}
-    resp = client.post("/v1/users", headers=ada, json=new,
-                       params={"event_number": "HR-2026-311"})
+    new = {
+        "username": "nell",
+        "name": "Nell Newbie",
+        "agency": "Test PD",
+        "job_title": "dispatcher",
+        "roles": ["dispatcher"],
+        "password": PASSWORD,
+    }
+    resp = client.post("/v1/users", headers=ada, json=new, params={"event_number": "HR-2026-311"})
     assert resp.status_code == 201, resp.text
     assert resp.json()["username"] == "nell" and resp.json()["created_by"] == "ada"
     [justified] = [r for r in audit_of(world, "users.add") if r.event_number == "HR-2026-311"]
     assert justified.outcome == "allowed" and justified.username == "ada"
     assert client.post("/v1/users", headers=ada, json=new, params=CASE).status_code == 409
-    weak = client.post("/v1/users", headers=ada, params=CASE,
-                       json={**new, "username": "weak", "password": "short"})
+    weak = client.post(
+        "/v1/users", headers=ada, params=CASE, json={**new, "username": "weak", "password": "short"}
+    )
     assert weak.status_code == 422 and "shorter than 12" in weak.json()["detail"]
     assert world.last_audit().outcome == "failed"
 
@@ -96,21 +111,28 @@ def test_administrator_adds_trains_disables_a_user(world: World) -> None:
     nell = {"Authorization": f"Bearer {token}"}
     refused = client.get("/v1/hotlists", headers=nell, params=CASE)
     assert refused.status_code == 403 and "training" in refused.json()["detail"]
-    resp = client.post("/v1/users/nell/training", headers=ada, params=CASE,
-                       json={"course": "ALPR policy 427", "completed_on": "2026-01-05"})
+    resp = client.post(
+        "/v1/users/nell/training",
+        headers=ada,
+        params=CASE,
+        json={"course": "ALPR policy 427", "completed_on": "2026-01-05"},
+    )
     assert resp.status_code == 201 and resp.json()["current"] is True
     assert client.get("/v1/hotlists", headers=nell, params=CASE).status_code == 200
     detail = client.get("/v1/users/nell", headers=ada, params=CASE).json()
     assert detail["training_current"] and detail["training"][0]["course"] == "ALPR policy 427"
 
-    resp = client.put("/v1/users/nell/roles", headers=ada, params=CASE,
-                      json={"roles": ["dispatcher", "officer"]})
+    resp = client.put(
+        "/v1/users/nell/roles", headers=ada, params=CASE, json={"roles": ["dispatcher", "officer"]}
+    )
     assert resp.json()["roles"] == ["dispatcher", "officer"]
-    bad_role = client.put("/v1/users/nell/roles", headers=ada, params=CASE,
-                          json={"roles": ["sheriff"]})
+    bad_role = client.put(
+        "/v1/users/nell/roles", headers=ada, params=CASE, json={"roles": ["sheriff"]}
+    )
     assert bad_role.status_code == 422 and "not known" in bad_role.json()["detail"]
-    resp = client.post("/v1/users/nell/disable", headers=ada, params=CASE,
-                       json={"reason": "transferred"})
+    resp = client.post(
+        "/v1/users/nell/disable", headers=ada, params=CASE, json={"reason": "transferred"}
+    )
     assert resp.json()["active"] is False
     assert client.get("/v1/hotlists", headers=nell, params=CASE).status_code == 401
     assert client.post("/v1/users/nell/enable", headers=ada, params=CASE).json()["active"]
@@ -126,11 +148,14 @@ def test_administrator_adds_trains_disables_a_user(world: World) -> None:
 
 def test_covert_lists_exist_only_for_roles_allowed(world: World) -> None:
     client = world.client
-    seen = [h["name"] for h in client.get("/v1/hotlists", headers=world.auth("dora"),
-                                          params=CASE).json()]
+    seen = [
+        h["name"]
+        for h in client.get("/v1/hotlists", headers=world.auth("dora"), params=CASE).json()
+    ]
     assert "stolen" in seen and "covert-ops" not in seen
-    seen = [h["name"] for h in client.get("/v1/hotlists", headers=world.auth("ivy"),
-                                          params=CASE).json()]
+    seen = [
+        h["name"] for h in client.get("/v1/hotlists", headers=world.auth("ivy"), params=CASE).json()
+    ]
     assert "covert-ops" in seen
     hidden = client.get("/v1/hotlists/covert-ops", headers=world.auth("dora"), params=CASE)
     assert hidden.status_code == 404 and hidden.json()["detail"] == "no hotlist 'covert-ops'"
@@ -147,8 +172,9 @@ def test_investigator_enters_partial_plates_only(world: World, redis_url: str) -
     listener.subscribe(HOTLISTS_CHANGED)
     time.sleep(0.05)
     entry = {"plate": "4KX?9*", "reason": "fled a fatal collision", "expires_at": "2027-02-01"}
-    resp = client.post("/v1/hotlists/stolen/entries", headers=ivy, json=entry,
-                       params={"case_number": "26-0911"})
+    resp = client.post(
+        "/v1/hotlists/stolen/entries", headers=ivy, json=entry, params={"case_number": "26-0911"}
+    )
     assert resp.status_code == 201, resp.text
     made = resp.json()
     assert made["is_pattern"] and made["case_number"] == "26-0911"
@@ -161,12 +187,20 @@ def test_investigator_enters_partial_plates_only(world: World, redis_url: str) -
     assert message is not None and message["data"] == b"stolen"
     listener.close()
 
-    full = client.post("/v1/hotlists/stolen/entries", headers=ivy, params=CASE,
-                       json={"plate": "9XYZ123", "reason": "suspect"})
+    full = client.post(
+        "/v1/hotlists/stolen/entries",
+        headers=ivy,
+        params=CASE,
+        json={"plate": "9XYZ123", "reason": "suspect"},
+    )
     assert full.status_code == 403 and "partial-plate patterns only" in full.json()["detail"]
     assert world.last_audit().outcome == "denied"
-    no_expiry = client.post("/v1/hotlists/stolen/entries", headers=ivy, params=CASE,
-                            json={"plate": "5LM*", "reason": "witness saw part"})
+    no_expiry = client.post(
+        "/v1/hotlists/stolen/entries",
+        headers=ivy,
+        params=CASE,
+        json={"plate": "5LM*", "reason": "witness saw part"},
+    )
     assert no_expiry.status_code == 422 and "expir" in no_expiry.json()["detail"]
     gone = client.delete("/v1/hotlists/stolen/entries/4KX?9*", headers=ivy, params=CASE)
     # unencoded, '?' starts the query string: the path names the full plate 4KX, refused
@@ -177,16 +211,35 @@ def test_investigator_enters_partial_plates_only(world: World, redis_url: str) -
 
 def test_administrator_changes_lists(world: World) -> None:
     client, ada = world.client, world.auth("ada")
-    made = client.post("/v1/hotlists", headers=ada, params=CASE,
-                       json={"name": "plates-q4", "category": "stolen_plate"})
+    made = client.post(
+        "/v1/hotlists",
+        headers=ada,
+        params=CASE,
+        json={"name": "plates-q4", "category": "stolen_plate"},
+    )
     assert made.status_code == 201 and made.json()["version"] == 1
-    assert client.post("/v1/hotlists", headers=ada, params=CASE,
-                       json={"name": "plates-q4", "category": "stolen_plate"}).status_code == 409
-    added = client.post("/v1/hotlists/plates-q4/entries", headers=ada, params=CASE,
-                        json={"plate": "8ABC123", "state": "CA", "reason": "stolen plate"})
+    assert (
+        client.post(
+            "/v1/hotlists",
+            headers=ada,
+            params=CASE,
+            json={"name": "plates-q4", "category": "stolen_plate"},
+        ).status_code
+        == 409
+    )
+    added = client.post(
+        "/v1/hotlists/plates-q4/entries",
+        headers=ada,
+        params=CASE,
+        json={"plate": "8ABC123", "state": "CA", "reason": "stolen plate"},
+    )
     assert added.status_code == 201 and not added.json()["is_pattern"]
-    cost = client.put("/v1/hotlists/plates-q4/policy", headers=ada, params=CASE,
-                      json={"policy": {"differences": 0, "ocr_equivalents": 1}})
+    cost = client.put(
+        "/v1/hotlists/plates-q4/policy",
+        headers=ada,
+        params=CASE,
+        json={"policy": {"differences": 0, "ocr_equivalents": 1}},
+    )
     assert cost.status_code == 200, cost.text
     assert cost.json()["sample_size"] == 10_000 and not cost.json()["over_ceiling"]
     detail = client.get("/v1/hotlists/plates-q4", headers=ada, params=CASE).json()
@@ -204,52 +257,68 @@ def test_administrator_changes_lists(world: World) -> None:
 
 def _alert(n: int, plate: str, hotlist: str, covert: bool, ts: int) -> dict[str, Any]:
     return {
-        "alert_id": f"a-{n}", "emitted_at": ts + 50, "sighting_of": None,
-        "read": {"read_id": f"r-{n}", "camera_id": "cam-elm-01", "plate": plate, "ts": ts,
-                 "confidence": 0.9},
-        "hotlist": {"name": hotlist, "category": "stolen_vehicle", "priority": 0,
-                    "covert": covert},
+        "alert_id": f"a-{n}",
+        "emitted_at": ts + 50,
+        "sighting_of": None,
+        "read": {
+            "read_id": f"r-{n}",
+            "camera_id": "cam-elm-01",
+            "plate": plate,
+            "ts": ts,
+            "confidence": 0.9,
+        },
+        "hotlist": {"name": hotlist, "category": "stolen_vehicle", "priority": 0, "covert": covert},
         "entry": {"entry_id": f"{hotlist}:{plate}", "plate": plate},
-        "match": {"kind": "exact"}, "verify_before_action": True, "advisories": [],
+        "match": {"kind": "exact"},
+        "verify_before_action": True,
+        "advisories": [],
     }
 
 
 def test_alert_history_hides_covert_alerts(world: World) -> None:
     now = int(time.time() * 1000)
-    alerts = [_alert(1, "ABC123", "stolen", False, now - 60_000),
-              _alert(2, "ZZZ999", "covert-ops", True, now - 30_000)]
-    ReadStore(world.settings.data_dir, world.settings.retention_days).write_alerts(
-        0, "1-0", alerts)
+    alerts = [
+        _alert(1, "ABC123", "stolen", False, now - 60_000),
+        _alert(2, "ZZZ999", "covert-ops", True, now - 30_000),
+    ]
+    ReadStore(world.settings.data_dir, world.settings.retention_days).write_alerts(0, "1-0", alerts)
     dora = world.client.get("/v1/alerts", headers=world.auth("dora"), params=CASE).json()
     assert [a["alert_id"] for a in dora["alerts"]] == ["a-1"]
     assert world.last_audit().result_count == 1
     ivy = world.client.get("/v1/alerts", headers=world.auth("ivy"), params=CASE).json()
     assert [a["alert_id"] for a in ivy["alerts"]] == ["a-2", "a-1"]  # newest first
-    one = world.client.get("/v1/alerts", headers=world.auth("ivy"),
-                           params={**CASE, "plate": "abc-123"}).json()
+    one = world.client.get(
+        "/v1/alerts", headers=world.auth("ivy"), params={**CASE, "plate": "abc-123"}
+    ).json()
     assert one["count"] == 1 and world.last_audit().terms["plate"] == "abc-123"
-    naive = world.client.get("/v1/alerts", headers=world.auth("dora"),
-                             params={**CASE, "start": "2026-11-01T00:00:00"})
+    naive = world.client.get(
+        "/v1/alerts", headers=world.auth("dora"), params={**CASE, "start": "2026-11-01T00:00:00"}
+    )
     assert naive.status_code == 422 and naive.json()["field"] == "start"
 
 
 def test_alert_log_replay(world: World, redis_client: redis.Redis) -> None:
     now = int(time.time() * 1000)
-    AlertBus(redis_client).publish([_alert(3, "JKL555", "stolen", False, now),
-                                    _alert(4, "QQQ111", "covert-ops", True, now)])
+    AlertBus(redis_client).publish(
+        [_alert(3, "JKL555", "stolen", False, now), _alert(4, "QQQ111", "covert-ops", True, now)]
+    )
     resp = world.client.get("/v1/alerts/log", headers=world.auth("otto"), params=CASE).json()
     assert [e["alert"]["alert_id"] for e in resp["alerts"]] == ["a-3"]
-    after = world.client.get("/v1/alerts/log", headers=world.auth("otto"),
-                             params={**CASE, "after": resp["last_id"]}).json()
+    after = world.client.get(
+        "/v1/alerts/log", headers=world.auth("otto"), params={**CASE, "after": resp["last_id"]}
+    ).json()
     assert after == {"alerts": [], "last_id": None}
-    covert = world.client.get("/v1/alerts/log", headers=world.auth("dora"),
-                              params={**CASE, "covert": "true"})
+    covert = world.client.get(
+        "/v1/alerts/log", headers=world.auth("dora"), params={**CASE, "covert": "true"}
+    )
     assert covert.status_code == 403 and world.last_audit().outcome == "denied"
-    covert = world.client.get("/v1/alerts/log", headers=world.auth("ivy"),
-                              params={**CASE, "covert": "true"}).json()
+    covert = world.client.get(
+        "/v1/alerts/log", headers=world.auth("ivy"), params={**CASE, "covert": "true"}
+    ).json()
     assert [e["alert"]["alert_id"] for e in covert["alerts"]] == ["a-4"]
-    bad = world.client.get("/v1/alerts/log", headers=world.auth("otto"),
-                           params={**CASE, "after": "yesterday"})
+    bad = world.client.get(
+        "/v1/alerts/log", headers=world.auth("otto"), params={**CASE, "after": "yesterday"}
+    )
     assert bad.status_code == 422 and bad.json()["field"] == "after"
 
 
@@ -258,35 +327,59 @@ def test_alert_log_replay(world: World, redis_client: redis.Redis) -> None:
 
 def test_release_workflow(world: World) -> None:
     client = world.client
-    ask = {"requesting_agency": "State DOJ", "law_enforcement": True, "requester": "Agent Roe",
-           "purpose": "trafficking investigation"}
+    ask = {
+        "requesting_agency": "State DOJ",
+        "law_enforcement": True,
+        "requester": "Agent Roe",
+        "purpose": "trafficking investigation",
+    }
     made = client.post("/v1/releases", headers=world.auth("ivy"), json=ask, params=CASE).json()
     assert made["status"] == "pending" and made["created_by"] == "ivy"
     rid = made["id"]
     path = f"/v1/releases/{rid}"
-    decided = client.post(f"{path}/decision", headers=world.auth("rex"), params=CASE,
-                          json={"approve": True, "reason": "lawful, need to know"}).json()
+    decided = client.post(
+        f"{path}/decision",
+        headers=world.auth("rex"),
+        params=CASE,
+        json={"approve": True, "reason": "lawful, need to know"},
+    ).json()
     assert decided["status"] == "approved" and decided["decided_by"] == "rex"
-    again = client.post(f"{path}/decision", headers=world.auth("rex"), params=CASE,
-                        json={"approve": False, "reason": "changed mind"})
+    again = client.post(
+        f"{path}/decision",
+        headers=world.auth("rex"),
+        params=CASE,
+        json={"approve": False, "reason": "changed mind"},
+    )
     assert again.status_code == 409
-    done = client.post(f"{path}/fulfilment", headers=world.auth("rex"), params=CASE,
-                       json={"export_id": "export-2026-12-01-01"}).json()
+    done = client.post(
+        f"{path}/fulfilment",
+        headers=world.auth("rex"),
+        params=CASE,
+        json={"export_id": "export-2026-12-01-01"},
+    ).json()
     assert done["status"] == "fulfilled" and done["export_id"] == "export-2026-12-01-01"
     assert client.get(path, headers=world.auth("aud"), params=CASE).json()["status"] == "fulfilled"
 
-    press = client.post("/v1/releases", headers=world.auth("ivy"), params=CASE,
-                        json={**ask, "requesting_agency": "Daily Planet",
-                              "law_enforcement": False}).json()
+    press = client.post(
+        "/v1/releases",
+        headers=world.auth("ivy"),
+        params=CASE,
+        json={**ask, "requesting_agency": "Daily Planet", "law_enforcement": False},
+    ).json()
     assert press["status"] == "public_records"
-    refused = client.post(f"/v1/releases/{press['id']}/decision", headers=world.auth("rex"),
-                          params=CASE, json={"approve": True, "reason": "why not"})
+    refused = client.post(
+        f"/v1/releases/{press['id']}/decision",
+        headers=world.auth("rex"),
+        params=CASE,
+        json={"approve": True, "reason": "why not"},
+    )
     assert refused.status_code == 409 and "public-records" in refused.json()["detail"]
     assert world.last_audit().outcome == "failed"
     listed = client.get("/v1/releases", headers=world.auth("rex"), params=CASE).json()
     assert {r["id"] for r in listed} >= {rid, press["id"]}
-    assert client.get("/v1/releases/9999", headers=world.auth("rex"),
-                      params=CASE).status_code == 404
+    assert (
+        client.get("/v1/releases/9999", headers=world.auth("rex"), params=CASE).status_code == 404
+    )
 
 
 # -- audit --------------------------------------------------------------------------------------
@@ -294,8 +387,7 @@ def test_release_workflow(world: World) -> None:
 
 def test_auditor_reads_verifies_and_reports(world: World) -> None:
     client, aud = world.client, world.auth("aud")
-    log = client.get("/v1/audit", headers=aud,
-                     params={**CASE, "username": "(anonymous)"}).json()
+    log = client.get("/v1/audit", headers=aud, params={**CASE, "username": "(anonymous)"}).json()
     assert all(r["username"] == "(anonymous)" for r in log["records"])
     everything = client.get("/v1/audit", headers=aud, params=CASE).json()
     seqs = [r["seq"] for r in everything["records"]]
@@ -308,8 +400,9 @@ def test_auditor_reads_verifies_and_reports(world: World) -> None:
     html = client.get("/v1/audit/report", headers=aud, params={**CASE, "quarter": quarter})
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     assert "<html" in html.text.lower()
-    csv = client.get("/v1/audit/report", headers=aud,
-                     params={**CASE, "quarter": quarter, "format": "csv"})
+    csv = client.get(
+        "/v1/audit/report", headers=aud, params={**CASE, "quarter": quarter, "format": "csv"}
+    )
     assert csv.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv.headers["content-disposition"]
     missing = client.get("/v1/audit/report", headers=aud, params=CASE)

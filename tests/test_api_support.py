@@ -42,8 +42,13 @@ def api_fixture(data_dir: Path, redis_url: str, redis_client: redis.Redis) -> It
 
 
 def read(camera: str = "cam-elm-01", plate: str = "ABC1234", **extra: Any) -> dict[str, Any]:
-    return {"camera_id": camera, "plate": plate, "ts": "2026-11-28T12:00:00Z",
-            "confidence": 0.9, **extra}
+    return {
+        "camera_id": camera,
+        "plate": plate,
+        "ts": "2026-11-28T12:00:00Z",
+        "confidence": 0.9,
+        **extra,
+    }
 
 
 def stream_reads(client: redis.Redis, partition: int) -> list[dict[str, Any]]:
@@ -106,46 +111,71 @@ def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _train(engine: Engine, username: str) -> None:
     today = datetime.now(timezone.utc).date()
     records.record_training(
-        engine, username, course="ALPR policy 427 and CLETS", by="setup",
-        completed_on=today - timedelta(days=30), expires_on=today + timedelta(days=335),
+        engine,
+        username,
+        course="ALPR policy 427 and CLETS",
+        by="setup",
+        completed_on=today - timedelta(days=30),
+        expires_on=today + timedelta(days=335),
     )
 
 
 @pytest.fixture(name="world", scope="module")
-def world_fixture(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str
-) -> Iterator[World]:
+def world_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[World]:
     url = _database_url(tmp_path_factory)
     engine = records.connect(url)
     records.reset_schema(engine)
     data_dir = tmp_path_factory.mktemp("data")
     settings = Settings.load(
-        environ={}, data_dir=str(data_dir), ingest_tokens=TOKEN, partitions=str(PARTITIONS),
+        environ={},
+        data_dir=str(data_dir),
+        ingest_tokens=TOKEN,
+        partitions=str(PARTITIONS),
         database_url=url,
     )
     users = {**ROLE_USERS, **{f"untrained_{r}": f"u_{n}" for r, n in ROLE_USERS.items()}}
     for key, username in users.items():
         role = key.removeprefix("untrained_")
-        records.add_user(engine, username=username, name=f"Test {username}", agency="Test PD",
-                         job_title=role, roles=[role], password=PASSWORD, by="setup")
+        records.add_user(
+            engine,
+            username=username,
+            name=f"Test {username}",
+            agency="Test PD",
+            job_title=role,
+            roles=[role],
+            password=PASSWORD,
+            by="setup",
+        )
         if not key.startswith("untrained_"):
             _train(engine, username)
-    records.add_user(engine, username="target", name="Tess Target", agency="Test PD",
-                     job_title="officer", roles=["officer"], password=PASSWORD, by="setup")
+    records.add_user(
+        engine,
+        username="target",
+        name="Tess Target",
+        agency="Test PD",
+        job_title="officer",
+        roles=["officer"],
+        password=PASSWORD,
+        by="setup",
+    )
     records.create_hotlist(engine, "stolen", category="stolen_vehicle", user="setup")
     records.add_entry(engine, "stolen", "ABC123", user="setup", reason="stolen 2026-11-01")
-    records.create_hotlist(engine, "covert-ops", category="wanted_vehicle", user="setup",
-                           policy={"covert": True})
+    records.create_hotlist(
+        engine, "covert-ops", category="wanted_vehicle", user="setup", policy={"covert": True}
+    )
     records.add_entry(engine, "covert-ops", "ZZZ999", user="setup", reason="surveillance")
     records.create_release_request(
-        engine, requesting_agency="County Sheriff", law_enforcement=True,
-        requester="Sgt. Diaz", purpose="homicide investigation 26-118", by="setup",
+        engine,
+        requesting_agency="County Sheriff",
+        law_enforcement=True,
+        requester="Sgt. Diaz",
+        purpose="homicide investigation 26-118",
+        by="setup",
     )
     with TestClient(create_app(settings, redis_url, engine=engine)) as client:
         tokens = {}
         for username in users.values():
-            resp = client.post("/v1/auth/login",
-                               json={"username": username, "password": PASSWORD})
+            resp = client.post("/v1/auth/login", json={"username": username, "password": PASSWORD})
             assert resp.status_code == 200, resp.text
             tokens[username] = resp.json()["token"]
         yield World(client, engine, settings, tokens)

@@ -69,8 +69,10 @@ def test_openalpr_results_one_read_per_result_bad_one_dead_lettered(
     body = resp.json()
     assert body["accepted"] == 1
     assert body["rejected"] == [
-        {"index": 1, "reason": "results[].plate: 'K' normalises to 'K': 2-10 letters/digits "
-                               "are required"}
+        {
+            "index": 1,
+            "reason": "results[].plate: 'K' normalises to 'K': 2-10 letters/digits are required",
+        }
     ]
     [stored] = all_reads(redis_client)
     assert stored["plate"] == "8BFX514" and stored["state"] == "CA"  # region "ca", no prefix
@@ -138,8 +140,17 @@ def test_openalpr_without_gps_fix_has_no_location() -> None:
 
 @pytest.mark.parametrize(
     ("code", "state"),
-    [("us-ma", "MA"), ("US-CA", "CA"), ("ca-qc", "QC"), ("mo", "MO"), ("gb", None),
-     ("mx-nle", None), ("", None), (None, None), (7, None)],
+    [
+        ("us-ma", "MA"),
+        ("US-CA", "CA"),
+        ("ca-qc", "QC"),
+        ("mo", "MO"),
+        ("gb", None),
+        ("mx-nle", None),
+        ("", None),
+        (None, None),
+        (7, None),
+    ],
 )
 def test_region_to_state(code: Any, state: str | None) -> None:
     assert region_to_state(code) == state
@@ -208,8 +219,11 @@ def test_platerecognizer_bad_result_is_rejected_alone(
     body = resp.json()
     assert body["accepted"] == 2
     assert body["rejected"] == [
-        {"index": 2, "reason": "data.results[].score: 90.2 is outside 0..1 (percentages must "
-                               "be divided by 100)"}
+        {
+            "index": 2,
+            "reason": "data.results[].score: 90.2 is outside 0..1 (percentages must "
+            "be divided by 100)",
+        }
     ]
     [dead] = dead_letters(redis_client)
     raw = orjson.loads(dead["raw"])
