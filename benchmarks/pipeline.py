@@ -34,13 +34,14 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dataflow import FlowOptions, IndexHolder, build_flow, tune_gc  # noqa: E402
-from dataflow import _metrics as m  # noqa: E402
-from matchers import Entry, Hotlist, OcrClasses, Policy  # noqa: E402
-from plateflow.embedded import EmbeddedRedis  # noqa: E402
-from plateflow.settings import Settings  # noqa: E402
-from plateflow.simulator import Simulator, random_plates  # noqa: E402
-from sinks import ALERTS_CHANNEL, append_reads  # noqa: E402
+from benchmarks.matching import make_pattern, unique_plates
+from dataflow import FlowOptions, IndexHolder, build_flow, tune_gc
+from dataflow import _metrics as m
+from matchers import Entry, Hotlist, OcrClasses, Policy
+from plateflow.embedded import EmbeddedRedis
+from plateflow.settings import Settings
+from plateflow.simulator import Simulator, random_plates
+from sinks import ALERTS_CHANNEL, append_reads
 
 console = Console()
 
@@ -59,19 +60,11 @@ def hotlists(mixed: bool, sim: Simulator) -> list[Hotlist]:
 
     if not mixed:
         return [plate_list("stolen100k", 100_000, Policy(ocr_equivalents=1))]
-    patterns = []
-    for i in range(10_000):
-        base = random_plates(rng, 1, "DLLLDDD")[0]
-        kind = i % 4
-        if kind == 0:
-            pat = base[:3] + "?" + base[4:6] + "*"
-        elif kind == 1:
-            pat = "*" + base[2:5] + "*"
-        elif kind == 2:
-            pat = f"[{base[0]}8B]" + base[1:4] + "*"
-        else:
-            pat = base[:2] + "??" + base[4:]
-        patterns.append(Entry(f"partial:{i}", pat, None, "partial", f"C-{i}"))
+    # the same kind of partial plates as benchmarks/matching.py: what witnesses give
+    patterns = [
+        Entry(f"partial:{i}", make_pattern(rng, p), None, "partial", f"C-{i}")
+        for i, p in enumerate(unique_plates(rng, 10_000))
+    ]
     return [
         plate_list("ncic1m", 1_000_000, Policy(ocr_equivalents=1, priority=3)),
         plate_list("stolen100k", 100_000, Policy(differences=1, ocr_equivalents=1, priority=1)),

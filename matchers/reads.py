@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from plateflow.errors import PlateflowError
+from matchers._text import MatchersError, normalise_plate
 
 __all__ = [
     "MAX_PLATE_LEN",
@@ -36,23 +36,17 @@ MIN_PLATE_LEN = 2
 MAX_PLATE_LEN = 10
 _TS_MIN_MS = 946_684_800_000  # 2000-01-01: older is a camera clock fault
 _TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
-_NON_ALNUM = re.compile(r"[^A-Z0-9]")
 _STATE = re.compile(r"^[A-Z]{2}$")
 _MAX_TEXT = 256
 
 
-class ReadError(PlateflowError):
+class ReadError(MatchersError):
     """A read is malformed. ``field`` names the offending field; the message says the fix."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = f"{field}: {message}"
-
-
-def normalise_plate(text: str) -> str:
-    """Upper-case and drop every character outside A-Z and 0-9 (no length check)."""
-    return _NON_ALNUM.sub("", text.upper())
 
 
 def derive_read_id(camera_id: str, ts_ms: int, plate: str) -> str:

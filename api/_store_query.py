@@ -1,0 +1,497 @@
+"""Investigator searches over the read store, shared by the HTTP API and ``plateflow search``.
+
+A :class:`SearchSpec` is one validated question (plate history, partial plate or canvass) with
+its time window; :meth:`SearchSpec.terms` is what the audit log records (427.5(a), Civil Code
+1798.90.52: plate or pattern, place, time window) and :meth:`SearchSpec.pages` runs it on a
+:class:`sinks.ReadStore` as paged :class:`sinks.Pages`.
+
+Paging never holds a whole result: :func:`page_of_reads` reads the store's pages until it has
+one page more than asked and hands back an opaque cursor, the ``(ts, read_id)`` of the last
+row, bound to the search's terms. The next call narrows the time window to start at that
+instant, so a later page costs no more than the first. A canvass is grouped by plate, so its
+cursor is an offset (:func:`page_of_canvass`).
+
+Alerts raised by the reads of a page come from the alert store; covert-list alerts are left
+out for callers without ``hotlists:view_covert`` (427.6) by :func:`alerts_by_read`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import polars as pl
+
+import matchers
+import records
+from api._errors import ApiError
+from sinks import CANVASS_SCHEMA, MATCH_COLUMNS, READS_SCHEMA, Pages, ReadStore, SinksError
+
+__all__ = [
+    "COVERT_PERMISSION",
+    "DEFAULT_WINDOW_DAYS",
+    "MATCH_MODES",
+    "READ_RESULT_SCHEMA",
+    "ResultPage",
+    "SearchSpec",
+    "StoreQueryError",
+    "alerts_by_read",
+    "page_of_canvass",
+    "page_of_reads",
+    "rows_json",
+    "utc_window",
+]
+
+COVERT_PERMISSION = "hotlists:view_covert"
+#: Plate history and partial search look this far back when no start is given.
+DEFAULT_WINDOW_DAYS = 30
+#: Plate history tolerance the caller asks for: exact, any OCR look-alike, or one difference.
+MATCH_MODES = ("exact", "ocr", "one_difference")
+#: A canvass is about a scene; a wider circle is a dragnet, not a canvass.
+MAX_CANVASS_RADIUS_M = 50_000.0
+#: A partial plate pins down at least this many positions (letters, digits or ``[...]`` sets).
+MIN_KNOWN_CHARACTERS = 2
+READ_RESULT_SCHEMA: dict[str, pl.DataType] = {**READS_SCHEMA, **MATCH_COLUMNS}
+_ONE_MS = timedelta(milliseconds=1)
+_ALERT_COLUMNS = ("alert_id", "read_id", "hotlist", "category", "kind", "entry_id", "sighting_of")
+
+
+class StoreQueryError(ApiError):
+    """A search, hold or export cannot run as asked; ``field`` names the parameter to fix."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def utc_window(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    default_days: int = DEFAULT_WINDOW_DAYS,
+    now: datetime | None = None,
+) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC: ``end`` defaults to now, ``start`` to ``default_days`` before
+    ``end``. Raises :class:`StoreQueryError` for naive times, an empty or unrepresentable
+    window."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise StoreQueryError(f"{name} has no UTC offset; append Z or +hh:mm", name)
+    try:
+        stop = (end or now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        begin = (start or stop - timedelta(days=default_days)).astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise StoreQueryError(f"the time window is out of range ({exc})", "start") from exc
+    if begin >= stop:
+        raise StoreQueryError("start must be before end", "start")
+    return begin, stop
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _polygon(geojson: Mapping[str, Any]) -> Any:
+    """A shapely (Multi)Polygon from a GeoJSON geometry or Feature (x = lon, y = lat)."""
+    import shapely
+    from shapely.geometry import shape
+
+    geometry = geojson.get("geometry") if geojson.get("type") == "Feature" else geojson
+    try:
+        polygon = shape(geometry)
+    except Exception as exc:  # shapely raises many kinds on malformed input: all mean "bad"
+        msg = f"polygon is not a GeoJSON Polygon or MultiPolygon ({exc.__class__.__name__})"
+        raise StoreQueryError(msg, "polygon") from exc
+    if polygon.geom_type not in ("Polygon", "MultiPolygon") or polygon.is_empty:
+        msg = f"polygon is a {polygon.geom_type}; give a GeoJSON Polygon or MultiPolygon"
+        raise StoreQueryError(msg, "polygon")
+    west, south, east, north = polygon.bounds
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        msg = "polygon coordinates must be [longitude, latitude] in degrees (GeoJSON order)"
+        raise StoreQueryError(msg, "polygon")
+    if not shapely.is_valid(polygon):
+        msg = f"polygon is not valid ({shapely.is_valid_reason(polygon)}); fix its rings"
+        raise StoreQueryError(msg, "polygon")
+    return polygon
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """One validated search over ``[start, end)``. Build with :meth:`plate_history`,
+    :meth:`partial` or :meth:`canvass`; they raise :class:`StoreQueryError` naming the field."""
+
+    kind: str
+    start: datetime
+    end: datetime
+    plate: str | None = None
+    match: str = "exact"
+    candidates: bool = False
+    pattern: str | None = None
+    ocr_equivalents: int = 0
+    state: str | None = None
+    cameras: tuple[str, ...] | None = None
+    center: tuple[float, float] | None = None
+    radius_m: float | None = None
+    polygon: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    @classmethod
+    def plate_history(
+        cls,
+        plate: str,
+        start: datetime,
+        end: datetime,
+        *,
+        match: str = "exact",
+        candidates: bool = False,
+        state: str | None = None,
+        cameras: Sequence[str] | None = None,
+    ) -> SearchSpec:
+        normal = matchers.normalise_plate(plate)
+        if not 2 <= len(normal) <= matchers.MAX_PLATE_LENGTH:
+            msg = f"plate {plate!r} normalises to {normal!r}; give 2-10 letters and digits"
+            raise StoreQueryError(msg, "plate")
+        if match not in MATCH_MODES:
+            raise StoreQueryError(f"match {match!r} is not one of {', '.join(MATCH_MODES)}", "match")
+        return cls(
+            "plate", start, end, plate=normal, match=match, candidates=candidates,
+            state=_state(state), cameras=_cameras(cameras),
+        )  # fmt: skip
+
+    @classmethod
+    def partial(
+        cls,
+        pattern: str,
+        start: datetime,
+        end: datetime,
+        *,
+        ocr_equivalents: int = 0,
+        candidates: bool = False,
+        state: str | None = None,
+        cameras: Sequence[str] | None = None,
+    ) -> SearchSpec:
+        try:
+            text = matchers.normalise_entry_plate(pattern)
+            matchers.validate_pattern(text)
+        except matchers.MatchersError as exc:
+            raise StoreQueryError(f"pattern {pattern!r}: {exc}", "pattern") from exc
+        if _known_characters(text) < MIN_KNOWN_CHARACTERS:
+            msg = (
+                f"pattern {pattern!r} fixes fewer than {MIN_KNOWN_CHARACTERS} characters; a "
+                "partial plate names at least that many (427.3(d)), else it is a dragnet"
+            )
+            raise StoreQueryError(msg, "pattern")
+        if not 0 <= ocr_equivalents <= 3:
+            msg = f"ocr_equivalents is {ocr_equivalents}; allowed range is 0-3"
+            raise StoreQueryError(msg, "ocr_equivalents")
+        return cls(
+            "partial", start, end, pattern=text, ocr_equivalents=ocr_equivalents,
+            candidates=candidates, state=_state(state), cameras=_cameras(cameras),
+        )  # fmt: skip
+
+    @classmethod
+    def canvass(
+        cls,
+        start: datetime,
+        end: datetime,
+        *,
+        center: tuple[float, float] | None = None,
+        radius_m: float | None = None,
+        polygon: Mapping[str, Any] | None = None,
+        cameras: Sequence[str] | None = None,
+    ) -> SearchSpec:
+        if (center is None) == (polygon is None):
+            raise StoreQueryError("a canvass needs a center and radius_m, or a polygon", "center")
+        if center is not None:
+            lat, lon = center
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise StoreQueryError(f"center {center} is not a latitude, longitude", "center")
+            if radius_m is None or not 0 < radius_m <= MAX_CANVASS_RADIUS_M:
+                msg = f"radius_m must be more than 0 and at most {MAX_CANVASS_RADIUS_M:.0f} m"
+                raise StoreQueryError(msg, "radius_m")
+        else:
+            assert polygon is not None
+            _polygon(polygon)
+        return cls(
+            "canvass", start, end, center=center, radius_m=radius_m, polygon=polygon,
+            cameras=_cameras(cameras),
+        )  # fmt: skip
+
+    def _tolerance(self) -> tuple[int, int]:
+        assert self.plate is not None
+        return {"exact": (0, 0), "ocr": (0, len(self.plate)), "one_difference": (1, 0)}[self.match]
+
+    def terms(self) -> dict[str, Any]:
+        """The query terms for the audit log and the legal hold: what, where, when."""
+        found: dict[str, Any] = {"search": self.kind, "start": _iso(self.start)}
+        found["end"] = _iso(self.end)
+        if self.kind == "plate":
+            found |= {"plate": self.plate, "match": self.match, "candidates": self.candidates}
+        elif self.kind == "partial":
+            found |= {"pattern": self.pattern, "ocr_equivalents": self.ocr_equivalents}
+            found["candidates"] = self.candidates
+        elif self.center is not None:
+            found |= {"center": list(self.center), "radius_m": self.radius_m}
+        else:
+            found["polygon"] = _polygon(self.polygon or {}).wkt
+        if self.state is not None:
+            found["state"] = self.state
+        if self.cameras is not None:
+            found["cameras"] = list(self.cameras)
+        return found
+
+    def pages(
+        self,
+        store: ReadStore,
+        *,
+        page_size: int = 1000,
+        newest_first: bool = False,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        ocr_classes: Sequence[str] = matchers.DEFAULT_OCR_CLASSES,
+    ) -> Pages:
+        """Run on ``store``; ``start``/``end`` narrow the window (for paging)."""
+        lo, hi = start or self.start, end or self.end
+        try:
+            if self.kind == "plate":
+                assert self.plate is not None
+                differences, ocr = self._tolerance()
+                return store.plate_history(
+                    self.plate, lo, hi, differences=differences, ocr_equivalents=ocr,
+                    candidates=self.candidates, state=self.state, cameras=self.cameras,
+                    ocr_classes=ocr_classes, page_size=page_size, newest_first=newest_first,
+                )  # fmt: skip
+            if self.kind == "partial":
+                assert self.pattern is not None
+                return store.partial_search(
+                    self.pattern, lo, hi, state=self.state, cameras=self.cameras,
+                    ocr_equivalents=self.ocr_equivalents, candidates=self.candidates,
+                    ocr_classes=ocr_classes, page_size=page_size, newest_first=newest_first,
+                )  # fmt: skip
+            return store.canvass(
+                lo, hi, center=self.center, radius_m=self.radius_m,
+                polygon=_polygon(self.polygon) if self.polygon is not None else None,
+                cameras=self.cameras, page_size=page_size,
+            )  # fmt: skip
+        except SinksError as exc:
+            raise StoreQueryError(str(exc), self.kind if self.kind != "plate" else "plate") from exc
+
+
+def _known_characters(pattern: str) -> int:
+    """Literal characters and ``[...]`` sets: the positions a pattern pins down."""
+    known, in_set = 0, False
+    for char in pattern:
+        if char == "[":
+            in_set, known = True, known + 1
+        elif char == "]":
+            in_set = False
+        elif not in_set and char.isalnum():
+            known += 1
+    return known
+
+
+def _state(state: str | None) -> str | None:
+    if state is None or not state.strip():
+        return None
+    text = state.strip().upper()
+    if len(text) != 2 or not text.isalpha() or not text.isascii():
+        raise StoreQueryError(f"state {state!r} is not a two-letter code", "state")
+    return text
+
+
+def _cameras(cameras: Sequence[str] | None) -> tuple[str, ...] | None:
+    if not cameras:
+        return None
+    return tuple(sorted({c.strip() for c in cameras if c.strip()})) or None
+
+
+# -- paging -------------------------------------------------------------------------------------
+
+
+def _digest(terms: Mapping[str, Any]) -> str:
+    return hashlib.sha256(records.canonical_json(dict(terms)).encode()).hexdigest()[:16]
+
+
+def encode_cursor(terms: Mapping[str, Any], **position: Any) -> str:
+    """An opaque cursor: the position after the last row, bound to these query terms."""
+    body = orjson.dumps({"q": _digest(terms), **position})
+    return base64.urlsafe_b64encode(body).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, terms: Mapping[str, Any]) -> dict[str, Any]:
+    """The position of a cursor made by :func:`encode_cursor` for the same terms."""
+    try:
+        found = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise StoreQueryError("cursor is not one this API returned", "cursor") from exc
+    if not isinstance(found, dict) or found.get("q") != _digest(terms):
+        msg = "cursor belongs to another search; repeat the search without a cursor"
+        raise StoreQueryError(msg, "cursor")
+    return found
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    """One page of a result: its rows, the whole result's size when it was counted (first
+    page only), and the cursor of the next page (None on the last)."""
+
+    rows: pl.DataFrame
+    total: int | None
+    next_cursor: str | None
+
+
+def _after(frame: pl.DataFrame, ts_ms: int, read_id: str, newest_first: bool) -> pl.DataFrame:
+    at = pl.lit(ts_ms).cast(pl.Datetime("ms", "UTC"))
+    if newest_first:
+        keep = (pl.col("ts") < at) | ((pl.col("ts") == at) & (pl.col("read_id") < read_id))
+    else:
+        keep = (pl.col("ts") > at) | ((pl.col("ts") == at) & (pl.col("read_id") > read_id))
+    return frame.filter(keep)
+
+
+def page_of_reads(
+    make: Callable[[datetime, datetime, int], Pages],
+    start: datetime,
+    end: datetime,
+    terms: Mapping[str, Any],
+    *,
+    page_size: int,
+    cursor: str | None = None,
+    newest_first: bool = False,
+    transform: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    schema: Mapping[str, pl.DataType] = READ_RESULT_SCHEMA,
+) -> ResultPage:
+    """One page of a read search: ``make(start, end, page_size)`` runs the search over a
+    (narrowed) window; ``transform`` may drop rows or add columns to each store page. The
+    first page (no cursor) also counts the whole result."""
+    lo, hi, position = start, end, None
+    if cursor:
+        position = decode_cursor(cursor, terms)
+        try:
+            at = datetime.fromtimestamp(int(position["ts"]) / 1000, tz=timezone.utc)
+            read_id = str(position["id"])
+        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+            raise StoreQueryError("cursor is not one this API returned", "cursor") from exc
+        if newest_first:
+            hi = min(hi, at + _ONE_MS)
+        else:
+            lo = max(lo, at)
+    kept: list[pl.DataFrame] = []
+    held = 0
+    if lo < hi:
+        for frame in make(lo, hi, page_size + 1):
+            if position is not None:
+                frame = _after(frame, int(position["ts"]), str(position["id"]), newest_first)
+            if transform is not None:
+                frame = transform(frame)
+            if frame.height:
+                kept.append(frame)
+                held += frame.height
+            if held > page_size:
+                break
+    rows = pl.concat(kept) if kept else pl.DataFrame(schema=dict(schema))
+    more = rows.height > page_size
+    rows = rows.head(page_size)
+    next_cursor = None
+    if more:
+        last = rows.row(rows.height - 1, named=True)
+        ts_ms = int(last["ts"].timestamp() * 1000)
+        next_cursor = encode_cursor(terms, ts=ts_ms, id=last["read_id"])
+    total: int | None = None
+    if position is None:
+        if not more:
+            total = rows.height
+        elif transform is None:
+            total = make(start, end, 10_000).count()
+        else:
+            total = sum(transform(frame).height for frame in make(start, end, 10_000))
+    return ResultPage(rows, total, next_cursor)
+
+
+def page_of_canvass(
+    pages: Pages, terms: Mapping[str, Any], *, page_size: int, cursor: str | None = None
+) -> ResultPage:
+    """One page of a canvass (plates grouped, by first sighting); the whole result is counted
+    on every call because the store groups the window anyway."""
+    offset = 0
+    if cursor:
+        found = decode_cursor(cursor, terms).get("offset")
+        if not isinstance(found, int) or found < 0:
+            raise StoreQueryError("cursor is not one this API returned", "cursor")
+        offset = found
+    total = 0
+    chosen: list[pl.DataFrame] = []
+    for frame in pages:
+        first, last = total, total + frame.height
+        lo, hi = max(offset, first), min(offset + page_size, last)
+        if lo < hi:
+            chosen.append(frame.slice(lo - first, hi - lo))
+        total = last
+    rows = pl.concat(chosen) if chosen else pl.DataFrame(schema=CANVASS_SCHEMA)
+    more = offset + page_size < total
+    next_cursor = encode_cursor(terms, offset=offset + page_size) if more else None
+    return ResultPage(rows, total, next_cursor)
+
+
+# -- alerts and output --------------------------------------------------------------------------
+
+
+def alerts_by_read(
+    store: ReadStore, read_ids: Iterable[str], start: datetime, end: datetime, *, covert: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """The stored alerts raised by ``read_ids`` (reads timed in ``[start, end)``), by read id;
+    covert-list alerts only when ``covert`` (the caller holds ``hotlists:view_covert``)."""
+    ids = sorted(set(read_ids))
+    if not ids:
+        return {}
+    frame = store.scan_alerts(start, end).filter(pl.col("read_id").is_in(ids))
+    if not covert:
+        frame = frame.filter(~pl.col("covert").fill_null(False))
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in frame.sort("ts", "alert_id").select(_ALERT_COLUMNS).collect().iter_rows(named=True):
+        found.setdefault(row["read_id"], []).append(
+            {k: v for k, v in row.items() if k != "read_id"}
+        )
+    return found
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if isinstance(value, float):
+        # float32 columns (confidence) widen to 0.8999999761...; 6 digits is what was sent
+        return round(value, 6) if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json_value(item) for key, item in value.items()}
+    return value
+
+
+def rows_json(
+    store: ReadStore, rows: pl.DataFrame, *, covert: bool, grouped: bool = False
+) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts with ``alerts`` (each the alerts of the read, or for a
+    canvass row those of all its reads), times as RFC 3339 UTC text."""
+    if rows.height == 0:
+        return []
+    if grouped:
+        ids = rows["read_ids"].explode().drop_nulls().to_list()
+        low, high = rows["first_seen"].min(), rows["last_seen"].max()
+    else:
+        ids = rows["read_id"].to_list()
+        low, high = rows["ts"].min(), rows["ts"].max()
+    assert isinstance(low, datetime) and isinstance(high, datetime)
+    alerts = alerts_by_read(store, ids, low, high + _ONE_MS, covert=covert)
+    out = []
+    for row in rows.iter_rows(named=True):
+        item = {key: _json_value(value) for key, value in row.items()}
+        keys = row["read_ids"] if grouped else [row["read_id"]]
+        item["alerts"] = [alert for key in keys for alert in alerts.get(key, [])]
+        out.append(item)
+    return out
