@@ -18,6 +18,7 @@ from dataflow import FlowOptions, Geofences, IndexHolder, build_flow
 from matchers import Entry, Hotlist, OcrClasses, Policy
 from plateflow.settings import Settings
 from sinks import (
+    HOTLISTS_CHANGED as HOTLISTS,
     ALERTS_CHANNEL,
     ALERTS_LOG,
     COVERT_CHANNEL,
@@ -297,3 +298,39 @@ def test_flow_metrics_are_served_by_the_bytewax_api_server(
     scraper.join()
     assert bodies, "no plateflow metrics on http://127.0.0.1:3030/metrics"
     assert 'plateflow_flow_reads_rejected_total{reason="confidence"}' in bodies[0]
+
+
+def test_hot_reload_from_the_records_database(
+    redis_client: redis.Redis, redis_url: str, settings: Settings, database_url: str
+) -> None:
+    """The production path: a list in the records database, changed with ``records.add_entry``
+    (which announces the change) while the flow runs with ``make_holder``."""
+    import records
+    from dataflow import make_holder
+
+    engine = records.connect(database_url)
+    records.reset_schema(engine)
+    records.create_hotlist(
+        engine, "wanted", category="wanted_vehicle", user="admin", policy={"ocr_equivalents": 1}
+    )
+    settings = settings.replace(database_url=database_url)
+    holder = make_holder(settings, redis_url)
+    flow = build_flow(settings, redis_url, holder, FlowOptions(drain=True, drain_after_s=5.0))
+    sub = Subscriber(redis_url)
+    runner = threading.Thread(target=run_main, args=(flow,))
+    runner.start()
+    try:
+        for i in range(30):
+            if i == 5:
+                records.add_entry(
+                    engine, "wanted", "8WANTE0", user="admin", reason="Felony warrant",
+                    case_number="W-1", notify=lambda name: redis_client.publish(HOTLISTS, name),
+                )  # fmt: skip
+            append_reads(redis_client, [read(4000 + i, "8WANTED")], settings.partitions)
+            time.sleep(0.1)
+    finally:
+        runner.join(timeout=60)
+        holder.stop()
+        engine.dispose()
+    hits = [a for _, a in sub.close() if a["hotlist"]["name"] == "wanted"]
+    assert hits and hits[0]["match"]["kind"] == "ocr"  # 8WANTED ~ 8WANTE0 (D and 0 are OCR look-alikes)
