@@ -77,38 +77,51 @@ def plate_variants(
         )
         raise SinksError(msg)
     classes = _classes(ocr_classes)
-    best: dict[str, tuple[int, int]] = {plate: (0, 0)}
-    seen: set[tuple[str, int, int]] = {(plate, 0, 0)}
-    frontier: list[tuple[str, int, int]] = [(plate, 0, 0)]
-    while frontier:
-        following: list[tuple[str, int, int]] = []
-        for text, used_d, used_o in frontier:
-            steps: list[tuple[str, int, int]] = []
-            if used_o < ocr_equivalents:
-                for index, char in enumerate(text):
-                    for other in classes.get(char, ""):
-                        if other != char:
-                            steps.append((text[:index] + other + text[index + 1 :], 0, 1))
-            if used_d < differences:
-                steps.extend((variant, 1, 0) for variant in _one_difference(text))
-            for variant, add_d, add_o in steps:
-                state = (variant, used_d + add_d, used_o + add_o)
-                if state in seen or not variant:
-                    continue
-                seen.add(state)
-                cost = (state[1], state[2])
-                if variant not in best or cost < best[variant]:
-                    best[variant] = cost
-                following.append(state)
-            if len(best) > MAX_VARIANTS:
-                msg = (
-                    f"plate {plate!r} with differences={differences} and "
-                    f"ocr_equivalents={ocr_equivalents} matches over {MAX_VARIANTS:,} plates; "
-                    "lower the tolerance"
-                )
-                raise SinksError(msg)
-        frontier = following
+    # OCR substitutions commute with the other edits (they can be applied last, to whichever
+    # characters end up where), so: every plate within d differences, then its OCR variants.
+    ball: dict[str, int] = {plate: 0}
+    layer = [plate]
+    for distance in range(1, differences + 1):
+        following: list[str] = []
+        for text in layer:
+            for variant in _one_difference(text):
+                if variant and variant not in ball:
+                    ball[variant] = distance
+                    following.append(variant)
+        layer = following
+    if ocr_equivalents == 0:
+        return {text: (distance, 0) for text, distance in ball.items()}
+    best: dict[str, tuple[int, int]] = {}
+    for text, distance in ball.items():
+        for variant, used in _ocr_variants(text, ocr_equivalents, classes):
+            cost = (distance, used)
+            known = best.get(variant)
+            if known is None or cost < known:
+                best[variant] = cost
+        if len(best) > MAX_VARIANTS:
+            msg = (
+                f"plate {plate!r} with differences={differences} and "
+                f"ocr_equivalents={ocr_equivalents} matches over {MAX_VARIANTS:,} plates; "
+                "lower the tolerance"
+            )
+            raise SinksError(msg)
     return best
+
+
+def _ocr_variants(text: str, limit: int, classes: dict[str, str]) -> Iterable[tuple[str, int]]:
+    """``text`` with up to ``limit`` characters replaced by an equivalent, with the count."""
+    found: list[tuple[str, int]] = [(text, 0)]
+    for index, char in enumerate(text):
+        others = [other for other in classes.get(char, "") if other != char]
+        if not others:
+            continue
+        found += [
+            (variant[:index] + other + variant[index + 1 :], used + 1)
+            for variant, used in found
+            if used < limit
+            for other in others
+        ]
+    return found
 
 
 def _one_difference(text: str) -> Iterable[str]:
