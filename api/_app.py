@@ -25,11 +25,13 @@ import records
 from api._access import ANONYMOUS, audit_attempt, client_of
 from api._errors import ApiError, Refusal, records_error_response, refusal_response
 from api._metrics import MetricsMiddleware
+from api._routes_cases import router as cases_router
 from api._routes_hotlists import router as hotlists_router
 from api._routes_ingest import router as ingest_router
 from api._routes_ops import router as ops_router
 from api._routes_people import router as people_router
 from api._routes_records import router as records_router
+from api._routes_store import router as store_router
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ The HTTP face of plateflow, an ALPR back end run under a written ALPR policy.
   `description` (query string, or the top level of a JSON body). Refusals are 401 (no login),
   403 (role or training; the message says which) and 422 (missing justification; `field` names
   it). Every attempt, allowed or refused, is written to the hash-chained audit log first.
+* **Stored reads** (`/v1/search/*`, `/v1/holds`, `/v1/evidence/*`): plate history, partial
+  plates, canvass and past-read matching, a page at a time (`next_cursor`); legal holds and
+  evidence exports with a verifiable manifest and chain of custody (427.3(d), 427.4).
 * **Operations** (`/healthz`, `/metrics`): no ALPR data.
 
 Every refusal is a JSON object `{"detail": "...", "field": "..."}` whose sentence names the fix.
@@ -154,6 +159,8 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
     app.include_router(people_router)
     app.include_router(hotlists_router)
     app.include_router(records_router)
+    app.include_router(store_router)
+    app.include_router(cases_router)
     app.include_router(ops_router)
     log.info(
         "API built: %d partitions, %d ingest token(s), database %s",

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 import records
 from api._store_query import SearchSpec, StoreQueryError
-from sinks import LegalHold, ReadStore, SinksError, record_custody
+from sinks import DEFAULT_OCR_CLASSES, LegalHold, ReadStore, SinksError, record_custody
 
 __all__ = [
     "EVIDENCE_DIR",
@@ -79,8 +79,9 @@ def place_hold(
         raise StoreQueryError("a legal hold needs a reason (e.g. homicide investigation)", "reason")
     try:
         if spec is not None:
-            extra = {"ocr_classes": ocr_classes} if ocr_classes else {}
-            pages = spec.pages(store, page_size=10_000, **extra)
+            pages = spec.pages(
+                store, page_size=10_000, ocr_classes=ocr_classes or DEFAULT_OCR_CLASSES
+            )
             if pages.count() == 0:
                 raise StoreQueryError(
                     f"case {case_number}: the query found no reads to hold", status=404
@@ -130,7 +131,8 @@ def export_case(
     directory, 403 for covert alerts the exporter may not see."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise StoreQueryError(f"{out} is not an empty directory; export to a new one", "out", 409)
+        msg = f"{out} is not an empty directory; export to a new one"
+        raise StoreQueryError(msg, "out", status=409)
     staging = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.staging")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

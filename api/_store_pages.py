@@ -30,6 +30,7 @@ from sinks import CANVASS_SCHEMA, Pages, ReadStore
 __all__ = [
     "ResultPage",
     "alerts_by_read",
+    "cursor_window",
     "decode_cursor",
     "encode_cursor",
     "page_of_canvass",
@@ -54,13 +55,38 @@ def encode_cursor(terms: Mapping[str, Any], **position: Any) -> str:
     return base64.urlsafe_b64encode(body).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, terms: Mapping[str, Any]) -> dict[str, Any]:
-    """The position of a cursor made by :func:`encode_cursor` for the same terms."""
+def _open(cursor: str) -> dict[str, Any]:
     try:
         found = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError) as exc:
         raise StoreQueryError("cursor is not one this API returned", "cursor") from exc
-    if not isinstance(found, dict) or found.get("q") != _digest(terms):
+    if not isinstance(found, dict):
+        raise StoreQueryError("cursor is not one this API returned", "cursor")
+    return found
+
+
+def cursor_window(cursor: str | None) -> tuple[datetime, datetime] | None:
+    """The time window of the search a cursor continues (None without a cursor): a search
+    whose end defaulted to "now" keeps its first page's window on every later page."""
+    if not cursor:
+        return None
+    try:
+        start_ms, end_ms = (int(ms) for ms in _open(cursor)["w"])
+        start = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
+        end = datetime.fromtimestamp(end_ms / 1000, tz=timezone.utc)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+        raise StoreQueryError("cursor is not one this API returned", "cursor") from exc
+    return start, end
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def decode_cursor(cursor: str, terms: Mapping[str, Any]) -> dict[str, Any]:
+    """The position of a cursor made by :func:`encode_cursor` for the same terms."""
+    found = _open(cursor)
+    if found.get("q") != _digest(terms):
         msg = "cursor belongs to another search; repeat the search without a cursor"
         raise StoreQueryError(msg, "cursor")
     return found
@@ -132,8 +158,8 @@ def page_of_reads(
     next_cursor = None
     if more:
         last = rows.row(rows.height - 1, named=True)
-        ts_ms = int(last["ts"].timestamp() * 1000)
-        next_cursor = encode_cursor(terms, ts=ts_ms, id=last["read_id"])
+        window = [_ms(start), _ms(end)]
+        next_cursor = encode_cursor(terms, ts=_ms(last["ts"]), id=last["read_id"], w=window)
     total: int | None = None
     if position is None:
         if not more:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 import matchers
 import records
-from api._store_query import READ_RESULT_SCHEMA, StoreQueryError
+from api._store_query import READ_RESULT_SCHEMA, StoreQueryError, to_ms
 from sinks import READS_SCHEMA, AlertBus, Pages, ReadStore
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class PastSearch:
                 f"(`plateflow hotlist add {name} ...` or POST /v1/hotlists/{name}/entries)"
             )
             raise records.NotFoundError(msg)
-        end = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        end = to_ms((now or datetime.now(timezone.utc)).astimezone(timezone.utc))
         ocr = matchers.OcrClasses(ocr_classes)
         return cls(
             dataclasses.replace(hotlist, entries=chosen), days, end - timedelta(days=days), end, ocr
@@ -155,9 +155,7 @@ class PastSearch:
     def _matches(self, frame: pl.DataFrame) -> list[list[matchers.Match]]:
         if frame.height == 0:
             return []
-        candidates = [
-            [c["plate"] for c in found or []] for found in frame["candidates"].to_list()
-        ]
+        candidates = [[c["plate"] for c in found or []] for found in frame["candidates"].to_list()]
         return self._index.match_batch(
             frame["plate"].to_list(),
             frame["state"].to_list(),

@@ -28,6 +28,7 @@ __all__ = [
     "READ_RESULT_SCHEMA",
     "SearchSpec",
     "StoreQueryError",
+    "to_ms",
     "utc_window",
 ]
 
@@ -74,7 +75,12 @@ def utc_window(
         raise StoreQueryError(f"the time window is out of range ({exc})", "start") from exc
     if begin >= stop:
         raise StoreQueryError("start must be before end", "start")
-    return begin, stop
+    return to_ms(begin), to_ms(stop)
+
+
+def to_ms(moment: datetime) -> datetime:
+    """``moment`` cut to whole milliseconds, the store's resolution (cursors carry ms)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _iso(moment: datetime) -> str:

@@ -128,9 +128,13 @@ def run_flow(
     holder = holder or make_holder(settings, redis_url)
     flow = build_flow(settings, redis_url, holder, options)
     tune_gc()
-    recovery = RecoveryConfig(recovery_directory) if recovery_directory else None
+    recovery = (
+        RecoveryConfig(recovery_directory)  # type: ignore[no-untyped-call]
+        if recovery_directory
+        else None
+    )
     try:
-        cli_main(
+        cli_main(  # type: ignore[no-untyped-call]
             flow,
             workers_per_process=workers_per_process,
             process_id=process_id,

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from matchers import HotlistIndex, OcrClasses
 from matchers import Hotlist as HotlistT
+from matchers import HotlistIndex, OcrClasses
 from sinks import HOTLISTS_CHANGED
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ class IndexHolder:
         self._index = HotlistIndex.build(load_all(), ocr)
         log.info(
             "hotlist index built: %d lists, %d entries in %.2f s",
-            len(self._index.hotlists), len(self._index), time.perf_counter() - started,
+            len(self._index.hotlists),
+            len(self._index),
+            time.perf_counter() - started,
         )
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
@@ -82,15 +84,17 @@ class IndexHolder:
         while not self._stop.is_set():
             try:
                 client = redis.Redis.from_url(redis_url)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 pubsub.subscribe(HOTLISTS_CHANGED)
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is None:
                         continue
-                    name = message["data"].decode() if isinstance(
-                        message["data"], bytes
-                    ) else str(message["data"])
+                    name = (
+                        message["data"].decode()
+                        if isinstance(message["data"], bytes)
+                        else str(message["data"])
+                    )
                     try:
                         self.reload(name)
                     except Exception:  # a bad list must not stop reloads of the others

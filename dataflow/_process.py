@@ -149,7 +149,7 @@ class BatchProcessor:
         m.MATCH_SECONDS.observe(out.match_s)
         m.STAGE_SECONDS.labels(stage="match").inc(out.match_s)
         now_ms = int(time.time() * 1000)
-        for read, hits in zip(reads, matches):
+        for read, hits in zip(reads, matches, strict=True):
             if not hits:
                 continue
             advisories = self._advisories_for(read["lat"], read["lon"])

@@ -92,8 +92,11 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
             if item.partition not in self._recovered:
                 removed = self._progress.recover(item.partition)
                 if removed:
-                    log.warning("removed %d half-written files of partition %d", len(removed),
-                                item.partition)
+                    log.warning(
+                        "removed %d half-written files of partition %d",
+                        len(removed),
+                        item.partition,
+                    )
                 self._recovered.add(item.partition)
             buf = self._buffers.setdefault(item.partition, _Buffer())
             if item.first_id is not None:

@@ -22,6 +22,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -72,9 +73,7 @@ class RedisStreamSource(FixedPartitionedSource[StreamBatch, str | None]):
         return [str(p) for p in range(self.partitions)]
 
     @override
-    def build_part(
-        self, step_id: str, for_part: str, resume_state: str | None
-    ) -> _StreamPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: str | None) -> _StreamPartition:
         return _StreamPartition(self, int(for_part), resume_state)
 
 
@@ -95,7 +94,8 @@ class _StreamPartition(StatefulSourcePartition[StreamBatch, str | None]):
     @override
     def next_batch(self) -> list[StreamBatch]:
         cfg = self._cfg
-        response = self._client.xread({self._key: self._last_id}, count=cfg.batch_size)
+        # redis-py's stub types XREAD's reply as a union of every reply shape
+        response: Any = self._client.xread({self._key: self._last_id}, count=cfg.batch_size)
         now = time.monotonic()
         if response:
             raw_entries = response[0][1]

@@ -166,8 +166,9 @@ def _fast_read(obj: dict[str, Any]) -> dict[str, Any] | None:
     if not MIN_PLATE_LEN <= len(plate) <= MAX_PLATE_LEN:
         return None
     state = obj.get("state")
-    if state is not None and (type(state) is not str or len(state) != 2 or not state.isalpha()
-                              or not state.isascii()):
+    if state is not None and (
+        type(state) is not str or len(state) != 2 or not state.isalpha() or not state.isascii()
+    ):
         return None
     lat = obj.get("lat")
     lon = obj.get("lon")

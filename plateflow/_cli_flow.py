@@ -131,7 +131,7 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
 
     def show(alert: dict[str, Any]) -> None:
         if args.json:
-            print(orjson.dumps(alert).decode(), flush=True)  # noqa: T201 - the CLI's output
+            print(orjson.dumps(alert).decode(), flush=True)
         else:
             out.print(render_alert(alert), highlight=False)
 
@@ -182,8 +182,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 f"  hotlist [bold]{h.name}[/] ({h.category}, {len(h.entries):,} entries, "
                 f"policy {h.policy.to_dict()})"
             )
-        out.print(f"index built in {time.monotonic() - started:.1f} s; streaming for "
-                  f"{args.duration:.0f} s at {args.rate:,.0f} reads/s …")
+        out.print(
+            f"index built in {time.monotonic() - started:.1f} s; streaming for "
+            f"{args.duration:.0f} s at {args.rate:,.0f} reads/s …"
+        )
         sim_hot = _demo.plates_for(lists, random.Random(3))
         sim = Simulator(n_cameras=args.cameras, hot_plates=sim_hot, hit_rate=0.003, seed=11)
         feed = AlertFeed(url, (lambda a: None) if args.quiet else print_alert(out)).start()

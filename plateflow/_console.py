@@ -60,7 +60,7 @@ class AlertFeed:
         covert: bool = True,
     ) -> None:
         self._client = redis.Redis.from_url(redis_url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         channels = [ALERTS_CHANNEL, COVERT_CHANNEL] if covert else [ALERTS_CHANNEL]
         self._pubsub.subscribe(*channels)
         self._on_alert = on_alert

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from matchers import Hotlist
-from plateflow._console import AlertFeed, print_alert
+from plateflow._console import AlertFeed
 from plateflow.settings import Settings
 from plateflow.simulator import STATE_FORMATS, Simulator, random_plates
 from sinks import ALERTS_LOG, COVERT_LOG, DEADLETTER_STREAM, ReadStore, append_reads
@@ -50,7 +50,7 @@ def generate_large_list(path: Path, n: int, seed: int, sim: Simulator) -> Path:
     states = list(STATE_FORMATS)
     shares = np.array([STATE_FORMATS[s][0] for s in states])
     per_state = rng.multinomial(n - n // 50, shares / shares.sum())
-    for state, k in zip(states, per_state):
+    for state, k in zip(states, per_state, strict=True):
         plates.extend((p, state) for p in random_plates(rng, int(k), STATE_FORMATS[state][1]))
     picks = rng.choice(len(sim.plates) // 10, n // 50, replace=False)
     plates.extend((sim.plates[i], sim.states[i]) for i in picks)

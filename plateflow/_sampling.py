@@ -34,4 +34,3 @@ def traffic_sample(settings: Settings, n: int, days: int = 7) -> records.PlateSa
     sim = Simulator(population_size=max(n, 10_000), seed=99, ocr_error_rate=0.0,
                     malformed_rate=0.0)  # fmt: skip
     return records.PlateSample([r["plate"] for r in sim.reads(n)], "simulated traffic")
-

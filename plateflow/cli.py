@@ -64,7 +64,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plateflow",
-        description="plateflow: ALPR back end - streaming hotlist matching, alerts, audited storage.",
+        description="plateflow: ALPR back end: hotlist matching, alerts, audited storage.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parents = [settings_parser()]

@@ -102,7 +102,9 @@ def _files(raw: str) -> tuple[Path, ...]:
     paths = tuple(Path(p.strip()) for p in raw.split(",") if p.strip())
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise ValueError(f"a comma-separated list of existing files (missing: {', '.join(missing)})")
+        raise ValueError(
+            f"a comma-separated list of existing files (missing: {', '.join(missing)})"
+        )
     return paths
 
 
@@ -128,7 +130,9 @@ def _ocr_classes(raw: str) -> tuple[str, ...]:
     seen: set[str] = set()
     for g in groups:
         if len(g) < 2 or not g.isalnum():
-            raise ValueError("comma-separated groups of two or more letters/digits, e.g. 0ODQ,1I,8B")
+            raise ValueError(
+                "comma-separated groups of two or more letters/digits, e.g. 0ODQ,1I,8B"
+            )
         if seen & set(g):
             raise ValueError("groups that do not share a character (each character in one group)")
         seen |= set(g)
@@ -167,7 +171,9 @@ class Settings:
     )
     partitions: int = _setting(4, _int_range(1, 1024), "number of read stream partitions")
     batch_size: int = _setting(
-        500, _int_range(1, 100_000), "stream entries taken per source poll (each may hold many reads)"
+        500,
+        _int_range(1, 100_000),
+        "stream entries taken per source poll (each may hold many reads)",
     )
     retention_days: int = _setting(
         POLICY_MIN_RETENTION_DAYS,
@@ -178,7 +184,9 @@ class Settings:
         False, _bool, "allow retention_days below the policy's 365-day minimum (logged)"
     )
     cooldown_s: float = _setting(
-        300.0, _float_range(0, 7 * 86_400), "seconds in which a repeat hit is a sighting, not a new alert"
+        300.0,
+        _float_range(0, 7 * 86_400),
+        "seconds in which a repeat hit is a sighting, not a new alert",
     )
     max_alerts_per_read: int = _setting(3, _int_range(1, 100), "most alerts one read may raise")
     alerts_log_maxlen: int = _setting(
@@ -194,7 +202,9 @@ class Settings:
         None, _optional_file, "GeoJSON FeatureCollection of polygons with an 'advisory' property"
     )
     ocr_classes: tuple[str, ...] = _setting(
-        ("0ODQ", "1I", "2Z", "5S", "8B", "6G"), _ocr_classes, "OCR confusion classes, e.g. 0ODQ,1I,2Z"
+        ("0ODQ", "1I", "2Z", "5S", "8B", "6G"),
+        _ocr_classes,
+        "OCR confusion classes, e.g. 0ODQ,1I,2Z",
     )
     api_host: str = _setting("127.0.0.1", _host, "address the HTTP API binds")
     api_port: int = _setting(8000, _int_range(1, 65_535), "port the HTTP API binds")
@@ -202,21 +212,25 @@ class Settings:
         8 * 3600, _int_range(60, 7 * 86_400), "seconds a login session lasts"
     )
     lockout_attempts: int = _setting(5, _int_range(1, 100), "failed logins before an account locks")
-    lockout_s: int = _setting(900, _int_range(1, 86_400 * 30), "seconds a locked account stays locked")
+    lockout_s: int = _setting(
+        900, _int_range(1, 86_400 * 30), "seconds a locked account stays locked"
+    )
     min_description_length: int = _setting(
-        20, _int_range(1, 1000), "shortest description accepted for an inquiry without a case number"
+        20,
+        _int_range(1, 1000),
+        "shortest description accepted for an inquiry without a case number",
     )
     policy_alert_ceiling: float = _setting(
-        0.01, _float_range(0, 1), "largest share of reads a hotlist policy may alert on unless forced"
+        0.01,
+        _float_range(0, 1),
+        "largest share of reads a hotlist policy may alert on unless forced",
     )
     log_level: str = _setting("INFO", _log_level, "log level: DEBUG, INFO, WARNING or ERROR")
 
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def load(
-        cls, environ: Mapping[str, str] | None = None, **overrides: str | None
-    ) -> Settings:
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
         """Build settings from the environment and overrides given as raw strings (CLI values).
 
         Raises :class:`SettingsError` naming the setting for an unknown variable or a bad value.
@@ -232,9 +246,8 @@ class Settings:
             and k[len(ENV_PREFIX) :].lower() not in names
         )
         if unknown:
-            msg = (
-                f"unknown setting(s) {', '.join(unknown)}; known settings are "
-                + ", ".join(env_name(n) for n in sorted(names))
+            msg = f"unknown setting(s) {', '.join(unknown)}; known settings are " + ", ".join(
+                env_name(n) for n in sorted(names)
             )
             raise SettingsError(msg)
         bad_keys = sorted(set(overrides) - names)

@@ -64,7 +64,7 @@ def population(rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
     plates: list[str] = []
     states: list[str] = []
     for state, (share, fmt) in STATE_FORMATS.items():
-        k = max(1, int(round(n * share)))
+        k = max(1, round(n * share))
         plates.extend(random_plates(rng, k, fmt))
         states.extend([state] * k)
     order = rng.permutation(len(plates))

@@ -49,17 +49,17 @@ for i = 1, #KEYS do
       end
     end
   end
-  local channel, stream = "%(general)s", "%(general_log)s"
-  if covert == "1" then channel, stream = "%(covert)s", "%(covert_log)s" end
+  local channel, stream = "@GENERAL@", "@GENERAL_LOG@"
+  if covert == "1" then channel, stream = "@COVERT@", "@COVERT_LOG@" end
   redis.call("PUBLISH", channel, payload)
   redis.call("XADD", stream, "MAXLEN", "~", maxlen, "*", "alert", payload)
   out[i] = result
 end
 return out
-""" % {
-    "general": ALERTS_CHANNEL, "general_log": ALERTS_LOG,
-    "covert": COVERT_CHANNEL, "covert_log": COVERT_LOG,
-}  # fmt: skip
+""".replace("@GENERAL_LOG@", ALERTS_LOG).replace("@GENERAL@", ALERTS_CHANNEL)
+_PUBLISH_SCRIPT = _PUBLISH_SCRIPT.replace("@COVERT_LOG@", COVERT_LOG).replace(
+    "@COVERT@", COVERT_CHANNEL
+)
 
 
 def cooldown_key(entry_id: str, plate: str) -> str:

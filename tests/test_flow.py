@@ -18,7 +18,6 @@ from dataflow import FlowOptions, Geofences, IndexHolder, build_flow
 from matchers import Entry, Hotlist, OcrClasses, Policy
 from plateflow.settings import Settings
 from sinks import (
-    HOTLISTS_CHANGED as HOTLISTS,
     ALERTS_CHANNEL,
     ALERTS_LOG,
     COVERT_CHANNEL,
@@ -26,6 +25,9 @@ from sinks import (
     DEADLETTER_STREAM,
     append_reads,
     stream_key,
+)
+from sinks import (
+    HOTLISTS_CHANGED as HOTLISTS,
 )
 
 T0 = 1_795_867_200_000  # 2026-11-28T12:00:00Z
@@ -124,7 +126,9 @@ def traffic(redis_client: redis.Redis, settings: Settings) -> Iterator[list[dict
     # malformed: not JSON, a read without a plate, confidence as a percentage
     redis_client.xadd(stream_key(0), {b"data": b"{not json"})
     redis_client.xadd(stream_key(1), {b"data": orjson.dumps({"camera_id": "c", "ts": T0})})
-    redis_client.xadd(stream_key(2), {b"data": orjson.dumps(read(5000, "ABC123") | {"confidence": 93})})
+    redis_client.xadd(
+        stream_key(2), {b"data": orjson.dumps(read(5000, "ABC123") | {"confidence": 93})}
+    )
     yield reads
 
 
@@ -333,4 +337,6 @@ def test_hot_reload_from_the_records_database(
         holder.stop()
         engine.dispose()
     hits = [a for _, a in sub.close() if a["hotlist"]["name"] == "wanted"]
-    assert hits and hits[0]["match"]["kind"] == "ocr"  # 8WANTED ~ 8WANTE0 (D and 0 are OCR look-alikes)
+    assert (
+        hits and hits[0]["match"]["kind"] == "ocr"
+    )  # 8WANTED ~ 8WANTE0 (D and 0 are OCR look-alikes)

@@ -1,4 +1,4 @@
-"""The canonical read: validation, normalisation, and the fast path agreeing with the careful one."""
+"""The canonical read: validation, normalisation, the fast path agreeing with the careful one."""
 
 from __future__ import annotations
 
@@ -63,8 +63,18 @@ reads = st.fixed_dictionaries(
     {},
     optional={
         k: values
-        for k in ("read_id", "camera_id", "plate", "ts", "confidence", "state", "lat", "lon",
-                  "agency", "image_ref")
+        for k in (
+            "read_id",
+            "camera_id",
+            "plate",
+            "ts",
+            "confidence",
+            "state",
+            "lat",
+            "lon",
+            "agency",
+            "image_ref",
+        )
     },
 )
 
