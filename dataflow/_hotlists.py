@@ -37,6 +37,7 @@ class IndexHolder:
         load_one: Callable[[str], HotlistT | None],
         ocr: OcrClasses,
     ) -> None:
+        self._load_all = load_all
         self._load_one = load_one
         self._ocr = ocr
         self._lock = threading.Lock()  # serialises rebuilds; readers never take it
@@ -78,27 +79,49 @@ class IndexHolder:
         self._listener.start()
 
     def stop(self) -> None:
+        """Stop the listener thread (waits up to a second for it)."""
         self._stop.set()
+        if self._listener is not None:
+            self._listener.join(timeout=1.0)
+
+    def reload_all(self) -> None:
+        """Rebuild the whole index from the sources and swap it in."""
+        with self._lock:
+            new = HotlistIndex.build(self._load_all(), self._ocr)
+            self._index = new
+        gc.collect()
+        gc.freeze()
+        log.info("hotlist index rebuilt: %d lists, %d entries", len(new.hotlists), len(new))
 
     def _listen(self, redis_url: str) -> None:
+        reconnecting = False
         while not self._stop.is_set():
+            client = redis.Redis.from_url(redis_url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
-                client = redis.Redis.from_url(redis_url)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 pubsub.subscribe(HOTLISTS_CHANGED)
+                if reconnecting:
+                    # changes announced while we were away were missed: take everything again
+                    try:
+                        self.reload_all()
+                    except Exception:  # keep listening; the current index stays live
+                        log.exception("rebuilding the hotlist index failed; the old one stays")
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is None:
                         continue
-                    name = (
-                        message["data"].decode()
-                        if isinstance(message["data"], bytes)
-                        else str(message["data"])
-                    )
+                    data = message["data"]
+                    name = data.decode() if isinstance(data, bytes) else str(data)
                     try:
                         self.reload(name)
                     except Exception:  # a bad list must not stop reloads of the others
                         log.exception("reload of hotlist %r failed; the old one stays live", name)
             except (redis.RedisError, OSError) as exc:
+                if self._stop.is_set():
+                    return
                 log.warning("hotlist change listener lost Redis (%s); retrying in 1 s", exc)
+                reconnecting = True
                 time.sleep(1)
+            finally:
+                pubsub.close()
+                client.close()

@@ -11,7 +11,7 @@ covert lists are shown only to users allowed to see them. ``register`` also adds
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ import records
 from api import (
     COVERT_PERMISSION,
     MATCH_MODES,
+    PAST_SCHEMA,
+    READ_RESULT_SCHEMA,
     PastSearch,
     SearchSpec,
     StoreQueryError,
@@ -37,7 +39,7 @@ from plateflow._store_output import ResultWriter, print_page
 from plateflow.embedded import redis_url
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
-from sinks import ReadStore
+from sinks import CANVASS_SCHEMA, Pages, ReadStore
 
 out = Console()
 
@@ -165,9 +167,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     add_inquiry(p)
     p.set_defaults(handler=cmd_past)
 
-    from plateflow import _cli_cases
+    from plateflow._cli_cases import register as register_cases  # it imports this module
 
-    _cli_cases.register(sub, parents)
+    register_cases(sub, parents)
 
 
 def _common(p: argparse.ArgumentParser, *, window_required: bool) -> None:
@@ -255,9 +257,7 @@ def with_alerts(
             ids = frame["read_id"].to_list()
             low, high = frame["ts"].min(), frame["ts"].max()
         assert isinstance(low, datetime) and isinstance(high, datetime)
-        found = alerts_by_read(
-            store, ids, low, high + timedelta(milliseconds=1), covert=covert
-        )
+        found = alerts_by_read(store, ids, low, high + timedelta(milliseconds=1), covert=covert)
         keys = frame["read_ids"].to_list() if grouped else [[i] for i in ids]
         texts = [
             orjson.dumps([a for key in group for a in found.get(key, [])]).decode()
@@ -266,11 +266,16 @@ def with_alerts(
         yield frame.with_columns(alerts=pl.Series(texts, dtype=pl.String))
 
 
-def deliver(args: argparse.Namespace, frames: Iterable[pl.DataFrame], total: int) -> int:
+def deliver(
+    args: argparse.Namespace,
+    frames: Iterable[pl.DataFrame],
+    total: int,
+    schema: dict[str, pl.DataType],
+) -> int:
     """Stream pages to ``--out`` or the terminal; returns the rows written."""
     written = 0
     if args.out is not None:
-        with ResultWriter(args.out) as writer:
+        with ResultWriter(args.out, {**schema, "alerts": pl.String()}) as writer:
             for frame in frames:
                 writer.write(frame)
             written = writer.rows
@@ -294,7 +299,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     permission = "reads:canvass" if kind == "canvass" else "reads:search"
     newest = kind != "canvass" and not args.oldest_first
 
-    def pages() -> Iterable[pl.DataFrame]:
+    def pages() -> Pages:
         return spec.pages(
             store,
             page_size=args.page_size,
@@ -311,11 +316,12 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         client=CLIENT,
         min_description_length=settings.min_description_length,
     ) as access:
-        counted = pages()
-        total = counted.count() if hasattr(counted, "count") else 0  # type: ignore[attr-defined]
+        total = pages().count()
         access.result_count = total
         covert = access.user.can(COVERT_PERMISSION)
-    deliver(args, with_alerts(store, pages(), covert=covert, grouped=kind == "canvass"), total)
+    grouped = kind == "canvass"
+    schema = CANVASS_SCHEMA if grouped else READ_RESULT_SCHEMA
+    deliver(args, with_alerts(store, pages(), covert=covert, grouped=grouped), total, schema)
     return 0
 
 
@@ -376,7 +382,7 @@ def cmd_past(args: argparse.Namespace, settings: Settings) -> int:
         covert = access.user.can(COVERT_PERMISSION)
     if args.alert:
         _publish(settings, past, pages())
-    deliver(args, with_alerts(store, pages(), covert=covert), total)
+    deliver(args, with_alerts(store, pages(), covert=covert), total, PAST_SCHEMA)
     return 0
 
 
@@ -396,6 +402,3 @@ def _publish(settings: Settings, past: PastSearch, frames: Iterable[pl.DataFrame
         finally:
             client.close()
     out.print(f"published {published:,} historical alert(s)")
-
-
-Handler = Callable[[argparse.Namespace, Settings], int]

@@ -80,7 +80,7 @@ def dead_letter(client: redis.Redis, items: Sequence[tuple[bytes | str, str]], s
         pipe.xadd(DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
     pipe.execute()
     DEAD_LETTERS.labels(source=source).inc(len(items))
-    log.info("dead-lettered %d payloads from %s", len(items), source)
+    log.debug("dead-lettered %d payloads from %s", len(items), source)
 
 
 def _plain(read: Mapping[str, Any]) -> Any:
