@@ -40,7 +40,13 @@ from api._store_cases import (
     release_summary,
 )
 from api._store_pages import alerts_by_read
-from api._store_past import PAST_SCHEMA, PastSearch, advisories_for, publish_historical
+from api._store_past import (
+    PAST_SCHEMA,
+    PastSearch,
+    advisories_for,
+    list_visible,
+    publish_historical,
+)
 from api._store_query import (
     COVERT_PERMISSION,
     MATCH_MODES,
@@ -83,6 +89,7 @@ __all__ = [
     "generate_ingest_token",
     "guard",
     "ingest_objects",
+    "list_visible",
     "new_export_id",
     "openalpr_items",
     "openalpr_read",

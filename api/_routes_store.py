@@ -29,7 +29,13 @@ from api._schemas_store import (
     SearchOut,
 )
 from api._store_pages import cursor_window, page_of_canvass, page_of_reads, rows_json
-from api._store_past import PAST_SCHEMA, PastSearch, advisories_for, publish_historical
+from api._store_past import (
+    PAST_SCHEMA,
+    PastSearch,
+    advisories_for,
+    list_visible,
+    publish_historical,
+)
 from api._store_query import COVERT_PERMISSION, SearchSpec, StoreQueryError, utc_window
 from sinks import ReadStore
 
@@ -244,9 +250,11 @@ def past_reads(
     request: Request,
     g: Annotated[Guard, Depends(guard("reads.past", "reads:search"))],
 ) -> PastOut:
-    if body.alert and body.cursor:
-        raise g.deny(422, "alert=true goes with the first page only", "invalid", "alert")
-    if body.alert and not any(g.can(p) for p in _ENTRY_PERMISSIONS):
+    covert = g.can(COVERT_PERMISSION)
+    if not list_visible(g.engine, body.hotlist, covert=covert):
+        raise g.deny(404, f"no hotlist {body.hotlist!r}", "not_found", "hotlist")
+    publish = body.alert and not body.cursor  # later pages of the same search: already done
+    if publish and not any(g.can(p) for p in _ENTRY_PERMISSIONS):
         raise g.deny(
             403,
             f"user {g.user.username!r} may not raise historical alerts (needs one of "
@@ -268,16 +276,13 @@ def past_reads(
             ),
         )
     except records.NotFoundError as exc:
-        raise g.deny(404, str(exc), "not_found") from exc
-    covert = g.can(COVERT_PERMISSION)
-    if past.covert and not covert:
-        raise g.deny(404, f"no hotlist {body.hotlist!r}", "not_found")
+        raise g.deny(404, str(exc), "not_found", "plate") from exc
     store = store_of(g)
-    terms = {**past.terms(), "alert": body.alert, "cursor": bool(body.cursor)}
+    terms = {**past.terms(), "alert": publish, "cursor": bool(body.cursor)}
 
     def run(access: records.AuditedAccess) -> PastOut:
         published = 0
-        if body.alert:
+        if publish:
             advisories = advisories_for(g.settings)
             now_ms = int(time.time() * 1000)
             for frame in past.pages(store, past.start, past.end):

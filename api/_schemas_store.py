@@ -168,7 +168,9 @@ class PastIn(BaseModel):
     state: str | None = Field(None, max_length=8, description="When listed for several states.")
     days: int = Field(30, ge=1, le=3650)
     alert: bool = Field(
-        False, description="Publish the hits as alerts flagged `historical` (first page only)."
+        False,
+        description="Publish every hit as an alert flagged `historical` (on the first page; "
+        "ignored with a cursor).",
     )
     page_size: int = _PAGE
     cursor: str | None = _CURSOR

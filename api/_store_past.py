@@ -37,7 +37,14 @@ if TYPE_CHECKING:
 
     from plateflow.settings import Settings
 
-__all__ = ["MAX_PAST_DAYS", "PAST_SCHEMA", "PastSearch", "advisories_for", "publish_historical"]
+__all__ = [
+    "MAX_PAST_DAYS",
+    "PAST_SCHEMA",
+    "PastSearch",
+    "advisories_for",
+    "list_visible",
+    "publish_historical",
+]
 
 #: Past-read matching looks back at most this far (the store keeps a year by default).
 MAX_PAST_DAYS = 3650
@@ -210,6 +217,12 @@ class PastSearch:
                 alert["historical_search"] = {"days": self.days, "start": self.start.isoformat()}
                 found.append(alert)
         return found
+
+
+def list_visible(engine: Engine, name: str, *, covert: bool) -> bool:
+    """Whether hotlist ``name`` exists for a caller (covert lists only when ``covert``)."""
+    found = next((h for h in records.list_hotlists(engine) if h.name == name), None)
+    return found is not None and (covert or not found.covert)
 
 
 def advisories_for(settings: Settings) -> Callable[[float | None, float | None], list[str]]:

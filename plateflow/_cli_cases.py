@@ -39,8 +39,10 @@ from plateflow._cli_store import (
     add_window,
     engine_of,
     inquiry,
+    refuse,
     spec_from_args,
     store_of,
+    user_of,
 )
 from plateflow._cli_users import actor, add_actor
 from plateflow.settings import POLICY_MIN_RETENTION_DAYS, Settings
@@ -313,56 +315,46 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     engine = engine_of(settings)
     at = datetime.now(timezone.utc)
     action = "releases.export" if args.release is not None else "evidence.export"
+    case: str | None = args.case
+    request: records.ReleaseRequest | None = None
     if args.release is not None:
-        user = records.get_user(engine, args.by)
+        audit = {"kind": "release", "case_number": args.case}
+        user = user_of(engine, args, action, **audit)
         if not user.can("releases:decide"):
             msg = f"user {args.by!r} may not 'releases:decide': only a Records Supervisor (427.7)"
-            records.record_denied(
-                engine,
-                action,
-                reason=f"forbidden: {msg}",
-                username=args.by,
-                client=CLIENT,
-                kind="release",
-                case_number=args.case,
-                terms={"request": args.release},
-            )
-            raise records.AccessDenied(msg, reason="forbidden")
-    if args.release is None and not args.case:
-        raise CliStoreError("give --case (the held case to export) or --release")
+            refuse(engine, args, action, "forbidden", msg, **audit)
+        request = records.get_release(engine, args.release)
+        case = case or request.case_number  # the inquiry is for the request's case
+    if not case:
+        raise CliStoreError("give --case: the held case to export")
     done: dict[str, Any] = {}
     with records.audited(
         engine,
-        inquiry(args, args.case),
+        inquiry(args, case),
         action,
         permission="evidence:export",
-        terms={"case": args.case, "out": str(args.out), "request": args.release},
+        terms={"case": case, "out": str(args.out), "request": args.release},
         client=CLIENT,
-        kind="release" if args.release is not None else "retention",
+        kind="release" if request is not None else "retention",
         min_description_length=settings.min_description_length,
     ) as access:
         release = None
-        case = args.case
-        if args.release is not None:
-            request = records.get_release(engine, args.release)
-            case = release_case(request, args.case)
+        if request is not None:
+            release_case(request, case)  # approved, law enforcement: else refused here
             release = release_summary(request)
         export_id = new_export_id(case, at)
-        access.terms |= {"case": case, "export_id": export_id}
-        try:
-            manifest = export_case(
-                store_of(settings),
-                case,
-                args.out,
-                by=args.by,
-                at=at,
-                export_id=export_id,
-                covert_allowed=access.user.can(COVERT_PERMISSION),
-                purpose=args.purpose or (release or {}).get("purpose", ""),
-                release=release,
-            )
-        except StoreQueryError as exc:
-            raise CliStoreError(str(exc)) from exc
+        access.terms["export_id"] = export_id
+        manifest = export_case(
+            store_of(settings),
+            case,
+            args.out,
+            by=args.by,
+            at=at,
+            export_id=export_id,
+            covert_allowed=access.user.can(COVERT_PERMISSION),
+            purpose=args.purpose or (request.purpose if request is not None else ""),
+            release=release,
+        )
         access.result_count = int(manifest["counts"]["reads"])
         done.update(export_id=export_id, manifest=manifest)
     if args.release is not None:

@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 import polars as pl
@@ -31,6 +31,7 @@ from api import (
     StoreQueryError,
     advisories_for,
     alerts_by_read,
+    list_visible,
     publish_historical,
     to_ms,
     utc_window,
@@ -325,24 +326,47 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _refuse(engine: Any, args: argparse.Namespace, action: str, reason: str, msg: str) -> None:
+def refuse(
+    engine: Any,
+    args: argparse.Namespace,
+    action: str,
+    reason: str,
+    message: str,
+    *,
+    kind: str = "inquiry",
+    case_number: str | None = None,
+) -> NoReturn:
+    """Audit a refusal decided before :func:`records.audited` runs, and raise it."""
     records.record_denied(
         engine,
         action,
-        reason=f"{reason}: {msg}",
+        reason=f"{reason}: {message}",
         username=args.by,
         client=CLIENT,
-        case_number=args.case_number,
+        kind=kind,
+        case_number=case_number or getattr(args, "case_number", None),
         event_number=args.event_number,
         description=args.description,
     )
-    raise records.AccessDenied(msg, reason=reason)
+    raise records.AccessDenied(message, reason=reason)
+
+
+def user_of(engine: Any, args: argparse.Namespace, action: str, **audit: Any) -> records.User:
+    """The user named by ``--by``; an unknown name is refused and audited."""
+    try:
+        return records.get_user(engine, args.by)
+    except records.NotFoundError:
+        msg = f"no user {args.by!r}; give --by a named user"
+        refuse(engine, args, action, "unknown_user", msg, **audit)
 
 
 def cmd_past(args: argparse.Namespace, settings: Settings) -> int:
     engine = engine_of(settings)
     store = store_of(settings)
     action = "reads.past"
+    user = user_of(engine, args, action)
+    if not list_visible(engine, args.hotlist, covert=user.can(COVERT_PERMISSION)):
+        refuse(engine, args, action, "not_found", f"no hotlist {args.hotlist!r}")
     try:
         past = PastSearch.prepare(
             engine,
@@ -354,12 +378,9 @@ def cmd_past(args: argparse.Namespace, settings: Settings) -> int:
         )
     except StoreQueryError as exc:
         raise CliStoreError(str(exc)) from exc
-    user = records.get_user(engine, args.by)
-    if past.covert and not user.can(COVERT_PERMISSION):
-        _refuse(engine, args, action, "forbidden", f"no hotlist {args.hotlist!r}")
     if args.alert and not any(user.can(p) for p in _ENTRY_PERMISSIONS):
         msg = f"user {args.by!r} may not raise historical alerts (needs {_ENTRY_PERMISSIONS})"
-        _refuse(engine, args, action, "forbidden", msg)
+        refuse(engine, args, action, "forbidden", msg)
 
     def pages() -> Iterator[pl.DataFrame]:
         for frame in past.pages(store, past.start, past.end, args.page_size):

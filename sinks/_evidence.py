@@ -29,7 +29,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from sinks._errors import SinksError
-from sinks._retention import hold_dir, load_hold
+from sinks._holds import hold_dir, load_hold
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 
 if TYPE_CHECKING:

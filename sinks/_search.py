@@ -9,17 +9,18 @@ Every search is two passes over the date partitions in range (never a directory 
    200,000; a single day with more is still read whole), and hands them out as pages of
    ``page_size`` rows sorted by time.
 
-A page holds the read columns (:data:`sinks.READS_SCHEMA`) plus ``matched_plate`` (the read
-plate, or the candidate plate that matched), ``via_candidate``, ``match_kind`` (exact | ocr |
-fuzzy | partial | custom), ``differences`` and ``substitutions``. Memory stays near one step's
-rows whatever the result size. Files replaced under a search (compaction, purge) make that
-step re-read its days once, so a result is never short or doubled.
+A page holds the read columns (:data:`sinks.READS_SCHEMA`, or only the ``columns`` asked for:
+a result list without candidates and image references reads about three times less) plus
+``matched_plate`` (the read plate, or the candidate plate that matched), ``via_candidate``,
+``match_kind`` (exact | ocr | fuzzy | partial | custom), ``differences`` and
+``substitutions``. Memory stays near one step's rows whatever the result size. Files replaced
+under a search (compaction, purge) make that step re-read its days once, so a result is never
+short or doubled.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -39,15 +40,11 @@ from sinks._plates import (
 from sinks._schema import READS_SCHEMA
 
 if TYPE_CHECKING:
-    from shapely.geometry.base import BaseGeometry
-
     from sinks._store import ReadStore
 
 __all__ = [
-    "CANVASS_SCHEMA",
     "MATCH_COLUMNS",
     "Pages",
-    "canvass",
     "partial_search",
     "plate_history",
     "search_plates",
@@ -62,17 +59,6 @@ MATCH_COLUMNS: dict[str, pl.DataType] = {
     "differences": pl.Int8(),
     "substitutions": pl.Int8(),
 }
-CANVASS_SCHEMA: dict[str, pl.DataType] = {
-    "plate": pl.String(),
-    "state": pl.String(),
-    "reads": pl.UInt32(),
-    "first_seen": pl.Datetime("ms", "UTC"),
-    "last_seen": pl.Datetime("ms", "UTC"),
-    "cameras": pl.List(pl.String()),
-    "read_ids": pl.List(pl.String()),
-    "nearest_m": pl.Float64(),
-}
-_EARTH_RADIUS_M = 6_371_008.8
 _INFO_SCHEMA = {
     "matched_plate": pl.String(),
     **{k: v for k, v in MATCH_COLUMNS.items() if k not in ("matched_plate", "via_candidate")},
@@ -141,7 +127,10 @@ class _Search:
     page_size: int = 1000
     newest_first: bool = False
     step_rows: int = 200_000
+    columns: tuple[str, ...] = tuple(READS_SCHEMA)
     chunk_days: int = 31
+    # Matched plate strings per file, from pass 1 (pass 2 narrows its filter with them).
+    _texts: dict[Path, list[str]] = field(default_factory=dict, init=False, repr=False)
 
     def _chunks(self) -> list[list[date]]:
         days = self.store.days_between("reads", self.start, self.end)
@@ -193,8 +182,11 @@ class _Search:
         hits = _retry(run)
         info = self.matcher.classify(hits["text"].unique()) if hits.height else _empty_info()
         hits = hits.filter(pl.col("text").is_in(info["matched_plate"].implode()))
-        per_file = hits.group_by("_file").agg(pl.col("n").sum())
-        counts = {Path(name): int(n) for name, n in per_file.iter_rows()}
+        per_file = hits.group_by("_file").agg(pl.col("n").sum(), pl.col("text"))
+        counts: dict[Path, int] = {}
+        for name, n, texts in per_file.iter_rows():
+            counts[Path(name)] = int(n)
+            self._texts[Path(name)] = texts
         return counts, info, listing
 
     def _wide(self, files: Sequence[Path], info: pl.DataFrame) -> pl.DataFrame:
@@ -203,6 +195,15 @@ class _Search:
         direct = pl.col("plate").is_in(strings)
         condition = direct
         matched = pl.col("plate")
+        if not self.matcher.candidates:
+            # Only plates found in these files, and their range as a plain comparison the
+            # reader can check against row-group statistics of plate-sorted files.
+            here = sorted({text for path in files for text in self._texts.get(path, ())})
+            if here:
+                direct = pl.col("plate").is_in(pl.Series(here, dtype=pl.String).implode())
+                condition = (pl.col("plate") >= here[0]) & (pl.col("plate") <= here[-1]) & direct
+            if self.matcher.prune is not None:
+                condition = self.matcher.prune & condition
         if self.matcher.candidates:
             cand_plates = pl.col("candidates").list.eval(pl.element().struct.field("plate"))
             first_hit = cand_plates.list.eval(
@@ -211,10 +212,15 @@ class _Search:
             condition = direct | first_hit.is_not_null()
             matched = pl.when(direct).then(pl.col("plate")).otherwise(first_hit)
 
+        needed = {*self.columns, "plate", "ts", "read_id"}
+        if self.matcher.candidates:
+            needed.add("candidates")
+
         def run() -> pl.DataFrame:
             return (
                 self._base(files, with_path=False)
                 .filter(condition)
+                .select([name for name in READS_SCHEMA if name in needed])
                 .with_columns(matched_plate=matched, via_candidate=~direct)
                 .collect()
             )
@@ -229,7 +235,10 @@ class _Search:
             raise _Moved from error
         frame = frame.join(info, on="matched_plate", how="left")
         frame = frame.sort("ts", "read_id", descending=self.newest_first)
-        return frame.select([*READS_SCHEMA, *MATCH_COLUMNS])
+        return frame.select([*self.columns, *MATCH_COLUMNS])
+
+    def schema(self) -> dict[str, pl.DataType]:
+        return {**{name: READS_SCHEMA[name] for name in self.columns}, **MATCH_COLUMNS}
 
     def _frames(self) -> Iterator[pl.DataFrame]:
         """Matched rows a step (a few whole days) at a time, in time order."""
@@ -344,6 +353,16 @@ def _filters(
     return filters, described
 
 
+def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+    if columns is None:
+        return tuple(READS_SCHEMA)
+    unknown = [name for name in columns if name not in READS_SCHEMA]
+    if unknown:
+        msg = f"unknown read columns {unknown}; choose from {list(READS_SCHEMA)}"
+        raise SinksError(msg)
+    return tuple(name for name in READS_SCHEMA if name in set(columns))
+
+
 def _check_page_size(page_size: int) -> None:
     if page_size < 1:
         msg = f"page_size must be at least 1, got {page_size}"
@@ -365,6 +384,7 @@ def plate_history(
     page_size: int = 1000,
     newest_first: bool = False,
     step_rows: int = 200_000,
+    columns: Sequence[str] | None = None,
 ) -> Pages:
     """Every read of ``plate`` with ``start <= ts < end``. Exact by default; OCR-equivalent
     with ``ocr_equivalents`` (``len(plate)`` allows every position), one-difference with
@@ -397,7 +417,9 @@ def plate_history(
 
         prune = (pl.col("plate") == target) if len(variants) == 1 else None
         matcher = _Matcher(lambda col: col.is_in(values.implode()), classify, prune, candidates)
-    search = _Search(store, matcher, start, end, filters, page_size, newest_first, step_rows)
+    search = _Search(
+        store, matcher, start, end, filters, page_size, newest_first, step_rows, _columns(columns)
+    )
     query = {
         "search": "plate_history",
         "plate": target,
@@ -408,7 +430,7 @@ def plate_history(
         "candidates": candidates,
         **described,
     }
-    return Pages(query, search.pages, {**READS_SCHEMA, **MATCH_COLUMNS}, search.count)
+    return Pages(query, search.pages, search.schema(), search.count)
 
 
 def partial_search(
@@ -425,6 +447,7 @@ def partial_search(
     page_size: int = 1000,
     newest_first: bool = False,
     step_rows: int = 200_000,
+    columns: Sequence[str] | None = None,
 ) -> Pages:
     """Reads whose plate matches a glob (``7AB?12*``, ``*XYZ*``, ``[8B]AD*``) over the whole
     plate, optionally within a state and a set of cameras. ``match_kind`` is ``partial``."""
@@ -455,7 +478,9 @@ def partial_search(
         ]
         prune = pl.any_horizontal(ranges) if len(ranges) > 1 else ranges[0]
     matcher = _Matcher(lambda col: col.str.contains(regex), classify, prune, candidates)
-    search = _Search(store, matcher, start, end, filters, page_size, newest_first, step_rows)
+    search = _Search(
+        store, matcher, start, end, filters, page_size, newest_first, step_rows, _columns(columns)
+    )
     query = {
         "search": "partial",
         "pattern": pattern,
@@ -465,7 +490,7 @@ def partial_search(
         "candidates": candidates,
         **described,
     }
-    return Pages(query, search.pages, {**READS_SCHEMA, **MATCH_COLUMNS}, search.count)
+    return Pages(query, search.pages, search.schema(), search.count)
 
 
 def search_plates(
@@ -481,6 +506,7 @@ def search_plates(
     page_size: int = 1000,
     newest_first: bool = False,
     step_rows: int = 200_000,
+    columns: Sequence[str] | None = None,
 ) -> Pages:
     """Reads whose plate satisfies ``match``, any predicate over a Series of distinct plates
     returning a Boolean Series of the same length (e.g. the matchers' hotlist index, for
@@ -496,7 +522,9 @@ def search_plates(
 
     filters, described = _filters(state, cameras)
     matcher = _Matcher(predicate, classify, None, candidates)
-    search = _Search(store, matcher, start, end, filters, page_size, newest_first, step_rows)
+    search = _Search(
+        store, matcher, start, end, filters, page_size, newest_first, step_rows, _columns(columns)
+    )
     query = {
         "search": "custom",
         "start": _iso(start),
@@ -505,109 +533,4 @@ def search_plates(
         **dict(description or {}),
         **described,
     }
-    return Pages(query, search.pages, {**READS_SCHEMA, **MATCH_COLUMNS}, search.count)
-
-
-def canvass(
-    store: ReadStore,
-    start: datetime,
-    end: datetime,
-    *,
-    center: tuple[float, float] | None = None,
-    radius_m: float | None = None,
-    polygon: BaseGeometry | None = None,
-    cameras: Collection[str] | None = None,
-    page_size: int = 1000,
-) -> Pages:
-    """Every plate read within ``radius_m`` of ``center`` (lat, lon) or inside ``polygon``
-    (shapely, x = lon, y = lat) during ``[start, end)``, one row per plate: ``reads``,
-    ``first_seen``, ``last_seen``, ``cameras``, ``read_ids``, ``nearest_m`` (distance of the
-    closest read to the center; null for a polygon), sorted by first sighting. Reads without
-    a position are not in any canvass."""
-    _check_page_size(page_size)
-    if (center is None) == (polygon is None):
-        msg = "canvass needs either center and radius_m, or polygon (not both)"
-        raise SinksError(msg)
-    if center is not None and (radius_m is None or radius_m <= 0):
-        msg = f"canvass radius_m must be positive metres, got {radius_m}"
-        raise SinksError(msg)
-    filters, described = _filters(None, cameras)
-    columns = ["read_id", "camera_id", "plate", "state", "ts", "lat", "lon"]
-
-    def window() -> pl.LazyFrame:
-        frame = store.scan_reads(start, end).filter(
-            pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
-        )
-        for expression in filters:
-            frame = frame.filter(expression)
-        return frame
-
-    def grouped() -> pl.DataFrame:
-        if center is not None and radius_m is not None:
-            lat0, lon0 = center
-            dlat = math.degrees(radius_m / _EARTH_RADIUS_M)
-            dlon = dlat / max(math.cos(math.radians(lat0)), 1e-6)
-            near = pl.col("lat").is_between(lat0 - dlat, lat0 + dlat) & pl.col("lon").is_between(
-                lon0 - dlon, lon0 + dlon
-            )
-            distance = _haversine(pl.col("lat"), pl.col("lon"), lat0, lon0)
-            rows = _retry(
-                lambda: (
-                    window()
-                    .filter(near)
-                    .select(columns)
-                    .with_columns(distance_m=distance)
-                    .collect()
-                )
-            ).filter(pl.col("distance_m") <= radius_m)
-        else:
-            import shapely
-
-            assert polygon is not None
-            west, south, east, north = polygon.bounds
-            box = pl.col("lat").is_between(south, north) & pl.col("lon").is_between(west, east)
-            rows = _retry(lambda: window().filter(box).select(columns).collect())
-            inside = shapely.contains_xy(polygon, rows["lon"].to_numpy(), rows["lat"].to_numpy())
-            rows = rows.filter(pl.Series(inside, dtype=pl.Boolean)).with_columns(
-                distance_m=pl.lit(None, pl.Float64)
-            )
-        return (
-            rows.sort("ts", "read_id")
-            .group_by("plate", maintain_order=True)
-            .agg(
-                state=pl.col("state").drop_nulls().mode().sort().first(),
-                reads=pl.len(),
-                first_seen=pl.col("ts").min(),
-                last_seen=pl.col("ts").max(),
-                cameras=pl.col("camera_id").unique().sort(),
-                read_ids=pl.col("read_id"),
-                nearest_m=pl.col("distance_m").min(),
-            )
-            .sort("first_seen", "plate")
-            .cast(CANVASS_SCHEMA)  # type: ignore[arg-type]
-        )
-
-    def pages() -> Iterator[pl.DataFrame]:
-        result = grouped()
-        for offset in range(0, result.height, page_size):
-            yield result.slice(offset, page_size)
-
-    query = {
-        "search": "canvass",
-        "start": _iso(start),
-        "end": _iso(end),
-        "center": list(center) if center is not None else None,
-        "radius_m": radius_m,
-        "polygon": polygon.wkt if polygon is not None else None,
-        **described,
-    }
-    return Pages(query, pages, CANVASS_SCHEMA, None)
-
-
-def _haversine(lat: pl.Expr, lon: pl.Expr, lat0: float, lon0: float) -> pl.Expr:
-    phi = lat.radians()
-    phi0 = math.radians(lat0)
-    dphi = phi - phi0
-    dlmb = lon.radians() - math.radians(lon0)
-    a = (dphi / 2).sin().pow(2) + math.cos(phi0) * phi.cos() * (dlmb / 2).sin().pow(2)
-    return 2 * _EARTH_RADIUS_M * a.sqrt().arcsin()
+    return Pages(query, search.pages, search.schema(), search.count)

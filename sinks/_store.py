@@ -1,14 +1,22 @@
 """The Parquet store: date-partitioned reads and alerts that carry their own retention.
 
-Layout (ARCHITECTURE "Storage")::
+Layout under ``data_dir`` (ARCHITECTURE "Storage")::
 
-    {data_dir}/reads/date=YYYY-MM-DD/part-{p:03d}-{first_stream_id}.parquet
-    {data_dir}/reads/date=YYYY-MM-DD/_retention.json
-    {data_dir}/alerts/date=YYYY-MM-DD/...            (dated by the read's time, see below)
+    reads/date=YYYY-MM-DD/part-{p:03d}-{first_stream_id}.parquet   one per flow batch
+    reads/date=YYYY-MM-DD/compact-NNNNNN.parquet    closed days, merged (see sinks._compact)
+    reads/date=YYYY-MM-DD/_retention.json           retain_until, legal holds, releases
+    reads/date=YYYY-MM-DD/_compaction.json          only while a compaction is switching
+    reads/date=YYYY-MM-DD.purging/                  only while a purge deletes the day
+    alerts/...                                      the same, dated by the read's time
+    holds/case={case}/hold.json, reads.parquet, alerts.parquet      legal holds
+    _purges.jsonl                                   one line per purged partition
 
 The date is the UTC date of the read's ``ts``. Alerts are dated by their read too (not by
 ``emitted_at``), so an alert lives and dies with the read that raised it and a legal hold on a
-day covers both.
+day covers both. Every Parquet file is zstd with statistics and carries key-value metadata
+``plateflow.kind``, ``.schema_version``, ``.date``, ``.retention_days``, ``.retain_until``
+(and ``.partition`` / ``.first_stream_id`` for batch files, ``.sorted_by`` /
+``.compacted_from`` for compacted ones). Names starting with ``.`` or ``_`` are never data.
 """
 
 from __future__ import annotations
@@ -36,8 +44,9 @@ if TYPE_CHECKING:
 
     from shapely.geometry.base import BaseGeometry
 
+    from sinks._holds import LegalHold
     from sinks._progress import StreamProgress
-    from sinks._retention import LegalHold, PurgeRecord
+    from sinks._retention import PurgeRecord
     from sinks._search import Pages
 
 __all__ = ["ALERTS", "READS", "SIDECAR_NAME", "ReadStore", "utc_day"]
@@ -375,7 +384,7 @@ class ReadStore:
         page_size: int = 1000,
     ) -> Pages:
         """Plates seen near a point or inside a polygon; see :func:`sinks._search.canvass`."""
-        from sinks._search import canvass
+        from sinks._canvass import canvass
 
         return canvass(
             self,
@@ -413,7 +422,7 @@ class ReadStore:
         end: datetime | None = None,
     ) -> LegalHold:
         """Put reads under a legal hold; see :func:`sinks._retention.place_hold`."""
-        from sinks._retention import place_hold
+        from sinks._holds import place_hold
 
         return place_hold(
             self, case_number, reads, by=by, at=at, query=query, reason=reason, start=start, end=end
@@ -421,19 +430,19 @@ class ReadStore:
 
     def release_hold(self, case_number: str, *, by: str, at: datetime, reason: str) -> LegalHold:
         """Release a legal hold; see :func:`sinks._retention.release_hold`."""
-        from sinks._retention import release_hold
+        from sinks._holds import release_hold
 
         return release_hold(self, case_number, by=by, at=at, reason=reason)
 
     def holds(self, include_released: bool = False) -> list[LegalHold]:
         """Every legal hold (active only unless ``include_released``)."""
-        from sinks._retention import list_holds
+        from sinks._holds import list_holds
 
         return list_holds(self, include_released)
 
     def hold(self, case_number: str) -> LegalHold | None:
         """The legal hold of a case, or None."""
-        from sinks._retention import load_hold
+        from sinks._holds import load_hold
 
         return load_hold(self, case_number)
 

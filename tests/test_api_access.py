@@ -36,6 +36,15 @@ PATTERN = {
     "expires_at": "2027-01-31",
 }
 
+CANVASS = {
+    "start": "2026-11-28T10:00:00Z",
+    "end": "2026-11-28T12:00:00Z",
+    "center": {"lat": 38.58, "lon": -121.49},
+    "radius_m": 300,
+}
+HOLD = {"reason": "homicide 26-118", "plate": {"plate": "ABC123"}}
+PAST = {"hotlist": "stolen", "plate": "ABC123", "days": 30}
+
 # (method, path, json body, action, a role allowed, a role not allowed)
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str, str, str]] = [
     ("GET", "/v1/users", None, "users.list", "ada", "dora"),
@@ -101,6 +110,24 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str, str, str]] = [
         "ivy",
     ),
     ("POST", "/v1/releases/1/fulfilment", {"export_id": "exp-1"}, "releases.fulfil", "rex", "ivy"),
+    ("GET", "/v1/search/plate?plate=ABC123", None, "reads.plate", "otto", "dora"),
+    ("GET", "/v1/search/partial?pattern=7AB*", None, "reads.partial", "otto", "ada"),
+    ("POST", "/v1/search/canvass", CANVASS, "reads.canvass", "ivy", "otto"),
+    ("POST", "/v1/search/past", PAST, "reads.past", "otto", "ada"),
+    ("POST", "/v1/holds", HOLD, "holds.place", "rex", "ivy"),
+    ("GET", "/v1/holds", None, "holds.list", "rex", "otto"),
+    ("POST", "/v1/holds/H-1/release", {"reason": "case closed"}, "holds.release", "rex", "ivy"),
+    ("POST", "/v1/evidence/exports", {"purpose": "court"}, "evidence.export", "ivy", "otto"),
+    ("GET", "/v1/evidence/exports/EXP-1/verify", None, "evidence.verify", "ivy", "dora"),
+    (
+        "GET",
+        "/v1/evidence/exports/EXP-1/files/reads.csv",
+        None,
+        "evidence.download",
+        "rex",
+        "otto",
+    ),
+    ("POST", "/v1/releases/1/export", {"note": "on USB"}, "releases.export", "rex", "ivy"),
     ("GET", "/v1/audit", None, "audit.read", "aud", "ada"),
     ("GET", "/v1/audit/verify", None, "audit.verify", "aud", "ada"),
     ("GET", "/v1/audit/report?quarter=2026Q4", None, "audit.report", "aud", "ada"),
@@ -234,6 +261,9 @@ def _template(path: str) -> str:
         ("/stolen", "/{name}"),
         ("/ABC123", "/{plate}"),
         ("/1", "/{request_id}"),
+        ("/H-1", "/{case}"),
+        ("/EXP-1", "/{export_id}"),
+        ("/reads.csv", "/{name}"),
     ):
         path = path.replace(concrete, name)
     return path

@@ -1,0 +1,382 @@
+"""Retention purges, legal holds, evidence exports and release fulfilment, API and CLI.
+
+Purges run against held and unheld partitions (and are cut short by a simulated crash); the
+rows that remain are counted with pyarrow. An evidence export is verified, then one byte of it
+is changed and verification must fail. Approved release requests are fulfilled through the same
+export; others are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+import records
+from api import StoreQueryError
+from tests.test_store_support import (
+    CASE,
+    NOW,
+    OLD_DAYS,
+    TARGET,
+    Env,
+    env_fixture,  # noqa: F401  (registers the `env` fixture)
+    in_window,
+    stored,
+)
+
+START, END = NOW - timedelta(days=30), NOW + timedelta(minutes=10)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def old_day(days: int) -> str:
+    return (NOW - timedelta(days=days)).date().isoformat()
+
+
+def rows_by_day(env: Env) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for row in stored(env.data_dir):
+        day = datetime.fromtimestamp(row["ts"] / 1000, tz=timezone.utc).date().isoformat()
+        found[day] = found.get(day, 0) + 1
+    return found
+
+
+def flip_one_byte(path: Path, offset: int | None = None) -> bytes:
+    data = bytearray(path.read_bytes())
+    where = len(data) // 2 if offset is None else offset
+    original = bytes(data)
+    data[where] ^= 0x01
+    path.write_bytes(bytes(data))
+    return original
+
+
+# -- retention ----------------------------------------------------------------------------------
+
+
+def test_purge_deletes_expired_unheld_partitions_and_records_each(env: Env) -> None:
+    held_day, free_day = old_day(OLD_DAYS[0]), old_day(OLD_DAYS[1])
+    before = rows_by_day(env)
+    assert before[held_day] == before[free_day] == 25
+    code, text = env.cli(
+        "hold",
+        "place",
+        "--case",
+        "26-H1",
+        "--reason",
+        "homicide evidence",
+        "--plate",
+        TARGET,
+        "--start",
+        held_day,
+        "--end",
+        iso(NOW - timedelta(days=390)),
+        "--by",
+        "rex",
+    )
+    assert code == 0 and "2 reads" in text
+    code, text = env.cli("retention", "purge", "--dry-run", "--by", "ops")
+    assert code == 0 and "would purge 1 partition(s), 25 rows" in text
+    assert "kept 1 expired partition(s) under legal hold" in text
+    assert rows_by_day(env) == before and records.list_purges(env.engine) == []
+    code, text = env.cli("retention", "purge", "--by", "ops")
+    assert code == 0 and "purged 1 partition(s), 25 rows" in text and "1 purge(s) recorded" in text
+    after = rows_by_day(env)
+    assert free_day not in after and after[held_day] == 25
+    assert after == {day: n for day, n in before.items() if day != free_day}
+    [purge] = records.list_purges(env.engine)
+    assert (purge.partition, purge.rows, purge.by) == (f"reads/date={free_day}", 25, "ops")
+    record = env.audit("retention.purge")[-1]
+    assert (record.kind, record.result_count, record.username) == ("retention", 25, "ops")
+    env.cli("hold", "release", "--case", "26-H1", "--reason", "case closed", "--by", "rex")
+    assert env.audit("holds.release")[-1].outcome == "allowed"
+    code, text = env.cli("retention", "purge", "--by", "ops")
+    assert code == 0 and held_day not in rows_by_day(env)
+    assert [p.partition for p in records.list_purges(env.engine)] == [
+        f"reads/date={free_day}",
+        f"reads/date={held_day}",
+    ]
+
+
+class Killed(BaseException):
+    """The purge process dies (as if killed) while it deletes files."""
+
+
+def test_a_purge_cut_short_is_finished_and_recorded_once_by_the_next_run(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = rows_by_day(env)
+    real_rmtree = shutil.rmtree
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(shutil, "rmtree", die)
+    with pytest.raises(Killed):
+        env.cli("retention", "purge", "--by", "ops")
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    assert records.list_purges(env.engine) == []  # records never heard of it
+    code, _ = env.cli("retention", "purge", "--by", "ops")
+    assert code == 0
+    purges = records.list_purges(env.engine)
+    expected = sorted(f"reads/date={old_day(d)}" for d in OLD_DAYS)
+    assert sorted(p.partition for p in purges) == expected and {p.rows for p in purges} == {25}
+    assert not [p for p in (env.data_dir / "reads").iterdir() if p.name.endswith(".purging")]
+    assert rows_by_day(env) == {
+        d: n for d, n in before.items() if d not in {old_day(x) for x in OLD_DAYS}
+    }
+    env.cli("retention", "purge", "--by", "ops")  # nothing left: nothing recorded twice
+    assert len(records.list_purges(env.engine)) == 2
+
+
+def test_retention_status_shows_partitions_due_and_held(env: Env) -> None:
+    code, text = env.cli("retention", "status")
+    assert code == 0 and "2 partition(s) due for purge" in text
+    assert f"{sum(rows_by_day(env).values()):,} rows" in text and "retention 365 days" in text
+    assert old_day(OLD_DAYS[0]) in text and "expired" in text
+
+
+# -- holds --------------------------------------------------------------------------------------
+
+
+def test_holds_through_the_api(env: Env) -> None:
+    query = {"plate": {"plate": TARGET, "start": iso(START), "end": iso(END)}}
+    body = {"reason": "robbery 26-77", **query}
+    expected = {
+        r["read_id"]
+        for r in stored(env.data_dir)
+        if r["plate"] == TARGET and in_window(r, START, END)
+    }
+    resp = env.client.post("/v1/holds", json=body, params=CASE, headers=env.auth("rex"))
+    assert resp.status_code == 201, resp.text
+    hold = resp.json()
+    assert (hold["case_number"], hold["reads"], hold["alerts"]) == (CASE["case_number"], 10, 2)
+    assert hold["reads"] == len(expected) and hold["placements"][0]["query"]["plate"] == TARGET
+    record = env.audit("holds.place")[-1]
+    assert (record.kind, record.result_count, record.username) == ("retention", 10, "rex")
+    resp = env.client.get("/v1/holds", params=CASE, headers=env.auth("ivy"))
+    assert [h["case_number"] for h in resp.json()] == [CASE["case_number"]]
+    resp = env.client.post("/v1/holds", json=body, params=CASE, headers=env.auth("ivy"))
+    assert resp.status_code == 403
+    both = {"reason": "x", **query, "read_ids": ["r00001"]}
+    resp = env.client.post("/v1/holds", json=both, params=CASE, headers=env.auth("rex"))
+    assert resp.status_code == 422
+    nothing = {"reason": "x", "plate": {"plate": "NOPE123"}}
+    resp = env.client.post("/v1/holds", json=nothing, params=CASE, headers=env.auth("rex"))
+    assert resp.status_code == 404 and "no reads" in resp.json()["detail"]
+    path = f"/v1/holds/{CASE['case_number']}/release"
+    resp = env.client.post(path, json={"reason": "closed"}, params=CASE, headers=env.auth("rex"))
+    assert resp.status_code == 200 and resp.json()["active"] is False
+    resp = env.client.post("/v1/holds", json=body, params=CASE, headers=env.auth("rex"))
+    assert resp.status_code == 409 and "released" in resp.json()["detail"]
+    resp = env.client.post(path, json={"reason": "again"}, params=CASE, headers=env.auth("rex"))
+    assert resp.status_code == 409
+
+
+# -- evidence -----------------------------------------------------------------------------------
+
+
+def test_evidence_export_verifies_and_one_changed_byte_fails_it(env: Env, tmp_path: Path) -> None:
+    code, _ = env.cli(
+        "hold",
+        "place",
+        "--case",
+        "26-100",
+        "--reason",
+        "court",
+        "--plate",
+        TARGET,
+        "--days",
+        "30",
+        "--by",
+        "rex",
+    )
+    assert code == 0
+    out = tmp_path / "usb" / "26-100"
+    code, text = env.cli(
+        "evidence",
+        "export",
+        "--case",
+        "26-100",
+        "--out",
+        str(out),
+        "--purpose",
+        "trial",
+        "--by",
+        "ivy",
+    )
+    assert code == 0 and "10 reads, 2 alerts" in text
+    since = datetime.now(timezone.utc) - timedelta(days=31)
+    expected = {
+        r["read_id"]
+        for r in stored(env.data_dir)
+        if r["plate"] == TARGET and in_window(r, since, END)
+    }
+    assert set(pq.read_table(out / "reads.parquet").column("read_id").to_pylist()) == expected
+    assert pq.read_table(out / "alerts.parquet").num_rows == 2
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    assert (manifest["case_number"], manifest["exported_by"]) == ("26-100", "ivy")
+    for entry in manifest["files"]:
+        assert hashlib.sha256((out / entry["name"]).read_bytes()).hexdigest() == entry["sha256"]
+    chain = [
+        orjson.loads(line) for line in (out / "chain_of_custody.jsonl").read_bytes().splitlines()
+    ]
+    assert [c["action"] for c in chain] == ["exported", "registered"]
+    record = env.audit("evidence.export")[-1]
+    assert (record.result_count, record.terms["export_id"]) == (10, chain[1]["note"].split()[-1])
+    code, text = env.cli("evidence", "verify", str(out))
+    assert code == 0 and "evidence intact" in text and "10 reads" in text
+    for name in ("reads.csv", "reads.parquet", "chain_of_custody.jsonl"):
+        original = flip_one_byte(out / name)
+        code, text = env.cli("evidence", "verify", str(out))
+        assert code == 1 and "FAILED" in text and name in text, text
+        (out / name).write_bytes(original)
+    assert env.cli("evidence", "verify", str(out))[0] == 0
+    code, _ = env.cli(
+        "evidence", "custody", str(out), "--action", "booked", "--by", "property-room"
+    )
+    assert code == 0 and env.cli("evidence", "verify", str(out))[0] == 0
+    with pytest.raises(StoreQueryError, match="covert-list alert"):
+        env.cli(
+            "evidence", "export", "--case", "26-100", "--out", str(tmp_path / "x"), "--by", "rex"
+        )
+    assert not (tmp_path / "x").exists()
+    assert env.audit("evidence.export")[-1].outcome == "failed"
+
+
+def test_evidence_through_the_api_export_fetch_verify(env: Env) -> None:
+    case = {"case_number": "26-200"}
+    body = {"reason": "burglary", "partial": {"pattern": "7A8C*", "start": iso(START)}}
+    resp = env.client.post("/v1/holds", json=body, params=case, headers=env.auth("rex"))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["reads"] == 2
+    resp = env.client.post(
+        "/v1/evidence/exports", json={**case, "purpose": "court"}, headers=env.auth("rex")
+    )
+    assert resp.status_code == 201, resp.text
+    export = resp.json()
+    assert export["manifest"]["counts"] == {"reads": 2, "alerts": 0}
+    base = f"/v1/evidence/exports/{export['export_id']}"
+    directory = env.data_dir / "evidence" / export["export_id"]
+    resp = env.client.get(f"{base}/files/reads.csv", params=case, headers=env.auth("ivy"))
+    assert resp.status_code == 200 and resp.content == (directory / "reads.csv").read_bytes()
+    chain = (directory / "chain_of_custody.jsonl").read_text()
+    assert '"action":"downloaded"' in chain and "reads.csv by" in chain
+    assert env.audit("evidence.download")[-1].terms["file"] == "reads.csv"
+    resp = env.client.get(f"{base}/verify", params=case, headers=env.auth("ivy"))
+    assert resp.json()["ok"] is True and resp.json()["summary"]["reads"] == 2
+    flip_one_byte(directory / "reads.csv")
+    resp = env.client.get(f"{base}/verify", params=case, headers=env.auth("ivy"))
+    assert resp.json()["ok"] is False and "reads.csv" in resp.json()["problems"]
+    for path in (f"{base}/files/secret.txt", "/v1/evidence/exports/nope/verify"):
+        assert env.client.get(path, params=case, headers=env.auth("ivy")).status_code == 404
+    resp = env.client.post("/v1/evidence/exports", json=case, headers=env.auth("ivy"))
+    assert resp.status_code == 201  # a second export of the same case: a new directory
+    resp = env.client.post(
+        "/v1/evidence/exports", json={"case_number": "26-none"}, headers=env.auth("ivy")
+    )
+    assert resp.status_code == 409 and "no active legal hold" in resp.json()["detail"]
+
+
+# -- releases (427.7) ---------------------------------------------------------------------------
+
+
+def _request(env: Env, *, law_enforcement: bool = True, approve: bool | None = True) -> int:
+    made = records.create_release_request(
+        env.engine,
+        requesting_agency="State Police" if law_enforcement else "Daily Courier",
+        law_enforcement=law_enforcement,
+        requester="Lt. Ng",
+        purpose="fugitive search",
+        by="ivy",
+        case_number="26-300",
+    )
+    if approve is not None:
+        records.decide_release(env.engine, made.id, approve=approve, reason="ok", by="rex")
+    return made.id
+
+
+def test_release_fulfilment_through_the_api(env: Env) -> None:
+    case = {"case_number": "26-300"}
+    body = {"reason": "release", "plate": {"plate": "7ABC124", "start": iso(START)}}
+    assert env.client.post("/v1/holds", json=body, params=case, headers=env.auth("rex")).is_success
+    approved = _request(env)
+    path = f"/v1/releases/{approved}/export"
+    resp = env.client.post(path, json={"note": "on USB"}, params=case, headers=env.auth("ivy"))
+    assert resp.status_code == 403  # an investigator does not decide releases
+    resp = env.client.post(path, json={"note": "on USB"}, params=case, headers=env.auth("rex"))
+    assert resp.status_code == 200, resp.text
+    done = resp.json()
+    assert done["release"]["status"] == "fulfilled"
+    assert done["release"]["export_id"] == done["export"]["export_id"]
+    assert done["export"]["manifest"]["release"]["requesting_agency"] == "State Police"
+    chain = env.data_dir / "evidence" / done["export"]["export_id"] / "chain_of_custody.jsonl"
+    assert '"action":"released"' in chain.read_text()
+    assert records.get_release(env.engine, approved).fulfilled_by == "rex"
+    resp = env.client.post(path, json={}, params=case, headers=env.auth("rex"))
+    assert resp.status_code == 409  # fulfilled once
+    for request_id, words in (
+        (_request(env, approve=None), "only a request approved"),
+        (_request(env, approve=False), "only a request approved"),
+        (_request(env, law_enforcement=False, approve=None), "public-records process"),
+    ):
+        resp = env.client.post(
+            f"/v1/releases/{request_id}/export", json={}, params=case, headers=env.auth("rex")
+        )
+        assert resp.status_code == 409 and words in resp.json()["detail"]
+        assert records.get_release(env.engine, request_id).export_id is None
+
+
+def test_release_fulfilment_through_the_cli(env: Env, tmp_path: Path) -> None:
+    env.cli(
+        "hold",
+        "place",
+        "--case",
+        "26-300",
+        "--reason",
+        "release",
+        "--pattern",
+        "*XYZ*",
+        "--days",
+        "30",
+        "--by",
+        "rex",
+    )
+    approved = _request(env)
+    out = tmp_path / "release"
+    with pytest.raises(records.AccessDenied, match="Records Supervisor"):
+        env.cli("evidence", "export", "--release", str(approved), "--out", str(out), "--by", "ivy")
+    assert env.audit()[-1].outcome == "denied" and env.audit()[-1].action == "releases.export"
+    code, text = env.cli(
+        "evidence", "export", "--release", str(approved), "--out", str(out), "--by", "rex"
+    )
+    assert code == 0 and f"release request {approved} fulfilled" in text
+    found = records.get_release(env.engine, approved)
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    assert found.status == "fulfilled" and manifest["release"]["request_id"] == approved
+    assert (
+        found.export_id is not None
+        and found.export_id in (out / "chain_of_custody.jsonl").read_text()
+    )
+    assert env.cli("evidence", "verify", str(out))[0] == 0
+    pending = _request(env, approve=None)
+    with pytest.raises(StoreQueryError, match="only a request approved"):
+        env.cli(
+            "evidence",
+            "export",
+            "--release",
+            str(pending),
+            "--out",
+            str(tmp_path / "p"),
+            "--by",
+            "rex",
+        )
+    assert env.audit("releases.export")[-1].outcome == "failed"

@@ -1,0 +1,460 @@
+"""Searches of stored reads through the API and the CLI, checked against an independent reader.
+
+Every result is compared with what pyarrow reads from the same Parquet files and plain Python
+decides (exact, OCR look-alike, one difference, glob, distance). Every call must leave an audit
+record with its query terms and result count; refusals must be audited too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+import redis
+
+import records
+from dataflow import alert_id
+from sinks import AlertBus
+from tests.test_store_support import (
+    CASE,
+    NOW,
+    SCENE,
+    TARGET,
+    Env,
+    glob,
+    haversine_m,
+    in_window,
+    ocr_equal,
+    one_difference,
+    shared_env_fixture,  # noqa: F401  (registers the module-scoped `shared_env` fixture)
+    stored,
+)
+
+START, END = NOW - timedelta(days=30), NOW + timedelta(minutes=10)
+SCENE_START = NOW - timedelta(days=2, hours=1)
+SCENE_END = NOW - timedelta(days=2) + timedelta(hours=2)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def pages(
+    env: Env, path: str, user: str, *, params: dict[str, Any] | None = None, body: Any = None
+) -> list[dict[str, Any]]:
+    """Every page of a search, following ``next_cursor``."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        if body is None:
+            query = {**CASE, **(params or {}), **({"cursor": cursor} if cursor else {})}
+            resp = env.client.get(path, params=query, headers=env.auth(user))
+        else:
+            payload = {**CASE, **body, **({"cursor": cursor} if cursor else {})}
+            resp = env.client.post(path, json=payload, headers=env.auth(user))
+        assert resp.status_code == 200, resp.text
+        found.append(resp.json())
+        cursor = found[-1]["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def expected_ids(env: Env, accept: Any, start: datetime = START, end: datetime = END) -> set[str]:
+    return {
+        r["read_id"]
+        for r in stored(env.data_dir)
+        if in_window(r, start, end) and accept(r["plate"])
+    }
+
+
+@pytest.mark.parametrize(
+    ("match", "accept"),
+    [
+        ("exact", lambda plate: plate == TARGET),
+        ("ocr", lambda plate: ocr_equal(plate, TARGET)),
+        ("one_difference", lambda plate: one_difference(plate, TARGET)),
+    ],
+)
+def test_plate_history_agrees_with_the_independent_reader_page_by_page(
+    shared_env: Env, match: str, accept: Any
+) -> None:
+    env = shared_env
+    expected = expected_ids(env, accept)
+    assert len(expected) >= 9
+    params = {"plate": "7abc-123", "match": match, "start": iso(START), "end": iso(END)}
+    found = pages(env, "/v1/search/plate", "otto", params={**params, "page_size": 4})
+    got = [read["read_id"] for page in found for read in page["reads"]]
+    assert len(got) == len(set(got)) and set(got) == expected
+    assert found[0]["total"] == len(expected) and len(found) == -(-len(expected) // 4)
+    times = [read["ts"] for page in found for read in page["reads"]]
+    assert times == sorted(times, reverse=True)  # newest first by default
+    audited = env.audit("reads.plate")[-len(found) :]
+    for record, page in zip(audited, found, strict=True):
+        assert (record.username, record.outcome, record.kind) == ("otto", "allowed", "inquiry")
+        assert record.case_number == CASE["case_number"] and record.client
+        assert record.terms["plate"] == TARGET and record.terms["match"] == match
+        assert record.terms["start"] == iso(START) and record.terms["end"] == iso(END)
+        assert record.result_count == len(page["reads"])
+    assert audited[0].terms["total"] == len(expected)
+
+
+def test_candidates_state_and_cameras_narrow_a_plate_history(shared_env: Env) -> None:
+    env = shared_env
+    rows = stored(env.data_dir)
+    base = {"plate": TARGET, "start": iso(START), "end": iso(END), "page_size": 100}
+    [page] = pages(env, "/v1/search/plate", "ivy", params={**base, "candidates": "true"})
+    via = [read for read in page["reads"] if read["via_candidate"]]
+    assert [read["plate"] for read in via] == ["QQQ9999"] and via[0]["matched_plate"] == TARGET
+    [page] = pages(env, "/v1/search/plate", "ivy", params={**base, "state": "ca"})
+    expected = {r["read_id"] for r in rows if r["plate"] == TARGET and r["state"] == "CA"}
+    assert {read["read_id"] for read in page["reads"]} == expected & expected_ids(
+        env, lambda p: p == TARGET
+    )
+    cameras = ["cam-1", "cam-2"]
+    [page] = pages(env, "/v1/search/plate", "ivy", params={**base, "camera_id": cameras})
+    assert {read["camera_id"] for read in page["reads"]} <= set(cameras)
+    assert page["total"] == sum(
+        1
+        for r in rows
+        if r["plate"] == TARGET and r["camera_id"] in cameras and in_window(r, START, END)
+    )
+
+
+@pytest.mark.parametrize("pattern", ["7AB?12*", "*XYZ*", "[8B]AD*"])
+def test_partial_search_agrees_with_fnmatch(shared_env: Env, pattern: str) -> None:
+    env = shared_env
+    expected = expected_ids(env, glob(pattern))
+    assert expected
+    params = {"pattern": pattern, "start": iso(START), "end": iso(END), "page_size": 3}
+    found = pages(env, "/v1/search/partial", "otto", params=params)
+    got = [read["read_id"] for page in found for read in page["reads"]]
+    assert sorted(got) == sorted(expected) and found[0]["total"] == len(expected)
+    assert {read["match_kind"] for page in found for read in page["reads"]} == {"partial"}
+    record = env.audit("reads.partial")[-len(found)]
+    assert record.terms["pattern"] == pattern and record.terms["total"] == len(expected)
+    oregon = {"pattern": pattern, "state": "OR", "start": iso(START), "end": iso(END)}
+    [page] = pages(env, "/v1/search/partial", "otto", params={**oregon, "page_size": 100})
+    assert {read["state"] for read in page["reads"]} <= {"OR"}
+
+
+def test_canvass_by_radius_and_polygon_groups_plates_like_the_oracle(shared_env: Env) -> None:
+    env = shared_env
+    rows = [
+        r
+        for r in stored(env.data_dir)
+        if in_window(r, SCENE_START, SCENE_END) and haversine_m(r["lat"], r["lon"], *SCENE) <= 500
+    ]
+    expected: dict[str, list[int]] = {}
+    for r in rows:
+        expected.setdefault(r["plate"], []).append(r["ts"])
+    body = {
+        "start": iso(SCENE_START),
+        "end": iso(SCENE_END),
+        "center": {"lat": SCENE[0], "lon": SCENE[1]},
+        "radius_m": 500,
+        "page_size": 2,
+    }
+    found = pages(env, "/v1/search/canvass", "ivy", body=body)
+    plates = [plate for page in found for plate in page["plates"]]
+    assert {p["plate"]: p["reads"] for p in plates} == {k: len(v) for k, v in expected.items()}
+    assert found[0]["total"] == len(expected) and len(found) == -(-len(expected) // 2)
+    for plate in plates:
+        first = datetime.fromtimestamp(min(expected[plate["plate"]]) / 1000, tz=timezone.utc)
+        assert plate["first_seen"].startswith(first.strftime("%Y-%m-%dT%H:%M:%S"))
+        assert plate["nearest_m"] <= 500
+    assert [p["first_seen"] for p in plates] == sorted(p["first_seen"] for p in plates)
+    record = env.audit("reads.canvass")[-len(found)]
+    assert record.terms["center"] == list(SCENE) and record.terms["radius_m"] == 500
+    assert record.terms["total"] == len(expected)
+    lat, lon, d = SCENE[0], SCENE[1], 0.0009  # reads sit every 0.0002 degrees
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d]]
+    polygon = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+    inside = {
+        r["read_id"]
+        for r in stored(env.data_dir)
+        if in_window(r, SCENE_START, SCENE_END)
+        and abs(r["lat"] - lat) < d
+        and abs(r["lon"] - lon) < d
+    }
+    body = {"start": iso(SCENE_START), "end": iso(SCENE_END), "polygon": polygon}
+    [page] = pages(env, "/v1/search/canvass", "ivy", body={**body, "page_size": 100})
+    assert {i for p in page["plates"] for i in p["read_ids"]} == inside
+    assert "POLYGON" in env.audit("reads.canvass")[-1].terms["polygon"]
+
+
+def test_covert_alerts_are_shown_only_to_roles_allowed(shared_env: Env) -> None:
+    params = {"plate": TARGET, "start": iso(START), "end": iso(END), "page_size": 100}
+
+    def hotlists(user: str) -> set[str]:
+        [page] = pages(shared_env, "/v1/search/plate", user, params=params)
+        return {alert["hotlist"] for read in page["reads"] for alert in read["alerts"]}
+
+    assert hotlists("otto") == {"stolen"}  # an officer: no hotlists:view_covert
+    assert hotlists("ivy") == {"stolen", "covert-ops"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/search/plate", {"plate": "#"}, "plate"),
+        ("/v1/search/plate", {"plate": TARGET, "start": "2026-01-01T00:00:00"}, "start"),
+        (
+            "/v1/search/plate",
+            {"plate": TARGET, "start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+            "start",
+        ),
+        ("/v1/search/partial", {"pattern": "*"}, "pattern"),
+        ("/v1/search/partial", {"pattern": "7A[B"}, "pattern"),
+    ],
+)
+def test_bad_values_are_422_naming_the_field_and_audited(
+    shared_env: Env, path: str, params: dict[str, str], field: str
+) -> None:
+    resp = shared_env.client.get(path, params={**CASE, **params}, headers=shared_env.auth("otto"))
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["field"] == field
+    record = shared_env.audit()[-1]
+    assert (record.username, record.outcome) == ("otto", "denied")
+    assert record.reason is not None and record.reason.startswith("invalid")
+
+
+def test_bad_polygon_and_foreign_cursor_are_refused(shared_env: Env) -> None:
+    env = shared_env
+    body = {**CASE, "start": iso(START), "end": iso(END), "polygon": {"type": "Point"}}
+    resp = env.client.post("/v1/search/canvass", json=body, headers=env.auth("ivy"))
+    assert resp.status_code == 422 and resp.json()["field"] == "polygon"
+    first = env.client.get(
+        "/v1/search/plate",
+        params={**CASE, "plate": TARGET, "page_size": 1},
+        headers=env.auth("otto"),
+    ).json()
+    other = {**CASE, "plate": "7A8C123", "cursor": first["next_cursor"]}
+    resp = env.client.get("/v1/search/plate", params=other, headers=env.auth("otto"))
+    assert resp.status_code == 422 and resp.json()["field"] == "cursor"
+    assert env.audit("reads.plate")[-1].outcome == "failed"
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+
+def test_cli_plate_search_writes_csv_and_parquet_matching_the_oracle(
+    shared_env: Env, tmp_path: Path
+) -> None:
+    env = shared_env
+    expected = expected_ids(env, lambda plate: ocr_equal(plate, TARGET))
+    window = ["--start", iso(START), "--end", iso(END), "--page-size", "3"]
+    for name in ("hits.csv", "hits.parquet"):
+        out = tmp_path / name
+        code, text = env.cli(
+            "search",
+            "plate",
+            "7ABC123",
+            "--match",
+            "ocr",
+            *window,
+            "--out",
+            str(out),
+            "--by",
+            "ivy",
+            "--case-number",
+            "26-1",
+        )
+        assert code == 0 and f"wrote {len(expected)} rows" in text
+        table = pacsv.read_csv(out) if name.endswith(".csv") else pq.read_table(out)
+        assert set(table.column("read_id").to_pylist()) == expected
+        assert table.num_rows == len(expected)
+        record = env.audit("reads.plate")[-1]
+        assert (record.username, record.client, record.case_number) == ("ivy", "cli", "26-1")
+        assert record.result_count == len(expected) and record.terms["output"] == str(out)
+    alerts = pacsv.read_csv(tmp_path / "hits.csv").column("alerts").to_pylist()
+    assert any("covert-ops" in text for text in alerts)  # ivy may see covert alerts
+
+
+def test_cli_canvass_and_partial_stream_pages_to_the_terminal(shared_env: Env) -> None:
+    env = shared_env
+    code, text = env.cli(
+        "search",
+        "canvass",
+        "--lat",
+        str(SCENE[0]),
+        "--lon",
+        str(SCENE[1]),
+        "--radius-m",
+        "500",
+        "--start",
+        iso(SCENE_START),
+        "--end",
+        iso(SCENE_END),
+        "--page-size",
+        "2",
+        "--by",
+        "ivy",
+        "--event-number",
+        "E26-7",
+    )
+    assert code == 0 and "page 1" in text and "page 3" in text and "SCN0001" in text
+    record = env.audit("reads.canvass")[-1]
+    assert record.event_number == "E26-7" and record.result_count == 5
+    code, text = env.cli(
+        "search", "partial", "[8B]AD*", "--days", "30", "--by", "otto", "--case-number", "26-2"
+    )
+    expected = expected_ids(env, glob("[8B]AD*"), NOW - timedelta(days=30))
+    assert code == 0 and f"{len(expected)} rows" in text
+    assert env.audit("reads.partial")[-1].result_count == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason", "message"),
+    [
+        (["--by", "u_otto", "--case-number", "1"], "untrained", "no current ALPR training"),
+        (["--by", "dora", "--case-number", "1"], "forbidden", "may not 'reads:search'"),
+        (["--by", "otto"], "no_justification", "case_number"),
+        (["--by", "otto", "--description", "looking"], "no_justification", "at least"),
+    ],
+)
+def test_cli_refusals_raise_and_are_audited(
+    shared_env: Env, argv: list[str], reason: str, message: str
+) -> None:
+    with pytest.raises(records.AccessDenied, match=message) as refused:
+        shared_env.cli("search", "plate", TARGET, *argv)
+    assert refused.value.reason == reason
+    record = shared_env.audit()[-1]
+    assert (record.action, record.outcome, record.username) == ("reads.plate", "denied", argv[1])
+    assert record.reason is not None and record.reason.startswith(reason)
+
+
+# -- past-read matching --------------------------------------------------------------------------
+
+
+def _log_alerts(client: redis.Redis, covert: bool = False) -> list[dict[str, Any]]:
+    return [alert for _, alert in AlertBus(client).replay(count=10_000, covert=covert)]
+
+
+def test_past_matching_reports_and_alerts_like_the_flow(
+    shared_env: Env, redis_client: redis.Redis
+) -> None:
+    env = shared_env
+    records.create_hotlist(env.engine, "partials", category="major_crime", user="ivy")
+    expires = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+    entry = records.add_entry(
+        env.engine,
+        "partials",
+        "7ab?12*",
+        user="ivy",
+        reason="hit and run",
+        case_number="26-9",
+        expires_at=expires,
+    )
+    expected = expected_ids(
+        env, glob("7AB?12*"), datetime.now(timezone.utc) - timedelta(days=30), END
+    )
+    body = {"hotlist": "partials", "plate": "7AB?12*", "days": 30, "page_size": 2}
+    found = pages(env, "/v1/search/past", "ivy", body={**body, "alert": True})
+    got = [read["read_id"] for page in found for read in page["reads"]]
+    assert sorted(got) == sorted(expected) and found[0]["alerts_published"] == len(expected)
+    assert {read["match_kind"] for page in found for read in page["reads"]} == {"partial"}
+    alerts = _log_alerts(redis_client)
+    assert {a["read"]["read_id"] for a in alerts} == expected
+    assert all(a["historical"] is True and a["verify_before_action"] for a in alerts)
+    assert {a["alert_id"] for a in alerts} == {alert_id(i, entry.entry_id) for i in expected}
+    record = env.audit("reads.past")[-len(found)]
+    assert (
+        record.terms["alerts_published"] == len(expected) and record.terms["hotlist"] == "partials"
+    )
+    assert record.result_count == 2 and record.terms["total"] == len(expected)
+    pages(env, "/v1/search/past", "ivy", body={**body, "alert": True})  # again: same ids
+    assert {a["alert_id"] for a in _log_alerts(redis_client)} == {a["alert_id"] for a in alerts}
+
+
+def test_past_matching_applies_the_lists_state_rule_and_covert_and_role_limits(
+    shared_env: Env, redis_client: redis.Redis
+) -> None:
+    env = shared_env
+    records.create_hotlist(
+        env.engine, "ca-only", category="stolen_plate", user="ada", policy={"state": "require"}
+    )
+    records.add_entry(env.engine, "ca-only", TARGET, user="ada", reason="stolen", state="CA")
+    since = datetime.now(timezone.utc) - timedelta(days=30)
+    rows = [r for r in stored(env.data_dir) if in_window(r, since, END)]
+    expected = {r["read_id"] for r in rows if r["plate"] == TARGET and r["state"] == "CA"}
+    [page] = pages(env, "/v1/search/past", "otto", body={"hotlist": "ca-only", "plate": TARGET})
+    assert {read["read_id"] for read in page["reads"]} == expected and page["alerts_published"] == 0
+    resp = env.client.post(
+        "/v1/search/past",
+        json={**CASE, "hotlist": "ca-only", "plate": TARGET, "alert": True},
+        headers=env.auth("otto"),
+    )
+    assert resp.status_code == 403 and "historical alerts" in resp.json()["detail"]
+    assert env.audit()[-1].outcome == "denied"
+    records.create_hotlist(
+        env.engine, "covert-watch", category="wanted_person", user="ada", policy={"covert": True}
+    )
+    records.add_entry(env.engine, "covert-watch", TARGET, user="ada", reason="surveillance")
+    body = {**CASE, "hotlist": "covert-watch", "plate": TARGET, "alert": True}
+    resp = env.client.post("/v1/search/past", json=body, headers=env.auth("otto"))
+    assert resp.status_code == 404
+    resp = env.client.post("/v1/search/past", json=body, headers=env.auth("ivy"))
+    assert resp.status_code == 200 and resp.json()["alerts_published"] > 0
+    assert not _log_alerts(redis_client) and _log_alerts(redis_client, covert=True)
+    resp = env.client.post(
+        "/v1/search/past",
+        json={**CASE, "hotlist": "ca-only", "plate": "NOPE99"},
+        headers=env.auth("otto"),
+    )
+    assert resp.status_code == 404 and "not on hotlist" in resp.json()["detail"]
+
+
+def test_cli_past_search_publishes_historical_alerts(
+    shared_env: Env, redis_client: redis.Redis
+) -> None:
+    env = shared_env
+    records.create_hotlist(env.engine, "cli-partials", category="major_crime", user="ivy")
+    expires = (datetime.now(timezone.utc) + timedelta(days=10)).isoformat()
+    records.add_entry(
+        env.engine,
+        "cli-partials",
+        "*XYZ*",
+        user="ivy",
+        reason="witness",
+        case_number="26-3",
+        expires_at=expires,
+    )
+    code, text = env.cli(
+        "search",
+        "past",
+        "--list",
+        "cli-partials",
+        "--entry",
+        "*xyz*",
+        "--days",
+        "30",
+        "--alert",
+        "--by",
+        "ivy",
+        "--case-number",
+        "26-3",
+    )
+    expected = expected_ids(env, glob("*XYZ*"), datetime.now(timezone.utc) - timedelta(days=30))
+    assert code == 0 and f"published {len(expected)} historical alert" in text
+    assert {a["read"]["read_id"] for a in _log_alerts(redis_client)} == expected
+    record = env.audit("reads.past")[-1]
+    assert (record.client, record.result_count, record.terms["alert"]) == ("cli", 2, True)
+    with pytest.raises(records.AccessDenied, match="historical alerts"):
+        env.cli(
+            "search",
+            "past",
+            "--list",
+            "cli-partials",
+            "--entry",
+            "*XYZ*",
+            "--alert",
+            "--by",
+            "otto",
+            "--case-number",
+            "26-3",
+        )
+    assert env.audit()[-1].outcome == "denied"
