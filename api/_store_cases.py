@@ -102,7 +102,10 @@ def place_hold(
         )
     except SinksError as exc:
         text = str(exc)
-        status = 409 if "released" in text else (404 if "not in the store" in text else 422)
+        # sinks raises one error class; its sentences tell the cases apart
+        status = 409 if "released" in text else 422
+        if "not in the store" in text or "no reads" in text:
+            status = 404
         raise StoreQueryError(text, "case_number", status=status) from exc
 
 

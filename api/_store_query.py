@@ -307,7 +307,8 @@ class SearchSpec:
                 page_size=page_size,
             )
         except SinksError as exc:
-            raise StoreQueryError(str(exc), self.kind if self.kind != "plate" else "plate") from exc
+            field = {"plate": "plate", "partial": "pattern"}.get(self.kind, "center")
+            raise StoreQueryError(str(exc), field) from exc
 
 
 def _known_characters(pattern: str) -> int:

@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "plateflow._cli_hotlist",
     "plateflow._cli_users",
     "plateflow._cli_audit",
+    "plateflow._cli_store",
 )
 
 console = Console(stderr=True)

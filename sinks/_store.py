@@ -59,6 +59,8 @@ SIDECAR_NAME = "_retention.json"
 _DAY_MS = 86_400_000
 _EPOCH = date(1970, 1, 1)
 _DIR_PREFIX = "date="
+#: Policy 427.4: reads are kept at least a year (plateflow.settings enforces the override).
+POLICY_MIN_RETENTION_DAYS = 365
 
 
 def utc_day(ts_ms: int) -> date:
@@ -91,6 +93,14 @@ class ReadStore:
         if retention_days < 1:
             msg = f"retention_days must be at least 1, got {retention_days}"
             raise SinksError(msg)
+        if retention_days < POLICY_MIN_RETENTION_DAYS:
+            log.warning(
+                "retention of %d days is below the policy minimum of %d (427.4); new partitions "
+                "become purgeable after %d days",
+                retention_days,
+                POLICY_MIN_RETENTION_DAYS,
+                retention_days,
+            )
         self.data_dir = Path(data_dir)
         self.retention_days = retention_days
         self.fsync = fsync

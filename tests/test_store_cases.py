@@ -24,9 +24,11 @@ from tests.test_store_support import (
     CASE,
     NOW,
     OLD_DAYS,
+    SCENE,
     TARGET,
     Env,
     env_fixture,  # noqa: F401  (registers the `env` fixture)
+    haversine_m,
     in_window,
     stored,
 )
@@ -83,6 +85,8 @@ def test_purge_deletes_expired_unheld_partitions_and_records_each(env: Env) -> N
         "rex",
     )
     assert code == 0 and "2 reads" in text
+    code, text = env.cli("hold", "list")
+    assert code == 0 and "26-H1" in text and "active" in text
     code, text = env.cli("retention", "purge", "--dry-run", "--by", "ops")
     assert code == 0 and "would purge 1 partition(s), 25 rows" in text
     assert "kept 1 expired partition(s) under legal hold" in text
@@ -172,6 +176,23 @@ def test_holds_through_the_api(env: Env) -> None:
     nothing = {"reason": "x", "plate": {"plate": "NOPE123"}}
     resp = env.client.post("/v1/holds", json=nothing, params=CASE, headers=env.auth("rex"))
     assert resp.status_code == 404 and "no reads" in resp.json()["detail"]
+    begin, stop = NOW - timedelta(days=2, hours=1), NOW - timedelta(days=2) + timedelta(hours=2)
+    scene = {
+        "start": iso(begin),
+        "end": iso(stop),
+        "center": {"lat": SCENE[0], "lon": SCENE[1]},
+        "radius_m": 500,
+    }
+    near = {
+        r["read_id"]
+        for r in stored(env.data_dir)
+        if in_window(r, begin, stop) and haversine_m(r["lat"], r["lon"], *SCENE) <= 500
+    }
+    canvass = {"reason": "scene canvass", "canvass": scene}
+    resp = env.client.post(
+        "/v1/holds", json=canvass, params={"case_number": "26-CAN"}, headers=env.auth("rex")
+    )
+    assert resp.status_code == 201 and resp.json()["reads"] == len(near) == 20
     path = f"/v1/holds/{CASE['case_number']}/release"
     resp = env.client.post(path, json={"reason": "closed"}, params=CASE, headers=env.auth("rex"))
     assert resp.status_code == 200 and resp.json()["active"] is False

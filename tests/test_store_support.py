@@ -146,7 +146,7 @@ def stored(data_dir: Path, kind: str = "reads") -> list[dict[str, Any]]:
 
 
 def in_window(row: dict[str, Any], start: datetime, end: datetime) -> bool:
-    return _ms(start) <= row["ts"] < _ms(end)
+    return _ms(start) <= int(row["ts"]) < _ms(end)
 
 
 def ocr_equal(a: str, b: str) -> bool:
