@@ -206,6 +206,18 @@ class Guard:
         ) as access:
             return fn(access)
 
+    def read_all(
+        self, fetch: Callable[[], list[T]], terms: Mapping[str, Any] | None = None
+    ) -> list[T]:
+        """:meth:`read` of a list: the audit record's ``result_count`` is its length."""
+
+        def run(access: records.AuditedAccess) -> list[T]:
+            found = fetch()
+            access.result_count = len(found)
+            return found
+
+        return self.read(run, terms)
+
     def write(self, fn: Callable[[], T], terms: Mapping[str, Any] | None = None) -> T:
         """Run a records change, then record the justified attempt with its outcome."""
         all_terms = {**self.terms, **(terms or {})}

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 
 import records
 from api._access import GUARDED_RESPONSES, Guard, guard
+from api._routes_records import RequestId
 from api._routes_store import audited_read, canvass_spec, checked, store_of
 from api._schemas import ReleaseOut
 from api._schemas_store import (
@@ -171,6 +172,33 @@ def release(
     return HoldOut.of(audited_read(g, run, {"case": case, "reason": body.reason}))
 
 
+def _export(
+    g: Guard,
+    access: records.AuditedAccess,
+    case: str,
+    export_id: str,
+    at: datetime,
+    *,
+    purpose: str,
+    release: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Export the case's held reads under the caller's name and covert rights; the audit
+    record counts the reads exported. Returns the manifest."""
+    manifest = export_case(
+        store_of(g),
+        case,
+        export_dir(g.settings.data_dir, export_id),
+        by=g.user.username,
+        at=at,
+        export_id=export_id,
+        covert_allowed=g.can(COVERT_PERMISSION),
+        purpose=purpose,
+        release=release,
+    )
+    access.result_count = int(manifest["counts"]["reads"])
+    return manifest
+
+
 def _export_out(export_id: str, case: str, manifest: dict[str, Any]) -> ExportOut:
     names = [entry["name"] for entry in manifest["files"]]
     return ExportOut(
@@ -200,18 +228,7 @@ def export(
     export_id = new_export_id(case, at)
 
     def run(access: records.AuditedAccess) -> dict[str, Any]:
-        manifest = export_case(
-            store_of(g),
-            case,
-            export_dir(g.settings.data_dir, export_id),
-            by=g.user.username,
-            at=at,
-            export_id=export_id,
-            covert_allowed=g.can(COVERT_PERMISSION),
-            purpose=body.purpose,
-        )
-        access.result_count = int(manifest["counts"]["reads"])
-        return manifest
+        return _export(g, access, case, export_id, at, purpose=body.purpose)
 
     manifest = audited_read(g, run, {"case": case, "export_id": export_id})
     return _export_out(export_id, case, manifest)
@@ -296,7 +313,7 @@ def download(
 )
 def release_export(
     *,
-    request_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The release request id.")],
+    request_id: RequestId,
     body: ReleaseExportIn,
     g: Annotated[Guard, Depends(guard("releases.export", "releases:decide", kind="release"))],
 ) -> ReleaseExportOut:
@@ -313,19 +330,8 @@ def release_export(
         export_id = new_export_id(case, at)
         access.terms |= {"case": case, "export_id": export_id}
         done.update(case=case, export_id=export_id)
-        manifest = export_case(
-            store_of(g),
-            case,
-            export_dir(g.settings.data_dir, export_id),
-            by=g.user.username,
-            at=at,
-            export_id=export_id,
-            covert_allowed=g.can(COVERT_PERMISSION),
-            purpose=request.purpose,
-            release=release_summary(request),
-        )
-        access.result_count = int(manifest["counts"]["reads"])
-        return manifest
+        release = release_summary(request)
+        return _export(g, access, case, export_id, at, purpose=request.purpose, release=release)
 
     manifest = audited_read(g, run, {"request": request_id})
     fulfilled = records.fulfil_release(

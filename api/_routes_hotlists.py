@@ -86,12 +86,11 @@ def list_hotlists(
 ) -> list[HotlistOut]:
     covert = g.can(_COVERT)
 
-    def run(access: records.AuditedAccess) -> list[records.HotlistInfo]:
-        found = records.list_hotlists(g.engine, include_covert=covert)
-        access.result_count = len(found)
-        return found
-
-    return [HotlistOut.of(h) for h in g.read(run, terms={"covert_visible": covert})]
+    found = g.read_all(
+        lambda: records.list_hotlists(g.engine, include_covert=covert),
+        terms={"covert_visible": covert},
+    )
+    return [HotlistOut.of(h) for h in found]
 
 
 @router.post(

@@ -145,12 +145,8 @@ def list_users(
     include_disabled: Annotated[bool, Query(description="Also disabled accounts.")] = True,
     g: Annotated[Guard, Depends(guard("users.list", "users:view", kind="admin"))],
 ) -> list[UserOut]:
-    def run(access: records.AuditedAccess) -> list[records.User]:
-        found = records.list_users(g.engine, include_disabled=include_disabled)
-        access.result_count = len(found)
-        return found
-
-    return [UserOut.of(u) for u in g.read(run)]
+    found = g.read_all(lambda: records.list_users(g.engine, include_disabled=include_disabled))
+    return [UserOut.of(u) for u in found]
 
 
 @router.post("/v1/users", status_code=201, response_model=UserOut, summary="Add a user", **_USERS)
@@ -317,9 +313,5 @@ def lapsed_training(
     *,
     g: Annotated[Guard, Depends(guard("users.lapsed", "users:view", kind="admin"))],
 ) -> list[UserOut]:
-    def run(access: records.AuditedAccess) -> list[records.User]:
-        found = records.users_without_current_training(g.engine)
-        access.result_count = len(found)
-        return found
-
-    return [UserOut.of(u) for u in g.read(run)]
+    found = g.read_all(lambda: records.users_without_current_training(g.engine))
+    return [UserOut.of(u) for u in found]

@@ -203,12 +203,10 @@ def list_releases(
     end: Annotated[datetime | None, Query(description="Created before (RFC 3339).")] = None,
     g: Annotated[Guard, Depends(guard("releases.list", "releases:view", kind="release"))],
 ) -> list[ReleaseOut]:
-    def run(access: records.AuditedAccess) -> list[records.ReleaseRequest]:
-        found = records.list_releases(g.engine, start_ms=_ms(start), end_ms=_ms(end))
-        access.result_count = len(found)
-        return found
-
-    return [ReleaseOut.of(r) for r in g.read(run)]
+    found = g.read_all(
+        lambda: records.list_releases(g.engine, start_ms=_ms(start), end_ms=_ms(end))
+    )
+    return [ReleaseOut.of(r) for r in found]
 
 
 @router.get(
@@ -302,8 +300,8 @@ def read_audit(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     g: Annotated[Guard, Depends(guard("audit.read", "audit:view"))],
 ) -> AuditOut:
-    def run(access: records.AuditedAccess) -> list[records.AuditRecord]:
-        found = records.read_audit(
+    found = g.read_all(
+        lambda: records.read_audit(
             g.engine,
             start_ms=_ms(start),
             end_ms=_ms(end),
@@ -311,10 +309,7 @@ def read_audit(
             kind=kind,
             limit=limit,
         )
-        access.result_count = len(found)
-        return found
-
-    found = g.read(run)
+    )
     return AuditOut(count=len(found), records=[AuditRecordOut.of(r) for r in found])
 
 

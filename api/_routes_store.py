@@ -44,10 +44,20 @@ __all__ = ["canvass_spec", "router"]
 router = APIRouter(tags=["search"])
 
 T = TypeVar("T")
-_ORDER = Query(pattern="^(asc|desc)$", description="`desc`: newest first (default).")
-_PAGE = Query(ge=1, le=1000, description="Rows per page.")
-_CURSOR = Query(max_length=512, description="`next_cursor` of the previous page.")
-_CAMERAS = Query(max_length=100, description="Only reads of these cameras (repeat).")
+# The query parameters the plate and partial searches share.
+_Start = Annotated[datetime | None, Query(description="RFC 3339, inclusive.")]
+_End = Annotated[datetime | None, Query(description="RFC 3339, exclusive.")]
+_State = Annotated[str | None, Query(max_length=2)]
+_Cameras = Annotated[
+    list[str] | None, Query(max_length=100, description="Only reads of these cameras (repeat).")
+]
+_Order = Annotated[
+    str, Query(pattern="^(asc|desc)$", description="`desc`: newest first (default).")
+]
+_PageSize = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
+_Cursor = Annotated[
+    str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+]
 #: Roles that may enter hotlist entries may also raise their historical alerts.
 _ENTRY_PERMISSIONS = ("hotlists:manage", "hotlists:partial")
 
@@ -139,13 +149,13 @@ def plate_history(
     plate: Annotated[str, Query(min_length=1, max_length=32)],
     match: Annotated[str, Query(pattern="^(exact|ocr|one_difference)$")] = "exact",
     candidates: bool = False,
-    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive.")] = None,
-    state: Annotated[str | None, Query(max_length=2)] = None,
-    camera_id: Annotated[list[str] | None, _CAMERAS] = None,
-    order: Annotated[str, _ORDER] = "desc",
-    page_size: Annotated[int, _PAGE] = 100,
-    cursor: Annotated[str | None, _CURSOR] = None,
+    start: _Start = None,
+    end: _End = None,
+    state: _State = None,
+    camera_id: _Cameras = None,
+    order: _Order = "desc",
+    page_size: _PageSize = 100,
+    cursor: _Cursor = None,
     g: Annotated[Guard, Depends(guard("reads.plate", "reads:search"))],
 ) -> SearchOut:
     spec = checked(
@@ -176,13 +186,13 @@ def partial_search(
     pattern: Annotated[str, Query(min_length=1, max_length=40)],
     ocr_equivalents: Annotated[int, Query(ge=0, le=3)] = 0,
     candidates: bool = False,
-    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive.")] = None,
-    state: Annotated[str | None, Query(max_length=2)] = None,
-    camera_id: Annotated[list[str] | None, _CAMERAS] = None,
-    order: Annotated[str, _ORDER] = "desc",
-    page_size: Annotated[int, _PAGE] = 100,
-    cursor: Annotated[str | None, _CURSOR] = None,
+    start: _Start = None,
+    end: _End = None,
+    state: _State = None,
+    camera_id: _Cameras = None,
+    order: _Order = "desc",
+    page_size: _PageSize = 100,
+    cursor: _Cursor = None,
     g: Annotated[Guard, Depends(guard("reads.partial", "reads:search"))],
 ) -> SearchOut:
     spec = checked(

@@ -230,21 +230,49 @@ def openalpr_read(item: Any) -> dict[str, Any]:
         raise ReadError(
             "data_type", "is required: alpr_group or alpr_results (is this an OpenALPR agent?)"
         )
-    lat, lon = _gps(item.get("gps_latitude"), item.get("gps_longitude"))
     read_id = item.get("best_uuid") or item.get("uuid")
+    return _openalpr_plate(
+        item,
+        _OPENALPR_GROUP_NAMES,
+        read_id=read_id,
+        plate=item.get("best_plate_number"),
+        ts=item.get("epoch_start"),
+        confidence=item.get("best_confidence"),
+        region=item.get("best_region"),
+        candidates=item.get("candidates"),
+        image_ref=read_id if isinstance(read_id, str) else None,
+    )
+
+
+def _openalpr_plate(
+    place: Mapping[str, Any],
+    names: Mapping[str, str],
+    *,
+    read_id: Any,
+    plate: Any,
+    ts: Any,
+    confidence: Any,
+    region: Any,
+    candidates: Any,
+    image_ref: Any,
+) -> dict[str, Any]:
+    """The validated canonical read of one OpenALPR plate (an ``alpr_group``, or one entry of
+    ``alpr_results``). ``place`` is the message that carries the camera and the GPS fix;
+    ``names`` maps each canonical field to the vendor's, the name a rejection carries."""
+    lat, lon = _gps(place.get("gps_latitude"), place.get("gps_longitude"))
     candidate = {
         "read_id": read_id,
-        "camera_id": _openalpr_camera(item),
-        "plate": item.get("best_plate_number"),
-        "ts": item.get("epoch_start"),
-        "confidence": _percent(item.get("best_confidence"), "best_confidence"),
-        "state": region_to_state(item.get("best_region")),
+        "camera_id": _openalpr_camera(place),
+        "plate": plate,
+        "ts": ts,
+        "confidence": _percent(confidence, names["confidence"]),
+        "state": region_to_state(region),
         "lat": lat,
         "lon": lon,
-        "candidates": _openalpr_candidates(item.get("candidates"), "candidates"),
-        "image_ref": read_id if isinstance(read_id, str) else None,
+        "candidates": _openalpr_candidates(candidates, names["candidates"]),
+        "image_ref": image_ref,
     }
-    return _validated(candidate, _OPENALPR_GROUP_NAMES)
+    return _validated(candidate, names)
 
 
 def _openalpr_result(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -257,20 +285,17 @@ def _openalpr_result(item: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(uuid, str) and uuid:
         # A frame with several plates shares one uuid; the plate index keeps ids unique.
         read_id = uuid if item.get("result_count", 1) == 1 else f"{uuid}-{item['result_index']}"
-    lat, lon = _gps(env.get("gps_latitude"), env.get("gps_longitude"))
-    candidate = {
-        "read_id": read_id,
-        "camera_id": _openalpr_camera(env),
-        "plate": res.get("plate"),
-        "ts": env.get("epoch_time"),
-        "confidence": _percent(res.get("confidence"), "results[].confidence"),
-        "state": region_to_state(res.get("region")),
-        "lat": lat,
-        "lon": lon,
-        "candidates": _openalpr_candidates(res.get("candidates"), "results[].candidates"),
-        "image_ref": uuid if isinstance(uuid, str) else None,
-    }
-    return _validated(candidate, _OPENALPR_RESULT_NAMES)
+    return _openalpr_plate(
+        env,
+        _OPENALPR_RESULT_NAMES,
+        read_id=read_id,
+        plate=res.get("plate"),
+        ts=env.get("epoch_time"),
+        confidence=res.get("confidence"),
+        region=res.get("region"),
+        candidates=res.get("candidates"),
+        image_ref=uuid if isinstance(uuid, str) else None,
+    )
 
 
 # -- Plate Recognizer -----------------------------------------------------------------------

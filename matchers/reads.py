@@ -137,8 +137,11 @@ def _coordinate(value: Any, field: str, limit: float) -> float | None:
 
 
 _FAST_KEYS = frozenset(
-    ("read_id", "camera_id", "plate", "ts", "confidence", "state", "lat", "lon", "agency")
-)
+    (
+        "read_id", "camera_id", "plate", "plate_raw", "ts", "confidence", "state", "lat", "lon",
+        "agency", "image_ref", "candidates",
+    )
+)  # fmt: skip
 
 
 def _fast_read(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -185,6 +188,17 @@ def _fast_read(obj: dict[str, Any]) -> dict[str, Any] | None:
     agency = obj.get("agency")
     if agency is not None and (type(agency) is not str or len(agency) > _MAX_TEXT):
         return None
+    image_ref = obj.get("image_ref")
+    if image_ref is not None and (type(image_ref) is not str or len(image_ref) > _MAX_TEXT):
+        return None
+    cands = obj.get("candidates")
+    if cands is not None and (type(cands) is not list or cands):
+        return None  # alternates need the careful path's per-candidate checks
+    raw = obj.get("plate_raw")
+    if raw is not None:  # a canonical read passing through again keeps what the camera sent
+        if type(raw) is not str or len(raw) > _MAX_TEXT:
+            return None
+        plate_raw = raw
     return {
         "read_id": read_id,
         "camera_id": camera_id,
@@ -197,7 +211,7 @@ def _fast_read(obj: dict[str, Any]) -> dict[str, Any] | None:
         "lon": lon,
         "candidates": [],
         "agency": agency or None,
-        "image_ref": None,
+        "image_ref": image_ref or None,
     }
 
 
@@ -212,6 +226,11 @@ def validate_read(obj: Any) -> dict[str, Any]:
     camera_id = _text(obj, "camera_id", required=True)
     assert camera_id is not None
     plate, plate_raw = _plate(obj.get("plate"), "plate")
+    raw = obj.get("plate_raw")
+    if raw is not None:  # a canonical read passing through again keeps what the camera sent
+        if not isinstance(raw, str) or len(raw) > _MAX_TEXT:
+            raise ReadError("plate_raw", f"must be text of at most {_MAX_TEXT} characters")
+        plate_raw = raw
     ts = parse_ts(obj.get("ts"))
     confidence = _confidence(obj.get("confidence"), "confidence")
     state = obj.get("state")

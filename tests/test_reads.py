@@ -49,6 +49,11 @@ def test_bad_reads_name_the_field_and_the_fix(change: dict[str, Any], match: str
         validate_read(GOOD | change)
 
 
+def test_a_canonical_read_passes_through_unchanged() -> None:
+    canonical = validate_read(GOOD | {"state": "ca", "lat": 38.5, "lon": -121.4})
+    assert validate_read(dict(canonical)) == canonical  # the flow re-validates API reads
+
+
 def test_batch_splits_accepted_and_rejected_without_raising() -> None:
     ok, bad = validate_reads([GOOD, "not an object", GOOD | {"plate": ""}])
     assert len(ok) == 1
@@ -67,6 +72,7 @@ reads = st.fixed_dictionaries(
             "read_id",
             "camera_id",
             "plate",
+            "plate_raw",
             "ts",
             "confidence",
             "state",
@@ -74,6 +80,7 @@ reads = st.fixed_dictionaries(
             "lon",
             "agency",
             "image_ref",
+            "candidates",
         )
     },
 )
