@@ -26,7 +26,6 @@ from api._schemas import (
     AuditRecordOut,
     ChainProblemOut,
     DecisionIn,
-    FulfilmentIn,
     ReleaseIn,
     ReleaseOut,
     VerifyOut,
@@ -249,32 +248,6 @@ def decide_release(
         terms={"request": request_id, "approve": body.approve},
     )
     return ReleaseOut.of(decided)
-
-
-@router.post(
-    "/v1/releases/{request_id}/fulfilment",
-    response_model=ReleaseOut,
-    summary="Link the export that fulfils an approved request",
-    **_REL,
-)
-def fulfil_release(
-    *,
-    request_id: RequestId,
-    body: FulfilmentIn,
-    g: Annotated[Guard, Depends(guard("releases.fulfil", "releases:decide", kind="release"))],
-) -> ReleaseOut:
-    done = g.write(
-        lambda: records.fulfil_release(
-            g.engine,
-            request_id,
-            export_id=body.export_id,
-            by=g.user.username,
-            note=body.note,
-            client=g.client,
-        ),
-        terms={"request": request_id, "export": body.export_id},
-    )
-    return ReleaseOut.of(done)
 
 
 # -- audit --------------------------------------------------------------------------------------

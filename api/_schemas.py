@@ -5,7 +5,7 @@ Times go out as RFC 3339 UTC text (``2026-11-28T12:00:00.000Z``); calendar dates
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -26,7 +26,6 @@ __all__ = [
     "EntryOut",
     "EntryRemovedOut",
     "ErrorBody",
-    "FulfilmentIn",
     "HealthResponse",
     "HotlistDetailOut",
     "HotlistIn",
@@ -51,10 +50,7 @@ __all__ = [
 
 def iso(ms: int | None) -> str | None:
     """Epoch milliseconds -> RFC 3339 UTC text with milliseconds (None stays None)."""
-    if ms is None:
-        return None
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return None if ms is None else records.iso_utc(ms)
 
 
 class ErrorBody(BaseModel):
@@ -403,11 +399,6 @@ class DecisionIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class FulfilmentIn(BaseModel):
-    export_id: str = Field(min_length=1, max_length=200)
-    note: str = Field("", max_length=2000)
-
-
 # -- audit --------------------------------------------------------------------------------------
 
 
@@ -432,25 +423,8 @@ class AuditRecordOut(BaseModel):
 
     @classmethod
     def of(cls, r: records.AuditRecord) -> AuditRecordOut:
-        return cls(
-            seq=r.seq,
-            ts=r.ts,
-            kind=r.kind,
-            username=r.username,
-            user_name=r.user_name,
-            agency=r.agency,
-            action=r.action,
-            terms=r.terms,
-            case_number=r.case_number,
-            event_number=r.event_number,
-            description=r.description,
-            result_count=r.result_count,
-            client=r.client,
-            outcome=r.outcome,
-            reason=r.reason,
-            prev_hash=r.prev_hash,
-            hash=r.hash,
-        )
+        # Every field has the name and value of the record's (its ``ts_ms`` is left out).
+        return cls.model_validate(r, from_attributes=True)
 
 
 class AuditOut(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 import records
+from plateflow._cli_users import date_arg, engine_of
 from plateflow.settings import Settings
 
 out = Console()
@@ -24,10 +25,7 @@ def _anchor(text: str) -> tuple[int, str]:
 
 
 def _ms(text: str) -> int:
-    try:
-        day = date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-01") from exc
+    day = date_arg(text)
     return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
 
 
@@ -80,12 +78,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_report)
 
 
-def _engine(settings: Settings) -> Any:
-    return records.connect(settings.effective_database_url)
-
-
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    result = records.verify_chain(_engine(settings), anchors=dict(args.anchor) or None)
+    result = records.verify_chain(engine_of(settings), anchors=dict(args.anchor) or None)
     if result.ok:
         out.print(f"[green]{result.describe()}[/]")
         return 0
@@ -95,7 +89,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     rows = records.read_audit(
-        _engine(settings),
+        engine_of(settings),
         start_ms=args.since,
         end_ms=args.until,
         username=args.user,
@@ -132,7 +126,7 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     quarter = args.quarter or current_quarter()
-    report = records.audit_report(_engine(settings), quarter)
+    report = records.audit_report(engine_of(settings), quarter)
     html_path, csv_path = report.write(args.out)
     out.print(
         f"audit report {report.label}: {report.inquiries} inquiries, "

@@ -37,14 +37,13 @@ from plateflow._cli_store import (
     add_place,
     add_query_flags,
     add_window,
-    engine_of,
     inquiry,
     refuse,
     spec_from_args,
     store_of,
     user_of,
 )
-from plateflow._cli_users import actor, add_actor
+from plateflow._cli_users import actor, add_actor, engine_of
 from plateflow.settings import POLICY_MIN_RETENTION_DAYS, Settings
 from sinks import ReadStore, record_custody, retain_until, verify_evidence
 

@@ -23,7 +23,7 @@ from rich.table import Table
 
 import matchers
 import records
-from plateflow._cli_users import actor, add_actor
+from plateflow._cli_users import actor, add_actor, engine_of
 from plateflow._sampling import traffic_sample
 from plateflow.embedded import redis_url
 from plateflow.settings import Settings
@@ -131,10 +131,6 @@ def _cost_flags(p: argparse.ArgumentParser, *, force: bool = True) -> None:
         )
 
 
-def _engine(settings: Settings) -> Any:
-    return records.connect(settings.effective_database_url)
-
-
 @contextlib.contextmanager
 def publisher(settings: Settings) -> Iterator[Callable[[str], None]]:
     """A notify callable that publishes on ``plateflow:hotlists:changed``."""
@@ -162,7 +158,7 @@ def _print_cost(cost: records.PolicyCost) -> None:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     with publisher(settings) as notify:
         result = records.import_hotlist(
-            _engine(settings),
+            engine_of(settings),
             args.name,
             args.file,
             user=actor(args),
@@ -183,7 +179,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     with publisher(settings) as notify:
         entry = records.add_entry(
-            _engine(settings),
+            engine_of(settings),
             args.name,
             args.plate,
             user=actor(args),
@@ -201,7 +197,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     with publisher(settings) as notify:
         version = records.remove_entry(
-            _engine(settings),
+            engine_of(settings),
             args.name,
             args.plate,
             user=actor(args),
@@ -225,7 +221,7 @@ def _policy_text(policy: matchers.Policy) -> str:
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     table = Table("name", "category", "version", "entries", "policy", "updated", "by")
-    for h in records.list_hotlists(_engine(settings)):
+    for h in records.list_hotlists(engine_of(settings)):
         table.add_row(
             h.name + (" (covert)" if h.covert else ""),
             h.category,
@@ -240,7 +236,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    detail = records.get_hotlist(_engine(settings), args.name, version=args.version)
+    detail = records.get_hotlist(engine_of(settings), args.name, version=args.version)
     info = detail.info
     out.print(
         f"[bold]{info.name}[/] ({info.category}) version {detail.version} of "
@@ -282,7 +278,7 @@ def _policy_from_flags(current: matchers.Policy, args: argparse.Namespace) -> ma
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
+    engine = engine_of(settings)
     live = records.load_hotlist(engine, args.name)
     policy = _policy_from_flags(live.policy, args)
     candidate = matchers.Hotlist(
@@ -303,7 +299,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_policy(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
+    engine = engine_of(settings)
     current = records.get_hotlist(engine, args.name).info.policy
     policy = _policy_from_flags(current, args)
     with publisher(settings) as notify:

@@ -36,6 +36,7 @@ from api import (
     to_ms,
     utc_window,
 )
+from plateflow._cli_users import engine_of
 from plateflow._store_output import ResultWriter, print_page
 from plateflow.embedded import redis_url
 from plateflow.errors import PlateflowError
@@ -234,10 +235,6 @@ def spec_from_args(args: argparse.Namespace) -> SearchSpec:
             cameras=args.cameras,
         )
     return place_spec(args, start, end)
-
-
-def engine_of(settings: Settings) -> Any:
-    return records.connect(settings.effective_database_url)
 
 
 def store_of(settings: Settings) -> ReadStore:

@@ -52,7 +52,8 @@ def actor(args: argparse.Namespace) -> str:
     return str(args.by) if args.by else default_actor()
 
 
-def _day(text: str) -> date:
+def date_arg(text: str) -> date:
+    """An argparse ``type``: a calendar date like 2026-10-01."""
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
@@ -109,9 +110,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = cmds.add_parser("train", parents=parents, help="record completed training")
     p.add_argument("username")
     p.add_argument("--course", required=True, help="course name, e.g. 'ALPR policy and use'")
-    p.add_argument("--completed", type=_day, default=None, help="date completed (default today)")
+    p.add_argument(
+        "--completed", type=date_arg, default=None, help="date completed (default today)"
+    )
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--expires", type=_day, default=None, help="date the training lapses")
+    group.add_argument("--expires", type=date_arg, default=None, help="date the training lapses")
     group.add_argument("--valid-days", type=int, default=None, help="days the training lasts")
     add_actor(p)
     p.set_defaults(handler=cmd_train)
@@ -144,14 +147,15 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_bootstrap)
 
 
-def _engine(settings: Settings) -> Any:
+def engine_of(settings: Settings) -> Any:
+    """The records database the settings name (every command family opens it so)."""
     return records.connect(settings.effective_database_url)
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     password = read_new_password(from_stdin=args.password_stdin)
     user = records.add_user(
-        _engine(settings),
+        engine_of(settings),
         username=args.username,
         name=args.name,
         agency=args.agency,
@@ -173,7 +177,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if args.valid_days is not None:
         expires = completed + timedelta(days=args.valid_days)
     record = records.record_training(
-        _engine(settings),
+        engine_of(settings),
         args.username,
         course=args.course,
         completed_on=completed,
@@ -187,14 +191,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_disable(args: argparse.Namespace, settings: Settings) -> int:
     user = records.disable_user(
-        _engine(settings), args.username, by=actor(args), reason=args.reason
+        engine_of(settings), args.username, by=actor(args), reason=args.reason
     )
     out.print(f"disabled {user.username}; their sessions are closed")
     return 0
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
+    engine = engine_of(settings)
     untrained = {u.username for u in records.users_without_current_training(engine)}
     table = Table("username", "name", "agency", "job title", "roles", "status", "training")
     for user in records.list_users(engine):
@@ -229,7 +233,7 @@ def cmd_roles(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     password = read_new_password(from_stdin=args.password_stdin, env=BOOTSTRAP_ENV)
     user = records.bootstrap_admin(
-        _engine(settings),
+        engine_of(settings),
         username=args.username,
         name=args.name,
         agency=args.agency,

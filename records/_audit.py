@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from records._errors import AuditError
-from records._schema import GENESIS_HASH, audit_head, audit_log, now_ms, users
+from records._schema import GENESIS_HASH, audit_head, audit_log, in_window, now_ms, users
 
 OUTCOMES = ("allowed", "denied", "failed")
 KINDS = ("inquiry", "login", "admin", "hotlist", "release", "alert", "retention")
@@ -182,11 +182,9 @@ def read_audit(
     limit: int | None = None,
 ) -> list[AuditRecord]:
     """Audit records in sequence order, filtered by time ``[start_ms, end_ms)``, user and kind."""
-    query = sa.select(audit_log).order_by(audit_log.c.seq)
-    if start_ms is not None:
-        query = query.where(audit_log.c.ts_ms >= start_ms)
-    if end_ms is not None:
-        query = query.where(audit_log.c.ts_ms < end_ms)
+    query = in_window(
+        sa.select(audit_log).order_by(audit_log.c.seq), audit_log.c.ts_ms, start_ms, end_ms
+    )
     if username is not None:
         query = query.where(audit_log.c.username == username)
     if kind is not None:

@@ -246,6 +246,15 @@ def set_roles(engine: Engine, username: str, roles: Sequence[str], *, by: str) -
         return User.from_row(_user_row(conn, username))
 
 
+def _close_sessions(conn: Connection, user_id: int, at_ms: int) -> None:
+    """Close every open session of the user (after a password change or when disabled)."""
+    conn.execute(
+        sa.update(sessions)
+        .where(sessions.c.user_id == user_id, sessions.c.closed_at.is_(None))
+        .values(closed_at=at_ms)
+    )
+
+
 def set_password(engine: Engine, username: str, password: str, *, by: str) -> None:
     """Set a new password (checked), clear the lockout and close the user's sessions."""
     check_password_strength(password, username=username)
@@ -257,11 +266,7 @@ def set_password(engine: Engine, username: str, password: str, *, by: str) -> No
             .where(users.c.id == row["id"])
             .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
         )
-        conn.execute(
-            sa.update(sessions)
-            .where(sessions.c.user_id == row["id"], sessions.c.closed_at.is_(None))
-            .values(closed_at=at)
-        )
+        _close_sessions(conn, row["id"], at)
         append_audit(
             conn,
             username=by,
@@ -284,11 +289,7 @@ def disable_user(engine: Engine, username: str, *, by: str, reason: str) -> User
             .where(users.c.id == row["id"])
             .values(active=False, disabled_by=by, disabled_at=at, disabled_reason=reason)
         )
-        conn.execute(
-            sa.update(sessions)
-            .where(sessions.c.user_id == row["id"], sessions.c.closed_at.is_(None))
-            .values(closed_at=at)
-        )
+        _close_sessions(conn, row["id"], at)
         append_audit(
             conn,
             username=by,

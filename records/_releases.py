@@ -24,6 +24,7 @@ from records._errors import AccessDenied, ConflictError, NotFoundError, RecordsE
 from records._people import User
 from records._schema import (
     alert_dispositions,
+    in_window,
     now_ms,
     purge_records,
     release_decisions,
@@ -126,11 +127,7 @@ def list_releases(
     engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
 ) -> list[ReleaseRequest]:
     """Requests created in ``[start_ms, end_ms)`` (all by default), oldest first."""
-    query = _query()
-    if start_ms is not None:
-        query = query.where(release_requests.c.created_at >= start_ms)
-    if end_ms is not None:
-        query = query.where(release_requests.c.created_at < end_ms)
+    query = in_window(_query(), release_requests.c.created_at, start_ms, end_ms)
     with engine.connect() as conn:
         return [_from_row(r) for r in conn.execute(query).mappings()]
 
@@ -388,11 +385,12 @@ def list_purges(
     engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
 ) -> list[PurgeRecord]:
     """Purges recorded in ``[start_ms, end_ms)``, oldest first."""
-    query = sa.select(purge_records).order_by(purge_records.c.purged_at, purge_records.c.id)
-    if start_ms is not None:
-        query = query.where(purge_records.c.purged_at >= start_ms)
-    if end_ms is not None:
-        query = query.where(purge_records.c.purged_at < end_ms)
+    query = in_window(
+        sa.select(purge_records).order_by(purge_records.c.purged_at, purge_records.c.id),
+        purge_records.c.purged_at,
+        start_ms,
+        end_ms,
+    )
     with engine.connect() as conn:
         return [
             PurgeRecord(r["partition"], r["rows"], r["purged_by"], r["purged_at"], r["note"])
@@ -459,11 +457,12 @@ def list_dispositions(
     engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
 ) -> list[Disposition]:
     """Dispositions recorded in ``[start_ms, end_ms)``, oldest first."""
-    query = sa.select(alert_dispositions).order_by(alert_dispositions.c.at, alert_dispositions.c.id)
-    if start_ms is not None:
-        query = query.where(alert_dispositions.c.at >= start_ms)
-    if end_ms is not None:
-        query = query.where(alert_dispositions.c.at < end_ms)
+    query = in_window(
+        sa.select(alert_dispositions).order_by(alert_dispositions.c.at, alert_dispositions.c.id),
+        alert_dispositions.c.at,
+        start_ms,
+        end_ms,
+    )
     with engine.connect() as conn:
         return [
             Disposition(

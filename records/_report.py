@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -38,6 +38,9 @@ def quarter_range(quarter: str) -> tuple[int, int]:
     if not match:
         raise RecordsError(f"quarter {quarter!r} is not like 2026Q4")
     year, q = int(match.group(1)), int(match.group(2))
+    if not MINYEAR <= year <= MAXYEAR - (q == 4):
+        msg = f"quarter {quarter!r} is outside the calendar (years 1-9999); give one like 2026Q4"
+        raise RecordsError(msg)
     start = datetime(year, 3 * q - 2, 1, tzinfo=timezone.utc)
     end = datetime(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1, tzinfo=timezone.utc)
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000)

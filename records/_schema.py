@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -365,6 +365,19 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(plateflow_write=True)
         with conn.begin():
             yield conn
+
+
+_Query = TypeVar("_Query", bound="sa.Select[Any]")
+
+
+def in_window(query: _Query, column: Any, start_ms: int | None, end_ms: int | None) -> _Query:
+    """``query`` narrowed to rows whose ``column`` lies in ``[start_ms, end_ms)``; a bound
+    that is None is left open."""
+    if start_ms is not None:
+        query = query.where(column >= start_ms)
+    if end_ms is not None:
+        query = query.where(column < end_ms)
+    return query
 
 
 def now_ms() -> int:

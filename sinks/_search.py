@@ -141,7 +141,11 @@ class _Search:
     def _base(self, files: Sequence[Path], with_path: bool) -> pl.LazyFrame:
         from sinks._store import scan_files
 
-        frame = scan_files(files, READS_SCHEMA, self.start, self.end, with_path=with_path)
+        # Pass 2 (no path column) keeps few rows: decode the plate first, the rest per match.
+        frame = scan_files(
+            files, READS_SCHEMA, self.start, self.end, with_path=with_path,
+            prefiltered=not with_path,
+        )  # fmt: skip
         for expression in self.filters:
             frame = frame.filter(expression)
         return frame

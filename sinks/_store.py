@@ -481,9 +481,11 @@ def scan_files(
     end: datetime | None = None,
     *,
     with_path: bool = False,
+    prefiltered: bool = False,
 ) -> pl.LazyFrame:
     """A lazy scan of exactly these files, filtered to ``start <= ts < end``; ``with_path``
-    adds the source file as column ``_file``."""
+    adds the source file as column ``_file``; ``prefiltered`` decodes the filter columns first
+    and the others only for matching rows (faster when few rows match)."""
     if not paths:
         empty = dict(schema)
         if with_path:
@@ -494,6 +496,7 @@ def scan_files(
         schema=dict(schema),
         missing_columns="insert",
         include_file_paths="_file" if with_path else None,
+        parallel="prefiltered" if prefiltered else "auto",
     )
     if start is not None:
         frame = frame.filter(pl.col("ts") >= _as_utc(start, "start"))

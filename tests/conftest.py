@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy.engine import Engine
 
+import records
 from plateflow.embedded import EmbeddedRedis
 
 
@@ -60,3 +62,13 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture()
+def engine(database_url: str) -> Iterator[Engine]:
+    """The records database on emptied tables (a configured PostgreSQL is shared between tests,
+    so every test starts from empty tables)."""
+    eng = records.connect(database_url)
+    records.reset_schema(eng)
+    yield eng
+    eng.dispose()

@@ -109,7 +109,6 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str, str, str]] = [
         "rex",
         "ivy",
     ),
-    ("POST", "/v1/releases/1/fulfilment", {"export_id": "exp-1"}, "releases.fulfil", "rex", "ivy"),
     ("GET", "/v1/search/plate?plate=ABC123", None, "reads.plate", "otto", "dora"),
     ("GET", "/v1/search/partial?pattern=7AB*", None, "reads.partial", "otto", "ada"),
     ("POST", "/v1/search/canvass", CANVASS, "reads.canvass", "ivy", "otto"),

@@ -351,14 +351,9 @@ def test_release_workflow(world: World) -> None:
         json={"approve": False, "reason": "changed mind"},
     )
     assert again.status_code == 409
-    done = client.post(
-        f"{path}/fulfilment",
-        headers=world.auth("rex"),
-        params=CASE,
-        json={"export_id": "export-2026-12-01-01"},
-    ).json()
-    assert done["status"] == "fulfilled" and done["export_id"] == "export-2026-12-01-01"
-    assert client.get(path, headers=world.auth("aud"), params=CASE).json()["status"] == "fulfilled"
+    # fulfilment happens only through a real evidence export: POST {path}/export
+    # (tests/test_store_cases.py::test_release_fulfilment_through_the_api)
+    assert client.get(path, headers=world.auth("aud"), params=CASE).json()["status"] == "approved"
 
     press = client.post(
         "/v1/releases",

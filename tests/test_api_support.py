@@ -7,7 +7,7 @@ tests/ is a package, so the others import it as ``tests.test_api_support``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -101,11 +101,9 @@ class World:
         return records.read_audit(self.engine)[-1]
 
 
-def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    configured = os.environ.get("PLATEFLOW_DATABASE_URL")
-    if configured:
-        return configured
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'plateflow.db'}"
+def database_url_in(tmp: Path) -> str:
+    """The configured PostgreSQL, else a SQLite file in ``tmp``."""
+    return os.environ.get("PLATEFLOW_DATABASE_URL") or f"sqlite:///{tmp / 'plateflow.db'}"
 
 
 def _train(engine: Engine, username: str) -> None:
@@ -120,9 +118,36 @@ def _train(engine: Engine, username: str) -> None:
     )
 
 
+def add_member(engine: Engine, username: str, role: str, *, trained: bool = True) -> None:
+    """A user of one role, "Test <username>" of Test PD, with current training unless
+    ``trained`` is False. Each costs an argon2 hash, so fixtures make only what they use."""
+    records.add_user(
+        engine,
+        username=username,
+        name=f"Test {username}",
+        agency="Test PD",
+        job_title=role,
+        roles=[role],
+        password=PASSWORD,
+        by="setup",
+    )
+    if trained:
+        _train(engine, username)
+
+
+def login_all(client: TestClient, usernames: Iterable[str]) -> dict[str, str]:
+    """Log every user in (password ``PASSWORD``); returns the session token of each."""
+    tokens = {}
+    for username in usernames:
+        resp = client.post("/v1/auth/login", json={"username": username, "password": PASSWORD})
+        assert resp.status_code == 200, resp.text
+        tokens[username] = resp.json()["token"]
+    return tokens
+
+
 @pytest.fixture(name="world", scope="module")
 def world_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[World]:
-    url = _database_url(tmp_path_factory)
+    url = database_url_in(tmp_path_factory.mktemp("db"))
     engine = records.connect(url)
     records.reset_schema(engine)
     data_dir = tmp_path_factory.mktemp("data")
@@ -136,18 +161,7 @@ def world_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> I
     users = {**ROLE_USERS, **{f"untrained_{r}": f"u_{n}" for r, n in ROLE_USERS.items()}}
     for key, username in users.items():
         role = key.removeprefix("untrained_")
-        records.add_user(
-            engine,
-            username=username,
-            name=f"Test {username}",
-            agency="Test PD",
-            job_title=role,
-            roles=[role],
-            password=PASSWORD,
-            by="setup",
-        )
-        if not key.startswith("untrained_"):
-            _train(engine, username)
+        add_member(engine, username, role, trained=not key.startswith("untrained_"))
     records.add_user(
         engine,
         username="target",
@@ -173,10 +187,5 @@ def world_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> I
         by="setup",
     )
     with TestClient(create_app(settings, redis_url, engine=engine)) as client:
-        tokens = {}
-        for username in users.values():
-            resp = client.post("/v1/auth/login", json={"username": username, "password": PASSWORD})
-            assert resp.status_code == 200, resp.text
-            tokens[username] = resp.json()["token"]
-        yield World(client, engine, settings, tokens)
+        yield World(client, engine, settings, login_all(client, users.values()))
     engine.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -17,14 +16,6 @@ import records._schema
 from records._schema import audit_head, audit_log, purge_records
 
 PASSWORD = "Correct-Horse-42"
-
-
-@pytest.fixture()
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = records.connect(database_url)
-    records.reset_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 def person(engine: Engine, username: str, roles: list[str], *, trained: bool = True) -> None:

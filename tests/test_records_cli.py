@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from plateflow.cli import settings_from_args, settings_parser
 from sinks import ReadStore
 
 PASSWORD = "Correct-Horse-42"
-
-
-@pytest.fixture()
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = records.connect(database_url)
-    records.reset_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture()

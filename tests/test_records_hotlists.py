@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from sqlalchemy.engine import Engine
 import matchers
 import records
 from records._schema import hotlist_versions
-
-
-@pytest.fixture()
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = records.connect(database_url)
-    records.reset_schema(eng)  # PostgreSQL is shared between tests: start from empty tables
-    yield eng
-    eng.dispose()
-
 
 GOOD = """plate,state,reason,case_number,expires_at,category
 ABC123,CA,stolen 2026-10-01,,,stolen_vehicle

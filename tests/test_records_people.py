@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -14,14 +13,6 @@ import records
 from records._schema import now_ms, sessions, users
 
 PASSWORD = "Correct-Horse-42"
-
-
-@pytest.fixture()
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = records.connect(database_url)
-    records.reset_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 def add(engine: Engine, username: str = "ofc.diaz", roles: tuple[str, ...] = ("officer",)) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -15,12 +14,11 @@ PASSWORD = "Correct-Horse-42"
 
 
 @pytest.fixture()
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = records.connect(database_url)
-    records.reset_schema(eng)
+def engine(engine: Engine) -> Engine:
+    """The shared ``engine`` (tests/conftest.py) with a records supervisor and an investigator."""
     for username, role in (("sup.ng", "records_supervisor"), ("inv.lee", "investigator")):
         records.add_user(
-            eng,
+            engine,
             username=username,
             name=username,
             agency="Example PD",
@@ -29,8 +27,7 @@ def engine(database_url: str) -> Iterator[Engine]:
             password=PASSWORD,
             by="admin",
         )
-    yield eng
-    eng.dispose()
+    return engine
 
 
 def test_law_enforcement_request_is_approved_then_fulfilled(engine: Engine) -> None:

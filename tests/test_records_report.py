@@ -7,7 +7,6 @@ import io
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,14 +18,6 @@ import records
 from records._schema import audit_log
 
 PASSWORD = "Correct-Horse-42"
-
-
-@pytest.fixture()
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = records.connect(database_url)
-    records.reset_schema(eng)
-    yield eng
-    eng.dispose()
 
 
 def this_quarter() -> str:
@@ -124,6 +115,12 @@ def test_quarter_range() -> None:
     assert records.quarter_range("2026-q1")[1] == records.quarter_range("2026Q2")[0]
     with pytest.raises(records.RecordsError, match="not like 2026Q4"):
         records.quarter_range("2026Q5")
+
+
+@pytest.mark.parametrize("quarter", ["0000Q1", "9999Q4"])
+def test_quarter_outside_the_calendar_is_a_records_error(quarter: str) -> None:
+    with pytest.raises(records.RecordsError, match="outside the calendar"):
+        records.quarter_range(quarter)
 
 
 def test_report_figures(engine: Engine, tmp_path: Path) -> None:

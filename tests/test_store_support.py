@@ -12,7 +12,6 @@ import contextlib
 import fnmatch
 import io
 import math
-import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,22 +31,21 @@ from plateflow import _cli_cases, _cli_store
 from plateflow.cli import settings_from_args, settings_parser
 from plateflow.settings import Settings
 from sinks import ReadStore
+from tests.test_api_support import (  # CASE is the store tests' too
+    CASE,  # noqa: F401
+    ROLE_USERS,
+    add_member,
+    database_url_in,
+    login_all,
+)
 
-PASSWORD = "Correct-Stapler-7-Horse"
-CASE = {"case_number": "2026-004211"}
 TARGET = "7ABC123"
 SCENE = (38.5816, -121.4944)
 #: Reads are placed relative to this instant (ms resolution, like the store).
 NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
 OLD_DAYS = (400, 401)
-USERS = {
-    "ada": "administrator",
-    "dora": "dispatcher",
-    "otto": "officer",
-    "ivy": "investigator",
-    "rex": "records_supervisor",
-    "aud": "auditor",
-}
+#: username -> role: one user per role, as in the API tests.
+USERS = {username: role for role, username in ROLE_USERS.items()}
 OCR = {c: group[0] for group in ("0ODQ", "1I", "2Z", "5S", "8B", "6G") for c in group}
 _LETTERS = "ABCDEFGHJKLMNPRTUVWXY"
 
@@ -187,38 +185,14 @@ def haversine_m(lat: float, lon: float, lat0: float, lon0: float) -> float:
 
 def add_people(engine: Engine, names: Sequence[str], untrained: bool) -> list[str]:
     """A trained user per name (roles as in USERS) and, with ``untrained``, ``u_<name>`` too;
-    returns the usernames. Each costs an argon2 hash, so fixtures make only what they use."""
-    today = datetime.now(timezone.utc).date()
+    returns the usernames."""
     made: list[str] = []
     for name in names:
-        role = USERS[name]
         pairs = ((name, True), (f"u_{name}", False)) if untrained else ((name, True),)
         for username, trained in pairs:
             made.append(username)
-            records.add_user(
-                engine,
-                username=username,
-                name=f"Test {username}",
-                agency="Test PD",
-                job_title=role,
-                roles=[role],
-                password=PASSWORD,
-                by="setup",
-            )
-            if trained:
-                records.record_training(
-                    engine,
-                    username,
-                    course="ALPR policy 427",
-                    by="setup",
-                    completed_on=today - timedelta(days=10),
-                    expires_on=today + timedelta(days=300),
-                )
+            add_member(engine, username, USERS[name], trained=trained)
     return made
-
-
-def database_url(tmp: Path) -> str:
-    return os.environ.get("PLATEFLOW_DATABASE_URL") or f"sqlite:///{tmp / 'plateflow.db'}"
 
 
 @dataclass
@@ -269,7 +243,7 @@ def build_env(
 ) -> Iterator[Env]:
     """Store, database, users, API and CLI on fresh files (and tables)."""
     data_dir = tmp / "data"
-    url = database_url(tmp)
+    url = database_url_in(tmp)
     engine = records.connect(url)
     records.reset_schema(engine)
     usernames = add_people(engine, names, untrained)
@@ -281,13 +255,7 @@ def build_env(
     flags = ["--database-url", url, "--redis-url", redis_url, "--data-dir", str(data_dir)]
     try:
         with TestClient(create_app(settings, redis_url, engine=engine)) as client:
-            tokens = {}
-            for username in usernames:
-                resp = client.post(
-                    "/v1/auth/login", json={"username": username, "password": PASSWORD}
-                )
-                assert resp.status_code == 200, resp.text
-                tokens[username] = resp.json()["token"]
+            tokens = login_all(client, usernames)
             yield Env(client, engine, settings, data_dir, reads, tokens, cli_runner(flags))
     finally:
         engine.dispose()
