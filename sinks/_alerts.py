@@ -27,15 +27,18 @@ log = logging.getLogger(__name__)
 ALERT_FIELD = b"alert"
 
 
-#: KEYS: one cooldown key per alert. ARGV: cooldown ms, log maxlen, then per alert its id,
-#: 1 if covert, and its JSON ending in ``"sighting_of":null}``. Returns per alert: "" for a new
-#: alert, "=" for a replay of the alert that holds the cooldown, else the holder's id (a
-#: sighting, whose JSON gets that id in place of the null before it is published).
+#: KEYS: one cooldown key per alert, then the general and the covert alert log. ARGV: cooldown
+#: ms, log maxlen, then per alert its id, 1 if covert, and its JSON ending in
+#: ``"sighting_of":null}``. Returns per alert: "" for a new alert, "=" for a replay of the alert
+#: that holds the cooldown, else the holder's id (a sighting, whose JSON gets that id, JSON-encoded,
+#: in place of the null before it is published).
 _PUBLISH_SCRIPT = """
 local ms = tonumber(ARGV[1])
 local maxlen = ARGV[2]
+local n = #KEYS - 2
+local general_log, covert_log = KEYS[n + 1], KEYS[n + 2]
 local out = {}
-for i = 1, #KEYS do
+for i = 1, n do
   local id, covert, payload = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
   local result = ""
   if ms > 0 then
@@ -45,21 +48,18 @@ for i = 1, #KEYS do
         result = "="
       elseif holder then
         result = holder
-        payload = string.sub(payload, 1, -6) .. '"' .. holder .. '"}'
+        payload = string.sub(payload, 1, -6) .. cjson.encode(holder) .. "}"
       end
     end
   end
-  local channel, stream = "@GENERAL@", "@GENERAL_LOG@"
-  if covert == "1" then channel, stream = "@COVERT@", "@COVERT_LOG@" end
+  local channel, stream = "@GENERAL@", general_log
+  if covert == "1" then channel, stream = "@COVERT@", covert_log end
   redis.call("PUBLISH", channel, payload)
   redis.call("XADD", stream, "MAXLEN", "~", maxlen, "*", "alert", payload)
   out[i] = result
 end
 return out
-""".replace("@GENERAL_LOG@", ALERTS_LOG).replace("@GENERAL@", ALERTS_CHANNEL)
-_PUBLISH_SCRIPT = _PUBLISH_SCRIPT.replace("@COVERT_LOG@", COVERT_LOG).replace(
-    "@COVERT@", COVERT_CHANNEL
-)
+""".replace("@GENERAL@", ALERTS_CHANNEL).replace("@COVERT@", COVERT_CHANNEL)
 
 
 def cooldown_key(entry_id: str, plate: str) -> str:
@@ -117,7 +117,7 @@ class AlertBus:
             keys.append(cooldown_key(str(alert["entry"]["entry_id"]), str(alert["read"]["plate"])))
             covert = bool(alert["hotlist"].get("covert", False))
             argv += [alert["alert_id"], 1 if covert else 0, orjson.dumps(out)]
-        holders = self._script(keys=keys, args=argv)
+        holders = self._script(keys=[*keys, ALERTS_LOG, COVERT_LOG], args=argv)
         for alert, holder in zip(published, holders, strict=True):
             holder_id = holder.decode() if isinstance(holder, bytes) else holder
             covert = bool(alert["hotlist"].get("covert", False))
