@@ -86,6 +86,7 @@ def build_flow(
             alerts_log_maxlen=settings.alerts_log_maxlen,
             flush_s=opts.flush_s,
             flush_reads=opts.flush_reads,
+            stream_keep_s=settings.stream_keep_s,
         ),
     )
     return flow

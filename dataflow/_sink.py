@@ -29,7 +29,16 @@ from typing_extensions import override
 
 from dataflow import _metrics as m
 from dataflow._batches import ProcessedBatch
-from sinks import AlertBus, ReadStore, StreamProgress, alerts_path, dead_letter, reads_path
+from sinks import (
+    AlertBus,
+    ReadStore,
+    StreamProgress,
+    alerts_path,
+    dead_letter,
+    is_after,
+    reads_path,
+    stream_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,7 @@ class BatchSink(DynamicSink[ProcessedBatch]):
     alerts_log_maxlen: int = 100_000
     flush_s: float = 2.0
     flush_reads: int = 200_000
+    stream_keep_s: int = 86_400
 
     @override
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _BatchSinkPartition:
@@ -137,9 +147,17 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
             if buf.alerts:
                 self._store.write_alerts(partition, first, buf.alerts)
         self._progress.commit(partition, buf.last_id)
+        self._trim(partition, buf.last_id)
         m.PARQUET_ROWS.inc(len(buf.reads))
         m.STAGE_SECONDS.labels(stage="parquet").inc(time.perf_counter() - started)
         self._buffers[partition] = _Buffer()
+
+    def _trim(self, partition: int, committed: str) -> None:
+        """Bound the stream: drop entries that are both stored and older than ``stream_keep_s``
+        (kept that long so an operator can still replay them)."""
+        horizon_ms = int(time.time() * 1000) - self._cfg.stream_keep_s * 1000
+        minid = committed if is_after(f"{horizon_ms}-0", committed) else f"{horizon_ms}-0"
+        self._client.xtrim(stream_key(partition), minid=minid, approximate=False)
 
     @override
     def close(self) -> None:

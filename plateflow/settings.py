@@ -188,6 +188,11 @@ class Settings:
         _float_range(0, 7 * 86_400),
         "seconds in which a repeat hit is a sighting, not a new alert",
     )
+    stream_keep_s: int = _setting(
+        86_400,
+        _int_range(0, 365 * 86_400),
+        "seconds reads stay in the Redis streams after they are stored (for replay)",
+    )
     max_alerts_per_read: int = _setting(3, _int_range(1, 100), "most alerts one read may raise")
     alerts_log_maxlen: int = _setting(
         100_000, _int_range(100, 100_000_000), "approximate length cap of the alert replay stream"

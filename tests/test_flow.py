@@ -340,3 +340,19 @@ def test_hot_reload_from_the_records_database(
     assert (
         hits and hits[0]["match"]["kind"] == "ocr"
     )  # 8WANTED ~ 8WANTE0 (D and 0 are OCR look-alikes)
+
+
+def test_streams_are_trimmed_once_stored_and_past_the_keep_time(
+    redis_client: redis.Redis, redis_url: str, settings: Settings, traffic: list[dict[str, Any]]
+) -> None:
+    run_drained(settings, redis_url, holder_for(STOLEN))
+    before = sum(redis_client.xlen(stream_key(p)) for p in range(settings.partitions))
+    assert before > 0  # the default keeps a day of stream for replay
+
+    redis_client.delete("plateflow:offsets")
+    trimmed = settings.replace(stream_keep_s=0)
+    run_drained(trimmed, redis_url, holder_for(STOLEN))
+    after = [redis_client.xlen(stream_key(p)) for p in range(settings.partitions)]
+    assert all(n <= 1 for n in after), after  # only each partition's committed entry remains
+    ids = parquet_rows(settings.data_dir).column("read_id").to_pylist()
+    assert len(ids) == len(set(ids)) == len(traffic)

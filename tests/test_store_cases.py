@@ -148,6 +148,18 @@ def test_retention_status_shows_partitions_due_and_held(env: Env) -> None:
     assert old_day(OLD_DAYS[0]) in text and "expired" in text
 
 
+def test_retention_compact_merges_closed_days_without_changing_a_row(env: Env) -> None:
+    before = sorted(r["read_id"] for r in stored(env.data_dir))
+    code, text = env.cli("retention", "compact")
+    assert code == 0 and "partition(s) compacted" in text
+    assert sorted(r["read_id"] for r in stored(env.data_dir)) == before  # pyarrow reads it back
+    closed = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+    days = [d for d in (env.data_dir / "reads").glob("date=*") if d.name[5:] < closed]
+    assert days and all(len(list(d.glob("*.parquet"))) == 1 for d in days)
+    code, text = env.cli("retention", "compact")
+    assert code == 0 and "0 partition(s) compacted" in text  # idempotent
+
+
 # -- holds --------------------------------------------------------------------------------------
 
 
