@@ -27,6 +27,7 @@ from matchers._text import (
     PolicyError,
     normalise_plate,
 )
+from matchers.reads import ReadError, derive_read_id, parse_ts, validate_read, validate_reads
 
 __all__ = [
     "DEFAULT_OCR_CLASSES",
@@ -45,14 +46,19 @@ __all__ = [
     "PatternError",
     "Policy",
     "PolicyError",
+    "ReadError",
     "StateMode",
     "compare",
+    "derive_read_id",
     "estimate_hit_rate",
     "is_pattern",
     "normalise_entry_plate",
     "normalise_plate",
     "parse_pattern",
+    "parse_ts",
     "simulate_plates",
     "validate_pattern",
+    "validate_read",
+    "validate_reads",
 ]
 

@@ -144,6 +144,37 @@ _FAST_KEYS = frozenset(
 )  # fmt: skip
 
 
+def _canonical(
+    read_id: str,
+    camera_id: str,
+    plate: str,
+    plate_raw: str,
+    ts: int,
+    confidence: float,
+    state: str | None,
+    lat: float | None,
+    lon: float | None,
+    candidates: list[dict[str, Any]],
+    agency: str | None,
+    image_ref: str | None,
+) -> dict[str, Any]:
+    """The canonical read: every field present, in one order (positional: this is per read)."""
+    return {
+        "read_id": read_id,
+        "camera_id": camera_id,
+        "plate": plate,
+        "plate_raw": plate_raw,
+        "ts": ts,
+        "confidence": confidence,
+        "state": state,
+        "lat": lat,
+        "lon": lon,
+        "candidates": candidates,
+        "agency": agency,
+        "image_ref": image_ref,
+    }
+
+
 def _fast_read(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The common case in one function without calls per field: a dict whose fields all have
     their usual types and values. Returns None whenever anything is unusual, and the careful
@@ -199,20 +230,11 @@ def _fast_read(obj: dict[str, Any]) -> dict[str, Any] | None:
         if type(raw) is not str or len(raw) > _MAX_TEXT:
             return None
         plate_raw = raw
-    return {
-        "read_id": read_id,
-        "camera_id": camera_id,
-        "plate": plate,
-        "plate_raw": plate_raw,
-        "ts": ts,
-        "confidence": conf,
-        "state": state.upper() if state is not None else None,
-        "lat": lat,
-        "lon": lon,
-        "candidates": [],
-        "agency": agency or None,
-        "image_ref": image_ref or None,
-    }
+    state = state.upper() if state is not None else None
+    return _canonical(
+        read_id, camera_id, plate, plate_raw, ts, conf, state, lat, lon, [], agency or None,
+        image_ref or None,
+    )  # fmt: skip
 
 
 def validate_read(obj: Any) -> dict[str, Any]:
@@ -258,20 +280,10 @@ def validate_read(obj: Any) -> dict[str, Any]:
             if cplate != plate:
                 candidates.append({"plate": cplate, "confidence": cconf})
     read_id = _text(obj, "read_id", required=False) or derive_read_id(camera_id, ts, plate)
-    return {
-        "read_id": read_id,
-        "camera_id": camera_id,
-        "plate": plate,
-        "plate_raw": plate_raw,
-        "ts": ts,
-        "confidence": confidence,
-        "state": state,
-        "lat": lat,
-        "lon": lon,
-        "candidates": candidates,
-        "agency": _text(obj, "agency", required=False),
-        "image_ref": _text(obj, "image_ref", required=False),
-    }
+    return _canonical(
+        read_id, camera_id, plate, plate_raw, ts, confidence, state, lat, lon, candidates,
+        _text(obj, "agency", required=False), _text(obj, "image_ref", required=False),
+    )  # fmt: skip
 
 
 def validate_reads(
