@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ class _Buffer:
     since: float = field(default_factory=time.monotonic)
 
 
-def _day(ts_ms: int) -> Any:
+def _day(ts_ms: int) -> date:
     return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).date()
 
 
@@ -97,7 +97,7 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
         published = self._bus.publish(alerts) if alerts else []
         m.STAGE_SECONDS.labels(stage="alerts").inc(time.perf_counter() - started)
         self._count_alerts(published)
-        by_read = {a["alert_id"]: a for a in published}
+        published_by_id = {a["alert_id"]: a for a in published}
         for item in items:
             if item.partition not in self._recovered:
                 removed = self._progress.recover(item.partition)
@@ -115,7 +115,8 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
                     buf.since = time.monotonic()
                 buf.last_id = item.last_id
                 buf.reads.extend(item.reads)
-                buf.alerts.extend(by_read.get(a["alert_id"], a) for a in item.alerts)
+                # the copies as published: sightings carry sighting_of
+                buf.alerts.extend(published_by_id.get(a["alert_id"], a) for a in item.alerts)
         now = time.monotonic()
         for partition, buf in self._buffers.items():
             if buf.first_id is not None and (
