@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,8 @@ from sinks import (
     AlertBus,
     ReadStore,
     StreamProgress,
-    alerts_path,
     dead_letter,
     is_after,
-    reads_path,
     stream_key,
 )
 
@@ -68,10 +65,6 @@ class _Buffer:
     reads: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     since: float = field(default_factory=time.monotonic)
-
-
-def _day(ts_ms: int) -> date:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).date()
 
 
 class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
@@ -136,11 +129,10 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
     def _flush(self, partition: int, buf: _Buffer) -> None:
         assert buf.first_id is not None and buf.last_id is not None
         first = buf.first_id
-        days = {_day(r["ts"]) for r in buf.reads}
-        alert_days = {_day(a["read"]["ts"]) for a in buf.alerts}
         started = time.perf_counter()
-        intent = [reads_path(self._cfg.data_dir, d, partition, first) for d in sorted(days)]
-        intent += [alerts_path(self._cfg.data_dir, d, partition, first) for d in sorted(alert_days)]
+        store = self._store
+        intent = store.paths_for("reads", partition, first, [r["ts"] for r in buf.reads])
+        intent += store.paths_for("alerts", partition, first, [a["read"]["ts"] for a in buf.alerts])
         if intent:
             self._progress.begin(partition, intent)
             if buf.reads:
