@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,8 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
 
     def show(alert: dict[str, Any]) -> None:
         if args.json:
-            print(orjson.dumps(alert).decode(), flush=True)
+            sys.stdout.write(orjson.dumps(alert).decode() + "\n")
+            sys.stdout.flush()
         else:
             out.print(render_alert(alert), highlight=False)
 
