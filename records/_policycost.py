@@ -8,8 +8,6 @@ over the configured ceiling (``policy_alert_ceiling``) is refused unless forced.
 
 from __future__ import annotations
 
-import random
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,20 +15,6 @@ import matchers
 
 #: A sample provider returns up to ``n`` plates of ordinary traffic and says where they came from.
 SampleProvider = Callable[[int], "PlateSample"]
-
-#: Shapes of US plates, weighted roughly by how common they are on the road
-#: (9 digit, A letter): California 1ABC234, 7-character ABC1234, older ABC123 and 123ABC, ...
-_SHAPES: tuple[tuple[str, int], ...] = (
-    ("9AAA999", 30),
-    ("AAA9999", 30),
-    ("AAA999", 15),
-    ("999AAA", 8),
-    ("AA99999", 5),
-    ("9AA9999", 5),
-    ("99A999", 4),
-    ("AAA99A", 3),
-)
-
 
 @dataclass(frozen=True)
 class PlateSample:
@@ -42,19 +26,9 @@ class PlateSample:
 
 
 def simulated_plates(n: int, *, seed: int = 20_261_001) -> list[str]:
-    """``n`` random plates shaped like US plates (deterministic for a seed)."""
-    rng = random.Random(seed)
-    shapes = [s for s, _ in _SHAPES]
-    weights = [w for _, w in _SHAPES]
-    out: list[str] = []
-    for shape in rng.choices(shapes, weights=weights, k=n):
-        out.append(
-            "".join(
-                rng.choice(string.digits) if ch == "9" else rng.choice(string.ascii_uppercase)
-                for ch in shape
-            )
-        )
-    return out
+    """``n`` random plates shaped like US plates (deterministic for a seed); the matchers'
+    own simulator, so the cost check and the matching benchmark see the same traffic."""
+    return matchers.simulate_plates(n, seed=seed)
 
 
 def simulated_sample(n: int) -> PlateSample:
