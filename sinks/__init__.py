@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from sinks._alerts import ALERT_FIELD, AlertBus, cooldown_key
 from sinks._canvass import CANVASS_SCHEMA
-from sinks._compact import COMPACTION_MANIFEST, ROW_GROUP_ROWS, SORT_KEYS
+from sinks._compact import (
+    COMPACTION_MANIFEST,
+    PLATE_INDEX_SUFFIX,
+    ROW_GROUP_ROWS,
+    SORT_KEYS,
+    plate_index_for,
+)
 from sinks._errors import SinksError
 from sinks._evidence import EVIDENCE_FORMAT, record_custody, verify_evidence
 from sinks._holds import HOLDS_DIR, LegalHold
@@ -73,6 +79,7 @@ __all__ = [
     "MATCH_COLUMNS",
     "OFFSETS_KEY",
     "PENDING_KEY",
+    "PLATE_INDEX_SUFFIX",
     "PURGE_LOG",
     "READS_SCHEMA",
     "READ_FIELD",
@@ -95,6 +102,7 @@ __all__ = [
     "is_after",
     "parse_stream_id",
     "partition_for",
+    "plate_index_for",
     "plate_variants",
     "reads_path",
     "record_custody",

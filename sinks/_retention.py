@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow.parquet as pq
 
+from sinks._compact import PLATE_INDEX_SUFFIX
 from sinks._errors import SinksError
 from sinks._files import atomic_write_bytes, fsync_dir, locked, read_json
 from sinks._layout import date_dir, retain_until
@@ -42,6 +43,8 @@ PURGE_LOG = "_purges.jsonl"
 LOCK_NAME = ".retention.lock"
 _TOMBSTONE = ".purging"
 _PURGE_RECORD = "_purge.json"
+#: Files whose bytes a purge reports: data files and the plate indexes beside them.
+_DATA_SUFFIXES = (".parquet", PLATE_INDEX_SUFFIX)
 _KINDS = ("reads", "alerts")
 
 
@@ -160,7 +163,7 @@ def _purge_one(
         until = _effective_until(store, sidecar, day)
         if now.date() <= until:
             return None
-        files = [path for path in directory.iterdir() if path.suffix == ".parquet"]
+        files = [path for path in directory.iterdir() if path.suffix in _DATA_SUFFIXES]
         live = store.files(kind, day)
         rows = sum(pq.read_metadata(path).num_rows for path in live)
         size = sum(path.stat().st_size for path in files)

@@ -4,6 +4,7 @@ Layout under ``data_dir`` (ARCHITECTURE "Storage")::
 
     reads/date=YYYY-MM-DD/part-{p:03d}-{first_stream_id}.parquet   one per flow batch
     reads/date=YYYY-MM-DD/compact-NNNNNN.parquet    closed days, merged (see sinks._compact)
+    reads/date=YYYY-MM-DD/_compact-NNNNNN.plates    its plate index (plate column, same order)
     reads/date=YYYY-MM-DD/_retention.json           retain_until, legal holds, releases
     reads/date=YYYY-MM-DD/_compaction.json          only while a compaction is switching
     reads/date=YYYY-MM-DD.purging/                  only while a purge deletes the day
@@ -480,14 +481,19 @@ def scan_files(
     start: datetime | None = None,
     end: datetime | None = None,
     *,
+    row_index: str | None = None,
     with_path: bool = False,
-    prefiltered: bool = False,
 ) -> pl.LazyFrame:
-    """A lazy scan of exactly these files, filtered to ``start <= ts < end``; ``with_path``
-    adds the source file as column ``_file``; ``prefiltered`` decodes the filter columns first
-    and the others only for matching rows (faster when few rows match)."""
+    """A lazy scan of exactly these files, filtered to ``start <= ts < end``; ``row_index``
+    names a column with each row's position in its file (only for a single file);
+    ``with_path`` adds the source file as column ``_file``."""
+    if row_index is not None and len(paths) > 1:
+        msg = "a row index is a position in one file: scan the files one at a time"
+        raise SinksError(msg)
     if not paths:
         empty = dict(schema)
+        if row_index is not None:
+            empty[row_index] = pl.UInt32()
         if with_path:
             empty["_file"] = pl.String()
         return pl.LazyFrame(schema=empty)
@@ -495,8 +501,8 @@ def scan_files(
         [str(path) for path in paths],
         schema=dict(schema),
         missing_columns="insert",
+        row_index_name=row_index,
         include_file_paths="_file" if with_path else None,
-        parallel="prefiltered" if prefiltered else "auto",
     )
     if start is not None:
         frame = frame.filter(pl.col("ts") >= _as_utc(start, "start"))
