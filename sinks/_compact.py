@@ -174,9 +174,6 @@ def compact_day(
         )
     )
     written = pq.read_metadata(temp).num_rows
-    index = plate_index_for(target)
-    if kind == "reads" and written == rows:
-        _write_plate_index(temp, temp_for(index), metadata, store.fsync)
     if written != rows:
         temp.unlink()
         msg = (
@@ -184,6 +181,9 @@ def compact_day(
             "untouched, rerun compaction and report this if it repeats"
         )
         raise SinksError(msg)
+    index = plate_index_for(target)
+    if kind == "reads":
+        _write_plate_index(temp, temp_for(index), metadata, store.fsync)
     manifest = {
         "target": target.name,
         "sources": [path.name for path in sources],

@@ -137,13 +137,15 @@ class _Hits:
     holds indexes into it). Files read by row (``by_row``) have one row per matching read in
     ``rows``: ``_f`` (index into ``files``), ``_row`` (position in the file),
     ``matched_plate``, ``via_candidate``. The others (batch files: many small ones, scanned
-    together) have the matched strings in ``texts`` and match counts in ``found``."""
+    together) have the matched strings in ``texts`` and match counts in ``found``;
+    ``batch_whole`` says every one of their days is inside the time range."""
 
     files: list[Path]
     listing: dict[date, list[int]]
     rows: pl.DataFrame
     texts: dict[int, list[str]]
     found: dict[int, int]
+    batch_whole: bool
 
     def counts(self) -> dict[int, int]:
         counted = self.rows.group_by("_f").len()
@@ -231,8 +233,10 @@ class _Search:
         files: list[Path] = []
         listing: dict[date, list[int]] = {}
         by_row: list[int] = []
+        batch_whole = True
 
         def run() -> list[pl.DataFrame]:
+            nonlocal batch_whole
             files.clear()
             listing.clear()
             by_row.clear()
@@ -259,7 +263,7 @@ class _Search:
         found = _retry(run)
         parts = [
             frame.select(_f=pl.lit(i, pl.UInt32), _row="_row", text="text", pos="pos")
-            for i, frame in zip(by_row, found, strict=False)
+            for i, frame in zip(by_row, found[: len(by_row)], strict=True)
         ]
         rows: pl.DataFrame = (
             pl.concat(parts)
@@ -294,7 +298,7 @@ class _Search:
             for name, n, strings_here in per_file.iter_rows():
                 texts[position[name]] = strings_here
                 counts[position[name]] = int(n)
-        return _Hits(files, listing, rows, texts, counts), info
+        return _Hits(files, listing, rows, texts, counts, batch_whole), info
 
     def _wide(self, hits: _Hits, chosen: Sequence[int], info: pl.DataFrame) -> pl.DataFrame:
         """Pass 2: the matching rows of the ``chosen`` files with their match columns, sorted
@@ -353,9 +357,8 @@ class _Search:
             )
             condition = direct | first_hit.is_not_null()
             matched = pl.when(direct).then(pl.col("plate")).otherwise(first_hit)
-        whole = all(self._whole(day) for day, ids in hits.listing.items() if set(ids) & set(chosen))
         return (
-            self._base(files, whole, row_index=False)
+            self._base(files, hits.batch_whole, row_index=False)
             .filter(condition)
             .select(needed)
             .with_columns(matched_plate=matched, via_candidate=~direct)
