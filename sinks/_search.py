@@ -302,36 +302,36 @@ class _Search:
 
     def _wide(self, hits: _Hits, chosen: Sequence[int], info: pl.DataFrame) -> pl.DataFrame:
         """Pass 2: the matching rows of the ``chosen`` files with their match columns, sorted
-        by time. Files read by row decode only the row groups holding their rows, in parallel;
-        batch files are scanned together for their matched strings."""
+        by time. Files read by row decode only the row groups holding their rows, in parallel,
+        and stay Arrow tables until one conversion for the step; batch files are scanned
+        together for their matched strings."""
         needed = [
             name for name in READS_SCHEMA if name in {*self.columns, "plate", "ts", "read_id"}
         ]
-        wanted = hits.rows.filter(pl.col("_f").is_in(list(chosen))).partition_by(
-            "_f", as_dict=True, maintain_order=True
-        )
+        # Sorted by file, then row (pass 1): the fetched tables come back in this order.
+        wanted = hits.rows.filter(pl.col("_f").is_in(list(chosen)))
+        parts = wanted.partition_by("_f", as_dict=True, maintain_order=True)
 
-        def one(key: tuple[Any, ...]) -> pl.DataFrame:
-            part = wanted[key]
-            path = hits.files[int(key[0])]
-            frame = fetch_rows(path, part["_row"].to_numpy(), needed).hstack(
-                part.select("matched_plate", "via_candidate")
-            )
-            # Pass 1 may have read the plate index: the fetched plates must be the ones it saw.
-            direct = ~pl.col("via_candidate")
-            if frame.filter(direct & (pl.col("plate") != pl.col("matched_plate"))).height:
-                raise _index_mismatch(path, "its rows hold other plates")
-            return frame
+        def one(key: tuple[Any, ...]) -> pa.Table:
+            return _fetch_table(hits.files[int(key[0])], parts[key]["_row"].to_numpy(), needed)
 
         batch = [i for i in chosen if i in hits.texts]
         try:
             frames = [self._scan_batch(hits, batch, info, needed)] if batch else []
             with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-                frames.extend(pool.map(one, list(wanted)))
+                tables = list(pool.map(one, list(parts)))
         except (OSError, pl.exceptions.ComputeError) as error:
             if all(hits.files[i].exists() for i in chosen):
                 raise
             raise _Moved from error
+        if tables:
+            fetched = _typed(pa.concat_tables(tables, promote_options="permissive"), needed)
+            fetched = fetched.hstack(wanted.select("matched_plate", "via_candidate"))
+            # Pass 1 may have read a plate index: the fetched plates must be the ones it saw.
+            wrong = (~pl.col("via_candidate")) & (pl.col("plate") != pl.col("matched_plate"))
+            if (bad := wanted.filter(fetched.select(wrong).to_series())).height:
+                raise _index_mismatch(hits.files[int(bad["_f"][0])], "its rows hold other plates")
+            frames.append(fetched)
         if not frames:
             return pl.DataFrame(schema=self.schema())
         frame = pl.concat(frames).join(info, on="matched_plate", how="left")
@@ -432,6 +432,15 @@ def _index_mismatch(path: Path, why: str) -> SinksError:
     return SinksError(msg)
 
 
+class _Footer:
+    """A parsed Parquet footer and the first row number of each row group (one more: the end)."""
+
+    def __init__(self, meta: pq.FileMetaData) -> None:
+        self.meta = meta
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        self.starts = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+
+
 class _FooterCache:
     """Parsed Parquet footers of recently searched files. Parsing a compacted day's footer
     (140 row groups) costs about 2 ms, a tenth of fetching its matches; files are immutable
@@ -440,40 +449,36 @@ class _FooterCache:
 
     def __init__(self, size: int = 512) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[str, int, int], pq.FileMetaData] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int, int], _Footer] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, path: Path) -> pq.FileMetaData:
+    def __call__(self, path: Path) -> _Footer:
         found = path.stat()
         key = (str(path), found.st_size, found.st_mtime_ns)
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]
-        meta = pq.read_metadata(path)
+        footer = _Footer(pq.read_metadata(path))
         with self._lock:
-            self._entries[key] = meta
+            self._entries[key] = footer
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
-        return meta
+        return footer
 
 
 _footer = _FooterCache()
 
 
-def fetch_rows(path: Path, rows: np.ndarray, columns: Sequence[str]) -> pl.DataFrame:
-    """The rows at positions ``rows`` (ascending) of one reads file, only ``columns``, typed as
-    :data:`sinks.READS_SCHEMA`. Decodes only the row groups that hold them: a few rows of a
-    compacted day cost a few 1,024-row groups, not the day."""
-    handle = pq.ParquetFile(path, pre_buffer=False, metadata=_footer(path))
+def _fetch_table(path: Path, rows: np.ndarray, columns: Sequence[str]) -> pa.Table:
+    """The rows at positions ``rows`` (ascending) of one reads file, as stored (the ``columns``
+    it has). Decodes only the row groups that hold them."""
+    footer = _footer(path)
+    starts = footer.starts
+    if len(rows) and int(rows[-1]) >= int(starts[-1]):
+        raise _index_mismatch(path, f"it has {int(starts[-1])} rows, not {int(rows[-1]) + 1}")
+    handle = pq.ParquetFile(path, pre_buffer=False, metadata=footer.meta)
     try:
-        meta = handle.metadata
-        sizes = np.array(
-            [meta.row_group(i).num_rows for i in range(meta.num_row_groups)], dtype=np.int64
-        )
-        starts = np.concatenate(([0], np.cumsum(sizes)))
-        if len(rows) and int(rows[-1]) >= int(starts[-1]):
-            raise _index_mismatch(path, f"it has {int(starts[-1])} rows, not {int(rows[-1]) + 1}")
         group_of = np.searchsorted(starts, rows, side="right") - 1
         groups = np.unique(group_of)
         names = set(handle.schema_arrow.names)
@@ -481,17 +486,29 @@ def fetch_rows(path: Path, rows: np.ndarray, columns: Sequence[str]) -> pl.DataF
         table = handle.read_row_groups(groups.tolist(), columns=present, use_threads=False)
     finally:
         handle.close()
-    offsets = np.concatenate(([0], np.cumsum(sizes[groups])))
+    offsets = np.concatenate(([0], np.cumsum(np.diff(starts)[groups])))
     local = offsets[np.searchsorted(groups, group_of)] + (rows - starts[group_of])
-    frame = pl.from_arrow(table.take(pa.array(local)))
+    return table.take(pa.array(local))
+
+
+def _typed(table: pa.Table, columns: Sequence[str]) -> pl.DataFrame:
+    """``table`` as ``columns`` typed by :data:`sinks.READS_SCHEMA`, missing ones null."""
+    frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame.select(
         [
-            pl.col(name).cast(READS_SCHEMA[name]) if name in names
+            pl.col(name).cast(READS_SCHEMA[name]) if name in frame.columns
             else pl.lit(None, READS_SCHEMA[name]).alias(name)
             for name in columns
         ]
     )  # fmt: skip
+
+
+def fetch_rows(path: Path, rows: np.ndarray, columns: Sequence[str]) -> pl.DataFrame:
+    """The rows at positions ``rows`` (ascending) of one reads file, only ``columns``, typed as
+    :data:`sinks.READS_SCHEMA`. Decodes only the row groups that hold them: a few rows of a
+    compacted day cost a few 1,024-row groups, not the day."""
+    return _typed(_fetch_table(path, rows, columns), columns)
 
 
 class _Moved(Exception):
