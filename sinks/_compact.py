@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sinks._errors import SinksError
@@ -233,14 +234,20 @@ def compact_day(
 
 def _write_reads(frame: pl.DataFrame, path: Path, metadata: dict[str, str], fsync: bool) -> None:
     """A sorted day of reads, stored column by column as :data:`READ_COLUMN_STORAGE` says
-    (polars' writer has one codec for every column; pyarrow's takes one per column)."""
-    table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    with open(path, "wb") as handle:
-        pq.write_table(
-            table,
+    (polars' writer has one codec for every column; pyarrow's takes one per column). Converted
+    to Arrow a slice at a time, so the day is not held twice."""
+    rows = ROW_GROUP_ROWS["reads"]
+
+    def arrow(part: pl.DataFrame) -> pa.Table:
+        return part.to_arrow(compat_level=pl.CompatLevel.oldest())
+
+    schema = arrow(frame.head(0)).schema
+    schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
+    with (
+        open(path, "wb") as handle,
+        pq.ParquetWriter(
             handle,
-            row_group_size=ROW_GROUP_ROWS["reads"],
+            schema,
             compression={name: how[0] for name, how in READ_COLUMN_STORAGE.items()},
             compression_level={
                 name: COMPRESSION_LEVEL
@@ -252,7 +259,11 @@ def _write_reads(frame: pl.DataFrame, path: Path, metadata: dict[str, str], fsyn
                 name: how[2] for name, how in READ_COLUMN_STORAGE.items() if how[2] is not None
             },
             write_statistics=list(READ_STATISTICS),
-        )
+        ) as writer,
+    ):
+        for offset in range(0, frame.height, 64 * rows):
+            writer.write_table(arrow(frame.slice(offset, 64 * rows)), row_group_size=rows)
+        writer.close()  # writes the footer: before the fsync
         if fsync:
             handle.flush()
             os.fsync(handle.fileno())
