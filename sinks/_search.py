@@ -261,17 +261,15 @@ class _Search:
             return pl.collect_all(scans) if scans else []
 
         found = _retry(run)
-        parts = [
-            frame.select(_f=pl.lit(i, pl.UInt32), _row="_row", text="text", pos="pos")
-            for i, frame in zip(by_row, found[: len(by_row)], strict=True)
-        ]
-        rows: pl.DataFrame = (
-            pl.concat(parts)
-            if parts
-            else pl.DataFrame(
-                schema={"_f": pl.UInt32, "_row": pl.UInt32, "text": pl.String, "pos": pl.Int16}
-            )
+        indexed = found[: len(by_row)]
+        rows = pl.DataFrame(
+            schema={"_f": pl.UInt32, "_row": pl.UInt32, "text": pl.String, "pos": pl.Int16}
         )
+        if indexed:
+            owner = np.repeat(by_row, [frame.height for frame in indexed])
+            rows = pl.concat(indexed).select(
+                _f=pl.Series(owner, dtype=pl.UInt32), _row="_row", text="text", pos="pos"
+            )
         batch_hits = found[-1] if len(found) > len(by_row) else None
         strings = pl.concat([rows["text"], *([] if batch_hits is None else [batch_hits["text"]])])
         info: pl.DataFrame = (
