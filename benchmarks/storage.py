@@ -28,8 +28,9 @@ day) and ``purge_s`` (the first month expired, with a legal hold on some of the 
 reading the same files (not timed). Searches are the best of three runs in one process (as in
 the API server: footers parsed once, files in the OS cache); ``partial_infix_first_s`` is the
 first run of the infix search. ``machine.python_loop_10m_s`` says how fast the machine's cores
-are. Targets on the reference machine: history and partial search under 3 s, canvass under
-0.5 s, under 60 bytes per read.
+are; ``machine.parquet_decode_ref_s`` (just before the searches) and ``…_after_s`` time a
+fixed Parquet decode, which tracks the machine's drift better. Targets on the reference
+machine: history and partial search under 3 s, canvass under 0.5 s, under 60 bytes per read.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 # Run as a script from a checkout: make the repository's packages importable first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -211,6 +213,25 @@ def _python_loop() -> int:
     return total
 
 
+def _decode_reference(directory: Path) -> float:
+    """Seconds to decode a fixed Parquet file (1,000,000 rows of ids, numbers and short strings
+    in 1,024-row zstd groups), best of three: what the searches spend their time on, so runs
+    on a machine whose speed drifts can be compared (the Python loop does not see it)."""
+    rng = np.random.default_rng(7)
+    path = directory / "_decode_reference.parquet"
+    table = pa.table(
+        {
+            "id": [f"r-{v:024x}" for v in rng.integers(0, 2**62, 1_000_000)],
+            "n": rng.integers(0, 10**12, 1_000_000),
+            "s": [f"{v:07d}" for v in rng.integers(0, 10**7, 1_000_000)],
+        }
+    )
+    pq.write_table(table, path, row_group_size=1024, compression="zstd")
+    seconds = timed(lambda: pq.read_table(path, use_threads=False))[0]
+    path.unlink()
+    return round(seconds, 3)
+
+
 def drain(pages: sinks.Pages) -> int:
     return sum(page.height for page in pages)
 
@@ -302,6 +323,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     plate = frequent["plate"][len(frequent) // 2] if len(frequent) else sample["plate"][0]
     checks: dict[str, Any] = {}
+    decode_reference = _decode_reference(data_dir)  # just before the searches
 
     t, rows = timed(lambda: drain(store.plate_history(plate, start, end)))
     results["plate_history_s"] = round(t, 3)
@@ -383,6 +405,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # How fast this machine's cores are, to compare figures across machines: a plain
         # Python loop of ten million additions (about 0.45 s on a recent desktop core).
         "python_loop_10m_s": round(timed(_python_loop)[0], 3),
+        "parquet_decode_ref_s": decode_reference,
+        "parquet_decode_ref_after_s": _decode_reference(data_dir),
     }
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
