@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import sinks
 from sinks import _compact, _search
-from tests.test_sinks_search import START, ids, make_reads
+from tests.test_sinks_search import START, ids, make_reads, write_late_reads
 
 GROUP_ROWS = 64  # a 300-read day spans five row groups, so the fetch has groups to skip
 
@@ -217,11 +217,7 @@ def test_interrupted_compaction_leaves_no_orphan_plate_index(
     # A later compaction of an already compacted day replaces the old index with the new one.
     first = compacted.compact("reads", day)
     assert first is not None and sinks.plate_index_for(first).exists()
-    late = make_reads(1, 3, seed=5)
-    for read in late:
-        read["ts"] = int(datetime(2024, 5, 6, 12, tzinfo=timezone.utc).timestamp() * 1000)
-        read["read_id"] = "late-" + read["read_id"]
-    compacted.write_reads(0, "9-0", late)
+    write_late_reads(compacted, day, 3, seed=5)
     second = compacted.compact("reads", day)
     assert second is not None and second.name == "compact-000002.parquet"
     assert sorted(p.name for p in directory.glob("*.plates")) == ["_compact-000002.plates"]

@@ -86,6 +86,16 @@ def arrow_rows(store: sinks.ReadStore) -> list[dict[str, Any]]:
     return pa.concat_tables([pq.read_table(f) for f in files]).to_pylist()
 
 
+def write_late_reads(store: sinks.ReadStore, day: date, n: int, seed: int) -> None:
+    """``n`` reads arriving late for ``day`` (noon), with ids of their own, in one batch."""
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
+    late = make_reads(1, n, seed=seed)
+    for read in late:
+        read["ts"] = int(noon.timestamp() * 1000)
+        read["read_id"] = "late-" + read["read_id"]
+    store.write_reads(0, "9-0", late)
+
+
 def ids(pages: sinks.Pages) -> list[str]:
     return [rid for page in pages for rid in page["read_id"].to_list()]
 
@@ -275,11 +285,7 @@ def test_compaction_merges_sorts_and_hides_sources(store: sinks.ReadStore) -> No
     assert meta["plateflow.retain_until"] == "2025-05-02"
     assert store.compact("reads", day) is None  # nothing left to merge
     # A late batch for the day is merged by the next compaction.
-    late = make_reads(1, 5, seed=99)
-    for r in late:
-        r["ts"] = int(datetime(2024, 5, 2, 12, tzinfo=timezone.utc).timestamp() * 1000)
-        r["read_id"] = "late-" + r["read_id"]
-    store.write_reads(0, "9-0", late)
+    write_late_reads(store, day, 5, seed=99)
     second = store.compact("reads", day)
     assert second is not None and second.name == "compact-000002.parquet"
     assert pq.read_table(second).num_rows == len(rows_before) + 5
