@@ -83,7 +83,7 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     from plateflow.cli import settings_overrides
 
     # main() has checked these already; loading again records where each value came from.
-    loaded, sources = Settings.load_explained(**settings_overrides(args))
+    loaded, sources = Settings.load_explained(None, **settings_overrides(args))
     rows = _rows(loaded, sources)
     if args.json:
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")

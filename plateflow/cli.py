@@ -193,7 +193,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
                 f"user of the machine: set {env_name(name)} instead"
             )
             raise SettingsError(msg)
-    return Settings.load(**overrides)
+    return Settings.load(None, **overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
