@@ -8,9 +8,10 @@ them without the shell.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from plateflow.settings import Settings
@@ -19,10 +20,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class FlowConfig:
     """What :func:`~dataflow.build_flow` wires the source, the processor and the sink with.
-
-    Units as in the settings of the same names: seconds for ``cooldown_s`` and
-    ``stream_keep_s``, days for ``retention_days``.
-    """
+    Each field is the setting of the same name, in its units (``*_s`` seconds, ``*_days``
+    days)."""
 
     partitions: int
     batch_size: int
@@ -36,23 +35,14 @@ class FlowConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FlowConfig:
-        return cls(
-            partitions=settings.partitions,
-            batch_size=settings.batch_size,
-            max_alerts_per_read=settings.max_alerts_per_read,
-            data_dir=settings.data_dir,
-            retention_days=settings.retention_days,
-            cooldown_s=settings.cooldown_s,
-            alerts_log_maxlen=settings.alerts_log_maxlen,
-            stream_keep_s=settings.stream_keep_s,
-            geofence_file=settings.geofence_file,
-        )
+        return cls(**_picked(cls, settings))
 
 
 @dataclass(frozen=True)
 class HotlistConfig:
     """Where the flow's hotlists come from (files, then the records database) and the OCR
-    classes their index matches with."""
+    classes their index matches with; ``database_url`` is the effective one (SQLite in the
+    data directory when none is configured)."""
 
     database_url: str
     hotlist_files: tuple[Path, ...]
@@ -60,8 +50,12 @@ class HotlistConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HotlistConfig:
-        return cls(
-            database_url=settings.effective_database_url,
-            hotlist_files=settings.hotlist_files,
-            ocr_classes=settings.ocr_classes,
-        )
+        return cls(**_picked(cls, settings, database_url=settings.effective_database_url))
+
+
+def _picked(config: type[Any], settings: Settings, **derived: Any) -> dict[str, Any]:
+    """The fields of ``config`` from the settings of the same names, or from ``derived``."""
+    return {
+        f.name: derived[f.name] if f.name in derived else getattr(settings, f.name)
+        for f in dataclasses.fields(config)
+    }
