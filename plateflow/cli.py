@@ -140,7 +140,7 @@ def add_settings(parser: argparse.ArgumentParser, uses: Iterable[str] | None = N
             )
 
 
-class _CommandHelp(argparse.HelpFormatter):
+class _SettingsOutOfUsage(argparse.HelpFormatter):
     """Usage lines without the setting flags: their groups list them below the options."""
 
     def add_usage(
@@ -152,6 +152,11 @@ class _CommandHelp(argparse.HelpFormatter):
     ) -> None:
         kept = [a for a in actions if not a.dest.startswith("setting_")]
         super().add_usage(usage, kept, groups, prefix)
+
+
+def _without_settings_in_usage(base: Any) -> Any:
+    # Mixed into the command's own formatter, so a command's choice (raw text...) is kept.
+    return type(f"{base.__name__}WithoutSettings", (_SettingsOutOfUsage, base), {})
 
 
 def settings_parser(uses: Iterable[str] | None = None) -> argparse.ArgumentParser:
@@ -209,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub, [])
     for name, command in command_parsers(parser):
         add_settings(command, COMMAND_SETTINGS.get(name))
-        command.formatter_class = _CommandHelp
+        command.formatter_class = _without_settings_in_usage(command.formatter_class)
     return parser
 
 
