@@ -20,12 +20,11 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
-from dataflow._geofences import Geofences
 from dataflow._hotlists import IndexHolder
 from dataflow._process import BatchProcessor
 from dataflow._sink import BatchSink
 from dataflow._source import RedisStreamSource
-from matchers import OcrClasses
+from matchers import Geofences, OcrClasses
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,9 +55,8 @@ def build_flow(
     """The plateflow dataflow against ``redis_url``, matching with ``holder``'s live index."""
     opts = options or FlowOptions()
     if geofences is None:
-        geofences = (
-            Geofences.load(settings.geofence_file) if settings.geofence_file else Geofences.empty()
-        )
+        path = settings.geofence_file
+        geofences = Geofences.from_json(path.read_bytes(), str(path)) if path else Geofences.empty()
     deadline = time.time() + opts.drain_after_s if opts.drain else None
     flow = Dataflow("plateflow")
     batches = op.input(

@@ -199,8 +199,7 @@ class Hotlist:
             raise EntryError("a hotlist needs a non-empty name")
         if not isinstance(self.policy, Policy):
             message = (
-                f"hotlist {self.name!r}: policy must be a Policy, "
-                f"got {type(self.policy).__name__}"
+                f"hotlist {self.name!r}: policy must be a Policy, got {type(self.policy).__name__}"
             )
             raise EntryError(message)
         if not isinstance(self.entries, tuple):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from sinks._errors import SinksError
+from sinks._errors import SinksValueError
 from sinks._search import Pages, _check_page_size, _filters, _iso, _retry
 
 if TYPE_CHECKING:
@@ -56,10 +56,10 @@ def canvass(
     _check_page_size(page_size)
     if (center is None) == (polygon is None):
         msg = "canvass needs either center and radius_m, or polygon (not both)"
-        raise SinksError(msg)
+        raise SinksValueError(msg, "center")
     if center is not None and (radius_m is None or radius_m <= 0):
         msg = f"canvass radius_m must be positive metres, got {radius_m}"
-        raise SinksError(msg)
+        raise SinksValueError(msg, "radius_m")
     filters, described = _filters(None, cameras)
     columns = ["read_id", "camera_id", "plate", "state", "ts", "lat", "lon"]
 

@@ -28,7 +28,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from sinks._compact import PLATE_INDEX_SUFFIX
-from sinks._errors import SinksError
+from sinks._errors import SinksValueError
 from sinks._files import atomic_write_bytes, fsync_dir, locked, read_json
 from sinks._layout import date_dir, retain_until
 
@@ -100,7 +100,7 @@ class PurgeRecord:
 def _utc(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None:
         msg = f"{name} has no time zone; pass an aware datetime (UTC)"
-        raise SinksError(msg)
+        raise SinksValueError(msg, name)
     return moment.astimezone(timezone.utc)
 
 

@@ -37,15 +37,17 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sinks._compact import plate_index_for
-from sinks._errors import SinksError
-from sinks._plates import (
+from matchers import (
     DEFAULT_OCR_CLASSES,
-    glob_prefixes,
-    glob_substitutions,
-    glob_to_regex,
+    Glob,
+    MatchersError,
+    OcrClasses,
+    check_plate,
+    compile_glob,
     plate_variants,
 )
+from sinks._compact import plate_index_for
+from sinks._errors import SinksError, SinksValueError
 from sinks._schema import READS_SCHEMA
 
 if TYPE_CHECKING:
@@ -522,16 +524,6 @@ def _retry(run: Callable[[], _T]) -> _T:
         return run()
 
 
-def _unanchored(regex: str) -> str:
-    """A whole-plate regex in the form the regex engine searches fastest: ``^.*HE0.*$`` is
-    ``HE0`` (a literal scan). Plates hold no line breaks, so the two are the same test."""
-    if regex.startswith("^.*"):
-        regex = regex[3:]
-    if regex.endswith(".*$"):
-        regex = regex[:-3]
-    return regex
-
-
 def _empty_info() -> pl.DataFrame:
     return pl.DataFrame(schema=_INFO_SCHEMA)
 
@@ -575,14 +567,54 @@ def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
     unknown = [name for name in columns if name not in READS_SCHEMA]
     if unknown:
         msg = f"unknown read columns {unknown}; choose from {list(READS_SCHEMA)}"
-        raise SinksError(msg)
+        raise SinksValueError(msg, "columns")
     return tuple(name for name in READS_SCHEMA if name in set(columns))
 
 
 def _check_page_size(page_size: int) -> None:
     if page_size < 1:
         msg = f"page_size must be at least 1, got {page_size}"
-        raise SinksError(msg)
+        raise SinksValueError(msg, "page_size")
+
+
+def _ocr(ocr_classes: Sequence[str]) -> OcrClasses:
+    try:
+        return OcrClasses(tuple(ocr_classes))
+    except MatchersError as exc:
+        raise SinksValueError(str(exc), "ocr_classes") from exc
+
+
+def _glob_matcher(
+    glob: Glob, kind: Callable[[int], str], prune: pl.Expr | None, candidates: bool
+) -> _Matcher:
+    """Match by the compiled glob: its regex over the column, then (with an OCR budget) its
+    substitution count per distinct matched string, which also drops the regex's superset."""
+    regex = glob.search_regex
+
+    def classify(strings: pl.Series) -> pl.DataFrame:
+        rows = []
+        for text in strings.to_list():
+            subs = glob.substitutions(text) if glob.ocr_equivalents else 0
+            if subs is not None:
+                rows.append((text, kind(subs), 0, subs))
+        return _info(rows)
+
+    return _Matcher(lambda col: col.str.contains(regex), classify, prune, candidates)
+
+
+#: Row-group pruning pays only when the ranges are narrow: with one leading character (``6*``,
+#: ``[0-4]*99``, ``[!A-M]*``) most row groups of a plate-sorted day still qualify, and the
+#: one-column scan of the plate index was faster (benchmarks/storage.py store, 2M reads).
+_MIN_PRUNE_PREFIX = 2
+
+
+def _prefix_prune(glob: Glob) -> pl.Expr | None:
+    """Explicit plate ranges, so the reader skips row groups of plate-sorted files."""
+    ranges = glob.prefix_ranges()
+    if not ranges or min(len(low) for low, _ in ranges) < _MIN_PRUNE_PREFIX:
+        return None
+    tests = [(pl.col("plate") >= low) & (pl.col("plate") < high) for low, high in ranges]
+    return pl.any_horizontal(tests) if len(tests) > 1 else tests[0]
 
 
 def plate_history(
@@ -604,35 +636,33 @@ def plate_history(
 ) -> Pages:
     """Every read of ``plate`` with ``start <= ts < end``. Exact by default; OCR-equivalent
     with ``ocr_equivalents`` (``len(plate)`` allows every position), one-difference with
-    ``differences=1``; ``candidates`` also matches the reads' alternate plates."""
+    ``differences=1``; ``candidates`` also matches the reads' alternate plates. Raises
+    :class:`SinksValueError` (``field`` ``plate``) for a plate that is not normalised or a
+    tolerance out of range."""
     _check_page_size(page_size)
     target = plate.upper()
     filters, described = _filters(state, cameras)
-    classes = tuple(ocr_classes)
-    confusable = sum(1 for char in target if any(char in members for members in classes))
-    if differences == 0 and ocr_equivalents >= confusable:
-        # OCR-only: a per-position class regex is exact and never explodes (0000000000).
-        class_of = {char: members for members in classes for char in members}
-        regex = "^" + "".join(f"[{class_of[c]}]" if c in class_of else c for c in target) + "$"
+    ocr = _ocr(ocr_classes)
+    try:
+        check_plate(target)
+        if differences == 0:
+            # A plate is a pattern of literals: the glob's per-position class regex never
+            # explodes (0000000000 has 4**10 spellings) and its DP counts the substitutions.
+            glob = compile_glob(target, min(ocr_equivalents, len(target)), ocr)
+            single = glob.ocr_equivalents == 0 or glob.confusable == 0
+            prune = (pl.col("plate") == target) if single else None
+            matcher = _glob_matcher(glob, lambda subs: _kind(0, subs), prune, candidates)
+        else:
+            variants = plate_variants(target, differences, ocr_equivalents, ocr)
+            values = pl.Series(sorted(variants), dtype=pl.String)
+            table = _info([(text, _kind(d, o), d, o) for text, (d, o) in variants.items()])
 
-        def classify_ocr(strings: pl.Series) -> pl.DataFrame:
-            rows = []
-            for text in strings.to_list():
-                subs = sum(1 for a, b in zip(text, target, strict=True) if a != b)
-                rows.append((text, _kind(0, subs), 0, subs))
-            return _info(rows)
+            def classify(strings: pl.Series) -> pl.DataFrame:
+                return table.filter(pl.col("matched_plate").is_in(strings.implode()))
 
-        matcher = _Matcher(lambda col: col.str.contains(regex), classify_ocr, None, candidates)
-    else:
-        variants = plate_variants(target, differences, ocr_equivalents, classes)
-        values = pl.Series(sorted(variants), dtype=pl.String)
-        table = _info([(text, _kind(d, o), d, o) for text, (d, o) in variants.items()])
-
-        def classify(strings: pl.Series) -> pl.DataFrame:
-            return table.filter(pl.col("matched_plate").is_in(strings.implode()))
-
-        prune = (pl.col("plate") == target) if len(variants) == 1 else None
-        matcher = _Matcher(lambda col: col.is_in(values.implode()), classify, prune, candidates)
+            matcher = _Matcher(lambda col: col.is_in(values.implode()), classify, None, candidates)
+    except MatchersError as exc:
+        raise SinksValueError(str(exc), "plate") from exc
     search = _Search(
         store, matcher, start, end, filters, page_size, newest_first, step_rows, _columns(columns)
     )
@@ -665,42 +695,33 @@ def partial_search(
     step_rows: int = 200_000,
     columns: Sequence[str] | None = None,
 ) -> Pages:
-    """Reads whose plate matches a glob (``7AB?12*``, ``*XYZ*``, ``[8B]AD*``) over the whole
-    plate, optionally within a state and a set of cameras. ``match_kind`` is ``partial``."""
+    """Reads whose plate matches a pattern (``7AB?12*``, ``*XYZ*``, ``[8B]AD*``, ``[A-F]?1*``,
+    ``[!A-M]*99``) over the whole plate, optionally within a state and a set of cameras, with
+    the semantics of :func:`matchers.compare` (at most ``ocr_equivalents`` literals read as an
+    OCR look-alike; set members match exactly). Letters may be lower-case; anything else
+    outside the pattern syntax is refused (:func:`matchers.normalise_entry_plate` drops
+    separators first, as the API does). ``match_kind`` is ``partial``. Raises
+    :class:`SinksValueError` (``field`` ``pattern``) for an invalid pattern or one without a
+    letter, digit or set."""
     _check_page_size(page_size)
-    classes = tuple(ocr_classes)
-    regex = glob_to_regex(pattern, ocr_equivalents, classes)
+    ocr = _ocr(ocr_classes)
+    try:
+        glob = compile_glob(pattern.upper(), ocr_equivalents, ocr)
+    except MatchersError as exc:
+        raise SinksValueError(str(exc), "pattern") from exc
+    if glob.known_characters == 0:
+        msg = f"pattern {pattern!r} has no known character; give at least one letter or digit"
+        raise SinksValueError(msg, "pattern")
     filters, described = _filters(state, cameras)
-
-    def classify(strings: pl.Series) -> pl.DataFrame:
-        rows = []
-        for text in strings.to_list():
-            subs = (
-                0
-                if ocr_equivalents == 0
-                else glob_substitutions(pattern, text, ocr_equivalents, classes)
-            )
-            if subs is not None:
-                rows.append((text, "partial", 0, subs))
-        return _info(rows)
-
-    prune: pl.Expr | None = None
-    prefixes = glob_prefixes(pattern) if ocr_equivalents == 0 else []
-    if prefixes:
-        # Explicit ranges let the reader skip row groups of plate-sorted files.
-        ranges = [
-            (pl.col("plate") >= prefix) & (pl.col("plate") < prefix[:-1] + chr(ord(prefix[-1]) + 1))
-            for prefix in prefixes
-        ]
-        prune = pl.any_horizontal(ranges) if len(ranges) > 1 else ranges[0]
-    unanchored = _unanchored(regex)
-    matcher = _Matcher(lambda col: col.str.contains(unanchored), classify, prune, candidates)
+    # With an OCR budget the prefixes multiply by the look-alikes; the plate index is cheaper.
+    prune = _prefix_prune(glob) if ocr_equivalents == 0 else None
+    matcher = _glob_matcher(glob, lambda subs: "partial", prune, candidates)
     search = _Search(
         store, matcher, start, end, filters, page_size, newest_first, step_rows, _columns(columns)
     )
     query = {
         "search": "partial",
-        "pattern": pattern,
+        "pattern": glob.pattern,
         "start": _iso(start),
         "end": _iso(end),
         "ocr_equivalents": ocr_equivalents,

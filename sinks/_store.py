@@ -34,7 +34,7 @@ import orjson
 import polars as pl
 
 from sinks._compact import hidden_by_compaction
-from sinks._errors import SinksError
+from sinks._errors import SinksError, SinksValueError
 from sinks._files import create_exclusive, fsync_dir, read_json, temp_for
 from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
 from sinks._metrics import ALERTS_WRITTEN, READS_WRITTEN, WRITE_SECONDS
@@ -75,7 +75,7 @@ def _as_utc(moment: datetime, name: str) -> datetime:
             f"{name}={moment.isoformat()} has no time zone; pass an aware datetime "
             "(e.g. datetime(..., tzinfo=timezone.utc))"
         )
-        raise SinksError(msg)
+        raise SinksValueError(msg, name)
     return moment.astimezone(timezone.utc)
 
 
