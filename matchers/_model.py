@@ -177,12 +177,6 @@ class Entry:
         """Whether :attr:`plate` is a wildcard pattern."""
         return is_pattern(self.plate)
 
-    def live_at(self, ts_ms: int) -> bool:
-        """Whether the entry is inside its effective/expiry window at ``ts_ms``."""
-        if self.effective_from_ms is not None and ts_ms < self.effective_from_ms:
-            return False
-        return self.expires_at_ms is None or ts_ms < self.expires_at_ms
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Hotlist:

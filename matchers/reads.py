@@ -16,7 +16,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from matchers._text import MatchersError, normalise_plate
@@ -298,12 +298,3 @@ def validate_reads(
         except ReadError as exc:
             bad.append((i, obj, exc.reason))
     return ok, bad
-
-
-def utc_iso(ms: int) -> str:
-    """Epoch milliseconds -> RFC 3339 UTC text with milliseconds (for people and exports)."""
-    return (
-        datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )

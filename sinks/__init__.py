@@ -58,10 +58,10 @@ from sinks._layout import (
     retain_until,
     stream_key,
 )
+from sinks._pages import MATCH_COLUMNS, Pages
 from sinks._progress import StreamProgress
 from sinks._retention import PURGE_LOG, PurgeRecord
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
-from sinks._search import MATCH_COLUMNS, Pages
 from sinks._store import ReadStore, utc_day
 from sinks._streams import DEADLETTER_MAXLEN, append_reads, dead_letter
 

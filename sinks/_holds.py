@@ -10,7 +10,6 @@ compaction or purges; releasing a hold removes the copy and the sidecar marks (h
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,13 +21,13 @@ import orjson
 import polars as pl
 
 from sinks._errors import SinksConflictError, SinksNotFoundError, SinksValueError
-from sinks._files import atomic_write_bytes, locked, read_json
+from sinks._files import atomic_file, atomic_write_bytes, locked, read_json
 from sinks._layout import date_dir
 from sinks._retention import _KINDS, _lock, _utc, _write_sidecar
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 
 if TYPE_CHECKING:
-    from sinks._search import Pages
+    from sinks._pages import Pages
     from sinks._store import ReadStore
 
 __all__ = [
@@ -127,7 +126,7 @@ def _held_frame(
     start: datetime | None,
     end: datetime | None,
 ) -> tuple[pl.DataFrame, dict[str, Any] | None]:
-    from sinks._search import Pages
+    from sinks._pages import Pages
 
     if isinstance(reads, Pages):
         if reads.query.get("search") == "canvass":
@@ -260,14 +259,8 @@ def _alerts_of(store: ReadStore, read_ids: pl.Series, days: Sequence[date]) -> p
 
 
 def _write_parquet(path: Path, frame: pl.DataFrame, fsync: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "wb") as handle:
+    with atomic_file(path, fsync=fsync) as handle:
         frame.write_parquet(handle, compression="zstd", statistics=True)
-        if fsync:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(temp, path)
 
 
 def release_hold(

@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import polars as pl
 
+from plateflow.settings import POLICY_MIN_RETENTION_DAYS
 from sinks._compact import hidden_by_compaction
 from sinks._errors import SinksError, SinksValueError
-from sinks._files import create_exclusive, fsync_dir, read_json, temp_for
+from sinks._files import atomic_file, create_exclusive, fsync_dir, read_json
 from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
 from sinks._metrics import ALERTS_WRITTEN, READS_WRITTEN, WRITE_SECONDS
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION, alerts_frame, reads_frame
@@ -46,9 +47,9 @@ if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
 
     from sinks._holds import LegalHold
+    from sinks._pages import Pages
     from sinks._progress import StreamProgress
     from sinks._retention import PurgeRecord
-    from sinks._search import Pages
 
 __all__ = ["ALERTS", "READS", "SIDECAR_NAME", "ReadStore", "utc_day"]
 
@@ -60,8 +61,6 @@ SIDECAR_NAME = "_retention.json"
 _DAY_MS = 86_400_000
 _EPOCH = date(1970, 1, 1)
 _DIR_PREFIX = "date="
-#: Policy 427.4: reads are kept at least a year (plateflow.settings enforces the override).
-POLICY_MIN_RETENTION_DAYS = 365
 
 
 def utc_day(ts_ms: int) -> date:
@@ -179,13 +178,8 @@ class ReadStore:
         }
 
     def _write_file(self, path: Path, frame: pl.DataFrame, metadata: dict[str, str]) -> None:
-        temp = temp_for(path)
-        with open(temp, "wb") as handle:
+        with atomic_file(path, fsync=self.fsync) as handle:
             frame.write_parquet(handle, compression="zstd", statistics=True, metadata=metadata)
-            if self.fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temp, path)
 
     # -- sidecars --------------------------------------------------------------------------
 
@@ -353,9 +347,9 @@ class ReadStore:
     def plate_history(
         self, plate: str, start: datetime | None = None, end: datetime | None = None, **options: Any
     ) -> Pages:
-        """Every read of a plate; see :func:`sinks._search.plate_history` for ``options``
+        """Every read of a plate; see :func:`sinks._queries.plate_history` for ``options``
         (differences, ocr_equivalents, candidates, state, cameras, page_size...)."""
-        from sinks._search import plate_history
+        from sinks._queries import plate_history
 
         return plate_history(self, plate, start, end, **options)
 
@@ -367,7 +361,7 @@ class ReadStore:
         **options: Any,
     ) -> Pages:
         """Reads whose plate matches a glob; see :func:`sinks._search.partial_search`."""
-        from sinks._search import partial_search
+        from sinks._queries import partial_search
 
         return partial_search(self, pattern, start, end, **options)
 
@@ -378,8 +372,8 @@ class ReadStore:
         end: datetime | None = None,
         **options: Any,
     ) -> Pages:
-        """Reads whose plate satisfies a predicate; see :func:`sinks._search.search_plates`."""
-        from sinks._search import search_plates
+        """Reads whose plate satisfies a predicate; see :func:`sinks._queries.search_plates`."""
+        from sinks._queries import search_plates
 
         return search_plates(self, match, start, end, **options)
 
@@ -394,7 +388,7 @@ class ReadStore:
         cameras: Collection[str] | None = None,
         page_size: int = 1000,
     ) -> Pages:
-        """Plates seen near a point or inside a polygon; see :func:`sinks._search.canvass`."""
+        """Plates seen near a point or inside a polygon; see :func:`sinks._canvass.canvass`."""
         from sinks._canvass import canvass
 
         return canvass(

@@ -13,6 +13,7 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 
 import records
+import sinks
 from plateflow import _cli_audit, _cli_hotlist, _cli_users
 from plateflow.cli import settings_from_args, settings_parser
 from sinks import ReadStore
@@ -115,7 +116,7 @@ def test_hotlist_commands(
     path = tmp_path / "ncic.csv"
     path.write_text("LIC,LIS,NIC,OCA\nABC1234,TX,V1,OCA-1\nXYZ987,CA,V2,OCA-2\n")
     pubsub = redis_client.pubsub()
-    pubsub.subscribe(records.HOTLISTS_CHANGED_CHANNEL)
+    pubsub.subscribe(sinks.HOTLISTS_CHANGED)
     pubsub.get_message(timeout=2)
     code, out = run(
         "hotlist",

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import matchers
 import sinks
-from sinks import _compact, _search
+from sinks import _compact, _fetch
 from tests.test_matchers_scan import patterns
 from tests.test_sinks_search import START, ids, make_reads, write_late_reads
 
@@ -178,7 +178,7 @@ def test_fetch_rows_reads_exactly_the_rows_asked_for(compacted: sinks.ReadStore)
     [target] = compacted.files("reads", date(2024, 5, 3))
     whole = pl.read_parquet(target)
     rows = np.array([0, 1, GROUP_ROWS - 1, GROUP_ROWS, 3 * GROUP_ROWS + 5, whole.height - 1])
-    fetched = _search.fetch_rows(target, rows, ["read_id", "plate", "ts", "candidates"])
+    fetched = _fetch.fetch_rows(target, rows, ["read_id", "plate", "ts", "candidates"])
     assert fetched.schema == pl.Schema(
         {name: sinks.READS_SCHEMA[name] for name in ["read_id", "plate", "ts", "candidates"]}
     )
