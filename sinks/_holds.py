@@ -23,7 +23,8 @@ import polars as pl
 from sinks._errors import SinksConflictError, SinksNotFoundError, SinksValueError
 from sinks._files import atomic_file, atomic_write_bytes, locked, read_json
 from sinks._layout import date_dir
-from sinks._retention import _KINDS, _lock, _utc, _write_sidecar
+from sinks._retention import _KINDS, _lock, _write_sidecar
+from sinks._scan import as_utc, scan_files
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def place_hold(
     ``start`` and ``end``) under the legal hold of ``case_number``. Placing again adds reads.
     Raises :class:`SinksNotFoundError` when there is nothing to hold and
     :class:`SinksConflictError` when the case's hold was released."""
-    at = _utc(at, "at")
+    at = as_utc(at, "at")
     earlier = load_hold(store, case_number)
     if earlier is not None and not earlier.active:
         msg = f"case {case_number}: the hold was released; use a new case or event number"
@@ -246,8 +247,6 @@ def place_hold(
 
 
 def _alerts_of(store: ReadStore, read_ids: pl.Series, days: Sequence[date]) -> pl.DataFrame:
-    from sinks._store import scan_files
-
     files = [path for day in days for path in store.files("alerts", day)]
     existing = [p for p in files if p.exists()]
     return (
@@ -268,7 +267,7 @@ def release_hold(
 ) -> LegalHold:
     """Release the hold of ``case_number``: its partitions return to normal retention and the
     held copy is deleted; ``hold.json`` keeps the history (who released, when, why)."""
-    at = _utc(at, "at")
+    at = as_utc(at, "at")
     if not reason.strip():
         msg = f"case {case_number}: releasing a hold needs a reason (e.g. case closed, court order)"
         raise SinksValueError(msg, "reason")

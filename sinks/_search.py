@@ -35,6 +35,7 @@ import pyarrow as pa
 from sinks._compact import plate_index_for
 from sinks._fetch import fetch_table, index_mismatch, typed
 from sinks._pages import MATCH_COLUMNS, empty_info
+from sinks._scan import as_utc, scan_files
 from sinks._schema import READS_SCHEMA
 
 if TYPE_CHECKING:
@@ -95,10 +96,8 @@ class Search:
     chunk_days: int = 31
 
     def __post_init__(self) -> None:
-        from sinks._store import _as_utc
-
-        self.start = None if self.start is None else _as_utc(self.start, "start")
-        self.end = None if self.end is None else _as_utc(self.end, "end")
+        self.start = None if self.start is None else as_utc(self.start, "start")
+        self.end = None if self.end is None else as_utc(self.end, "end")
 
     def _chunks(self) -> list[list[date]]:
         days = self.store.days_between("reads", self.start, self.end)
@@ -114,8 +113,6 @@ class Search:
         )
 
     def _base(self, paths: Sequence[Path], whole_day: bool, *, row_index: bool) -> pl.LazyFrame:
-        from sinks._store import scan_files
-
         base = scan_files(
             paths, READS_SCHEMA, None if whole_day else self.start,
             None if whole_day else self.end,

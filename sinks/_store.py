@@ -35,10 +35,11 @@ import polars as pl
 
 from plateflow.settings import POLICY_MIN_RETENTION_DAYS
 from sinks._compact import hidden_by_compaction
-from sinks._errors import SinksError, SinksValueError
+from sinks._errors import SinksError
 from sinks._files import atomic_file, create_exclusive, fsync_dir, read_json
 from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
 from sinks._metrics import ALERTS_WRITTEN, READS_WRITTEN, WRITE_SECONDS
+from sinks._scan import as_utc, scan_files
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION, alerts_frame, reads_frame
 
 if TYPE_CHECKING:
@@ -66,16 +67,6 @@ _DIR_PREFIX = "date="
 def utc_day(ts_ms: int) -> date:
     """The UTC date of epoch milliseconds."""
     return _EPOCH + timedelta(days=ts_ms // _DAY_MS)
-
-
-def _as_utc(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None:
-        msg = (
-            f"{name}={moment.isoformat()} has no time zone; pass an aware datetime "
-            "(e.g. datetime(..., tzinfo=timezone.utc))"
-        )
-        raise SinksValueError(msg, name)
-    return moment.astimezone(timezone.utc)
 
 
 class ReadStore:
@@ -261,8 +252,8 @@ class ReadStore:
 
     def days_between(self, kind: str, start: datetime | None, end: datetime | None) -> list[date]:
         """The partition dates that can hold rows with ``start <= ts < end``."""
-        first = _as_utc(start, "start").date() if start is not None else None
-        last = _as_utc(end, "end") if end is not None else None
+        first = as_utc(start, "start").date() if start is not None else None
+        last = as_utc(end, "end") if end is not None else None
         chosen: list[date] = []
         for day in self.days(kind):
             if first is not None and day < first:
@@ -329,7 +320,7 @@ class ReadStore:
         daily; it is idempotent and a no-op on partitions already compacted."""
         from sinks._compact import compact_day
 
-        before = _as_utc(now, "now").date() - timedelta(days=min_age_days)
+        before = as_utc(now, "now").date() - timedelta(days=min_age_days)
         pending = (
             [path for paths in progress.pending_all().values() for path in paths]
             if progress is not None
@@ -467,39 +458,3 @@ class ReadStore:
         return export_evidence(
             self, case_number, out_dir, by, at=at, purpose=purpose, release=release
         )
-
-
-def scan_files(
-    paths: Sequence[Path],
-    schema: Mapping[str, pl.DataType],
-    start: datetime | None = None,
-    end: datetime | None = None,
-    *,
-    row_index: str | None = None,
-    with_path: bool = False,
-) -> pl.LazyFrame:
-    """A lazy scan of exactly these files, filtered to ``start <= ts < end``; ``row_index``
-    names a column with each row's position in its file (only for a single file);
-    ``with_path`` adds the source file as column ``_file``."""
-    if row_index is not None and len(paths) > 1:
-        msg = "a row index is a position in one file: scan the files one at a time"
-        raise SinksError(msg)
-    if not paths:
-        empty = dict(schema)
-        if row_index is not None:
-            empty[row_index] = pl.UInt32()
-        if with_path:
-            empty["_file"] = pl.String()
-        return pl.LazyFrame(schema=empty)
-    frame = pl.scan_parquet(
-        [str(path) for path in paths],
-        schema=dict(schema),
-        missing_columns="insert",
-        row_index_name=row_index,
-        include_file_paths="_file" if with_path else None,
-    )
-    if start is not None:
-        frame = frame.filter(pl.col("ts") >= _as_utc(start, "start"))
-    if end is not None:
-        frame = frame.filter(pl.col("ts") < _as_utc(end, "end"))
-    return frame
