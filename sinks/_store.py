@@ -34,7 +34,8 @@ import orjson
 import polars as pl
 
 from plateflow.settings import POLICY_MIN_RETENTION_DAYS
-from sinks._compact import hidden_by_compaction
+from sinks import _canvass, _evidence, _holds, _queries, _retention
+from sinks._compact import compact_day, hidden_by_compaction
 from sinks._errors import SinksError
 from sinks._files import atomic_file, create_exclusive, fsync_dir, read_json
 from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
@@ -43,14 +44,9 @@ from sinks._scan import as_utc, scan_files
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION, alerts_frame, reads_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Collection
 
-    from shapely.geometry.base import BaseGeometry
-
-    from sinks._holds import LegalHold
-    from sinks._pages import Pages
     from sinks._progress import StreamProgress
-    from sinks._retention import PurgeRecord
 
 __all__ = ["ALERTS", "READS", "SIDECAR_NAME", "ReadStore", "utc_day"]
 
@@ -301,12 +297,9 @@ class ReadStore:
         return scan_files(paths, schema, start, end)
 
     # -- compaction, search, retention, evidence ---------------------------------------------
-    # Implemented in sibling modules (imported here at call time: they import this module).
 
     def compact(self, kind: str, day: date, exclude: Collection[Path] = ()) -> Path | None:
         """Merge one date partition into a single sorted file (see :mod:`sinks._compact`)."""
-        from sinks._compact import compact_day
-
         return compact_day(self, kind, day, exclude)
 
     def compact_closed(
@@ -318,8 +311,6 @@ class ReadStore:
         """Compact every reads and alerts partition older than ``min_age_days`` before
         ``now``'s UTC date, skipping files of unfinished flow writes (``progress``). Run it
         daily; it is idempotent and a no-op on partitions already compacted."""
-        from sinks._compact import compact_day
-
         before = as_utc(now, "now").date() - timedelta(days=min_age_days)
         pending = (
             [path for paths in progress.pending_all().values() for path in paths]
@@ -335,126 +326,17 @@ class ReadStore:
                         written.append(target)
         return written
 
-    def plate_history(
-        self, plate: str, start: datetime | None = None, end: datetime | None = None, **options: Any
-    ) -> Pages:
-        """Every read of a plate; see :func:`sinks._queries.plate_history` for ``options``
-        (differences, ocr_equivalents, candidates, state, cameras, page_size...)."""
-        from sinks._queries import plate_history
-
-        return plate_history(self, plate, start, end, **options)
-
-    def partial_search(
-        self,
-        pattern: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        **options: Any,
-    ) -> Pages:
-        """Reads whose plate matches a glob; see :func:`sinks._search.partial_search`."""
-        from sinks._queries import partial_search
-
-        return partial_search(self, pattern, start, end, **options)
-
-    def search_plates(
-        self,
-        match: Callable[[pl.Series], pl.Series],
-        start: datetime | None = None,
-        end: datetime | None = None,
-        **options: Any,
-    ) -> Pages:
-        """Reads whose plate satisfies a predicate; see :func:`sinks._queries.search_plates`."""
-        from sinks._queries import search_plates
-
-        return search_plates(self, match, start, end, **options)
-
-    def canvass(
-        self,
-        start: datetime,
-        end: datetime,
-        *,
-        center: tuple[float, float] | None = None,
-        radius_m: float | None = None,
-        polygon: BaseGeometry | None = None,
-        cameras: Collection[str] | None = None,
-        page_size: int = 1000,
-    ) -> Pages:
-        """Plates seen near a point or inside a polygon; see :func:`sinks._canvass.canvass`."""
-        from sinks._canvass import canvass
-
-        return canvass(
-            self,
-            start,
-            end,
-            center=center,
-            radius_m=radius_m,
-            polygon=polygon,
-            cameras=cameras,
-            page_size=page_size,
-        )
-
-    def purge(self, now: datetime, dry_run: bool = False, by: str = "system") -> list[PurgeRecord]:
-        """Delete expired, unheld date partitions; see :func:`sinks._retention.purge`."""
-        from sinks._retention import purge
-
-        return purge(self, now, dry_run, by)
-
-    def purge_log(self) -> list[PurgeRecord]:
-        """Every purge done in this store (``_purges.jsonl``), oldest first."""
-        from sinks._retention import purge_log
-
-        return purge_log(self)
-
-    def place_hold(
-        self,
-        case_number: str,
-        reads: Any,
-        *,
-        by: str,
-        at: datetime,
-        query: dict[str, Any] | None = None,
-        reason: str = "",
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> LegalHold:
-        """Put reads under a legal hold; see :func:`sinks._retention.place_hold`."""
-        from sinks._holds import place_hold
-
-        return place_hold(
-            self, case_number, reads, by=by, at=at, query=query, reason=reason, start=start, end=end
-        )
-
-    def release_hold(self, case_number: str, *, by: str, at: datetime, reason: str) -> LegalHold:
-        """Release a legal hold; see :func:`sinks._retention.release_hold`."""
-        from sinks._holds import release_hold
-
-        return release_hold(self, case_number, by=by, at=at, reason=reason)
-
-    def holds(self, include_released: bool = False) -> list[LegalHold]:
-        """Every legal hold (active only unless ``include_released``)."""
-        from sinks._holds import list_holds
-
-        return list_holds(self, include_released)
-
-    def hold(self, case_number: str) -> LegalHold | None:
-        """The legal hold of a case, or None."""
-        from sinks._holds import load_hold
-
-        return load_hold(self, case_number)
-
-    def export_evidence(
-        self,
-        case_number: str,
-        out_dir: Path,
-        by: str,
-        *,
-        at: datetime | None = None,
-        purpose: str = "",
-        release: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Write a case's held reads as verifiable evidence; see :mod:`sinks._evidence`."""
-        from sinks._evidence import export_evidence
-
-        return export_evidence(
-            self, case_number, out_dir, by, at=at, purpose=purpose, release=release
-        )
+    # Stored-read work is written in the modules that own it, as functions of the store; they
+    # are bound here as methods (each takes the store first), with their own signatures and
+    # docstrings.
+    plate_history = _queries.plate_history
+    partial_search = _queries.partial_search
+    search_plates = _queries.search_plates
+    canvass = _canvass.canvass
+    purge = _retention.purge
+    purge_log = _retention.purge_log
+    place_hold = _holds.place_hold
+    release_hold = _holds.release_hold
+    holds = _holds.list_holds
+    hold = _holds.load_hold
+    export_evidence = _evidence.export_evidence
