@@ -17,6 +17,7 @@ import sinks
 from plateflow import _cli_audit, _cli_hotlist, _cli_users
 from plateflow.cli import settings_from_args, settings_parser
 from sinks import ReadStore
+from tests.people import add_person
 
 PASSWORD = "Correct-Horse-42"
 
@@ -222,16 +223,7 @@ def test_policy_over_ceiling_needs_force(
 
 
 def test_audit_verify_and_report(run, tmp_path: Path, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    records.add_user(
-        engine,
-        username="aud",
-        name="Ann Auditor",
-        agency="Example PD",
-        job_title="Auditor",
-        roles=["auditor"],
-        password=PASSWORD,
-        by="admin",
-    )
+    add_person(engine, "aud", ["auditor"], password=PASSWORD, name="Ann Auditor", trained=False)
     code, out = run("audit", "verify")
     assert code == 0 and "intact" in out
     code, out = run("audit", "log", "--kind", "admin")
