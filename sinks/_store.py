@@ -44,7 +44,9 @@ from sinks._scan import as_utc, scan_files
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION, alerts_frame, reads_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
+
+    from prometheus_client import Counter
 
     from sinks._progress import StreamProgress
 
@@ -100,27 +102,34 @@ class ReadStore:
     ) -> list[Path]:
         """Write one batch of canonical reads: one Parquet file per UTC date of ``ts`` (zstd,
         schema :data:`sinks.READS_SCHEMA`). Returns the files written, in date order."""
-        if not reads:
-            return []
-        started = time.perf_counter()
-        frame = reads_frame(reads, partition)
-        paths = self._write(READS, frame, partition, first_stream_id)
-        WRITE_SECONDS.labels(kind=READS).observe(time.perf_counter() - started)
-        READS_WRITTEN.inc(len(reads))
-        return paths
+        return self._write_batch(
+            READS, reads_frame, READS_WRITTEN, partition, first_stream_id, reads
+        )
 
     def write_alerts(
         self, partition: int, first_stream_id: str, alerts: Sequence[Mapping[str, Any]]
     ) -> list[Path]:
         """Write one batch of alerts (as published) under ``alerts/``, one file per UTC date of
         the read's ``ts``; schema :data:`sinks.ALERTS_SCHEMA`. Same guarantees as reads."""
-        if not alerts:
+        return self._write_batch(
+            ALERTS, alerts_frame, ALERTS_WRITTEN, partition, first_stream_id, alerts
+        )
+
+    def _write_batch(
+        self,
+        kind: str,
+        to_frame: Callable[[Sequence[Mapping[str, Any]], int], pl.DataFrame],
+        written: Counter,
+        partition: int,
+        first_stream_id: str,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> list[Path]:
+        if not rows:
             return []
         started = time.perf_counter()
-        frame = alerts_frame(alerts, partition)
-        paths = self._write(ALERTS, frame, partition, first_stream_id)
-        WRITE_SECONDS.labels(kind=ALERTS).observe(time.perf_counter() - started)
-        ALERTS_WRITTEN.inc(len(alerts))
+        paths = self._write(kind, to_frame(rows, partition), partition, first_stream_id)
+        WRITE_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+        written.inc(len(rows))
         return paths
 
     def paths_for(
