@@ -23,6 +23,7 @@ from rich.table import Table
 
 import matchers
 import records
+import sinks
 from plateflow._cli_users import actor, add_actor, engine_of
 from plateflow._sampling import traffic_sample
 from plateflow.embedded import redis_url
@@ -138,7 +139,7 @@ def publisher(settings: Settings) -> Iterator[Callable[[str], None]]:
         client = redis.Redis.from_url(url)
 
         def notify(name: str) -> None:
-            client.publish(records.HOTLISTS_CHANGED_CHANNEL, name)
+            client.publish(sinks.HOTLISTS_CHANGED, name)
 
         try:
             yield notify

@@ -34,6 +34,9 @@ ENV_PREFIX = "PLATEFLOW_"
 
 #: The policy's minimum retention (427.4): reads are kept at least one year.
 POLICY_MIN_RETENTION_DAYS = 365
+#: The default OCR look-alike groups (ARCHITECTURE "Matching semantics"); defined here, the
+#: lowest module that needs them, and imported by matchers.
+DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 
 #: Environment variables with the prefix that are not settings but are read elsewhere.
 _NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD"})
@@ -280,7 +283,7 @@ class Settings:
         group="matching",
     )
     ocr_classes: tuple[str, ...] = _setting(
-        ("0ODQ", "1I", "2Z", "5S", "8B", "6G"),
+        DEFAULT_OCR_CLASSES,
         _ocr_classes,
         "OCR confusion classes, e.g. 0ODQ,1I,2Z",
         group="matching",
@@ -380,20 +383,6 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'plateflow.db').resolve()}"
-
-    def redacted(self) -> dict[str, Any]:
-        """The settings as a dict safe to log: secrets and URL passwords are masked."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.metadata["secret"] and value:
-                value = "***"
-            elif isinstance(value, str) and "@" in value and "://" in value:
-                parts = urlsplit(value)
-                if parts.password:
-                    value = value.replace(f":{parts.password}@", ":***@")
-            out[f.name] = value
-        return out
 
 
 def _refuse_unknown(env: Mapping[str, str], fields: tuple[dataclasses.Field[Any], ...]) -> None:

@@ -12,7 +12,12 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
   canvass (paged :class:`Pages`), retention purge and legal holds, evidence export;
   :func:`verify_evidence` checks an export.
 
-May import polars, pyarrow, redis, orjson and :mod:`plateflow.errors`; never bytewax.
+Errors: :class:`SinksError` and its narrow classes :class:`SinksValueError` (a bad argument,
+``field`` names it), :class:`SinksNotFoundError`, :class:`SinksConflictError` and
+:class:`EvidenceError`.
+
+May import matchers (for what a plate or a pattern matches), polars, pyarrow, redis, orjson
+and :mod:`plateflow.errors`; never bytewax.
 """
 
 from __future__ import annotations
@@ -26,7 +31,13 @@ from sinks._compact import (
     SORT_KEYS,
     plate_index_for,
 )
-from sinks._errors import SinksError
+from sinks._errors import (
+    EvidenceError,
+    SinksConflictError,
+    SinksError,
+    SinksNotFoundError,
+    SinksValueError,
+)
 from sinks._evidence import EVIDENCE_FORMAT, record_custody, verify_evidence
 from sinks._holds import HOLDS_DIR, LegalHold
 from sinks._layout import (
@@ -47,17 +58,10 @@ from sinks._layout import (
     retain_until,
     stream_key,
 )
-from sinks._plates import (
-    DEFAULT_OCR_CLASSES,
-    glob_prefixes,
-    glob_substitutions,
-    glob_to_regex,
-    plate_variants,
-)
+from sinks._pages import MATCH_COLUMNS, Pages
 from sinks._progress import StreamProgress
 from sinks._retention import PURGE_LOG, PurgeRecord
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
-from sinks._search import MATCH_COLUMNS, Pages
 from sinks._store import ReadStore, utc_day
 from sinks._streams import DEADLETTER_MAXLEN, append_reads, dead_letter
 
@@ -72,7 +76,6 @@ __all__ = [
     "COVERT_LOG",
     "DEADLETTER_MAXLEN",
     "DEADLETTER_STREAM",
-    "DEFAULT_OCR_CLASSES",
     "EVIDENCE_FORMAT",
     "HOLDS_DIR",
     "HOTLISTS_CHANGED",
@@ -86,24 +89,24 @@ __all__ = [
     "ROW_GROUP_ROWS",
     "SORT_KEYS",
     "AlertBus",
+    "EvidenceError",
     "LegalHold",
     "Pages",
     "PurgeRecord",
     "ReadStore",
+    "SinksConflictError",
     "SinksError",
+    "SinksNotFoundError",
+    "SinksValueError",
     "StreamProgress",
     "alerts_path",
     "append_reads",
     "cooldown_key",
     "dead_letter",
-    "glob_prefixes",
-    "glob_substitutions",
-    "glob_to_regex",
     "is_after",
     "parse_stream_id",
     "partition_for",
     "plate_index_for",
-    "plate_variants",
     "reads_path",
     "record_custody",
     "retain_until",
