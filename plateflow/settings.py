@@ -67,6 +67,12 @@ def _redis_url(raw: str) -> str | None:
     return raw
 
 
+def _fsync(raw: str) -> str:
+    if raw not in ("everysec", "always"):
+        raise ValueError("everysec or always")
+    return raw
+
+
 def _database_url(raw: str) -> str | None:
     if raw == "":
         return None
@@ -162,6 +168,29 @@ class Settings:
 
     redis_url: str | None = _setting(
         None, _redis_url, "Redis URL (redis://host:6379/0); unset starts the embedded Redis"
+    )
+    redis_ingest_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the ingest's ACL user and password; unset uses redis_url",
+        secret=True,
+    )
+    redis_flow_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the flow's ACL user and password; unset uses redis_url",
+        secret=True,
+    )
+    redis_api_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the API's ACL user and password; unset uses redis_url",
+        secret=True,
+    )
+    embedded_redis_fsync: str = _setting(
+        "everysec",
+        _fsync,
+        "embedded Redis AOF fsync: everysec (a crash of the machine may lose ~1 s) or always",
     )
     database_url: str | None = _setting(
         None, _database_url, "SQLAlchemy database URL; unset means SQLite in the data directory"
