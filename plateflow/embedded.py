@@ -82,13 +82,16 @@ def _orphans(directory: Path) -> list[int]:
     return found
 
 
-def _end(pid: int) -> None:
+def _end(pid: int, directory: Path) -> None:
+    """Stop orphan ``pid``: SIGTERM (Redis then flushes its AOF), SIGKILL after 10 s."""
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)  # a clean shutdown: Redis flushes its AOF on SIGTERM
+        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while pid_alive(pid) and time.monotonic() < deadline:
+        # runs_in, not a bare kill(pid, 0): a server that has exited but is not yet reaped by
+        # its parent no longer has a working directory.
+        while runs_in(pid, directory) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if pid_alive(pid):
+        if runs_in(pid, directory):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -181,7 +184,7 @@ class EmbeddedRedis:
             log.warning(
                 "stopping redis-server %d left running in %s by a crash", pid, self.directory
             )
-            _end(pid)
+            _end(pid, self.directory)
         if state is not None:
             stale = Path(str(state.get("socket_dir", "")))
             if stale.name.startswith("plateflow-redis-") and stale.parent == Path(
