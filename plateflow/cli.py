@@ -40,16 +40,17 @@ def settings_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("settings (flag, else environment variable, else default)")
     for f in setting_fields():
+        if f.metadata["secret"]:
+            continue  # secrets come from the environment only: a flag shows in `ps` and history
         default = f.default
         if isinstance(default, tuple):
             default = ",".join(str(x) for x in default) or "none"
-        shown = "***" if f.metadata["secret"] else default
         group.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f"setting_{f.name}",
             metavar=f.name.upper(),
             default=None,
-            help=f"{f.metadata['help']} [env {env_name(f.name)}; default {shown}]",
+            help=f"{f.metadata['help']} [env {env_name(f.name)}; default {default}]",
         )
     return parser
 

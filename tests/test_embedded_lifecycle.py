@@ -23,6 +23,7 @@ from typing import IO
 
 import httpx
 import orjson
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
@@ -141,6 +142,15 @@ def stored_read_ids(data_dir: Path) -> list[str]:
     return [str(x) for x in table.column("read_id").to_pylist()]
 
 
+def stored_count(data_dir: Path) -> int:
+    """How many reads are stored, while a flow may be writing (a file it is still writing is
+    not readable yet: count again later)."""
+    try:
+        return len(stored_read_ids(data_dir))
+    except (pa.ArrowInvalid, OSError):
+        return -1
+
+
 COMMANDS = {
     "serve": ("serve",),
     "run": ("run",),
@@ -176,7 +186,9 @@ def test_two_processes_share_one_server_and_the_survivor_keeps_working(
     first = cli.server()
     wait_for(cli.healthy, 60, "the API answering")
     flow = cli.start("run")
-    time.sleep(3.0)  # the flow is up and has joined the server serve started
+    # The flow has joined when it holds its lease (one locked file per user in redis/leases/).
+    leases = cli.redis_dir / "leases"
+    wait_for(lambda: len(list(leases.glob("*.lease"))) == 2, 60, "the flow joining the server")
     assert redis_servers(cli.redis_dir) == [first], "a second server was started"
 
     serve.send_signal(signal.SIGKILL)  # the process that started the server
@@ -191,7 +203,7 @@ def test_two_processes_share_one_server_and_the_survivor_keeps_working(
     done = cli.run("ingest", str(path))
     assert done.returncode == 0, done.stdout.decode()[-2000:]
     assert redis_servers(cli.redis_dir) == [first]
-    wait_for(lambda: len(stored_read_ids(cli.data_dir)) == len(reads), 90, "the flow stored them")
+    wait_for(lambda: stored_count(cli.data_dir) == len(reads), 90, "the flow stored them")
     assert sorted(stored_read_ids(cli.data_dir)) == sorted(r["read_id"] for r in reads)
 
     flow.send_signal(signal.SIGTERM)  # the last user: now the server goes

@@ -137,3 +137,24 @@ def test_the_same_embedded_setup_runs_on_redis_7(tmp_path: Path, fsync: str) -> 
         server.stop()
     assert (directory / "appendonlydir").is_dir()
     wait_for(lambda: not redis_servers(directory), 15, "redis-server stopped after the last user")
+
+
+def test_supervisor_stopped_with_sigterm_shuts_the_server_down_cleanly(tmp_path: Path) -> None:
+    directory = tmp_path / "redis"
+    server = EmbeddedRedis(directory)
+    client = redis.Redis.from_url(server.start())
+    client.hset("plateflow:offsets", "1", "7-0")
+    client.close()
+    state = json.loads((directory / "embedded.json").read_text())
+    os.kill(state["keeper_pid"], signal.SIGTERM)  # a system shutdown, say
+    wait_for(lambda: not redis_servers(directory), 15, "redis-server stopped by its supervisor")
+    wait_for(lambda: not Path(state["socket_dir"]).exists(), 10, "socket directory removed")
+    assert not (directory / "embedded.json").exists()
+    server.stop()
+    again = EmbeddedRedis(directory)
+    try:
+        client = redis.Redis.from_url(again.start())
+        assert client.hget("plateflow:offsets", "1") == b"7-0"
+        client.close()
+    finally:
+        again.stop()
