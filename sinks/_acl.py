@@ -185,5 +185,6 @@ def apply_acl(
     off is the operator's decision (see the README's "Production Redis")."""
     pipe = client.pipeline(transaction=False)
     for role, (name, password) in users.items():
-        pipe.execute_command("ACL", "SETUSER", name, *acl_setuser_args(role, password, prefix))
+        rules = acl_setuser_args(role, password, prefix)
+        pipe.execute_command("ACL", "SETUSER", name, *rules)  # type: ignore[no-untyped-call]
     pipe.execute()
