@@ -135,7 +135,7 @@ def _cost_flags(p: argparse.ArgumentParser, *, force: bool = True) -> None:
 @contextlib.contextmanager
 def publisher(settings: Settings) -> Iterator[Callable[[str], None]]:
     """A notify callable that publishes on ``plateflow:hotlists:changed``."""
-    with redis_url(settings) as url:
+    with redis_url(settings, "api") as url:
         client = redis.Redis.from_url(url)
 
         def notify(name: str) -> None:

@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "plateflow._cli_audit",
     "plateflow._cli_store",
     "plateflow._cli_settings",
+    "plateflow._cli_redis",
 )
 
 _STORE = ("database", "storage", "inquiry")
@@ -79,6 +80,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "evidence verify": (),
     "evidence custody": ("database",),
     "settings": tuple(GROUPS),
+    "redis acl": ("redis",),
 }
 
 console = Console(stderr=True)

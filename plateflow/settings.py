@@ -95,6 +95,12 @@ def _redis_url(raw: str) -> str | None:
     return raw
 
 
+def _fsync(raw: str) -> str:
+    if raw not in ("everysec", "always"):
+        raise ValueError("everysec or always")
+    return raw
+
+
 def _database_url(raw: str) -> str | None:
     if raw == "":
         return None
@@ -207,6 +213,33 @@ class Settings:
         None,
         _redis_url,
         "Redis URL (redis://host:6379/0); unset starts the embedded Redis",
+        group="redis",
+    )
+    redis_ingest_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the ingest's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    redis_flow_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the flow's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    redis_api_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the API's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    embedded_redis_fsync: str = _setting(
+        "everysec",
+        _fsync,
+        "embedded Redis AOF fsync: everysec (a crash of the machine may lose ~1 s) or always",
         group="redis",
     )
     database_url: str | None = _setting(

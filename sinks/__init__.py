@@ -5,6 +5,7 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
 * key constants and pure naming helpers (:func:`stream_key`, :func:`partition_for`,
   :func:`reads_path`, :func:`alerts_path`, :func:`retain_until`);
 * :func:`append_reads` and :func:`dead_letter` (one pipeline per call);
+* :func:`acl_file` and :func:`acl_setuser_args`: each service's Redis ACL user (``ACL_ROLES``);
 * :class:`AlertBus` (cooldown, publish, capped log, replay);
 * :class:`ReadStore` (idempotent Parquet writes, pruned lazy scans) and :class:`StreamProgress`
   (committed stream offsets that make the read sink exactly-once in effect);
@@ -22,6 +23,7 @@ and :mod:`plateflow.errors`; never bytewax.
 
 from __future__ import annotations
 
+from sinks._acl import ACL_ROLES, KEY_PREFIX, AclRole, acl_file, acl_setuser_args, apply_acl
 from sinks._alerts import ALERT_FIELD, AlertBus, cooldown_key
 from sinks._canvass import CANVASS_SCHEMA
 from sinks._compact import (
@@ -66,6 +68,7 @@ from sinks._store import ReadStore, utc_day
 from sinks._streams import DEADLETTER_MAXLEN, append_reads, dead_letter
 
 __all__ = [
+    "ACL_ROLES",
     "ALERTS_CHANNEL",
     "ALERTS_LOG",
     "ALERTS_SCHEMA",
@@ -79,6 +82,7 @@ __all__ = [
     "EVIDENCE_FORMAT",
     "HOLDS_DIR",
     "HOTLISTS_CHANGED",
+    "KEY_PREFIX",
     "MATCH_COLUMNS",
     "OFFSETS_KEY",
     "PENDING_KEY",
@@ -88,6 +92,7 @@ __all__ = [
     "READ_FIELD",
     "ROW_GROUP_ROWS",
     "SORT_KEYS",
+    "AclRole",
     "AlertBus",
     "EvidenceError",
     "LegalHold",
@@ -99,8 +104,11 @@ __all__ = [
     "SinksNotFoundError",
     "SinksValueError",
     "StreamProgress",
+    "acl_file",
+    "acl_setuser_args",
     "alerts_path",
     "append_reads",
+    "apply_acl",
     "cooldown_key",
     "dead_letter",
     "is_after",
