@@ -266,7 +266,12 @@ def _char_class(chars: Collection[str]) -> str:
         j = i
         while j + 1 < len(ordered) and ord(ordered[j + 1]) == ord(ordered[j]) + 1:
             j += 1
-        parts.append(ordered[i] + ("-" if j > i + 1 else "") + ordered[j] if j > i else ordered[i])
+        if j == i:
+            parts.append(ordered[i])
+        elif j == i + 1:
+            parts.append(ordered[i] + ordered[j])
+        else:
+            parts.append(f"{ordered[i]}-{ordered[j]}")
         i = j + 1
     return "[" + "".join(parts) + "]"
 

@@ -91,7 +91,11 @@ def _paged(
     return Pages(query, search.pages, search.schema(), search.count)
 
 
-def _ocr(ocr_classes: Sequence[str]) -> OcrClasses:
+def _ocr(ocr_classes: Sequence[str], ocr_equivalents: int) -> OcrClasses:
+    """The OCR classes to match with; the budget and the classes checked, naming the field."""
+    if ocr_equivalents < 0:
+        msg = f"ocr_equivalents is {ocr_equivalents}; use 0 or more"
+        raise SinksValueError(msg, "ocr_equivalents")
     try:
         return OcrClasses(tuple(ocr_classes))
     except MatchersError as exc:
@@ -155,7 +159,7 @@ def plate_history(
     tolerance out of range."""
     paging = _Paging(state, cameras, candidates, page_size, newest_first, step_rows, columns)
     target = plate.upper()
-    ocr = _ocr(ocr_classes)
+    ocr = _ocr(ocr_classes, ocr_equivalents)
     try:
         check_plate(target)
         if differences == 0:
@@ -207,7 +211,7 @@ def partial_search(
     :class:`SinksValueError` (``field`` ``pattern``) for an invalid pattern or one without a
     letter, digit or set."""
     paging = _Paging(state, cameras, candidates, page_size, newest_first, step_rows, columns)
-    ocr = _ocr(ocr_classes)
+    ocr = _ocr(ocr_classes, ocr_equivalents)
     try:
         glob = compile_glob(pattern.upper(), ocr_equivalents, ocr)
     except MatchersError as exc:

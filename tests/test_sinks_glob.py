@@ -16,7 +16,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +24,7 @@ import matchers
 import sinks
 from matchers._glob import ANY, LIT, SET
 from sinks import _compact
-from tests.test_matchers_scan import OCR, PLATE_CHARS, patterns, plates
+from tests.test_matchers_scan import OCR, patterns, plates
 
 START = datetime(2024, 5, 1, tzinfo=timezone.utc)
 DAY_MS = 86_400_000
@@ -179,6 +178,10 @@ def test_a_search_pattern_is_refused_with_the_matchers_reason(data_dir: Path) ->
     with pytest.raises(sinks.SinksValueError, match="two OCR classes") as refused:
         store.partial_search("AB*", ocr_classes=("0O", "O8"))
     assert refused.value.field == "ocr_classes"
+    for search in (store.partial_search, store.plate_history):
+        with pytest.raises(sinks.SinksValueError, match="use 0 or more") as refused:
+            search("ABC123", ocr_equivalents=-1)
+        assert refused.value.field == "ocr_equivalents"
     assert store.partial_search("abc*").query["pattern"] == "ABC*"
-    assert pl.DataFrame(store.partial_search("[!A-M]*").collect())["plate"].to_list() == []
-    assert PLATE_CHARS
+    assert store.partial_search("[!A-M]*").collect()["plate"].to_list() == []
+    assert store.partial_search("[!N-Z]*").collect()["plate"].to_list() == ["ABC123"]
