@@ -22,8 +22,15 @@ from starlette.concurrency import run_in_threadpool
 
 import plateflow
 import records
+import service
 from api._access import ANONYMOUS, audit_attempt, client_of
-from api._errors import ApiError, Refusal, records_error_response, refusal_response
+from api._errors import (
+    ApiError,
+    Refusal,
+    records_error_response,
+    refusal_response,
+    service_error_response,
+)
 from api._metrics import MetricsMiddleware
 from api._routes_cases import router as cases_router
 from api._routes_hotlists import router as hotlists_router
@@ -118,9 +125,12 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
+    # the ingest path reads the settings; every person's act goes through the door, which
+    # gets only the fields it uses
     app.state.settings = settings
     app.state.redis = client
     app.state.engine = db
+    app.state.door = service.Door(db, service.ServiceConfig.pick(settings), redis=client)
 
     def database_probe() -> None:
         with db.connect() as conn:
@@ -130,6 +140,7 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
     app.add_middleware(MetricsMiddleware)
     app.add_exception_handler(Refusal, refusal_response)
     app.add_exception_handler(records.RecordsError, records_error_response)
+    app.add_exception_handler(service.ServiceError, service_error_response)
 
     @app.exception_handler(redis.RedisError)
     async def redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:

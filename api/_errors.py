@@ -1,4 +1,5 @@
-"""The API package's errors and the translation of records errors into HTTP answers."""
+"""The API package's errors and the translation of service and records errors into HTTP
+answers, by class (never by the wording of a message)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 import records
+import service
 from plateflow.errors import PlateflowError
 
-__all__ = ["ApiError", "Refusal", "records_error_response", "refusal_response"]
+__all__ = [
+    "ApiError",
+    "Refusal",
+    "records_error_response",
+    "refusal_response",
+    "service_error_response",
+    "service_status",
+]
 
 
 class ApiError(PlateflowError):
@@ -76,3 +85,25 @@ async def records_error_response(request: Request, exc: Exception) -> JSONRespon
     field = exc.field if isinstance(exc, records.AccessDenied) else None
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(_body(str(exc), field), status, headers=headers)
+
+
+#: service error class -> HTTP status.
+_SERVICE_STATUS: tuple[tuple[type[service.ServiceError], int], ...] = (
+    (service.Unauthenticated, 401),
+    (service.Forbidden, 403),
+    (service.NotFound, 404),
+    (service.Conflict, 409),
+    (service.Invalid, 422),
+)
+
+
+def service_status(exc: service.ServiceError) -> int:
+    """The HTTP status of a service error."""
+    return next((status for cls, status in _SERVICE_STATUS if isinstance(exc, cls)), 422)
+
+
+async def service_error_response(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, service.ServiceError)
+    status = service_status(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(_body(str(exc), exc.field), status, headers=headers)

@@ -25,6 +25,7 @@ from plateflow.settings import Settings, env_name, setting_fields
 _COMMAND_MODULES = (
     "plateflow._cli_flow",
     "plateflow._cli_api",
+    "plateflow._cli_session",
     "plateflow._cli_hotlist",
     "plateflow._cli_users",
     "plateflow._cli_audit",

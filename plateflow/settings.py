@@ -29,7 +29,7 @@ ENV_PREFIX = "PLATEFLOW_"
 POLICY_MIN_RETENTION_DAYS = 365
 
 #: Environment variables with the prefix that are not settings but are read elsewhere.
-_NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD"})
+_NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_SESSION_TOKEN"})
 
 
 def _int_range(lo: int, hi: int) -> Callable[[str], int]:
