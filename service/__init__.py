@@ -20,7 +20,7 @@ Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate,
 """
 
 from service._acts import Acts
-from service._alerts import ALERT_KINDS, alert_history, alert_log
+from service._alerts import ALERT_KINDS, alert_history, alert_log, subscribe
 from service._audit import audit_report, read_audit, verify_audit
 from service._config import ServiceConfig
 from service._covert import Covert
@@ -151,6 +151,7 @@ __all__ = [
     "set_password",
     "set_policy",
     "set_roles",
+    "subscribe",
     "to_ms",
     "today",
     "utc_window",

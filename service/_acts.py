@@ -37,6 +37,7 @@ class Acts:
     # alerts
     ALERT_HISTORY = Act("alerts.history", P.ALERTS_VIEW)
     ALERT_LOG = Act("alerts.log", P.ALERTS_VIEW)
+    ALERT_SUBSCRIBE = Act("alerts.subscribe", P.ALERTS_RECEIVE, kind="alert")
     # hotlists
     HOTLIST_LIST = Act("hotlists.list", P.HOTLISTS_VIEW)
     HOTLIST_VIEW = Act("hotlists.view", P.HOTLISTS_VIEW)

@@ -430,3 +430,94 @@ def test_release_fulfilment_through_the_cli(env: Env, tmp_path: Path) -> None:
             as_user="rex",
         )
     assert env.audit("releases.export")[-1].outcome == "failed"
+
+
+def _hold(env: Env, case: str, plate: str) -> None:
+    body = {"reason": "release", "plate": {"plate": plate, "start": iso(START)}}
+    resp = env.client.post(
+        "/v1/holds", json=body, params={"case_number": case}, headers=env.auth("rex")
+    )
+    assert resp.status_code == 201, resp.text
+
+
+def _exports(env: Env) -> list[Path]:
+    root = env.data_dir / "evidence"
+    return sorted(root.iterdir()) if root.exists() else []
+
+
+def test_a_release_exports_exactly_its_case_through_the_api(env: Env) -> None:
+    _hold(env, "26-300", "7ABC124")
+    _hold(env, "26-999", TARGET)  # another case's reads, which this request must never hand over
+    approved = _request(env)
+    path = f"/v1/releases/{approved}/export"
+    for body, params in (
+        ({"case_number": "26-999"}, {"case_number": "26-300"}),
+        ({}, {"case_number": "26-999"}),  # the justification's case counts as asked for
+    ):
+        resp = env.client.post(path, json=body, params=params, headers=env.auth("rex"))
+        assert resp.status_code == 409, resp.text
+        detail = resp.json()["detail"]
+        assert "case 26-300" in detail and "case 26-999" in detail
+        assert resp.json()["field"] == "case_number"
+        assert records.get_release(env.engine, approved).export_id is None
+        assert _exports(env) == []
+        record = env.audit("releases.export")[-1]
+        assert (record.outcome, record.username) == ("failed", "rex")
+    resp = env.client.post(
+        path, json={"case_number": "26-300"}, params={"case_number": "26-300"},
+        headers=env.auth("rex"),
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    exported = resp.json()["export"]
+    assert exported["case_number"] == "26-300" and exported["manifest"]["case_number"] == "26-300"
+    reads = pq.read_table(_exports(env)[0] / "reads.parquet").column("plate").to_pylist()
+    assert reads and set(reads) == {"7ABC124"}
+
+
+def test_a_release_is_checked_against_the_hold(env: Env) -> None:
+    _hold(env, "26-300", "7ABC124")
+    case = {"case_number": "26-300"}
+    for terms, words in (
+        ({"plate": "7ABC124"}, None),
+        ({"plates": ["7abc124", "NOT999"]}, "NOT999"),
+    ):
+        made = records.create_release_request(
+            env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
+            purpose="fugitive search", by="ivy", case_number="26-300", terms=terms,
+        )  # fmt: skip
+        records.decide_release(env.engine, made.id, approve=True, reason="ok", by="rex")
+        resp = env.client.post(
+            f"/v1/releases/{made.id}/export", json={}, params=case, headers=env.auth("rex")
+        )
+        if words is None:
+            assert resp.status_code == 200, resp.text
+            continue
+        assert resp.status_code == 409 and words in resp.json()["detail"]
+        assert resp.json()["field"] == "terms"
+        assert records.get_release(env.engine, made.id).export_id is None
+    assert len(_exports(env)) == 1  # the refused export left nothing behind
+    caseless = records.create_release_request(
+        env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
+        purpose="fugitive search", by="ivy",
+    )  # fmt: skip
+    records.decide_release(env.engine, caseless.id, approve=True, reason="ok", by="rex")
+    resp = env.client.post(
+        f"/v1/releases/{caseless.id}/export", json={}, params=case, headers=env.auth("rex")
+    )
+    assert resp.status_code == 409 and "names no case" in resp.json()["detail"]
+
+
+def test_a_release_exports_exactly_its_case_through_the_cli(env: Env, tmp_path: Path) -> None:
+    _hold(env, "26-300", "7ABC124")
+    _hold(env, "26-999", TARGET)
+    approved = _request(env)
+    out = tmp_path / "release"
+    argv = ("evidence", "export", "--release", str(approved), "--out", str(out))
+    with pytest.raises(service.Conflict, match="case 26-300, not case 26-999") as refused:
+        env.cli(*argv, "--case", "26-999", as_user="rex")
+    assert refused.value.field == "case_number"
+    assert not out.exists() and records.get_release(env.engine, approved).export_id is None
+    assert env.audit("releases.export")[-1].outcome == "failed"
+    code, text = env.cli(*argv, "--case", "26-300", as_user="rex")
+    assert code == 0 and "exported case 26-300" in text
+    assert set(pq.read_table(out / "reads.parquet").column("plate").to_pylist()) == {"7ABC124"}
