@@ -142,16 +142,8 @@ def list_users(
 
 @router.post("/v1/users", status_code=201, response_model=UserOut, summary="Add a user", **_USERS)
 def add_user(*, body: UserIn, g: Annotated[Guard, Depends(guard(Acts.USER_ADD))]) -> UserOut:
-    user = service.add_user(
-        g.door,
-        g.actor,
-        username=body.username,
-        name=body.name,
-        agency=body.agency,
-        job_title=body.job_title,
-        roles=body.roles,
-        password=body.password,
-    )
+    new = service.NewUser(body.username, body.name, body.agency, body.job_title, tuple(body.roles))
+    user = service.add_user(g.door, g.actor, new, password=body.password)
     return UserOut.of(user)
 
 

@@ -10,6 +10,8 @@ opaque ``next_cursor``; a later page narrows the scan to the rows after the curs
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -53,7 +55,38 @@ def canvass_spec(query: CanvassQuery) -> SearchSpec:
     )
 
 
-def _out(page: service.SearchPage) -> SearchOut:
+@dataclass
+class _ReadQuery:
+    """The query parameters the plate and partial searches share (a FastAPI dependency)."""
+
+    start: _Start = None
+    end: _End = None
+    state: _State = None
+    camera_id: _Cameras = None
+    order: _Order = "desc"
+    page_size: _PageSize = 100
+    cursor: _Cursor = None
+
+
+def _search(
+    g: Guard,
+    act: service.Act,
+    q: _ReadQuery,
+    build: Callable[[datetime, datetime, str | None, list[str] | None], SearchSpec],
+) -> SearchOut:
+    """One page of the search ``build(start, end, state, cameras)`` makes; a later page keeps
+    the window its cursor carries."""
+    page = service.search_page(
+        g.door,
+        g.actor,
+        act,
+        lambda: build(
+            *(cursor_window(q.cursor) or utc_window(q.start, q.end)), q.state, q.camera_id
+        ),
+        page_size=q.page_size,
+        cursor=q.cursor,
+        newest_first=q.order == "desc",
+    )
     return SearchOut(
         query=page.query,
         count=page.count,
@@ -77,32 +110,17 @@ def plate_history(
     plate: Annotated[str, Query(min_length=1, max_length=32)],
     match: Annotated[str, Query(pattern="^(exact|ocr|one_difference)$")] = "exact",
     candidates: bool = False,
-    start: _Start = None,
-    end: _End = None,
-    state: _State = None,
-    camera_id: _Cameras = None,
-    order: _Order = "desc",
-    page_size: _PageSize = 100,
-    cursor: _Cursor = None,
+    q: Annotated[_ReadQuery, Depends()],
     g: Annotated[Guard, Depends(guard(Acts.PLATE_HISTORY))],
 ) -> SearchOut:
-    page = service.search_page(
-        g.door,
-        g.actor,
-        Acts.PLATE_HISTORY,
-        lambda: SearchSpec.plate_history(
-            plate,
-            *(cursor_window(cursor) or utc_window(start, end)),
-            match=match,
-            candidates=candidates,
-            state=state,
-            cameras=camera_id,
-        ),
-        page_size=page_size,
-        cursor=cursor,
-        newest_first=order == "desc",
-    )
-    return _out(page)
+    def build(
+        start: datetime, end: datetime, state: str | None, cameras: list[str] | None
+    ) -> SearchSpec:
+        return SearchSpec.plate_history(
+            plate, start, end, match=match, candidates=candidates, state=state, cameras=cameras
+        )
+
+    return _search(g, Acts.PLATE_HISTORY, q, build)
 
 
 @router.get(
@@ -119,32 +137,23 @@ def partial_search(
     pattern: Annotated[str, Query(min_length=1, max_length=40)],
     ocr_equivalents: Annotated[int, Query(ge=0, le=3)] = 0,
     candidates: bool = False,
-    start: _Start = None,
-    end: _End = None,
-    state: _State = None,
-    camera_id: _Cameras = None,
-    order: _Order = "desc",
-    page_size: _PageSize = 100,
-    cursor: _Cursor = None,
+    q: Annotated[_ReadQuery, Depends()],
     g: Annotated[Guard, Depends(guard(Acts.PARTIAL_SEARCH))],
 ) -> SearchOut:
-    page = service.search_page(
-        g.door,
-        g.actor,
-        Acts.PARTIAL_SEARCH,
-        lambda: SearchSpec.partial(
+    def build(
+        start: datetime, end: datetime, state: str | None, cameras: list[str] | None
+    ) -> SearchSpec:
+        return SearchSpec.partial(
             pattern,
-            *(cursor_window(cursor) or utc_window(start, end)),
+            start,
+            end,
             ocr_equivalents=ocr_equivalents,
             candidates=candidates,
             state=state,
-            cameras=camera_id,
-        ),
-        page_size=page_size,
-        cursor=cursor,
-        newest_first=order == "desc",
-    )
-    return _out(page)
+            cameras=cameras,
+        )
+
+    return _search(g, Acts.PARTIAL_SEARCH, q, build)
 
 
 @router.post(
@@ -192,17 +201,8 @@ def past_reads(
     body: PastIn,
     g: Annotated[Guard, Depends(guard(Acts.PAST_READS))],
 ) -> PastOut:
-    page = service.past_page(
-        g.door,
-        g.actor,
-        body.hotlist,
-        body.plate,
-        days=body.days,
-        state=body.state,
-        publish=body.alert,
-        page_size=body.page_size,
-        cursor=body.cursor,
-    )
+    asked = service.PastRequest(body.hotlist, body.plate, body.days, body.state, body.alert)
+    page = service.past_page(g.door, g.actor, asked, page_size=body.page_size, cursor=body.cursor)
     return PastOut(
         query=page.query,
         count=page.count,

@@ -237,16 +237,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_past(args: argparse.Namespace, settings: Settings) -> int:
     with _door(settings, publish=args.alert) as door:
         actor = act_as(door, Acts.PAST_READS, settings, args)
+        asked = service.PastRequest(args.hotlist, args.entry, args.days, args.state, args.alert)
         result = service.past_stream(
-            door,
-            actor,
-            args.hotlist,
-            args.entry,
-            days=args.days,
-            state=args.state,
-            publish=args.alert,
-            page_size=args.page_size,
-            output=_output(args),
+            door, actor, asked, page_size=args.page_size, output=_output(args)
         )
         if args.alert:
             out.print(f"published {result.alerts_published:,} historical alert(s)")

@@ -142,16 +142,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     door = door_of(settings)
     actor = act_as(door, Acts.USER_ADD, settings, args)
     password = read_new_password(from_stdin=args.password_stdin)
-    user = service.add_user(
-        door,
-        actor,
-        username=args.username,
-        name=args.name,
-        agency=args.agency,
-        job_title=args.job_title,
-        roles=args.roles,
-        password=password,
-    )
+    new = service.NewUser(args.username, args.name, args.agency, args.job_title, tuple(args.roles))
+    user = service.add_user(door, actor, new, password=password)
     out.print(
         f"added [bold]{user.username}[/] ({', '.join(user.roles)}); record their "
         f"training with `plateflow users train {user.username} --course ...`"

@@ -54,8 +54,9 @@ from service._hotlists import (
     view_hotlist,
 )
 from service._pages import cursor_window
-from service._past import PAST_SCHEMA, past_page, past_stream
+from service._past import PAST_SCHEMA, PastRequest, past_page, past_stream
 from service._people import (
+    NewUser,
     UserDetail,
     add_user,
     describe_user,
@@ -103,7 +104,9 @@ __all__ = [
     "HotlistPage",
     "Invalid",
     "Justification",
+    "NewUser",
     "NotFound",
+    "PastRequest",
     "ResultStream",
     "SearchPage",
     "SearchSpec",

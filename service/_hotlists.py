@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import matchers
 import records
@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _PATTERN_CHARS = frozenset("?*[")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,24 @@ def _notify(door: Door) -> Callable[[str], None] | None:
         client.publish(records.HOTLISTS_CHANGED_CHANNEL, name)
 
     return notify
+
+
+def _change(
+    door: Door,
+    actor: Actor,
+    act: Act,
+    change: Callable[..., T],
+    *args: Any,
+    terms: dict[str, Any],
+    **kwargs: Any,
+) -> T:
+    """Run the records hotlist change ``change(engine, *args, **kwargs)`` as the actor (who
+    is recorded as its user), announcing it to the workers, through :meth:`Door.write`."""
+
+    def run() -> T:
+        return change(door.engine, *args, user=actor.username, notify=_notify(door), **kwargs)
+
+    return door.write(actor, act, run, terms)
 
 
 def _visible(door: Door, actor: Actor, act: Act, name: str) -> records.HotlistInfo:
@@ -111,18 +130,17 @@ def view_hotlist(
 def create_hotlist(
     door: Door, actor: Actor, name: str, *, category: str, policy: Any = None
 ) -> records.HotlistInfo:
-    return door.write(
+    terms = {"hotlist": name, "category": category}
+    act = Acts.HOTLIST_CREATE
+    return _change(
+        door,
         actor,
-        Acts.HOTLIST_CREATE,
-        lambda: records.create_hotlist(
-            door.engine,
-            name,
-            category=category,
-            user=actor.username,
-            policy=policy,
-            notify=_notify(door),
-        ),
-        {"hotlist": name, "category": category},
+        act,
+        records.create_hotlist,
+        name,
+        category=category,
+        policy=policy,
+        terms=terms,
     )
 
 
@@ -141,23 +159,20 @@ def import_hotlist(
     """Make a CSV file the list's new version (validated first; cost-checked with ``sample``)."""
     if category is None:
         _visible(door, actor, Acts.HOTLIST_IMPORT, name)
-    return door.write(
+    return _change(
+        door,
         actor,
         Acts.HOTLIST_IMPORT,
-        lambda: records.import_hotlist(
-            door.engine,
-            name,
-            path,
-            user=actor.username,
-            category=category,
-            mapping=mapping,
-            notify=_notify(door),
-            sample=sample,
-            ceiling=door.config.policy_alert_ceiling,
-            force=force,
-            reads_per_hour=reads_per_hour,
-        ),
-        {"hotlist": name, "file": str(path), "category": category},
+        records.import_hotlist,
+        name,
+        path,
+        category=category,
+        mapping=mapping,
+        sample=sample,
+        ceiling=door.config.policy_alert_ceiling,
+        force=force,
+        reads_per_hour=reads_per_hour,
+        terms={"hotlist": name, "file": str(path), "category": category},
     )
 
 
@@ -183,23 +198,20 @@ def add_entry(
     if actor.covert.hotlist(door.engine, name) is None and not (manage and category):
         msg = f"no hotlist {name!r}; an administrator can create it with a category"
         raise door.deny(actor, act, NotFound(msg, "name"))
-    return door.write(
+    return _change(
+        door,
         actor,
         act,
-        lambda: records.add_entry(
-            door.engine,
-            name,
-            plate,
-            user=actor.username,
-            reason=reason,
-            state=state,
-            case_number=case_number or actor.why.case_number,
-            expires_at=expires_at,
-            effective_from=effective_from,
-            category=category if manage else None,
-            notify=_notify(door),
-        ),
-        {"hotlist": name, "plate": plate, "state": state, "entry_case_number": case_number},
+        records.add_entry,
+        name,
+        plate,
+        reason=reason,
+        state=state,
+        case_number=case_number or actor.why.case_number,
+        expires_at=expires_at,
+        effective_from=effective_from,
+        category=category if manage else None,
+        terms={"hotlist": name, "plate": plate, "state": state, "entry_case_number": case_number},
     )
 
 
@@ -217,19 +229,9 @@ def remove_entry(
     door.admit(actor, act)
     _partial_only(door, actor, act, plate)
     _visible(door, actor, act, name)
-    return door.write(
-        actor,
-        act,
-        lambda: records.remove_entry(
-            door.engine,
-            name,
-            plate,
-            user=actor.username,
-            state=state,
-            reason=reason,
-            notify=_notify(door),
-        ),
-        {"hotlist": name, "plate": plate, "state": state},
+    terms = {"hotlist": name, "plate": plate, "state": state}
+    return _change(
+        door, actor, act, records.remove_entry, name, plate, state=state, reason=reason, terms=terms
     )
 
 
@@ -248,21 +250,18 @@ def set_policy(
     act = Acts.HOTLIST_POLICY
     door.admit(actor, act)
     _visible(door, actor, act, name)
-    return door.write(
+    return _change(
+        door,
         actor,
         act,
-        lambda: records.set_policy(
-            door.engine,
-            name,
-            policy,
-            user=actor.username,
-            notify=_notify(door),
-            sample=sample,
-            ceiling=door.config.policy_alert_ceiling,
-            force=force,
-            reads_per_hour=reads_per_hour,
-        ),
-        {"hotlist": name, "policy": _policy_terms(policy), "force": force},
+        records.set_policy,
+        name,
+        policy,
+        sample=sample,
+        ceiling=door.config.policy_alert_ceiling,
+        force=force,
+        reads_per_hour=reads_per_hour,
+        terms={"hotlist": name, "policy": _policy_terms(policy), "force": force},
     )
 
 

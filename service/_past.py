@@ -23,6 +23,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from sinks import READS_SCHEMA, AlertBus, Pages, ReadStore
 __all__ = [
     "MAX_PAST_DAYS",
     "PAST_SCHEMA",
+    "PastRequest",
     "PastSearch",
     "advisories_for",
     "past_page",
@@ -237,24 +239,29 @@ def advisories_for(geofence_file: Path | None) -> Callable[[float | None, float 
     return Geofences.load(geofence_file).advisories
 
 
+@dataclass(frozen=True)
+class PastRequest:
+    """Past-read matching as asked: entry ``plate`` (as entered) of list ``hotlist``, the
+    ``days`` back, the ``state`` when the plate is listed for several, and whether to publish
+    the hits as historical alerts."""
+
+    hotlist: str
+    plate: str
+    days: int = 30
+    state: str | None = None
+    publish: bool = False
+
+
 def _prepare(
-    door: Door,
-    actor: Actor,
-    hotlist: str,
-    plate: str,
-    *,
-    days: int,
-    state: str | None,
-    publish: bool,
-    now: datetime | None = None,
+    door: Door, actor: Actor, asked: PastRequest, now: datetime | None = None
 ) -> PastSearch:
     """The past search, after the checks the act decides itself (each audited): the list
     exists for this actor (covert lists only for roles allowed), the entry is on it, and a
     role that raises historical alerts may enter entries."""
     act = Acts.PAST_READS
-    if actor.covert.hotlist(door.engine, hotlist) is None:
-        raise door.deny(actor, act, NotFound(f"no hotlist {hotlist!r}", "hotlist"))
-    if publish and not any(actor.can(p) for p in Acts.ENTRY_PERMISSIONS):
+    if actor.covert.hotlist(door.engine, asked.hotlist) is None:
+        raise door.deny(actor, act, NotFound(f"no hotlist {asked.hotlist!r}", "hotlist"))
+    if asked.publish and not any(actor.can(p) for p in Acts.ENTRY_PERMISSIONS):
         msg = (
             f"user {actor.username!r} may not raise historical alerts (needs one of "
             f"{', '.join(Acts.ENTRY_PERMISSIONS)})"
@@ -265,10 +272,10 @@ def _prepare(
         act,
         lambda: PastSearch.prepare(
             door.engine,
-            hotlist,
-            plate,
-            days=days,
-            state=state,
+            asked.hotlist,
+            asked.plate,
+            days=asked.days,
+            state=asked.state,
             now=now,
             ocr_classes=door.config.ocr_classes,
         ),
@@ -295,29 +302,16 @@ def _publish(door: Door, past: PastSearch, store: ReadStore) -> int:
 def past_page(
     door: Door,
     actor: Actor,
-    hotlist: str,
-    plate: str,
+    asked: PastRequest,
     *,
-    days: int = 30,
-    state: str | None = None,
-    publish: bool = False,
     page_size: int = 100,
     cursor: str | None = None,
 ) -> SearchPage:
-    """One page of what entry ``plate`` of ``hotlist`` would have hit in the last ``days``;
-    with ``publish`` (first page only) the hits are published as historical alerts."""
-    publish = publish and not cursor  # later pages of the same search: already done
+    """One page of what the entry would have hit; with ``asked.publish`` (first page only)
+    the hits are published as historical alerts."""
+    publish = asked.publish and not cursor  # later pages of the same search: already done
     window = door.checked(actor, Acts.PAST_READS, lambda: cursor_window(cursor))
-    past = _prepare(
-        door,
-        actor,
-        hotlist,
-        plate,
-        days=days,
-        state=state,
-        publish=publish,
-        now=window[1] if window else None,
-    )
+    past = _prepare(door, actor, replace(asked, publish=publish), window[1] if window else None)
     store, covert = door.store, actor.covert
 
     def run(access: records.AuditedAccess) -> SearchPage:
@@ -347,18 +341,15 @@ def past_page(
 def past_stream(
     door: Door,
     actor: Actor,
-    hotlist: str,
-    plate: str,
+    asked: PastRequest,
     *,
-    days: int = 30,
-    state: str | None = None,
-    publish: bool = False,
     page_size: int = 1000,
     output: str = "terminal",
 ) -> ResultStream:
-    """The whole result of past-read matching, counted (and, with ``publish``, published)
-    inside the audited transaction; the pages are read after it commits."""
-    past = _prepare(door, actor, hotlist, plate, days=days, state=state, publish=publish)
+    """The whole result of past-read matching, counted (and, with ``asked.publish``,
+    published) inside the audited transaction; the pages are read after it commits."""
+    past = _prepare(door, actor, asked)
+    publish = asked.publish
     store = door.store
 
     def frames() -> Iterator[pl.DataFrame]:

@@ -8,6 +8,7 @@ each time; that justification sits in the audit log beside the change.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -17,6 +18,7 @@ from service._acts import Acts
 from service._door import Actor, Door
 
 __all__ = [
+    "NewUser",
     "UserDetail",
     "add_user",
     "describe_user",
@@ -87,31 +89,25 @@ def view_user(door: Door, actor: Actor, username: str) -> UserDetail:
     return door.read(actor, Acts.USER_VIEW, run, {"user": username})
 
 
-def add_user(
-    door: Door,
-    actor: Actor,
-    *,
-    username: str,
-    name: str,
-    agency: str,
-    job_title: str,
-    roles: Sequence[str],
-    password: str,
-) -> records.User:
+@dataclass(frozen=True)
+class NewUser:
+    """Who a new user is: a named member of an agency (427.2.1(a)) with roles."""
+
+    username: str
+    name: str
+    agency: str
+    job_title: str
+    roles: tuple[str, ...]
+
+
+def add_user(door: Door, actor: Actor, new: NewUser, *, password: str) -> records.User:
+    """Add a named user with roles; the password must pass the password rules."""
+    fields = {**dataclasses.asdict(new), "roles": list(new.roles)}
     return door.write(
         actor,
         Acts.USER_ADD,
-        lambda: records.add_user(
-            door.engine,
-            username=username,
-            name=name,
-            agency=agency,
-            job_title=job_title,
-            roles=list(roles),
-            password=password,
-            by=actor.username,
-        ),
-        {"user": username, "roles": list(roles)},
+        lambda: records.add_user(door.engine, **fields, password=password, by=actor.username),
+        {"user": new.username, "roles": list(new.roles)},
     )
 
 

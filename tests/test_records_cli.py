@@ -21,8 +21,8 @@ from plateflow import _cli_audit, _cli_hotlist, _cli_session, _cli_users
 from plateflow._cli_session import cli_client, token_path
 from plateflow.cli import settings_from_args, settings_parser
 from sinks import ReadStore
+from tests.test_api_support import PASSWORD, add_member
 
-PASSWORD = "Correct-Horse-42"
 #: The justification of acts that name no case of their own.
 WHY = ("--event-number", "E26-100")
 _MODULES = (_cli_session, _cli_users, _cli_audit, _cli_hotlist)
@@ -58,28 +58,6 @@ def run(
 def login(run, username: str, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
     code, out = run("login", username, "--password-stdin", stdin=password + "\n")
     assert code == 0 and f"logged in as {username}" in out
-
-
-def member(engine: Engine, username: str, role: str) -> None:
-    """A trained user of one role with the password ``PASSWORD``."""
-    records.add_user(
-        engine,
-        username=username,
-        name=f"Test {username}",
-        agency="Test PD",
-        job_title=role,
-        roles=[role],
-        password=PASSWORD,
-        by="setup",
-    )
-    records.record_training(
-        engine,
-        username,
-        course="ALPR policy",
-        completed_on=service.today(),
-        expires_on=None,
-        by="setup",
-    )
 
 
 def last(engine: Engine, action: str) -> records.AuditRecord:
@@ -149,7 +127,7 @@ def test_session_token_from_the_environment_and_a_closed_session(
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    member(engine, "adm", "administrator")
+    add_member(engine, "adm", "administrator")
     session = records.login(engine, "adm", PASSWORD)
     monkeypatch.setenv(_cli_session.SESSION_ENV, session.token)
     code, _ = run("hotlist", "list", *WHY)
@@ -165,7 +143,7 @@ def test_a_token_file_others_can_read_is_refused(
     engine: Engine,
     database_url: str,  # type: ignore[no-untyped-def]
 ) -> None:
-    member(engine, "adm", "administrator")
+    add_member(engine, "adm", "administrator")
     login(run, "adm")
     cached = token_path(settings_from_args(argparse.Namespace(setting_database_url=database_url)))
     os.chmod(cached, 0o644)
@@ -179,8 +157,8 @@ def test_hotlist_commands(
     redis_client: redis.Redis,  # type: ignore[no-untyped-def]
     engine: Engine,
 ) -> None:
-    member(engine, "admin", "administrator")
-    member(engine, "inv.lee", "investigator")
+    add_member(engine, "admin", "administrator")
+    add_member(engine, "inv.lee", "investigator")
     path = tmp_path / "ncic.csv"
     path.write_text("LIC,LIS,NIC,OCA\nABC1234,TX,V1,OCA-1\nXYZ987,CA,V2,OCA-2\n")
     pubsub = redis_client.pubsub()
@@ -262,7 +240,7 @@ def test_policy_over_ceiling_needs_force(
         for i, p in enumerate(plates)
     ]  # fmt: skip
     ReadStore(data_dir).write_reads(0, "1-0", reads)
-    member(engine, "admin", "administrator")
+    add_member(engine, "admin", "administrator")
     login(run, "admin")
 
     code, out = run("hotlist", "check", "many", "--sample", "300", *WHY)
@@ -279,7 +257,7 @@ def test_audit_verify_log_and_report_are_audited(
     tmp_path: Path,
     engine: Engine,  # type: ignore[no-untyped-def]
 ) -> None:
-    member(engine, "aud", "auditor")
+    add_member(engine, "aud", "auditor")
     login(run, "aud")
     code, out = run("audit", "verify", *WHY)
     assert code == 0 and "intact" in out
