@@ -14,17 +14,15 @@ again and runs inside the audited transaction; service errors become HTTP answer
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-import records
 import service
 from api._metrics import AUTH_FAILURES
 from api._schemas import ErrorBody
@@ -35,7 +33,6 @@ __all__ = [
     "ANONYMOUS",
     "GUARDED_RESPONSES",
     "Guard",
-    "audit_attempt",
     "bearer",
     "client_of",
     "door_of",
@@ -110,37 +107,6 @@ async def _body_justification(
     return service.Justification(**clean)
 
 
-def audit_attempt(
-    engine: Engine,
-    *,
-    username: str,
-    action: str,
-    kind: str,
-    outcome: str,
-    reason: str | None,
-    terms: Mapping[str, Any],
-    client: str | None,
-    why: service.Justification | None = None,
-    result_count: int | None = None,
-) -> None:
-    """Append one audit record in its own transaction (refusals and write outcomes)."""
-    with engine.begin() as conn:
-        records.append_audit(
-            conn,
-            username=username,
-            action=action,
-            kind=kind,
-            outcome=outcome,
-            reason=reason[:1000] if reason else None,
-            terms=terms,
-            client=client,
-            result_count=result_count,
-            case_number=why.case_number if why else None,
-            event_number=why.event_number if why else None,
-            description=why.description if why else None,
-        )
-
-
 @dataclass(frozen=True)
 class Guard:
     """The checked caller of one request: the service's door and the actor it admitted."""
@@ -149,7 +115,7 @@ class Guard:
     actor: service.Actor
 
     @property
-    def user(self) -> records.User:
+    def user(self) -> service.User:
         return self.actor.user
 
     def can(self, permission: str) -> bool:

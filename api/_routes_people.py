@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
-import records
 import service
 from api._access import GUARDED_RESPONSES, Guard, bearer, client_of, door_of, guard
 from api._errors import Refusal
@@ -60,8 +59,8 @@ def login(*, body: LoginIn, request: Request) -> LoginOut:
         session = service.login(
             door_of(request), body.username, body.password, client=client_of(request)
         )
-    except records.AuthError as exc:
-        locked = isinstance(exc, records.AccountLockedError)
+    except service.Unauthenticated as exc:
+        locked = isinstance(exc, service.Locked)
         AUTH_FAILURES.labels("login", "locked" if locked else "credentials").inc()
         raise
     return LoginOut(
@@ -111,8 +110,7 @@ def me(
             401, "log in first: POST /v1/auth/login", headers={"WWW-Authenticate": "Bearer"}
         )
     door = door_of(request)
-    user = records.resolve_session(door.engine, credentials.credentials)
-    return _detail(service.describe_user(door, user))
+    return _detail(service.describe_user(door, door.session_user(credentials.credentials)))
 
 
 def _detail(found: service.UserDetail) -> UserDetailOut:

@@ -2,7 +2,7 @@
 past-read matching for a hotlist entry.
 
 Each call is one justified inquiry: the guard has checked the session, role, training and case
-number; the search runs inside :func:`records.audited`, whose record carries the query terms
+number; the search runs inside the audited transaction, whose record carries the query terms
 (plate or pattern, place, time window), the rows returned (``result_count``) and, on the first
 page, the size of the whole result (``terms.total``). Results come a page at a time with an
 opaque ``next_cursor``; a later page narrows the scan to the rows after the cursor.

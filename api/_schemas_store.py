@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api._schemas import ReleaseOut
-from sinks import LegalHold
+from service import LegalHold
 
 __all__ = [
     "AlertRefOut",

@@ -5,8 +5,11 @@ client and the narrow :class:`ServiceConfig`) and an :class:`Actor` (a user from
 session, their :class:`Justification`, their client) that returns plain data and runs inside
 the audited transaction. :class:`Acts` lists every act with its permission; covert visibility
 is decided by :class:`Covert` alone; refusals are :class:`ServiceError` subclasses with a
-``kind`` and a ``field``. Nothing here knows of HTTP or the terminal: the API and the CLI are
-adapters that parse, call a function here, and render.
+``kind`` and a ``field`` (:func:`as_service_error` gives the kind of any records error an act
+lets through). The records and store types the acts return (:class:`User`,
+:class:`HotlistInfo`, :class:`LegalHold`...) are re-exported here, so an adapter needs no other
+package. Nothing here knows of HTTP or the terminal: the API and the CLI are adapters that
+parse, call a function here, and render.
 
 Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate, canvass),
 :func:`past_page` / :func:`past_stream` (past-read matching, with historical alerts),
@@ -19,6 +22,23 @@ Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate,
 (:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`.
 """
 
+from records import (
+    AuditRecord,
+    EntryRecord,
+    HotlistChange,
+    HotlistDetail,
+    HotlistInfo,
+    ImportResult,
+    PlateSample,
+    PolicyCost,
+    ReleaseRequest,
+    Report,
+    Session,
+    TrainingRecord,
+    User,
+    VerifyResult,
+    iso_utc,
+)
 from service._acts import Acts
 from service._alerts import ALERT_KINDS, alert_history, alert_log, subscribe
 from service._audit import audit_report, read_audit, verify_audit
@@ -29,9 +49,12 @@ from service._errors import (
     Conflict,
     Forbidden,
     Invalid,
+    Locked,
     NotFound,
     ServiceError,
     Unauthenticated,
+    Unavailable,
+    as_service_error,
 )
 from service._evidence import (
     EvidenceCheck,
@@ -84,6 +107,7 @@ from service._releases import (
 )
 from service._search import ResultStream, SearchPage, search_act, search_page, search_stream
 from service._window import to_ms, utc_window
+from sinks import LegalHold
 
 __all__ = [
     "ALERT_KINDS",
@@ -94,31 +118,49 @@ __all__ = [
     "Act",
     "Actor",
     "Acts",
+    "AuditRecord",
     "Conflict",
     "Covert",
     "Door",
+    "EntryRecord",
     "EvidenceCheck",
     "Export",
     "Forbidden",
     "Fulfilment",
+    "HotlistChange",
+    "HotlistDetail",
+    "HotlistInfo",
     "HotlistPage",
+    "ImportResult",
     "Invalid",
     "Justification",
+    "LegalHold",
+    "Locked",
     "NewUser",
     "NotFound",
     "PastRequest",
+    "PlateSample",
+    "PolicyCost",
+    "ReleaseRequest",
+    "Report",
     "ResultStream",
     "SearchPage",
     "SearchSpec",
     "ServiceConfig",
     "ServiceError",
+    "Session",
+    "TrainingRecord",
     "Unauthenticated",
+    "Unavailable",
+    "User",
     "UserDetail",
+    "VerifyResult",
     "add_custody",
     "add_entry",
     "add_user",
     "alert_history",
     "alert_log",
+    "as_service_error",
     "audit_report",
     "check_policy",
     "create_hotlist",
@@ -132,6 +174,7 @@ __all__ = [
     "fulfil_release",
     "get_release",
     "import_hotlist",
+    "iso_utc",
     "lapsed_training",
     "list_holds",
     "list_hotlists",

@@ -114,6 +114,19 @@ class Door:
         self.config = config
         self.redis = redis
 
+    @classmethod
+    def open(
+        cls,
+        database_url: str,
+        config: ServiceConfig,
+        *,
+        redis: Any = None,
+        engine: Engine | None = None,
+    ) -> Door:
+        """A door on the records database at ``database_url`` (tables created if missing),
+        or on ``engine`` when one is given."""
+        return cls(engine or records.connect(database_url), config, redis=redis)
+
     @cached_property
     def store(self) -> ReadStore:
         return ReadStore(self.config.data_dir, self.config.retention_days)
@@ -135,16 +148,35 @@ class Door:
         (else the matching :class:`ServiceError`). Every refusal is audited."""
         terms = dict(origin or {})
         if not token:
-            self._audit(ANONYMOUS, act, "denied", f"no_login: {login_hint}", terms, client, why)
+            self.record_attempt(
+                ANONYMOUS,
+                act.action,
+                act.kind,
+                "denied",
+                f"no_login: {login_hint}",
+                terms,
+                client,
+                why,
+            )
             raise Unauthenticated(login_hint, reason="no_login")
         try:
             user = records.resolve_session(self.engine, token)
         except records.SessionError as exc:
-            self._audit(ANONYMOUS, act, "denied", f"session: {exc}", terms, client, why)
+            self.record_attempt(
+                ANONYMOUS, act.action, act.kind, "denied", f"session: {exc}", terms, client, why
+            )
             raise Unauthenticated(str(exc), reason="session") from exc
         actor = Actor(user, why, client, terms)
         self.admit(actor, act)
         return actor
+
+    def session_user(self, token: str) -> records.User:
+        """The user of an open session (no act, no audit: a login's own record, ``me``).
+        Raises :class:`Unauthenticated`."""
+        try:
+            return records.resolve_session(self.engine, token)
+        except records.SessionError as exc:
+            raise Unauthenticated(str(exc), reason="session") from exc
 
     def admit(self, actor: Actor, act: Act) -> None:
         """Check ``act`` for ``actor`` (permission, and for data: training, justification);
@@ -162,8 +194,15 @@ class Door:
             if exc.reason == "forbidden" and len(act.permissions) > 1:
                 message += f" (any of {', '.join(act.permissions)} is needed)"
             reason = f"{exc.reason}: {message}"
-            self._audit(
-                actor.username, act, "denied", reason, actor.origin, actor.client, actor.why
+            self.record_attempt(
+                actor.username,
+                act.action,
+                act.kind,
+                "denied",
+                reason,
+                actor.origin,
+                actor.client,
+                actor.why,
             )
             raise from_refusal(message, exc.reason, exc.field) from exc
 
@@ -231,9 +270,10 @@ class Door:
         try:
             result = fn()
         except (records.RecordsError, ServiceError) as exc:
-            self._audit(
+            self.record_attempt(
                 actor.username,
-                act,
+                act.action,
+                act.kind,
                 "failed",
                 f"{exc.__class__.__name__}: {exc}",
                 all_terms,
@@ -241,14 +281,32 @@ class Door:
                 actor.why,
             )
             raise
-        self._audit(actor.username, act, "allowed", None, all_terms, actor.client, actor.why)
+        self.record_attempt(
+            actor.username,
+            act.action,
+            act.kind,
+            "allowed",
+            None,
+            all_terms,
+            actor.client,
+            actor.why,
+        )
         return result
 
     def deny(self, actor: Actor, act: Act, error: ServiceError) -> ServiceError:
         """Audit a refusal the act decided (a covert list, a weaker role, a bad value) and
         return the error to raise."""
         reason = f"{error.reason}: {error}"
-        self._audit(actor.username, act, "denied", reason, actor.origin, actor.client, actor.why)
+        self.record_attempt(
+            actor.username,
+            act.action,
+            act.kind,
+            "denied",
+            reason,
+            actor.origin,
+            actor.client,
+            actor.why,
+        )
         return error
 
     def checked(self, actor: Actor, act: Act, build: Callable[[], T]) -> T:
@@ -258,27 +316,30 @@ class Door:
         except ServiceError as exc:
             raise self.deny(actor, act, exc) from exc
 
-    def _audit(
+    def record_attempt(
         self,
         username: str,
-        act: Act,
+        action: str,
+        kind: str,
         outcome: str,
         reason: str | None,
         terms: Mapping[str, Any],
         client: str | None,
-        why: Justification,
+        why: Justification | None = None,
     ) -> None:
+        """Append one audit record in its own transaction (refusals, outcomes of changes,
+        requests refused for their shape)."""
         with self.engine.begin() as conn:
             records.append_audit(
                 conn,
                 username=username[:64],
-                action=act.action,
-                kind=act.kind,
+                action=action,
+                kind=kind,
                 outcome=outcome,
                 reason=reason[:1000] if reason else None,
                 terms=terms,
                 client=client,
-                case_number=why.case_number,
-                event_number=why.event_number,
-                description=why.description,
+                case_number=why.case_number if why else None,
+                event_number=why.event_number if why else None,
+                description=why.description if why else None,
             )

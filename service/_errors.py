@@ -17,9 +17,12 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "Invalid",
+    "Locked",
     "NotFound",
     "ServiceError",
     "Unauthenticated",
+    "Unavailable",
+    "as_service_error",
     "from_access_denied",
     "from_refusal",
 ]
@@ -67,6 +70,51 @@ class Unauthenticated(ServiceError):
     """No session, or an unknown, closed or expired one: log in first."""
 
     kind = "unauthenticated"
+
+
+class Locked(Unauthenticated):
+    """Too many failed logins: the account is locked until ``locked_until_ms``."""
+
+    kind = "locked"
+
+    def __init__(self, message: str, locked_until_ms: int) -> None:
+        super().__init__(message, reason="locked")
+        self.locked_until_ms = locked_until_ms
+
+
+class Unavailable(ServiceError):
+    """The audit record (or a change notice) could not be written: nothing was returned."""
+
+    kind = "unavailable"
+
+
+#: records error class -> service error class; the most specific class listed first wins.
+_RECORDS: tuple[tuple[type[records.RecordsError], type[ServiceError]], ...] = (
+    (records.AuthError, Unauthenticated),
+    (records.NotFoundError, NotFound),
+    (records.ConflictError, Conflict),
+    (records.ReleaseError, Conflict),
+    (records.PolicyCostError, Conflict),
+    (records.NotifyError, Unavailable),
+    (records.AuditError, Unavailable),
+)
+
+
+def as_service_error(exc: PlateflowError) -> ServiceError | None:
+    """The service error an adapter answers for ``exc``: itself, or the kind of a records
+    error the acts let through (a bad value when unlisted); None for any other error."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if not isinstance(exc, records.RecordsError):
+        return None
+    if isinstance(exc, records.AccessDenied):
+        return from_access_denied(exc)
+    if isinstance(exc, records.AccountLockedError):
+        return Locked(str(exc), exc.locked_until_ms)
+    if isinstance(exc, records.SessionError):
+        return Unauthenticated(str(exc), reason="session")
+    cls = next((kind for source, kind in _RECORDS if isinstance(exc, source)), Invalid)
+    return cls(str(exc))
 
 
 def from_access_denied(exc: records.AccessDenied) -> ServiceError:

@@ -37,6 +37,8 @@ __all__ = [
 
 _PATTERN_CHARS = frozenset("?*[")
 T = TypeVar("T")
+#: Plates of simulated ordinary traffic a policy's cost is estimated on by default.
+POLICY_SAMPLE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -241,12 +243,13 @@ def set_policy(
     name: str,
     policy: Any,
     *,
-    sample: records.PlateSample,
+    sample: records.PlateSample | None = None,
     force: bool = False,
     reads_per_hour: float | None = None,
 ) -> records.PolicyCost | None:
-    """Set the match policy, estimated on ``sample`` first: above the ceiling it is refused
-    (:class:`records.PolicyCostError`) unless ``force``."""
+    """Set the match policy, estimated on ``sample`` (default: simulated ordinary traffic)
+    first: above the ceiling it is refused (:class:`records.PolicyCostError`) unless
+    ``force``."""
     act = Acts.HOTLIST_POLICY
     door.admit(actor, act)
     _visible(door, actor, act, name)
@@ -257,7 +260,7 @@ def set_policy(
         records.set_policy,
         name,
         policy,
-        sample=sample,
+        sample=sample or records.simulated_sample(POLICY_SAMPLE_SIZE),
         ceiling=door.config.policy_alert_ceiling,
         force=force,
         reads_per_hour=reads_per_hour,

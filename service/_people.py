@@ -16,6 +16,7 @@ from datetime import date, datetime, timezone
 import records
 from service._acts import Acts
 from service._door import Actor, Door
+from service._errors import Unauthenticated, as_service_error
 
 __all__ = [
     "NewUser",
@@ -50,16 +51,20 @@ class UserDetail:
 
 
 def login(door: Door, username: str, password: str, *, client: str | None) -> records.Session:
-    """Check the password and open a session (lockout and lifetime from the config)."""
-    return records.login(
-        door.engine,
-        username,
-        password,
-        lockout_attempts=door.config.lockout_attempts,
-        lockout_s=door.config.lockout_s,
-        session_ttl_s=door.config.session_ttl_s,
-        client=client,
-    )
+    """Check the password and open a session (lockout and lifetime from the config).
+    Raises :class:`~service.Unauthenticated` (:class:`~service.Locked` while locked)."""
+    try:
+        return records.login(
+            door.engine,
+            username,
+            password,
+            lockout_attempts=door.config.lockout_attempts,
+            lockout_s=door.config.lockout_s,
+            session_ttl_s=door.config.session_ttl_s,
+            client=client,
+        )
+    except records.AuthError as exc:
+        raise as_service_error(exc) or Unauthenticated(str(exc)) from exc
 
 
 def logout(door: Door, token: str, *, client: str | None) -> None:
