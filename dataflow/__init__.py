@@ -5,6 +5,7 @@ the sink (dead letters, alerts, Parquet, offsets); ``run_flow`` runs it with Byt
 and worker options.
 """
 
+from dataflow._config import FlowConfig, HotlistConfig
 from dataflow._errors import DataflowError
 from dataflow._flow import FlowOptions, build_flow, make_holder, run_flow, tune_gc
 from dataflow._geofences import GeofenceError, Geofences
@@ -19,9 +20,11 @@ __all__ = [
     "BatchProcessor",
     "BatchSink",
     "DataflowError",
+    "FlowConfig",
     "FlowOptions",
     "GeofenceError",
     "Geofences",
+    "HotlistConfig",
     "HotlistSources",
     "IndexHolder",
     "RedisStreamSource",

@@ -90,10 +90,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _hot_plates(settings: Settings) -> list[tuple[str, str | None]]:
-    from dataflow import HotlistSources
+    from dataflow import HotlistConfig, HotlistSources
     from plateflow._demo import plates_for
 
-    return plates_for(HotlistSources(settings).load_all(), random.Random(1))
+    sources = HotlistSources(HotlistConfig.from_settings(settings))
+    return plates_for(sources.load_all(), random.Random(1))
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -166,7 +167,7 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from dataflow import FlowOptions, make_holder, run_flow
+    from dataflow import FlowOptions, HotlistConfig, make_holder, run_flow
     from plateflow import _demo
     from plateflow._console import AlertFeed, print_alert
     from plateflow.simulator import Simulator
@@ -184,7 +185,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     with redis_url(settings) as url:
         out.print(f"Redis: {url}   data: {settings.data_dir.resolve()}")
         started = time.monotonic()
-        holder = make_holder(settings, url)
+        holder = make_holder(HotlistConfig.from_settings(settings), url)
         lists = list(holder.current().hotlists.values())
         for h in lists:
             out.print(

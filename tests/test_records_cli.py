@@ -90,7 +90,7 @@ def test_bootstrap_login_users_and_training(
     with pytest.raises(service.Unauthenticated, match="log in first: `plateflow login`"):
         run(*add, stdin=PASSWORD + "\n")
     assert last(engine, "users.add").username == service.ANONYMOUS
-    with pytest.raises(records.AuthError, match="wrong password"):
+    with pytest.raises(service.Unauthenticated, match="wrong password"):
         run("login", "admin", "--password-stdin", stdin="not-the-password\n")
     login(run, "admin")
     cached = token_path(settings_from_args(argparse.Namespace(setting_database_url=database_url)))
