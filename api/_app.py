@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 import plateflow
-import records
-from api._access import ANONYMOUS, audit_attempt, client_of
-from api._errors import ApiError, Refusal, records_error_response, refusal_response
+import service
+from api._access import ANONYMOUS, client_of
+from api._errors import ApiError, Refusal, refusal_response, service_error_response
 from api._metrics import MetricsMiddleware
 from api._routes_cases import router as cases_router
 from api._routes_hotlists import router as hotlists_router
@@ -32,6 +32,7 @@ from api._routes_ops import router as ops_router
 from api._routes_people import router as people_router
 from api._routes_records import router as records_router
 from api._routes_store import router as store_router
+from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,27 +64,26 @@ _UNAUDITED_PREFIXES = ("/v1/reads", "/v1/ingest/")
 
 def _audit_invalid(request: Request, detail: str) -> None:
     """Record a request refused for its shape (422) by whoever sent it."""
-    engine: Engine = request.app.state.engine
+    door: service.Door = request.app.state.door
     username = ANONYMOUS
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         try:
-            username = records.resolve_session(engine, token.strip()).username
-        except records.RecordsError:
+            username = door.session_user(token.strip()).username
+        except service.Unauthenticated:
             username = ANONYMOUS
     route = request.scope.get("route")
     action = f"{request.method} {getattr(route, 'path', request.url.path)}"
     kind = "login" if request.url.path.startswith("/v1/auth/") else "inquiry"
-    audit_attempt(
-        engine,
-        username=username,
-        action=action[:64],
-        kind=kind,
-        outcome="failed",
-        reason=f"invalid request: {detail}",
-        terms={"path": request.url.path},
-        client=client_of(request),
+    door.record_attempt(
+        username,
+        action[:64],
+        kind,
+        "failed",
+        f"invalid request: {detail}",
+        {"path": request.url.path},
+        client_of(request),
     )
 
 
@@ -115,7 +115,15 @@ def create_app(
         msg = f"cannot use the Redis URL for the API ({exc}); check PLATEFLOW_REDIS_URL"
         raise ApiError(msg) from exc
     owns_engine = engine is None
-    db = engine if engine is not None else records.connect(settings.effective_database_url)
+    # the ingest path reads the settings; every person's act goes through the door, which
+    # gets only the fields it uses
+    door = service.Door.open(
+        settings.effective_database_url,
+        service.ServiceConfig.pick(settings),
+        redis=client,
+        engine=engine,
+    )
+    db = door.engine
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,6 +145,7 @@ def create_app(
     app.state.redis = client
     app.state.ingest_redis = ingest_client
     app.state.engine = db
+    app.state.door = door
 
     def database_probe() -> None:
         with db.connect() as conn:
@@ -145,7 +154,7 @@ def create_app(
     app.state.health_probes = {"database": database_probe}
     app.add_middleware(MetricsMiddleware)
     app.add_exception_handler(Refusal, refusal_response)
-    app.add_exception_handler(records.RecordsError, records_error_response)
+    app.add_exception_handler(PlateflowError, service_error_response)
 
     @app.exception_handler(redis.RedisError)
     async def redis_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
@@ -166,7 +175,7 @@ def create_app(
         if not request.url.path.startswith(_UNAUDITED_PREFIXES):
             try:
                 await run_in_threadpool(_audit_invalid, request, detail)
-            except records.RecordsError:
+            except PlateflowError:
                 log.exception("could not audit an invalid request to %s", request.url.path)
                 return JSONResponse({"detail": "the audit log could not be written"}, 503)
         return JSONResponse({"detail": detail, "field": field, "errors": errors}, 422)

@@ -1,22 +1,25 @@
-"""The API package's errors and the translation of records errors into HTTP answers."""
+"""The API package's errors and the translation of service errors into HTTP answers, by
+class (never by the wording of a message)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-import records
-import sinks
+import service
 from plateflow.errors import PlateflowError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ApiError",
     "Refusal",
-    "records_error_response",
     "refusal_response",
-    "sinks_status",
+    "service_error_response",
+    "service_status",
 ]
 
 
@@ -51,47 +54,31 @@ async def refusal_response(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body(exc.detail, exc.field), exc.status, headers=exc.headers or None)
 
 
-#: records error class -> HTTP status; the most specific class listed first wins.
-_STATUS: tuple[tuple[type[records.RecordsError], int], ...] = (
-    (records.AccountLockedError, 423),
-    (records.SessionError, 401),
-    (records.AuthError, 401),
-    (records.NotFoundError, 404),
-    (records.ConflictError, 409),
-    (records.ReleaseError, 409),
-    (records.PolicyCostError, 409),
-    (records.WeakPasswordError, 422),
-    (records.HotlistImportError, 422),
-    (records.NotifyError, 503),
-    (records.AuditError, 503),
+#: service error class -> HTTP status; the most specific class listed first wins.
+_SERVICE_STATUS: tuple[tuple[type[service.ServiceError], int], ...] = (
+    (service.Locked, 423),
+    (service.Unauthenticated, 401),
+    (service.Forbidden, 403),
+    (service.NotFound, 404),
+    (service.Conflict, 409),
+    (service.Unavailable, 503),
+    (service.Invalid, 422),
 )
 
 
-def status_for(exc: records.RecordsError) -> int:
-    """The HTTP status of a records error (an unlisted one is a bad value: 422)."""
-    if isinstance(exc, records.AccessDenied):
-        return {"unknown_user": 401, "no_justification": 422}.get(exc.reason, 403)
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 422
+def service_status(exc: service.ServiceError) -> int:
+    """The HTTP status of a service error."""
+    return next((status for cls, status in _SERVICE_STATUS if isinstance(exc, cls)), 422)
 
 
-#: sinks error class -> HTTP status (SinksValueError and any other: 422).
-_SINKS_STATUS: tuple[tuple[type[sinks.SinksError], int], ...] = (
-    (sinks.SinksNotFoundError, 404),
-    (sinks.SinksConflictError, 409),
-)
-
-
-def sinks_status(exc: sinks.SinksError) -> int:
-    """The HTTP status of a sinks refusal, chosen by its class (never by its message)."""
-    return next((status for cls, status in _SINKS_STATUS if isinstance(exc, cls)), 422)
-
-
-async def records_error_response(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, records.RecordsError)
-    status = status_for(exc)
-    field = exc.field if isinstance(exc, records.AccessDenied) else None
+async def service_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """A :class:`PlateflowError` from an act, answered by its class: a service error, or
+    the service error :func:`service.as_service_error` gives a records error."""
+    assert isinstance(exc, PlateflowError)
+    error = service.as_service_error(exc)
+    if error is None:  # no act's refusal: a fault, logged with its traceback
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error; the operator has the details"}, 500)
+    status = service_status(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(_body(str(exc), field), status, headers=headers)
+    return JSONResponse(_body(str(error), error.field), status, headers=headers)

@@ -9,18 +9,15 @@ record to the export's chain of custody.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse
 
-import records
+import service
 from api._access import GUARDED_RESPONSES, Guard, guard
-from api._errors import sinks_status
 from api._routes_records import RequestId
-from api._routes_store import audited_read, canvass_spec, checked, store_of
+from api._routes_store import canvass_spec
 from api._schemas import ReleaseOut
 from api._schemas_store import (
     ExportIn,
@@ -32,32 +29,20 @@ from api._schemas_store import (
     ReleaseExportOut,
     VerifyEvidenceOut,
 )
-from api._store_cases import (
-    export_case,
-    export_dir,
-    new_export_id,
-    place_hold,
-    release_case,
-    release_summary,
-)
-from api._store_query import COVERT_PERMISSION, SearchSpec, StoreQueryError, utc_window
-from sinks import LegalHold, SinksError, record_custody, verify_evidence
+from service import Acts, Invalid, SearchSpec, utc_window
 
 __all__ = ["router"]
 
 router = APIRouter()
 
-_HOLD = "retention:hold"
-_EXPORT = "evidence:export"
 _CASE = Annotated[str, Path(min_length=1, max_length=64, description="The held case number.")]
 _EXPORT_ID = Annotated[str, Path(min_length=1, max_length=128, description="From the export.")]
-_FIXED_FILES = ("manifest.json", "chain_of_custody.jsonl")
 
 
 def _hold_spec(body: HoldIn) -> SearchSpec | None:
     given = [q for q in (body.plate, body.partial, body.canvass, body.read_ids) if q is not None]
     if len(given) != 1:
-        raise StoreQueryError("give exactly one of plate, partial, canvass, read_ids", "plate")
+        raise Invalid("give exactly one of plate, partial, canvass, read_ids", "plate")
     if body.plate is not None:
         q = body.plate
         return SearchSpec.plate_history(
@@ -94,35 +79,11 @@ def _hold_spec(body: HoldIn) -> SearchSpec | None:
     "the reads and their alerts survive every purge until the hold is released. Placing again "
     "for the same case adds reads.",
 )
-def place(
-    *,
-    body: HoldIn,
-    g: Annotated[Guard, Depends(guard("holds.place", _HOLD, kind="retention"))],
-) -> HoldOut:
-    case = (g.why.case_number or "").strip()
-    if not case:
-        raise g.deny(422, "a legal hold needs a case_number", "invalid", "case_number")
-    spec = checked(g, lambda: _hold_spec(body))
-    at = datetime.now(timezone.utc)
-    terms: dict[str, Any] = {"case": case, "reason": body.reason}
-    terms["query"] = spec.terms() if spec else {"read_ids": len(body.read_ids or ())}
-
-    def run(access: records.AuditedAccess) -> LegalHold:
-        hold = place_hold(
-            store_of(g),
-            case,
-            by=g.user.username,
-            at=at,
-            reason=body.reason,
-            spec=spec,
-            read_ids=body.read_ids,
-            ocr_classes=g.settings.ocr_classes,
-        )
-        access.result_count = int(hold.placements[-1].get("reads", hold.reads))
-        access.terms["held_total"] = hold.reads
-        return hold
-
-    return HoldOut.of(audited_read(g, run, terms))
+def place(*, body: HoldIn, g: Annotated[Guard, Depends(guard(Acts.HOLD_PLACE))]) -> HoldOut:
+    hold = service.place_hold(
+        g.door, g.actor, reason=body.reason, build=lambda: _hold_spec(body), read_ids=body.read_ids
+    )
+    return HoldOut.of(hold)
 
 
 @router.get(
@@ -135,14 +96,10 @@ def place(
 def list_holds(
     *,
     include_released: Annotated[bool, Query(description="Also released holds.")] = False,
-    g: Annotated[Guard, Depends(guard("holds.list", (_HOLD, _EXPORT), kind="retention"))],
+    g: Annotated[Guard, Depends(guard(Acts.HOLD_LIST))],
 ) -> list[HoldOut]:
-    def run(access: records.AuditedAccess) -> list[LegalHold]:
-        found = store_of(g).holds(include_released)
-        access.result_count = len(found)
-        return found
-
-    return [HoldOut.of(h) for h in audited_read(g, run, {"include_released": include_released})]
+    found = service.list_holds(g.door, g.actor, include_released=include_released)
+    return [HoldOut.of(h) for h in found]
 
 
 @router.post(
@@ -158,52 +115,17 @@ def release(
     *,
     case: _CASE,
     body: HoldReleaseIn,
-    g: Annotated[Guard, Depends(guard("holds.release", _HOLD, kind="retention"))],
+    g: Annotated[Guard, Depends(guard(Acts.HOLD_RELEASE))],
 ) -> HoldOut:
-    def run(access: records.AuditedAccess) -> LegalHold:
-        try:
-            hold = store_of(g).release_hold(
-                case, by=g.user.username, at=datetime.now(timezone.utc), reason=body.reason
-            )
-        except SinksError as exc:
-            raise StoreQueryError(str(exc), "case", status=sinks_status(exc)) from exc
-        access.result_count = hold.reads
-        return hold
-
-    return HoldOut.of(audited_read(g, run, {"case": case, "reason": body.reason}))
+    return HoldOut.of(service.release_hold(g.door, g.actor, case, reason=body.reason))
 
 
-def _export(
-    g: Guard,
-    access: records.AuditedAccess,
-    case: str,
-    export_id: str,
-    at: datetime,
-    *,
-    purpose: str,
-    release: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Export the case's held reads under the caller's name and covert rights; the audit
-    record counts the reads exported. Returns the manifest."""
-    manifest = export_case(
-        store_of(g),
-        case,
-        export_dir(g.settings.data_dir, export_id),
-        by=g.user.username,
-        at=at,
-        export_id=export_id,
-        covert_allowed=g.can(COVERT_PERMISSION),
-        purpose=purpose,
-        release=release,
-    )
-    access.result_count = int(manifest["counts"]["reads"])
-    return manifest
-
-
-def _export_out(export_id: str, case: str, manifest: dict[str, Any]) -> ExportOut:
-    names = [entry["name"] for entry in manifest["files"]]
+def _export_out(export: service.Export) -> ExportOut:
     return ExportOut(
-        export_id=export_id, case_number=case, manifest=manifest, files=[*names, *_FIXED_FILES]
+        export_id=export.export_id,
+        case_number=export.case_number,
+        manifest=export.manifest,
+        files=export.files,
     )
 
 
@@ -218,21 +140,10 @@ def _export_out(export_id: str, case: str, manifest: dict[str, Any]) -> ExportOu
     "SHA-256 of every file, and a chain-of-custody record; fetch the files for portable media.",
 )
 def export(
-    *,
-    body: ExportIn,
-    g: Annotated[Guard, Depends(guard("evidence.export", _EXPORT, kind="retention"))],
+    *, body: ExportIn, g: Annotated[Guard, Depends(guard(Acts.EVIDENCE_EXPORT))]
 ) -> ExportOut:
-    case = (body.case_number or g.why.case_number or "").strip()
-    if not case:
-        raise g.deny(422, "give the case_number of the legal hold to export", "invalid", "case")
-    at = datetime.now(timezone.utc)
-    export_id = new_export_id(case, at)
-
-    def run(access: records.AuditedAccess) -> dict[str, Any]:
-        return _export(g, access, case, export_id, at, purpose=body.purpose)
-
-    manifest = audited_read(g, run, {"case": case, "export_id": export_id})
-    return _export_out(export_id, case, manifest)
+    made = service.export_evidence(g.door, g.actor, body.case_number, purpose=body.purpose)
+    return _export_out(made)
 
 
 @router.get(
@@ -247,24 +158,12 @@ def export(
 def verify(
     *,
     export_id: _EXPORT_ID,
-    g: Annotated[Guard, Depends(guard("evidence.verify", _EXPORT, kind="retention"))],
+    g: Annotated[Guard, Depends(guard(Acts.EVIDENCE_VERIFY))],
 ) -> VerifyEvidenceOut:
-    directory = checked(g, lambda: export_dir(g.settings.data_dir, export_id))
-    if not directory.is_dir():
-        raise g.deny(404, f"no evidence export {export_id!r}", "not_found", "export_id")
-
-    def run(access: records.AuditedAccess) -> VerifyEvidenceOut:
-        try:
-            summary = verify_evidence(directory)
-        except SinksError as exc:
-            access.result_count = 0
-            access.terms["ok"] = False
-            return VerifyEvidenceOut(export_id=export_id, ok=False, summary=None, problems=str(exc))
-        access.result_count = int(summary["files"])
-        access.terms["ok"] = True
-        return VerifyEvidenceOut(export_id=export_id, ok=True, summary=summary, problems=None)
-
-    return audited_read(g, run, {"export_id": export_id})
+    found = service.verify_export(g.door, g.actor, export_id)
+    return VerifyEvidenceOut(
+        export_id=export_id, ok=found.ok, summary=found.summary, problems=found.problems
+    )
 
 
 @router.get(
@@ -282,24 +181,10 @@ def download(
     *,
     export_id: _EXPORT_ID,
     name: Annotated[str, Path(min_length=1, max_length=64)],
-    g: Annotated[Guard, Depends(guard("evidence.download", _EXPORT, kind="retention"))],
+    g: Annotated[Guard, Depends(guard(Acts.EVIDENCE_DOWNLOAD))],
 ) -> FileResponse:
-    directory = checked(g, lambda: export_dir(g.settings.data_dir, export_id))
-    manifest = directory / "manifest.json"
-    listed: set[str] = set()
-    if manifest.exists():
-        listed = {f["name"] for f in orjson.loads(manifest.read_bytes()).get("files", [])}
-    if name not in listed and not (manifest.exists() and name in _FIXED_FILES):
-        raise g.deny(404, f"export {export_id!r} has no file {name!r}", "not_found", "name")
-
-    def run(access: records.AuditedAccess) -> None:
-        record_custody(
-            directory, "downloaded", g.user.username, note=f"{name} by {g.client or 'unknown'}"
-        )
-        access.result_count = 1
-
-    audited_read(g, run, {"export_id": export_id, "file": name})
-    return FileResponse(directory / name, filename=name, media_type="application/octet-stream")
+    path = service.evidence_file(g.door, g.actor, export_id, name)
+    return FileResponse(path, filename=name, media_type="application/octet-stream")
 
 
 @router.post(
@@ -308,42 +193,19 @@ def download(
     tags=["releases"],
     responses=GUARDED_RESPONSES,
     summary="Fulfil an approved release request with an evidence export (427.7)",
-    description="Exports the held reads of the request's case (or `case_number`) with the "
-    "release in the manifest and the custody chain, then links the export to the request. "
-    "A request that is not approved, or is from a non-law-enforcement agency, is refused.",
+    description="Exports the held reads of exactly the request's case, with the release in "
+    "the manifest and the custody chain, then links the export to the request. A request that "
+    "is not approved, is from a non-law-enforcement agency, names no case, asks for reads the "
+    "hold does not hold, or a `case_number` (body or justification) other than the request's, "
+    "is refused with 409.",
 )
 def release_export(
     *,
     request_id: RequestId,
     body: ReleaseExportIn,
-    g: Annotated[Guard, Depends(guard("releases.export", "releases:decide", kind="release"))],
+    g: Annotated[Guard, Depends(guard(Acts.RELEASE_EXPORT))],
 ) -> ReleaseExportOut:
-    if not g.can(_EXPORT):
-        raise g.deny(
-            403, f"user {g.user.username!r} may not {_EXPORT!r} (427.4)", "forbidden", None
-        )
-    at = datetime.now(timezone.utc)
-    done: dict[str, Any] = {}
-
-    def run(access: records.AuditedAccess) -> dict[str, Any]:
-        request = records.get_release(g.engine, request_id)
-        case = release_case(request, body.case_number or g.why.case_number)
-        export_id = new_export_id(case, at)
-        access.terms |= {"case": case, "export_id": export_id}
-        done.update(case=case, export_id=export_id)
-        release = release_summary(request)
-        return _export(g, access, case, export_id, at, purpose=request.purpose, release=release)
-
-    manifest = audited_read(g, run, {"request": request_id})
-    fulfilled = records.fulfil_release(
-        g.engine,
-        request_id,
-        export_id=done["export_id"],
-        by=g.user.username,
-        note=body.note,
-        client=g.client,
+    done = service.fulfil_release(
+        g.door, g.actor, request_id, case_number=body.case_number, note=body.note
     )
-    return ReleaseExportOut(
-        release=ReleaseOut.of(fulfilled),
-        export=_export_out(done["export_id"], done["case"], manifest),
-    )
+    return ReleaseExportOut(release=ReleaseOut.of(done.release), export=_export_out(done.export))

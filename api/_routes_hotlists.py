@@ -4,19 +4,17 @@ Viewing a list is an inquiry (justified, audited). Administrators create lists, 
 entries and set policies; investigators (``hotlists:partial``) may enter and remove only
 partial-plate patterns, each with a case number and an expiry (427.3(d)). Covert lists do not
 exist for a caller without ``hotlists:view_covert``: they are left out of listings and answered
-404, and the attempt is audited. Every change is announced on ``plateflow:hotlists:changed`` so
-running workers reload the list without a restart.
+404, and the attempt is audited (:class:`service.Covert`). Every change is announced on
+``plateflow:hotlists:changed`` so running workers reload the list without a restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
-import redis
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-import records
+import service
 from api._access import GUARDED_RESPONSES, Guard, guard
 from api._schemas import (
     ChangeOut,
@@ -29,49 +27,11 @@ from api._schemas import (
     PolicyCostOut,
     PolicyIn,
 )
-from sinks import HOTLISTS_CHANGED
+from service import Acts
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["hotlists"])
-
-#: Plates of simulated ordinary traffic used to estimate what a policy will cost.
-POLICY_SAMPLE_SIZE = 10_000
-_PATTERN_CHARS = frozenset("?*[")
-_MANAGE = "hotlists:manage"
-_PARTIAL = "hotlists:partial"
-_COVERT = "hotlists:view_covert"
-
-
-def _notifier(request: Request) -> Callable[[str], None]:
-    client: redis.Redis = request.app.state.redis
-
-    def notify(name: str) -> None:
-        client.publish(HOTLISTS_CHANGED, name)
-
-    return notify
-
-
-def _is_pattern(text: str) -> bool:
-    return any(ch in _PATTERN_CHARS for ch in text)
-
-
-def _info(g: Guard, name: str) -> records.HotlistInfo | None:
-    """The list's summary (cheap: no entries), or None when the caller may not know of it."""
-    found = next((h for h in records.list_hotlists(g.engine) if h.name == name), None)
-    if found is not None and found.covert and not g.can(_COVERT):
-        return None
-    return found
-
-
-def _require_partial_only(g: Guard, plate: str) -> None:
-    if not g.can(_MANAGE) and not _is_pattern(plate):
-        raise g.deny(
-            403,
-            f"user {g.user.username!r} may enter and remove partial-plate patterns only "
-            f"(427.3(d)); {plate!r} is a full plate, which needs {_MANAGE!r} (an administrator)",
-            "forbidden",
-        )
 
 
 @router.get(
@@ -81,16 +41,8 @@ def _require_partial_only(g: Guard, plate: str) -> None:
     summary="List hotlists",
     description="Every hotlist with its live entry count; covert ones only for roles allowed.",
 )
-def list_hotlists(
-    *, g: Annotated[Guard, Depends(guard("hotlists.list", "hotlists:view"))]
-) -> list[HotlistOut]:
-    covert = g.can(_COVERT)
-
-    found = g.read_all(
-        lambda: records.list_hotlists(g.engine, include_covert=covert),
-        terms={"covert_visible": covert},
-    )
-    return [HotlistOut.of(h) for h in found]
+def list_hotlists(*, g: Annotated[Guard, Depends(guard(Acts.HOTLIST_LIST))]) -> list[HotlistOut]:
+    return [HotlistOut.of(h) for h in service.list_hotlists(g.door, g.actor)]
 
 
 @router.post(
@@ -103,19 +55,10 @@ def list_hotlists(
 def create_hotlist(
     *,
     body: HotlistIn,
-    request: Request,
-    g: Annotated[Guard, Depends(guard("hotlists.create", _MANAGE, kind="hotlist"))],
+    g: Annotated[Guard, Depends(guard(Acts.HOTLIST_CREATE))],
 ) -> HotlistOut:
-    info = g.write(
-        lambda: records.create_hotlist(
-            g.engine,
-            body.name,
-            category=body.category,
-            user=g.user.username,
-            policy=body.policy,
-            notify=_notifier(request),
-        ),
-        terms={"hotlist": body.name, "category": body.category},
+    info = service.create_hotlist(
+        g.door, g.actor, body.name, category=body.category, policy=body.policy
     )
     return HotlistOut.of(info)
 
@@ -135,23 +78,17 @@ def get_hotlist(
     ] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    g: Annotated[Guard, Depends(guard("hotlists.view", "hotlists:view"))],
+    g: Annotated[Guard, Depends(guard(Acts.HOTLIST_VIEW))],
 ) -> HotlistDetailOut:
-    def run(access: records.AuditedAccess) -> HotlistDetailOut:
-        detail = records.get_hotlist(g.engine, name, version=version)
-        if detail.info.covert and not g.can(_COVERT):
-            raise records.NotFoundError(f"no hotlist {name!r}")
-        page = detail.entries[offset : offset + limit]
-        access.result_count = len(page)
-        return HotlistDetailOut(
-            hotlist=HotlistOut.of(detail.info),
-            version=detail.version,
-            entries_total=len(detail.entries),
-            entries=[EntryOut.of(e) for e in page],
-            history=[ChangeOut.of(c) for c in detail.history],
-        )
-
-    return g.read(run, terms={"hotlist": name, "version": version})
+    page = service.view_hotlist(g.door, g.actor, name, version=version, offset=offset, limit=limit)
+    detail = page.detail
+    return HotlistDetailOut(
+        hotlist=HotlistOut.of(detail.info),
+        version=detail.version,
+        entries_total=len(detail.entries),
+        entries=[EntryOut.of(e) for e in page.entries],
+        history=[ChangeOut.of(c) for c in detail.history],
+    )
 
 
 @router.post(
@@ -167,35 +104,19 @@ def add_entry(
     *,
     name: str,
     body: EntryIn,
-    request: Request,
-    g: Annotated[Guard, Depends(guard("hotlists.entry.add", (_MANAGE, _PARTIAL), kind="hotlist"))],
+    g: Annotated[Guard, Depends(guard(Acts.HOTLIST_ENTRY_ADD))],
 ) -> EntryOut:
-    _require_partial_only(g, body.plate)
-    if _info(g, name) is None and not (g.can(_MANAGE) and body.category):
-        raise g.deny(
-            404, f"no hotlist {name!r}; an administrator can create it with a category", "not_found"
-        )
-    entry = g.write(
-        lambda: records.add_entry(
-            g.engine,
-            name,
-            body.plate,
-            user=g.user.username,
-            reason=body.reason,
-            state=body.state,
-            # the entry belongs to the case the inquiry is for unless the body names another
-            case_number=body.case_number or g.why.case_number,
-            expires_at=body.expires_at,
-            effective_from=body.effective_from,
-            category=body.category if g.can(_MANAGE) else None,
-            notify=_notifier(request),
-        ),
-        terms={
-            "hotlist": name,
-            "plate": body.plate,
-            "state": body.state,
-            "entry_case_number": body.case_number,
-        },
+    entry = service.add_entry(
+        g.door,
+        g.actor,
+        name,
+        body.plate,
+        reason=body.reason,
+        state=body.state,
+        case_number=body.case_number,
+        expires_at=body.expires_at,
+        effective_from=body.effective_from,
+        category=body.category,
     )
     return EntryOut.of(entry)
 
@@ -210,32 +131,15 @@ def remove_entry(
     *,
     name: str,
     plate: str,
-    request: Request,
     state: Annotated[
         str | None, Query(max_length=8, description="When listed for several states.")
     ] = None,
     reason: Annotated[
         str | None, Query(max_length=500, description="Why it comes off the list.")
     ] = None,
-    g: Annotated[
-        Guard, Depends(guard("hotlists.entry.remove", (_MANAGE, _PARTIAL), kind="hotlist"))
-    ],
+    g: Annotated[Guard, Depends(guard(Acts.HOTLIST_ENTRY_REMOVE))],
 ) -> EntryRemovedOut:
-    _require_partial_only(g, plate)
-    if _info(g, name) is None:
-        raise g.deny(404, f"no hotlist {name!r}", "not_found")
-    version = g.write(
-        lambda: records.remove_entry(
-            g.engine,
-            name,
-            plate,
-            user=g.user.username,
-            state=state,
-            reason=reason,
-            notify=_notifier(request),
-        ),
-        terms={"hotlist": name, "plate": plate, "state": state},
-    )
+    version = service.remove_entry(g.door, g.actor, name, plate, state=state, reason=reason)
     return EntryRemovedOut(hotlist=name, plate=plate, version=version)
 
 
@@ -257,23 +161,8 @@ def set_policy(
     *,
     name: str,
     body: PolicyIn,
-    request: Request,
-    g: Annotated[Guard, Depends(guard("hotlists.policy", _MANAGE, kind="hotlist"))],
+    g: Annotated[Guard, Depends(guard(Acts.HOTLIST_POLICY))],
 ) -> PolicyCostOut:
-    if _info(g, name) is None:
-        raise g.deny(404, f"no hotlist {name!r}", "not_found")
-    cost = g.write(
-        lambda: records.set_policy(
-            g.engine,
-            name,
-            body.policy,
-            user=g.user.username,
-            notify=_notifier(request),
-            sample=records.simulated_sample(POLICY_SAMPLE_SIZE),
-            ceiling=g.settings.policy_alert_ceiling,
-            force=body.force,
-        ),
-        terms={"hotlist": name, "policy": body.policy, "force": body.force},
-    )
-    assert cost is not None  # a sample and a ceiling were given
+    cost = service.set_policy(g.door, g.actor, name, body.policy, force=body.force)
+    assert cost is not None  # estimated on simulated traffic
     return PolicyCostOut.of(cost)

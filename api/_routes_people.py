@@ -8,14 +8,13 @@ a description) each time; that justification sits in the audit log beside the ch
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
-import records
-from api._access import GUARDED_RESPONSES, Guard, bearer, client_of, guard
+import service
+from api._access import GUARDED_RESPONSES, Guard, bearer, client_of, door_of, guard
 from api._errors import Refusal
 from api._metrics import AUTH_FAILURES
 from api._schemas import (
@@ -32,7 +31,7 @@ from api._schemas import (
     UserOut,
     iso,
 )
-from plateflow.settings import Settings
+from service import Acts
 
 __all__ = ["router"]
 
@@ -46,10 +45,6 @@ _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _today() -> date:
-    return datetime.now(timezone.utc).date()
-
-
 @router.post(
     "/v1/auth/login",
     tags=["session"],
@@ -60,19 +55,12 @@ def _today() -> date:
     "account for PLATEFLOW_LOCKOUT_S seconds. Every attempt is in the audit log.",
 )
 def login(*, body: LoginIn, request: Request) -> LoginOut:
-    settings: Settings = request.app.state.settings
     try:
-        session = records.login(
-            request.app.state.engine,
-            body.username,
-            body.password,
-            lockout_attempts=settings.lockout_attempts,
-            lockout_s=settings.lockout_s,
-            session_ttl_s=settings.session_ttl_s,
-            client=client_of(request),
+        session = service.login(
+            door_of(request), body.username, body.password, client=client_of(request)
         )
-    except records.AuthError as exc:
-        locked = isinstance(exc, records.AccountLockedError)
+    except service.Unauthenticated as exc:
+        locked = isinstance(exc, service.Locked)
         AUTH_FAILURES.labels("login", "locked" if locked else "credentials").inc()
         raise
     return LoginOut(
@@ -100,7 +88,7 @@ def logout(
             "no session token: send `Authorization: Bearer <token>`",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    records.logout(request.app.state.engine, credentials.credentials, client=client_of(request))
+    service.logout(door_of(request), credentials.credentials, client=client_of(request))
     return Response(status_code=204)
 
 
@@ -121,16 +109,17 @@ def me(
         raise Refusal(
             401, "log in first: POST /v1/auth/login", headers={"WWW-Authenticate": "Bearer"}
         )
-    engine = request.app.state.engine
-    user = records.resolve_session(engine, credentials.credentials)
-    return _detail(engine, user)
+    door = door_of(request)
+    return _detail(service.describe_user(door, door.session_user(credentials.credentials)))
 
 
-def _detail(engine: Any, user: records.User) -> UserDetailOut:
-    today = _today()
-    training = [TrainingOut.of(t, today) for t in records.training_records(engine, user.username)]
+def _detail(found: service.UserDetail) -> UserDetailOut:
+    today = service.today()
+    training = [TrainingOut.of(t, today) for t in found.training]
     return UserDetailOut(
-        user=UserOut.of(user), training=training, training_current=any(t.current for t in training)
+        user=UserOut.of(found.user),
+        training=training,
+        training_current=any(t.current for t in training),
     )
 
 
@@ -143,31 +132,16 @@ _USERS: dict[str, Any] = {"tags": ["users"], "responses": GUARDED_RESPONSES}
 def list_users(
     *,
     include_disabled: Annotated[bool, Query(description="Also disabled accounts.")] = True,
-    g: Annotated[Guard, Depends(guard("users.list", "users:view", kind="admin"))],
+    g: Annotated[Guard, Depends(guard(Acts.USER_LIST))],
 ) -> list[UserOut]:
-    found = g.read_all(lambda: records.list_users(g.engine, include_disabled=include_disabled))
+    found = service.list_users(g.door, g.actor, include_disabled=include_disabled)
     return [UserOut.of(u) for u in found]
 
 
 @router.post("/v1/users", status_code=201, response_model=UserOut, summary="Add a user", **_USERS)
-def add_user(
-    *,
-    body: UserIn,
-    g: Annotated[Guard, Depends(guard("users.add", "users:manage", kind="admin"))],
-) -> UserOut:
-    user = g.write(
-        lambda: records.add_user(
-            g.engine,
-            username=body.username,
-            name=body.name,
-            agency=body.agency,
-            job_title=body.job_title,
-            roles=body.roles,
-            password=body.password,
-            by=g.user.username,
-        ),
-        terms={"user": body.username, "roles": body.roles},
-    )
+def add_user(*, body: UserIn, g: Annotated[Guard, Depends(guard(Acts.USER_ADD))]) -> UserOut:
+    new = service.NewUser(body.username, body.name, body.agency, body.job_title, tuple(body.roles))
+    user = service.add_user(g.door, g.actor, new, password=body.password)
     return UserOut.of(user)
 
 
@@ -175,30 +149,16 @@ def add_user(
     "/v1/users/{username}", response_model=UserDetailOut, summary="One user with training", **_USERS
 )
 def get_user(
-    *,
-    username: str,
-    g: Annotated[Guard, Depends(guard("users.view", "users:view", kind="admin"))],
+    *, username: str, g: Annotated[Guard, Depends(guard(Acts.USER_VIEW))]
 ) -> UserDetailOut:
-    def run(access: records.AuditedAccess) -> UserDetailOut:
-        detail = _detail(g.engine, records.get_user(access.conn, username))
-        access.result_count = 1
-        return detail
-
-    return g.read(run, terms={"user": username})
+    return _detail(service.view_user(g.door, g.actor, username))
 
 
 @router.put("/v1/users/{username}/roles", response_model=UserOut, summary="Set roles", **_USERS)
 def set_roles(
-    *,
-    username: str,
-    body: RolesIn,
-    g: Annotated[Guard, Depends(guard("users.roles", "users:manage", kind="admin"))],
+    *, username: str, body: RolesIn, g: Annotated[Guard, Depends(guard(Acts.USER_ROLES))]
 ) -> UserOut:
-    user = g.write(
-        lambda: records.set_roles(g.engine, username, body.roles, by=g.user.username),
-        terms={"user": username, "roles": body.roles},
-    )
-    return UserOut.of(user)
+    return UserOut.of(service.set_roles(g.door, g.actor, username, body.roles))
 
 
 @router.post(
@@ -208,31 +168,16 @@ def set_roles(
     **_USERS,
 )
 def disable_user(
-    *,
-    username: str,
-    body: DisableIn,
-    g: Annotated[Guard, Depends(guard("users.disable", "users:manage", kind="admin"))],
+    *, username: str, body: DisableIn, g: Annotated[Guard, Depends(guard(Acts.USER_DISABLE))]
 ) -> UserOut:
-    user = g.write(
-        lambda: records.disable_user(g.engine, username, by=g.user.username, reason=body.reason),
-        terms={"user": username},
-    )
-    return UserOut.of(user)
+    return UserOut.of(service.disable_user(g.door, g.actor, username, reason=body.reason))
 
 
 @router.post(
     "/v1/users/{username}/enable", response_model=UserOut, summary="Re-enable a user", **_USERS
 )
-def enable_user(
-    *,
-    username: str,
-    g: Annotated[Guard, Depends(guard("users.enable", "users:manage", kind="admin"))],
-) -> UserOut:
-    user = g.write(
-        lambda: records.enable_user(g.engine, username, by=g.user.username),
-        terms={"user": username},
-    )
-    return UserOut.of(user)
+def enable_user(*, username: str, g: Annotated[Guard, Depends(guard(Acts.USER_ENABLE))]) -> UserOut:
+    return UserOut.of(service.enable_user(g.door, g.actor, username))
 
 
 @router.put(
@@ -243,15 +188,9 @@ def enable_user(
     **_USERS,
 )
 def set_password(
-    *,
-    username: str,
-    body: PasswordIn,
-    g: Annotated[Guard, Depends(guard("users.password", "users:manage", kind="admin"))],
+    *, username: str, body: PasswordIn, g: Annotated[Guard, Depends(guard(Acts.USER_PASSWORD))]
 ) -> Response:
-    g.write(
-        lambda: records.set_password(g.engine, username, body.password, by=g.user.username),
-        terms={"user": username},
-    )
+    service.set_password(g.door, g.actor, username, body.password)
     return Response(status_code=204)
 
 
@@ -262,18 +201,10 @@ def set_password(
     **_USERS,
 )
 def list_training(
-    *,
-    username: str,
-    g: Annotated[Guard, Depends(guard("users.training", "users:view", kind="admin"))],
+    *, username: str, g: Annotated[Guard, Depends(guard(Acts.TRAINING_LIST))]
 ) -> list[TrainingOut]:
-    def run(access: records.AuditedAccess) -> list[TrainingOut]:
-        records.get_user(access.conn, username)  # 404 for an unknown user, not an empty list
-        today = _today()
-        out = [TrainingOut.of(t, today) for t in records.training_records(access.conn, username)]
-        access.result_count = len(out)
-        return out
-
-    return g.read(run, terms={"user": username})
+    today = service.today()
+    return [TrainingOut.of(t, today) for t in service.list_training(g.door, g.actor, username)]
 
 
 @router.post(
@@ -284,23 +215,17 @@ def list_training(
     **_USERS,
 )
 def record_training(
-    *,
-    username: str,
-    body: TrainingIn,
-    g: Annotated[Guard, Depends(guard("users.train", "users:manage", kind="admin"))],
+    *, username: str, body: TrainingIn, g: Annotated[Guard, Depends(guard(Acts.TRAINING_RECORD))]
 ) -> TrainingOut:
-    done = g.write(
-        lambda: records.record_training(
-            g.engine,
-            username,
-            course=body.course,
-            completed_on=body.completed_on,
-            expires_on=body.expires_on,
-            by=g.user.username,
-        ),
-        terms={"user": username, "course": body.course},
+    done = service.record_training(
+        g.door,
+        g.actor,
+        username,
+        course=body.course,
+        completed_on=body.completed_on,
+        expires_on=body.expires_on,
     )
-    return TrainingOut.of(done, _today())
+    return TrainingOut.of(done, service.today())
 
 
 @router.get(
@@ -309,9 +234,5 @@ def record_training(
     summary="Active users without current training",
     **_USERS,
 )
-def lapsed_training(
-    *,
-    g: Annotated[Guard, Depends(guard("users.lapsed", "users:view", kind="admin"))],
-) -> list[UserOut]:
-    found = g.read_all(lambda: records.users_without_current_training(g.engine))
-    return [UserOut.of(u) for u in found]
+def lapsed_training(*, g: Annotated[Guard, Depends(guard(Acts.TRAINING_LAPSED))]) -> list[UserOut]:
+    return [UserOut.of(u) for u in service.lapsed_training(g.door, g.actor)]

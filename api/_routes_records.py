@@ -7,15 +7,13 @@ alerts only reach roles holding ``hotlists:view_covert``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
-import polars as pl
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import HTMLResponse
 
-import records
+import service
 from api._access import GUARDED_RESPONSES, Guard, guard
 from api._schemas import (
     AlertLogEntry,
@@ -29,28 +27,14 @@ from api._schemas import (
     ReleaseOut,
     VerifyOut,
 )
-from matchers.reads import normalise_plate
-from sinks import AlertBus, ReadStore, SinksError, parse_stream_id
+from service import Acts
 
 __all__ = ["router"]
 
 router = APIRouter()
 
-_COVERT = "hotlists:view_covert"
-_DEFAULT_WINDOW = timedelta(days=7)
 #: A release request id: bounded so a huge number is a 422, not a database overflow.
 RequestId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The release request id.")]
-
-
-def _window(g: Guard, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise g.deny(422, f"{name} has no UTC offset; append Z or +hh:mm", "invalid", name)
-    stop = end or datetime.now(timezone.utc)
-    begin = start or stop - _DEFAULT_WINDOW
-    if begin >= stop:
-        raise g.deny(422, "start must be before end", "invalid", "start")
-    return begin, stop
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -80,39 +64,20 @@ def alert_history(
     kind: Annotated[str | None, Query(pattern="^(exact|ocr|fuzzy|partial)$")] = None,
     camera_id: Annotated[str | None, Query(max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    g: Annotated[Guard, Depends(guard("alerts.history", "alerts:view"))],
+    g: Annotated[Guard, Depends(guard(Acts.ALERT_HISTORY))],
 ) -> AlertsOut:
-    begin, stop = _window(g, start, end)
-    covert = g.can(_COVERT)
-
-    def run(access: records.AuditedAccess) -> AlertsOut:
-        store = ReadStore(g.settings.data_dir, g.settings.retention_days)
-        frame = store.scan_alerts(begin, stop)
-        if plate:
-            frame = frame.filter(pl.col("plate") == normalise_plate(plate))
-        if hotlist:
-            frame = frame.filter(pl.col("hotlist") == hotlist)
-        if kind:
-            frame = frame.filter(pl.col("kind") == kind)
-        if camera_id:
-            frame = frame.filter(pl.col("camera_id") == camera_id)
-        if not covert:
-            frame = frame.filter(~pl.col("covert").fill_null(False))
-        found = frame.sort("ts", descending=True).head(limit).select("alert").collect()
-        alerts = [orjson.loads(text) for text in found["alert"].to_list()]
-        access.result_count = len(alerts)
-        return AlertsOut(count=len(alerts), alerts=alerts)
-
-    terms = {
-        "start": begin.isoformat(),
-        "end": stop.isoformat(),
-        "plate": plate,
-        "hotlist": hotlist,
-        "kind": kind,
-        "camera_id": camera_id,
-        "covert_visible": covert,
-    }
-    return g.read(run, terms=terms)
+    alerts = service.alert_history(
+        g.door,
+        g.actor,
+        start=start,
+        end=end,
+        plate=plate,
+        hotlist=hotlist,
+        kind=kind,
+        camera_id=camera_id,
+        limit=limit,
+    )
+    return AlertsOut(count=len(alerts), alerts=alerts)
 
 
 @router.get(
@@ -126,34 +91,16 @@ def alert_history(
 )
 def alert_log(
     *,
-    request: Request,
     after: Annotated[str, Query(max_length=42)] = "0-0",
     count: Annotated[int, Query(ge=1, le=10_000)] = 100,
     covert: Annotated[bool, Query()] = False,
-    g: Annotated[Guard, Depends(guard("alerts.log", "alerts:view"))],
+    g: Annotated[Guard, Depends(guard(Acts.ALERT_LOG))],
 ) -> AlertLogOut:
-    try:
-        parse_stream_id(after)
-    except SinksError as exc:
-        raise g.deny(
-            422, f"after {after!r} is not a stream id like 1764331200000-0", "invalid", "after"
-        ) from exc
-    if covert and not g.can(_COVERT):
-        raise g.deny(
-            403,
-            f"user {g.user.username!r} may not see covert alerts (needs {_COVERT!r})",
-            "forbidden",
-        )
-
-    def run(access: records.AuditedAccess) -> AlertLogOut:
-        entries = AlertBus(request.app.state.redis).replay(after, count, covert=covert)
-        access.result_count = len(entries)
-        return AlertLogOut(
-            alerts=[AlertLogEntry(id=i, alert=a) for i, a in entries],
-            last_id=entries[-1][0] if entries else None,
-        )
-
-    return g.read(run, terms={"after": after, "count": count, "covert": covert})
+    entries = service.alert_log(g.door, g.actor, after=after, count=count, covert=covert)
+    return AlertLogOut(
+        alerts=[AlertLogEntry(id=i, alert=a) for i, a in entries],
+        last_id=entries[-1][0] if entries else None,
+    )
 
 
 # -- releases -----------------------------------------------------------------------------------
@@ -171,21 +118,17 @@ _REL: dict[str, Any] = {"tags": ["releases"], "responses": GUARDED_RESPONSES}
 def create_release(
     *,
     body: ReleaseIn,
-    g: Annotated[Guard, Depends(guard("releases.request", "releases:request", kind="release"))],
+    g: Annotated[Guard, Depends(guard(Acts.RELEASE_REQUEST))],
 ) -> ReleaseOut:
-    made = g.write(
-        lambda: records.create_release_request(
-            g.engine,
-            requesting_agency=body.requesting_agency,
-            law_enforcement=body.law_enforcement,
-            requester=body.requester,
-            purpose=body.purpose,
-            by=g.user.username,
-            case_number=body.case_number,
-            terms=body.terms,
-            client=g.client,
-        ),
-        terms={"agency": body.requesting_agency, "requester": body.requester},
+    made = service.request_release(
+        g.door,
+        g.actor,
+        requesting_agency=body.requesting_agency,
+        law_enforcement=body.law_enforcement,
+        requester=body.requester,
+        purpose=body.purpose,
+        case_number=body.case_number,
+        terms=body.terms,
     )
     return ReleaseOut.of(made)
 
@@ -200,11 +143,9 @@ def list_releases(
     *,
     start: Annotated[datetime | None, Query(description="Created at or after (RFC 3339).")] = None,
     end: Annotated[datetime | None, Query(description="Created before (RFC 3339).")] = None,
-    g: Annotated[Guard, Depends(guard("releases.list", "releases:view", kind="release"))],
+    g: Annotated[Guard, Depends(guard(Acts.RELEASE_LIST))],
 ) -> list[ReleaseOut]:
-    found = g.read_all(
-        lambda: records.list_releases(g.engine, start_ms=_ms(start), end_ms=_ms(end))
-    )
+    found = service.list_releases(g.door, g.actor, start_ms=_ms(start), end_ms=_ms(end))
     return [ReleaseOut.of(r) for r in found]
 
 
@@ -214,14 +155,9 @@ def list_releases(
 def get_release(
     *,
     request_id: RequestId,
-    g: Annotated[Guard, Depends(guard("releases.view", "releases:view", kind="release"))],
+    g: Annotated[Guard, Depends(guard(Acts.RELEASE_VIEW))],
 ) -> ReleaseOut:
-    def run(access: records.AuditedAccess) -> records.ReleaseRequest:
-        found = records.get_release(g.engine, request_id)
-        access.result_count = 1
-        return found
-
-    return ReleaseOut.of(g.read(run, terms={"request": request_id}))
+    return ReleaseOut.of(service.get_release(g.door, g.actor, request_id))
 
 
 @router.post(
@@ -234,18 +170,10 @@ def decide_release(
     *,
     request_id: RequestId,
     body: DecisionIn,
-    g: Annotated[Guard, Depends(guard("releases.decide", "releases:decide", kind="release"))],
+    g: Annotated[Guard, Depends(guard(Acts.RELEASE_DECIDE))],
 ) -> ReleaseOut:
-    decided = g.write(
-        lambda: records.decide_release(
-            g.engine,
-            request_id,
-            approve=body.approve,
-            reason=body.reason,
-            by=g.user.username,
-            client=g.client,
-        ),
-        terms={"request": request_id, "approve": body.approve},
+    decided = service.decide_release(
+        g.door, g.actor, request_id, approve=body.approve, reason=body.reason
     )
     return ReleaseOut.of(decided)
 
@@ -271,17 +199,16 @@ def read_audit(
         str | None, Query(pattern="^(inquiry|login|admin|hotlist|release|alert|retention)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    g: Annotated[Guard, Depends(guard("audit.read", "audit:view"))],
+    g: Annotated[Guard, Depends(guard(Acts.AUDIT_READ))],
 ) -> AuditOut:
-    found = g.read_all(
-        lambda: records.read_audit(
-            g.engine,
-            start_ms=_ms(start),
-            end_ms=_ms(end),
-            username=username,
-            kind=kind,
-            limit=limit,
-        )
+    found = service.read_audit(
+        g.door,
+        g.actor,
+        start_ms=_ms(start),
+        end_ms=_ms(end),
+        username=username,
+        kind=kind,
+        limit=limit,
     )
     return AuditOut(count=len(found), records=[AuditRecordOut.of(r) for r in found])
 
@@ -293,13 +220,8 @@ def read_audit(
     description="Finds every edited, inserted and deleted record.",
     **_AUDIT,
 )
-def verify_audit(*, g: Annotated[Guard, Depends(guard("audit.verify", "audit:view"))]) -> VerifyOut:
-    def run(access: records.AuditedAccess) -> records.VerifyResult:
-        result = records.verify_chain(g.engine)
-        access.result_count = result.records
-        return result
-
-    result = g.read(run)
+def verify_audit(*, g: Annotated[Guard, Depends(guard(Acts.AUDIT_VERIFY))]) -> VerifyOut:
+    result = service.verify_audit(g.door, g.actor)
     return VerifyOut(
         ok=result.ok,
         records=result.records,
@@ -344,19 +266,11 @@ def audit_report(
         datetime | None, Query(description="Instead of a quarter: RFC 3339 end.")
     ] = None,
     format: Annotated[str, Query(pattern="^(html|csv)$")] = "html",
-    g: Annotated[Guard, Depends(guard("audit.report", "audit:view"))],
+    g: Annotated[Guard, Depends(guard(Acts.AUDIT_REPORT))],
 ) -> Response:
-    if start is not None and end is not None:
-        start, end = _window(g, start, end)
-    elif quarter is None:
-        raise g.deny(422, "give quarter (like 2026Q4), or both start and end", "invalid", "quarter")
-
-    def run(access: records.AuditedAccess) -> records.Report:
-        report = records.audit_report(g.engine, quarter, start_ms=_ms(start), end_ms=_ms(end))
-        access.result_count = report.inquiries
-        return report
-
-    report = g.read(run, terms={"quarter": quarter, "format": format})
+    report = service.audit_report(
+        g.door, g.actor, quarter=quarter, start=start, end=end, output=format
+    )
     if format == "csv":
         name = f"audit-{report.label}.csv"
         return Response(

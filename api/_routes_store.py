@@ -2,7 +2,7 @@
 past-read matching for a hotlist entry.
 
 Each call is one justified inquiry: the guard has checked the session, role, training and case
-number; the search runs inside :func:`records.audited`, whose record carries the query terms
+number; the search runs inside the audited transaction, whose record carries the query terms
 (plate or pattern, place, time window), the rows returned (``result_count``) and, on the first
 page, the size of the whole result (``terms.total``). Results come a page at a time with an
 opaque ``next_cursor``; a later page narrows the scan to the rows after the cursor.
@@ -10,40 +10,22 @@ opaque ``next_cursor``; a later page narrows the scan to the rows after the curs
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-import records
+import service
 from api._access import GUARDED_RESPONSES, Guard, guard
-from api._errors import Refusal
-from api._schemas_store import (
-    CanvassIn,
-    CanvassOut,
-    CanvassQuery,
-    PastIn,
-    PastOut,
-    SearchOut,
-)
-from api._store_pages import cursor_window, page_of_canvass, page_of_reads, rows_json
-from api._store_past import (
-    PAST_SCHEMA,
-    PastSearch,
-    advisories_for,
-    list_visible,
-    publish_historical,
-)
-from api._store_query import COVERT_PERMISSION, SearchSpec, StoreQueryError, utc_window
-from sinks import ReadStore
+from api._schemas_store import CanvassIn, CanvassOut, CanvassQuery, PastIn, PastOut, SearchOut
+from service import Acts, SearchSpec, cursor_window, utc_window
 
 __all__ = ["canvass_spec", "router"]
 
 router = APIRouter(tags=["search"])
 
-T = TypeVar("T")
 # The query parameters the plate and partial searches share.
 _Start = Annotated[datetime | None, Query(description="RFC 3339, inclusive.")]
 _End = Annotated[datetime | None, Query(description="RFC 3339, exclusive.")]
@@ -58,29 +40,6 @@ _PageSize = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
 _Cursor = Annotated[
     str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
 ]
-#: Roles that may enter hotlist entries may also raise their historical alerts.
-_ENTRY_PERMISSIONS = ("hotlists:manage", "hotlists:partial")
-
-
-def store_of(g: Guard) -> ReadStore:
-    return ReadStore(g.settings.data_dir, g.settings.retention_days)
-
-
-def checked(g: Guard, build: Callable[[], T]) -> T:
-    """Build a query; a bad value is a refusal, audited as such, answered with its field."""
-    try:
-        return build()
-    except StoreQueryError as exc:
-        raise g.deny(exc.status, str(exc), "invalid", exc.field) from exc
-
-
-def audited_read(g: Guard, run: Callable[[records.AuditedAccess], T], terms: dict[str, Any]) -> T:
-    """:meth:`Guard.read`; a query error inside it (already audited as ``failed``) answers
-    with its status and field."""
-    try:
-        return g.read(run, terms=terms)
-    except StoreQueryError as exc:
-        raise Refusal(exc.status, str(exc), field=exc.field) from exc
 
 
 def canvass_spec(query: CanvassQuery) -> SearchSpec:
@@ -96,43 +55,45 @@ def canvass_spec(query: CanvassQuery) -> SearchSpec:
     )
 
 
+@dataclass
+class _ReadQuery:
+    """The query parameters the plate and partial searches share (a FastAPI dependency)."""
+
+    start: _Start = None
+    end: _End = None
+    state: _State = None
+    camera_id: _Cameras = None
+    order: _Order = "desc"
+    page_size: _PageSize = 100
+    cursor: _Cursor = None
+
+
 def _search(
-    g: Guard, spec: SearchSpec, *, page_size: int, cursor: str | None, order: str
+    g: Guard,
+    act: service.Act,
+    q: _ReadQuery,
+    build: Callable[[datetime, datetime, str | None, list[str] | None], SearchSpec],
 ) -> SearchOut:
-    store = store_of(g)
-    newest = order == "desc"
-    covert = g.can(COVERT_PERMISSION)
-    terms = {**spec.terms(), "order": order, "page_size": page_size, "cursor": bool(cursor)}
-
-    def run(access: records.AuditedAccess) -> SearchOut:
-        page = page_of_reads(
-            lambda lo, hi, size: spec.pages(
-                store,
-                page_size=size,
-                newest_first=newest,
-                start=lo,
-                end=hi,
-                ocr_classes=g.settings.ocr_classes,
-            ),
-            spec.start,
-            spec.end,
-            spec.terms(),
-            page_size=page_size,
-            cursor=cursor,
-            newest_first=newest,
-        )
-        rows = rows_json(store, page.rows, covert=covert)
-        access.result_count = len(rows)
-        access.terms["total"] = page.total
-        return SearchOut(
-            query=spec.terms(),
-            count=len(rows),
-            total=page.total,
-            next_cursor=page.next_cursor,
-            reads=rows,  # type: ignore[arg-type]  # validated into ReadOut by pydantic
-        )
-
-    return audited_read(g, run, terms)
+    """One page of the search ``build(start, end, state, cameras)`` makes; a later page keeps
+    the window its cursor carries."""
+    page = service.search_page(
+        g.door,
+        g.actor,
+        act,
+        lambda: build(
+            *(cursor_window(q.cursor) or utc_window(q.start, q.end)), q.state, q.camera_id
+        ),
+        page_size=q.page_size,
+        cursor=q.cursor,
+        newest_first=q.order == "desc",
+    )
+    return SearchOut(
+        query=page.query,
+        count=page.count,
+        total=page.total,
+        next_cursor=page.next_cursor,
+        reads=page.rows,  # type: ignore[arg-type]  # validated into ReadOut by pydantic
+    )
 
 
 @router.get(
@@ -149,27 +110,17 @@ def plate_history(
     plate: Annotated[str, Query(min_length=1, max_length=32)],
     match: Annotated[str, Query(pattern="^(exact|ocr|one_difference)$")] = "exact",
     candidates: bool = False,
-    start: _Start = None,
-    end: _End = None,
-    state: _State = None,
-    camera_id: _Cameras = None,
-    order: _Order = "desc",
-    page_size: _PageSize = 100,
-    cursor: _Cursor = None,
-    g: Annotated[Guard, Depends(guard("reads.plate", "reads:search"))],
+    q: Annotated[_ReadQuery, Depends()],
+    g: Annotated[Guard, Depends(guard(Acts.PLATE_HISTORY))],
 ) -> SearchOut:
-    spec = checked(
-        g,
-        lambda: SearchSpec.plate_history(
-            plate,
-            *(cursor_window(cursor) or utc_window(start, end)),
-            match=match,
-            candidates=candidates,
-            state=state,
-            cameras=camera_id,
-        ),
-    )
-    return _search(g, spec, page_size=page_size, cursor=cursor, order=order)
+    def build(
+        start: datetime, end: datetime, state: str | None, cameras: list[str] | None
+    ) -> SearchSpec:
+        return SearchSpec.plate_history(
+            plate, start, end, match=match, candidates=candidates, state=state, cameras=cameras
+        )
+
+    return _search(g, Acts.PLATE_HISTORY, q, build)
 
 
 @router.get(
@@ -186,27 +137,23 @@ def partial_search(
     pattern: Annotated[str, Query(min_length=1, max_length=40)],
     ocr_equivalents: Annotated[int, Query(ge=0, le=3)] = 0,
     candidates: bool = False,
-    start: _Start = None,
-    end: _End = None,
-    state: _State = None,
-    camera_id: _Cameras = None,
-    order: _Order = "desc",
-    page_size: _PageSize = 100,
-    cursor: _Cursor = None,
-    g: Annotated[Guard, Depends(guard("reads.partial", "reads:search"))],
+    q: Annotated[_ReadQuery, Depends()],
+    g: Annotated[Guard, Depends(guard(Acts.PARTIAL_SEARCH))],
 ) -> SearchOut:
-    spec = checked(
-        g,
-        lambda: SearchSpec.partial(
+    def build(
+        start: datetime, end: datetime, state: str | None, cameras: list[str] | None
+    ) -> SearchSpec:
+        return SearchSpec.partial(
             pattern,
-            *(cursor_window(cursor) or utc_window(start, end)),
+            start,
+            end,
             ocr_equivalents=ocr_equivalents,
             candidates=candidates,
             state=state,
-            cameras=camera_id,
-        ),
-    )
-    return _search(g, spec, page_size=page_size, cursor=cursor, order=order)
+            cameras=cameras,
+        )
+
+    return _search(g, Acts.PARTIAL_SEARCH, q, build)
 
 
 @router.post(
@@ -221,28 +168,23 @@ def partial_search(
 def canvass(
     *,
     body: CanvassIn,
-    g: Annotated[Guard, Depends(guard("reads.canvass", "reads:canvass"))],
+    g: Annotated[Guard, Depends(guard(Acts.CANVASS))],
 ) -> CanvassOut:
-    spec = checked(g, lambda: canvass_spec(body))
-    store = store_of(g)
-    covert = g.can(COVERT_PERMISSION)
-    terms = {**spec.terms(), "page_size": body.page_size, "cursor": bool(body.cursor)}
-
-    def run(access: records.AuditedAccess) -> CanvassOut:
-        pages = spec.pages(store, page_size=body.page_size)
-        page = page_of_canvass(pages, spec.terms(), page_size=body.page_size, cursor=body.cursor)
-        rows = rows_json(store, page.rows, covert=covert, grouped=True)
-        access.result_count = len(rows)
-        access.terms["total"] = page.total
-        return CanvassOut(
-            query=spec.terms(),
-            count=len(rows),
-            total=page.total,
-            next_cursor=page.next_cursor,
-            plates=rows,  # type: ignore[arg-type]
-        )
-
-    return audited_read(g, run, terms)
+    page = service.search_page(
+        g.door,
+        g.actor,
+        Acts.CANVASS,
+        lambda: canvass_spec(body),
+        page_size=body.page_size,
+        cursor=body.cursor,
+    )
+    return CanvassOut(
+        query=page.query,
+        count=page.count,
+        total=page.total,
+        next_cursor=page.next_cursor,
+        plates=page.rows,  # type: ignore[arg-type]
+    )
 
 
 @router.post(
@@ -257,72 +199,15 @@ def canvass(
 def past_reads(
     *,
     body: PastIn,
-    request: Request,
-    g: Annotated[Guard, Depends(guard("reads.past", "reads:search"))],
+    g: Annotated[Guard, Depends(guard(Acts.PAST_READS))],
 ) -> PastOut:
-    covert = g.can(COVERT_PERMISSION)
-    if not list_visible(g.engine, body.hotlist, covert=covert):
-        raise g.deny(404, f"no hotlist {body.hotlist!r}", "not_found", "hotlist")
-    publish = body.alert and not body.cursor  # later pages of the same search: already done
-    if publish and not any(g.can(p) for p in _ENTRY_PERMISSIONS):
-        raise g.deny(
-            403,
-            f"user {g.user.username!r} may not raise historical alerts (needs one of "
-            f"{', '.join(_ENTRY_PERMISSIONS)})",
-            "forbidden",
-        )
-    window = checked(g, lambda: cursor_window(body.cursor))
-    try:
-        past = checked(
-            g,
-            lambda: PastSearch.prepare(
-                g.engine,
-                body.hotlist,
-                body.plate,
-                days=body.days,
-                state=body.state,
-                now=window[1] if window else None,
-                ocr_classes=g.settings.ocr_classes,
-            ),
-        )
-    except records.NotFoundError as exc:
-        raise g.deny(404, str(exc), "not_found", "plate") from exc
-    store = store_of(g)
-    terms = {**past.terms(), "alert": publish, "cursor": bool(body.cursor)}
-
-    def run(access: records.AuditedAccess) -> PastOut:
-        published = 0
-        if publish:
-            advisories = advisories_for(g.settings)
-            now_ms = int(time.time() * 1000)
-            for frame in past.pages(store, past.start, past.end):
-                alerts = past.alerts(past.transform(frame), advisories, now_ms)
-                if alerts:
-                    publish_historical(
-                        request.app.state.redis, alerts, g.settings.alerts_log_maxlen
-                    )
-                    published += len(alerts)
-            access.terms["alerts_published"] = published
-        page = page_of_reads(
-            lambda lo, hi, size: past.pages(store, lo, hi, size),
-            past.start,
-            past.end,
-            past.terms(),
-            page_size=body.page_size,
-            cursor=body.cursor,
-            transform=past.transform,
-            schema=PAST_SCHEMA,
-        )
-        rows = rows_json(store, page.rows, covert=covert)
-        access.result_count = len(rows)
-        access.terms["total"] = page.total
-        return PastOut(
-            query=past.terms(),
-            count=len(rows),
-            total=page.total,
-            next_cursor=page.next_cursor,
-            alerts_published=published,
-            reads=rows,  # type: ignore[arg-type]
-        )
-
-    return audited_read(g, run, terms)
+    asked = service.PastRequest(body.hotlist, body.plate, body.days, body.state, body.alert)
+    page = service.past_page(g.door, g.actor, asked, page_size=body.page_size, cursor=body.cursor)
+    return PastOut(
+        query=page.query,
+        count=page.count,
+        total=page.total,
+        next_cursor=page.next_cursor,
+        alerts_published=page.alerts_published,
+        reads=page.rows,  # type: ignore[arg-type]
+    )

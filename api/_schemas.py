@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-import records
+import service
 
 __all__ = [
     "AlertLogEntry",
@@ -50,7 +50,7 @@ __all__ = [
 
 def iso(ms: int | None) -> str | None:
     """Epoch milliseconds -> RFC 3339 UTC text with milliseconds (None stays None)."""
-    return None if ms is None else records.iso_utc(ms)
+    return None if ms is None else service.iso_utc(ms)
 
 
 class ErrorBody(BaseModel):
@@ -88,7 +88,7 @@ class UserOut(BaseModel):
     disabled_reason: str | None
 
     @classmethod
-    def of(cls, user: records.User) -> UserOut:
+    def of(cls, user: service.User) -> UserOut:
         return cls(
             username=user.username,
             name=user.name,
@@ -114,7 +114,7 @@ class TrainingOut(BaseModel):
     current: bool = Field(description="Whether the course is current today (UTC).")
 
     @classmethod
-    def of(cls, t: records.TrainingRecord, today: date) -> TrainingOut:
+    def of(cls, t: service.TrainingRecord, today: date) -> TrainingOut:
         return cls(
             course=t.course,
             completed_on=t.completed_on,
@@ -186,7 +186,7 @@ class HotlistOut(BaseModel):
     updated_at: str | None
 
     @classmethod
-    def of(cls, h: records.HotlistInfo) -> HotlistOut:
+    def of(cls, h: service.HotlistInfo) -> HotlistOut:
         return cls(
             name=h.name,
             category=h.category,
@@ -218,7 +218,7 @@ class EntryOut(BaseModel):
     version_to: int | None
 
     @classmethod
-    def of(cls, e: records.EntryRecord) -> EntryOut:
+    def of(cls, e: service.EntryRecord) -> EntryOut:
         return cls(
             entry_id=e.entry_id,
             plate=e.plate,
@@ -247,7 +247,7 @@ class ChangeOut(BaseModel):
     at: str | None
 
     @classmethod
-    def of(cls, c: records.HotlistChange) -> ChangeOut:
+    def of(cls, c: service.HotlistChange) -> ChangeOut:
         return cls(
             version=c.version,
             change=c.change,
@@ -309,7 +309,7 @@ class PolicyCostOut(BaseModel):
     description: str
 
     @classmethod
-    def of(cls, c: records.PolicyCost) -> PolicyCostOut:
+    def of(cls, c: service.PolicyCost) -> PolicyCostOut:
         return cls(
             hotlist=c.hotlist,
             entries=c.entries,
@@ -372,7 +372,7 @@ class ReleaseOut(BaseModel):
     fulfilled_at: str | None
 
     @classmethod
-    def of(cls, r: records.ReleaseRequest) -> ReleaseOut:
+    def of(cls, r: service.ReleaseRequest) -> ReleaseOut:
         return cls(
             id=r.id,
             status=r.status,
@@ -422,7 +422,7 @@ class AuditRecordOut(BaseModel):
     hash: str
 
     @classmethod
-    def of(cls, r: records.AuditRecord) -> AuditRecordOut:
+    def of(cls, r: service.AuditRecord) -> AuditRecordOut:
         # Every field has the name and value of the record's (its ``ts_ms`` is left out).
         return cls.model_validate(r, from_attributes=True)
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api._schemas import ReleaseOut
-from sinks import LegalHold
+from service import LegalHold
 
 __all__ = [
     "AlertRefOut",
@@ -251,7 +251,10 @@ class VerifyEvidenceOut(BaseModel):
 
 class ReleaseExportIn(BaseModel):
     case_number: str | None = Field(
-        None, max_length=64, description="The held case to export (default: the request's)."
+        None,
+        max_length=64,
+        description="If given, must be the request's case (a release exports exactly that "
+        "case; another one is a 409).",
     )
     note: str = Field("", max_length=2000)
 

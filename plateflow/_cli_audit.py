@@ -1,4 +1,7 @@
-"""``plateflow audit``: verify the hash chain, read the log, write the quarterly report."""
+"""``plateflow audit``: verify the hash chain, read the log, write the quarterly report.
+
+Each is an audited act of the logged-in auditor (``audit:view``), as over the API.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 import records
-from plateflow._cli_users import date_arg, engine_of
+import service
+from plateflow._cli_session import act_as, add_why, door_of
+from plateflow._cli_users import date_arg
 from plateflow.settings import Settings
+from service import Acts
 
 out = Console()
 
@@ -51,6 +57,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "listed by sequence number). --anchor compares with a head printed by an earlier report.",
     )
     p.add_argument("--anchor", type=_anchor, action="append", default=[], metavar="SEQ:HASH")
+    add_why(p)
     p.set_defaults(handler=cmd_verify)
 
     p = cmds.add_parser("log", parents=parents, help="show audit records")
@@ -63,6 +70,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--since", type=_ms, default=None, help="from this date (UTC)")
     p.add_argument("--until", type=_ms, default=None, help="before this date (UTC)")
     p.add_argument("--limit", type=int, default=100)
+    add_why(p)
     p.set_defaults(handler=cmd_log)
 
     p = cmds.add_parser(
@@ -75,11 +83,14 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--quarter", default=None, help="e.g. 2026Q4 (default: the current quarter)")
     p.add_argument("--out", type=Path, default=Path("."), help="directory for the files")
+    add_why(p)
     p.set_defaults(handler=cmd_report)
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    result = records.verify_chain(engine_of(settings), anchors=dict(args.anchor) or None)
+    door = door_of(settings)
+    actor = act_as(door, Acts.AUDIT_VERIFY, settings, args)
+    result = service.verify_audit(door, actor, anchors=dict(args.anchor) or None)
     if result.ok:
         out.print(f"[green]{result.describe()}[/]")
         return 0
@@ -88,12 +99,16 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
-    rows = records.read_audit(
-        engine_of(settings),
+    door = door_of(settings)
+    actor = act_as(door, Acts.AUDIT_READ, settings, args)
+    rows = service.read_audit(
+        door,
+        actor,
         start_ms=args.since,
         end_ms=args.until,
         username=args.user,
         kind=args.kind,
+        limit=None,  # the newest --limit are shown; the audit counts what was read
     )
     table = Table(
         "seq",
@@ -126,7 +141,9 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     quarter = args.quarter or current_quarter()
-    report = records.audit_report(engine_of(settings), quarter)
+    door = door_of(settings)
+    actor = act_as(door, Acts.AUDIT_REPORT, settings, args)
+    report = service.audit_report(door, actor, quarter=quarter, output=str(args.out))
     html_path, csv_path = report.write(args.out)
     out.print(
         f"audit report {report.label}: {report.inquiries} inquiries, "

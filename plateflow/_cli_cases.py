@@ -3,8 +3,9 @@
 ``retention purge`` deletes every expired date partition without a legal hold (the store's
 purge is crash-safe) and records each purge in records (partition, rows, when, who); a run that
 was interrupted after the store purged but before records heard of it is reconciled on the next
-run from the store's own purge log, so no purge goes unrecorded. Holds and exports are audited
-acts by a named user (``--by``) with the case number (``--case``).
+run from the store's own purge log, so no purge goes unrecorded. A purge is an operator's
+(a scheduler's) act on no person's data, recorded with the OS identity. Holds and exports are
+audited acts of the logged-in user (``plateflow login``) with the case number (``--case``).
 """
 
 from __future__ import annotations
@@ -21,33 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 import records
-from api import (
-    COVERT_PERMISSION,
-    MATCH_MODES,
-    StoreQueryError,
-    export_case,
-    new_export_id,
-    place_hold,
-    release_case,
-    release_summary,
-)
-from plateflow._cli_store import (
-    CLIENT,
-    CliStoreError,
-    add_inquiry,
-    add_place,
-    add_query_flags,
-    add_window,
-    inquiry,
-    refuse,
-    spec_from_args,
-    store_of,
-    user_of,
-)
-from plateflow._cli_users import actor, add_actor, engine_of
+import service
+from plateflow._cli_session import act_as, add_why, door_of, os_identity
+from plateflow._cli_store import add_place, add_query_flags, add_window, spec_from_args
 from plateflow.embedded import redis_url
 from plateflow.settings import POLICY_MIN_RETENTION_DAYS, Settings
-from sinks import ReadStore, StreamProgress, record_custody, retain_until, verify_evidence
+from service import MATCH_MODES, Acts
+from sinks import ReadStore, StreamProgress, retain_until
 
 log = logging.getLogger(__name__)
 out = Console()
@@ -66,7 +47,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "carries no legal hold, and record each purge (partition, rows, when, who).",
     )
     p.add_argument("--dry-run", action="store_true", help="only list what would be purged")
-    add_actor(p)
     p.set_defaults(handler=cmd_purge)
     p = cmds.add_parser(
         "compact",
@@ -102,15 +82,16 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--read-id", dest="read_ids", action="append", default=None)
     add_window(p)
     add_query_flags(p)
-    add_inquiry(p, case_flag=False)
+    add_why(p, case_flag=False)
     p.set_defaults(handler=cmd_hold_place)
     p = cmds.add_parser("release", parents=parents, help="release a case's hold")
     p.add_argument("--case", required=True)
     p.add_argument("--reason", required=True, help="case closed, court order...")
-    add_inquiry(p, case_flag=False)
+    add_why(p, case_flag=False)
     p.set_defaults(handler=cmd_hold_release)
-    p = cmds.add_parser("list", parents=parents, help="legal holds")
+    p = cmds.add_parser("list", parents=parents, help="legal holds (an audited inquiry)")
     p.add_argument("--all", action="store_true", help="also released holds")
+    add_why(p)
     p.set_defaults(handler=cmd_hold_list)
 
     evidence = sub.add_parser("evidence", help="evidence export to portable media (427.4)")
@@ -119,23 +100,28 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "export",
         parents=parents,
         help="write a case's held reads, alerts, manifest and custody record",
-        description="With --release ID, fulfils that approved release request (427.7): the "
-        "release goes into the manifest and the custody chain, and the export is linked to it.",
+        description="With --release ID, fulfils that approved release request (427.7): exactly "
+        "the request's case is exported (another --case is refused), the release goes into "
+        "the manifest and the custody chain, and the export is linked to it.",
     )
-    p.add_argument("--case", default=None, help="the held case (default: the release's case)")
+    p.add_argument(
+        "--case", default=None, help="the held case (with --release: must be the request's)"
+    )
     p.add_argument("--out", type=Path, required=True, help="a new or empty directory")
     p.add_argument("--purpose", default="", help="why the evidence is exported")
     p.add_argument("--release", type=int, default=None, help="an approved release request id")
-    add_inquiry(p, case_flag=False)
+    p.add_argument("--note", default="", help="with --release: kept with the fulfilment")
+    add_why(p, case_flag=False)
     p.set_defaults(handler=cmd_export)
     p = cmds.add_parser("verify", parents=parents, help="check an export: hashes and custody")
     p.add_argument("directory", type=Path)
+    add_why(p)
     p.set_defaults(handler=cmd_verify)
     p = cmds.add_parser("custody", parents=parents, help="add a custody event to an export")
     p.add_argument("directory", type=Path)
     p.add_argument("--action", required=True, help="e.g. 'copied to media', 'booked'")
     p.add_argument("--note", default="")
-    add_actor(p)
+    add_why(p)
     p.set_defaults(handler=cmd_custody)
 
 
@@ -167,9 +153,9 @@ def record_purges(engine: Any, store: ReadStore, settings: Settings) -> int:
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
-    store = store_of(settings)
-    engine = engine_of(settings)
-    by = actor(args)
+    store = ReadStore(settings.data_dir, settings.retention_days)
+    engine = records.connect(settings.effective_database_url)
+    by = os_identity()
     if settings.retention_days < POLICY_MIN_RETENTION_DAYS:
         log.warning(
             "retention override in force: purging reads older than %d days, below the policy "
@@ -204,7 +190,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    store = store_of(settings)
+    store = ReadStore(settings.data_dir, settings.retention_days)
     today = datetime.now(timezone.utc).date()
     table = Table("date", "files", "rows", "retain until", "status", "holds")
     total = expired = 0
@@ -232,7 +218,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
-    store = store_of(settings)
+    store = ReadStore(settings.data_dir, settings.retention_days)
     with redis_url(settings, "api") as url:
         client = redis.Redis.from_url(url)
         try:
@@ -250,42 +236,29 @@ def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
 # -- holds --------------------------------------------------------------------------------------
 
 
-def cmd_hold_place(args: argparse.Namespace, settings: Settings) -> int:
+def _hold_spec(args: argparse.Namespace) -> service.SearchSpec | None:
     given = [args.plate, args.pattern, args.lat if args.lat is not None else args.polygon]
     chosen = sum(x is not None for x in given) + (1 if args.read_ids else 0)
     if chosen != 1:
-        raise CliStoreError("give exactly one query: --plate, --pattern, a place, or --read-id")
-    spec = None
-    if not args.read_ids:
-        args.kind = "plate" if args.plate else ("partial" if args.pattern else "canvass")
-        try:
-            spec = spec_from_args(args)
-        except StoreQueryError as exc:
-            raise CliStoreError(str(exc)) from exc
-    engine = engine_of(settings)
-    terms = {"case": args.case, "reason": args.reason}
-    terms["query"] = spec.terms() if spec else {"read_ids": len(args.read_ids)}
-    with records.audited(
-        engine,
-        inquiry(args, args.case),
-        "holds.place",
-        permission="retention:hold",
-        terms=terms,
-        client=CLIENT,
-        kind="retention",
-        min_description_length=settings.min_description_length,
-    ) as access:
-        hold = place_hold(
-            store_of(settings),
-            args.case,
-            by=args.by,
-            at=datetime.now(timezone.utc),
-            reason=args.reason,
-            spec=spec,
-            read_ids=args.read_ids,
-            ocr_classes=settings.ocr_classes,
-        )
-        access.result_count = int(hold.placements[-1].get("reads", hold.reads))
+        msg = "give exactly one query: --plate, --pattern, a place, or --read-id"
+        raise service.Invalid(msg, "plate")
+    if args.read_ids:
+        return None
+    args.kind = "plate" if args.plate else ("partial" if args.pattern else "canvass")
+    return spec_from_args(args)
+
+
+def cmd_hold_place(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.HOLD_PLACE, settings, args, case_number=args.case)
+    hold = service.place_hold(
+        door,
+        actor,
+        reason=args.reason,
+        build=lambda: _hold_spec(args),
+        read_ids=args.read_ids,
+        case_number=args.case,
+    )
     out.print(
         f"case {hold.case_number}: {hold.reads:,} reads and {hold.alerts:,} alerts held over "
         f"{len(hold.days)} day(s); they survive every purge until the hold is released"
@@ -294,32 +267,18 @@ def cmd_hold_place(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_hold_release(args: argparse.Namespace, settings: Settings) -> int:
-    from sinks import SinksError
-
-    with records.audited(
-        engine_of(settings),
-        inquiry(args, args.case),
-        "holds.release",
-        permission="retention:hold",
-        terms={"case": args.case, "reason": args.reason},
-        client=CLIENT,
-        kind="retention",
-        min_description_length=settings.min_description_length,
-    ) as access:
-        try:
-            hold = store_of(settings).release_hold(
-                args.case, by=args.by, at=datetime.now(timezone.utc), reason=args.reason
-            )
-        except SinksError as exc:
-            raise CliStoreError(str(exc)) from exc
-        access.result_count = hold.reads
+    door = door_of(settings)
+    actor = act_as(door, Acts.HOLD_RELEASE, settings, args, case_number=args.case)
+    service.release_hold(door, actor, args.case, reason=args.reason)
     out.print(f"released the hold of case {args.case}; its partitions follow normal retention")
     return 0
 
 
 def cmd_hold_list(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.HOLD_LIST, settings, args)
     table = Table("case", "status", "reads", "alerts", "days", "placed by", "released")
-    for hold in store_of(settings).holds(include_released=args.all):
+    for hold in service.list_holds(door, actor, include_released=args.all):
         first = hold.placements[0] if hold.placements else {}
         released = hold.released or {}
         table.add_row(
@@ -339,72 +298,47 @@ def cmd_hold_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    engine = engine_of(settings)
-    at = datetime.now(timezone.utc)
-    action = "releases.export" if args.release is not None else "evidence.export"
-    case: str | None = args.case
-    request: records.ReleaseRequest | None = None
-    if args.release is not None:
-        audit = {"kind": "release", "case_number": args.case}
-        user = user_of(engine, args, action, **audit)
-        if not user.can("releases:decide"):
-            msg = f"user {args.by!r} may not 'releases:decide': only a Records Supervisor (427.7)"
-            refuse(engine, args, action, "forbidden", msg, **audit)
-        request = records.get_release(engine, args.release)
-        case = case or request.case_number  # the inquiry is for the request's case
-    if not case:
-        raise CliStoreError("give --case: the held case to export")
-    done: dict[str, Any] = {}
-    with records.audited(
-        engine,
-        inquiry(args, case),
-        action,
-        permission="evidence:export",
-        terms={"case": case, "out": str(args.out), "request": args.release},
-        client=CLIENT,
-        kind="release" if request is not None else "retention",
-        min_description_length=settings.min_description_length,
-    ) as access:
-        release = None
-        if request is not None:
-            release_case(request, case)  # approved, law enforcement: else refused here
-            release = release_summary(request)
-        export_id = new_export_id(case, at)
-        access.terms["export_id"] = export_id
-        manifest = export_case(
-            store_of(settings),
-            case,
-            args.out,
-            by=args.by,
-            at=at,
-            export_id=export_id,
-            covert_allowed=access.user.can(COVERT_PERMISSION),
-            purpose=args.purpose or (request.purpose if request is not None else ""),
-            release=release,
+    door = door_of(settings)
+    if args.release is None:
+        if not args.case:
+            raise service.Invalid("give --case: the held case to export", "case")
+        actor = act_as(door, Acts.EVIDENCE_EXPORT, settings, args, case_number=args.case)
+        made = service.export_evidence(
+            door, actor, args.case, purpose=args.purpose, out_dir=args.out
         )
-        access.result_count = int(manifest["counts"]["reads"])
-        done.update(export_id=export_id, manifest=manifest)
-    if args.release is not None:
-        records.fulfil_release(
-            engine, args.release, export_id=done["export_id"], by=args.by, client=CLIENT
+    else:
+        # the inquiry is for the request's case unless the caller names one (which must be
+        # the same: fulfil_release refuses another)
+        case = args.case or records.get_release(door.engine, args.release).case_number
+        actor = act_as(door, Acts.RELEASE_EXPORT, settings, args, case_number=case)
+        done = service.fulfil_release(
+            door,
+            actor,
+            args.release,
+            case_number=args.case,
+            note=args.note,
+            purpose=args.purpose or None,
+            out_dir=args.out,
         )
-        out.print(f"release request {args.release} fulfilled by export {done['export_id']}")
-    counts = done["manifest"]["counts"]
+        made = done.export
+        out.print(f"release request {args.release} fulfilled by export {made.export_id}")
+    counts = made.manifest["counts"]
     out.print(
-        f"exported case {case}: {counts['reads']:,} reads, {counts['alerts']:,} alerts to "
-        f"{args.out} (export {done['export_id']}); check it with `plateflow evidence verify`"
+        f"exported case {made.case_number}: {counts['reads']:,} reads, {counts['alerts']:,} "
+        f"alerts to {args.out} (export {made.export_id}); check it with `plateflow evidence "
+        "verify`"
     )
     return 0
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from sinks import SinksError
-
-    try:
-        summary = verify_evidence(args.directory)
-    except SinksError as exc:
-        out.print(f"[bold red]FAILED[/] {exc}")
+    door = door_of(settings)
+    actor = act_as(door, Acts.EVIDENCE_VERIFY, settings, args)
+    found = service.verify_export(door, actor, directory=args.directory)
+    if not found.ok or found.summary is None:
+        out.print(f"[bold red]FAILED[/] {found.problems}")
         return 1
+    summary = found.summary
     out.print(
         f"[green]evidence intact[/]: case {summary['case_number']}, {summary['files']} files, "
         f"{summary['reads']:,} reads, {summary['alerts']:,} alerts, "
@@ -414,6 +348,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_custody(args: argparse.Namespace, settings: Settings) -> int:
-    record = record_custody(args.directory, args.action, actor(args), note=args.note)
+    door = door_of(settings)
+    actor = act_as(door, Acts.EVIDENCE_CUSTODY, settings, args)
+    record = service.add_custody(door, actor, args.directory, action=args.action, note=args.note)
     out.print(f"custody record {record['seq']}: {record['action']} by {record['by']}")
     return 0

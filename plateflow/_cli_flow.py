@@ -14,8 +14,11 @@ import orjson
 import redis
 from rich.console import Console
 
+import service
+from plateflow._cli_session import act_as, add_why, door_of
 from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
+from service import Acts
 
 log = logging.getLogger(__name__)
 out = Console()
@@ -57,10 +60,15 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--jsonl", type=Path, default=None, help="write reads to this file, not Redis")
     p.set_defaults(handler=cmd_simulate)
 
-    p = sub.add_parser("subscribe", parents=parents, help="print alerts from Redis as they come")
+    p = sub.add_parser(
+        "subscribe",
+        parents=parents,
+        help="print alerts as they come (logged in, alerts:receive; audited)",
+    )
     p.add_argument("--covert", action="store_true", help="also the covert channel")
     p.add_argument("--replay", type=int, default=0, help="first print the last N logged alerts")
     p.add_argument("--json", action="store_true", help="one JSON alert per line")
+    add_why(p)
     p.set_defaults(handler=cmd_subscribe)
 
 
@@ -129,7 +137,6 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
     from plateflow._console import AlertFeed, render_alert
-    from sinks import AlertBus
 
     def show(alert: dict[str, Any]) -> None:
         if args.json:
@@ -139,16 +146,16 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
             out.print(render_alert(alert), highlight=False)
 
     with redis_url(settings, "api") as url:
-        feed = AlertFeed(url, show, covert=args.covert)
-        if args.replay:
-            client = redis.Redis.from_url(url)
-            bus = AlertBus(client)
-            logged = bus.replay(count=1_000_000)
-            if args.covert:
-                logged += bus.replay(count=1_000_000, covert=True)
-            for _, alert in sorted(logged, key=lambda x: x[0])[-args.replay :]:
-                show(alert)
+        client = redis.Redis.from_url(url)
+        door = door_of(settings, client)
+        try:
+            actor = act_as(door, Acts.ALERT_SUBSCRIBE, settings, args)
+            replayed = service.subscribe(door, actor, covert=args.covert, replay=args.replay)
+        finally:
             client.close()
+        feed = AlertFeed(url, show, covert=args.covert)
+        for alert in replayed:
+            show(alert)
         feed.start()
         try:
             while True:

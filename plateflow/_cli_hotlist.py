@@ -1,6 +1,7 @@
 """``plateflow hotlist``: import, add, remove, list, show, set the policy, check its cost.
 
-Every change is recorded with who made it (``--by``, default ``os:<login>``) and announced on
+Every command is an act of the logged-in user (``plateflow login``) through the service's door,
+justified and audited as over the API; every change is announced on
 ``plateflow:hotlists:changed`` so running workers reload the list without a restart. A policy
 whose estimated alert share is over ``policy_alert_ceiling`` is refused unless ``--force``.
 
@@ -11,23 +12,20 @@ traffic on a new install (:func:`plateflow._sampling.traffic_sample`).
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import redis
 from rich.console import Console
 from rich.table import Table
 
 import matchers
 import records
-import sinks
-from plateflow._cli_users import actor, add_actor, engine_of
+import service
+from plateflow._cli_session import act_as, add_why, door_of, door_with_redis
 from plateflow._sampling import traffic_sample
-from plateflow.embedded import redis_url
 from plateflow.settings import Settings
+from service import Acts
 
 out = Console()
 
@@ -66,7 +64,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--category", default=None, help=", ".join(records.CATEGORIES))
     p.add_argument("--mapping", choices=tuple(records.LAYOUTS), default=None)
     _cost_flags(p)
-    add_actor(p)
+    add_why(p)
     p.set_defaults(handler=cmd_import)
 
     p = cmds.add_parser("add", parents=parents, help="add one plate or partial-plate pattern")
@@ -74,10 +72,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("plate", help="plate, or pattern with ? * [..] (needs case number and expiry)")
     p.add_argument("--reason", required=True)
     p.add_argument("--state", default=None)
-    p.add_argument("--case-number", default=None)
     p.add_argument("--expires", default=None, help="YYYY-MM-DD or RFC 3339")
     p.add_argument("--category", default=None, help="create the list with this category")
-    add_actor(p)
+    add_why(p)  # --case-number: the case the entry belongs to, and the act's justification
     p.set_defaults(handler=cmd_add)
 
     p = cmds.add_parser("remove", parents=parents, help="take a plate or pattern off a list")
@@ -85,16 +82,18 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("plate")
     p.add_argument("--state", default=None)
     p.add_argument("--reason", default=None, help="why (kept with the change)")
-    add_actor(p)
+    add_why(p)
     p.set_defaults(handler=cmd_remove)
 
     p = cmds.add_parser("list", parents=parents, help="list the hotlists")
+    add_why(p)
     p.set_defaults(handler=cmd_list)
 
     p = cmds.add_parser("show", parents=parents, help="show a list's entries and history")
     p.add_argument("name")
     p.add_argument("--version", type=int, default=None, help="an older version")
     p.add_argument("--limit", type=int, default=50, help="entries shown (0 for all)")
+    add_why(p)
     p.set_defaults(handler=cmd_show)
 
     for action, text in (
@@ -111,8 +110,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         p.add_argument("--covert", action=argparse.BooleanOptionalAction, default=None)
         p.add_argument("--priority", type=int, default=None, help="0 (highest) to 9")
         _cost_flags(p, force=action == "policy")
-        if action == "policy":
-            add_actor(p)
+        add_why(p)
         p.set_defaults(handler=cmd_policy if action == "policy" else cmd_check)
 
 
@@ -132,21 +130,6 @@ def _cost_flags(p: argparse.ArgumentParser, *, force: bool = True) -> None:
         )
 
 
-@contextlib.contextmanager
-def publisher(settings: Settings) -> Iterator[Callable[[str], None]]:
-    """A notify callable that publishes on ``plateflow:hotlists:changed``."""
-    with redis_url(settings, "api") as url:
-        client = redis.Redis.from_url(url)
-
-        def notify(name: str) -> None:
-            client.publish(sinks.HOTLISTS_CHANGED, name)
-
-        try:
-            yield notify
-        finally:
-            client.close()
-
-
 def _sample(settings: Settings, args: argparse.Namespace) -> records.PlateSample:
     return traffic_sample(settings, args.sample)
 
@@ -157,17 +140,16 @@ def _print_cost(cost: records.PolicyCost) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    with publisher(settings) as notify:
-        result = records.import_hotlist(
-            engine_of(settings),
+    with door_with_redis(settings) as door:
+        actor = act_as(door, Acts.HOTLIST_IMPORT, settings, args)
+        result = service.import_hotlist(
+            door,
+            actor,
             args.name,
             args.file,
-            user=actor(args),
             category=args.category,
             mapping=args.mapping,
-            notify=notify,
             sample=_sample(settings, args),
-            ceiling=settings.policy_alert_ceiling,
             force=args.force,
             reads_per_hour=args.reads_per_hour,
         )
@@ -178,33 +160,28 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    with publisher(settings) as notify:
-        entry = records.add_entry(
-            engine_of(settings),
+    with door_with_redis(settings) as door:
+        actor = act_as(door, Acts.HOTLIST_ENTRY_ADD, settings, args)
+        entry = service.add_entry(
+            door,
+            actor,
             args.name,
             args.plate,
-            user=actor(args),
             reason=args.reason,
             state=args.state,
             case_number=args.case_number,
             expires_at=args.expires,
             category=args.category,
-            notify=notify,
         )
     out.print(f"added {entry.plate} to {args.name} (version {entry.version_from})")
     return 0
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    with publisher(settings) as notify:
-        version = records.remove_entry(
-            engine_of(settings),
-            args.name,
-            args.plate,
-            user=actor(args),
-            state=args.state,
-            reason=args.reason,
-            notify=notify,
+    with door_with_redis(settings) as door:
+        actor = act_as(door, Acts.HOTLIST_ENTRY_REMOVE, settings, args)
+        version = service.remove_entry(
+            door, actor, args.name, args.plate, state=args.state, reason=args.reason
         )
     out.print(f"removed {args.plate} from {args.name} (version {version})")
     return 0
@@ -221,8 +198,10 @@ def _policy_text(policy: matchers.Policy) -> str:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.HOTLIST_LIST, settings, args)
     table = Table("name", "category", "version", "entries", "policy", "updated", "by")
-    for h in records.list_hotlists(engine_of(settings)):
+    for h in service.list_hotlists(door, actor):
         table.add_row(
             h.name + (" (covert)" if h.covert else ""),
             h.category,
@@ -237,7 +216,12 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    detail = records.get_hotlist(engine_of(settings), args.name, version=args.version)
+    door = door_of(settings)
+    actor = act_as(door, Acts.HOTLIST_VIEW, settings, args)
+    page = service.view_hotlist(
+        door, actor, args.name, version=args.version, limit=args.limit or None
+    )
+    detail = page.detail
     info = detail.info
     out.print(
         f"[bold]{info.name}[/] ({info.category}) version {detail.version} of "
@@ -245,7 +229,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         f"{_policy_text(info.policy)}"
     )
     table = Table("plate", "state", "reason", "case", "expires", "entered by", "source")
-    shown = detail.entries if args.limit == 0 else detail.entries[: args.limit]
+    shown = page.entries
     for e in shown:
         source = f"{e.source}:{e.source_line}" if e.source_line else e.source
         table.add_row(
@@ -279,39 +263,31 @@ def _policy_from_flags(current: matchers.Policy, args: argparse.Namespace) -> ma
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    engine = engine_of(settings)
-    live = records.load_hotlist(engine, args.name)
-    policy = _policy_from_flags(live.policy, args)
-    candidate = matchers.Hotlist(
-        name=live.name,
-        category=live.category,
-        policy=policy,
-        entries=live.entries,
-        version=live.version,
-    )
-    cost = records.estimate_policy_cost(
-        candidate,
-        _sample(settings, args),
+    door = door_of(settings)
+    actor = act_as(door, Acts.HOTLIST_VIEW, settings, args)
+    cost = service.check_policy(
+        door,
+        actor,
+        args.name,
+        lambda current: _policy_from_flags(current, args),
+        sample=_sample(settings, args),
         reads_per_hour=args.reads_per_hour,
-        ceiling=settings.policy_alert_ceiling,
     )
     _print_cost(cost)
     return 1 if cost.over_ceiling else 0
 
 
 def cmd_policy(args: argparse.Namespace, settings: Settings) -> int:
-    engine = engine_of(settings)
-    current = records.get_hotlist(engine, args.name).info.policy
-    policy = _policy_from_flags(current, args)
-    with publisher(settings) as notify:
-        cost = records.set_policy(
-            engine,
+    with door_with_redis(settings) as door:
+        actor = act_as(door, Acts.HOTLIST_POLICY, settings, args)
+        found = actor.covert.hotlist(door.engine, args.name)  # set_policy refuses if None
+        policy = _policy_from_flags(found.policy if found else matchers.Policy(), args)
+        cost = service.set_policy(
+            door,
+            actor,
             args.name,
             policy,
-            user=actor(args),
-            notify=notify,
             sample=_sample(settings, args),
-            ceiling=settings.policy_alert_ceiling,
             force=args.force,
             reads_per_hour=args.reads_per_hour,
         )

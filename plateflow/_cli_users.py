@@ -3,6 +3,10 @@
 Passwords never travel on the command line (where ``ps`` and shell history would keep them):
 they are typed at a prompt, read from standard input with ``--password-stdin``, or, for the
 unattended first run only, taken from ``PLATEFLOW_BOOTSTRAP_PASSWORD``.
+
+Administration is done by the logged-in administrator through the service's door, with a
+justification, exactly as over the API; only ``bootstrap`` (the first administrator, on a
+system without one) needs no session.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 import records
+import service
+from plateflow._cli_session import act_as, add_why, door_of, os_identity
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
+from service import Acts
 
 out = Console()
 
@@ -29,27 +36,6 @@ BOOTSTRAP_ENV = "PLATEFLOW_BOOTSTRAP_PASSWORD"
 
 class CliInputError(PlateflowError):
     """What was typed (or not typed) at the command line cannot be used."""
-
-
-def default_actor() -> str:
-    """Who a command-line change is recorded as when ``--by`` is not given."""
-    try:
-        return f"os:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "os:unknown"
-
-
-def add_actor(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--by",
-        default=None,
-        metavar="USERNAME",
-        help="who makes this change, for the audit log (default: os:<your login name>)",
-    )
-
-
-def actor(args: argparse.Namespace) -> str:
-    return str(args.by) if args.by else default_actor()
 
 
 def date_arg(text: str) -> date:
@@ -104,7 +90,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="a role (repeat for several); see `plateflow users roles`",
     )
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add_actor(p)
+    add_why(p)
     p.set_defaults(handler=cmd_add)
 
     p = cmds.add_parser("train", parents=parents, help="record completed training")
@@ -116,16 +102,17 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--expires", type=date_arg, default=None, help="date the training lapses")
     group.add_argument("--valid-days", type=int, default=None, help="days the training lasts")
-    add_actor(p)
+    add_why(p)
     p.set_defaults(handler=cmd_train)
 
     p = cmds.add_parser("disable", parents=parents, help="disable a user (never deleted)")
     p.add_argument("username")
     p.add_argument("--reason", required=True, help="why (goes into the audit log)")
-    add_actor(p)
+    add_why(p)
     p.set_defaults(handler=cmd_disable)
 
     p = cmds.add_parser("list", parents=parents, help="list users with roles and training")
+    add_why(p)
     p.set_defaults(handler=cmd_list)
 
     p = cmds.add_parser("roles", parents=parents, help="print what each role may do")
@@ -137,33 +124,26 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="first run: create the administrator",
         description=f"Create the first administrator. There is no default password: it is "
         f"typed at a prompt, or taken from {BOOTSTRAP_ENV} for an unattended install, and "
-        "refused if weak. Refused once an active administrator exists.",
+        "refused if weak. Refused once an active administrator exists. --course records the "
+        "administrator's completed ALPR training (427.3(f)), without which they cannot act.",
     )
     p.add_argument("--username", default="admin")
     p.add_argument("--name", required=True, help="full name of the administrator")
     p.add_argument("--agency", required=True)
     p.add_argument("--job-title", default="ALPR system administrator")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--course", default=None, help="the ALPR training the administrator completed")
+    p.add_argument("--completed", type=date_arg, default=None, help="when (default today)")
+    p.add_argument("--valid-days", type=int, default=365, help="days the training lasts")
     p.set_defaults(handler=cmd_bootstrap)
 
 
-def engine_of(settings: Settings) -> Any:
-    """The records database the settings name (every command family opens it so)."""
-    return records.connect(settings.effective_database_url)
-
-
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.USER_ADD, settings, args)
     password = read_new_password(from_stdin=args.password_stdin)
-    user = records.add_user(
-        engine_of(settings),
-        username=args.username,
-        name=args.name,
-        agency=args.agency,
-        job_title=args.job_title,
-        roles=args.roles,
-        password=password,
-        by=actor(args),
-    )
+    new = service.NewUser(args.username, args.name, args.agency, args.job_title, tuple(args.roles))
+    user = service.add_user(door, actor, new, password=password)
     out.print(
         f"added [bold]{user.username}[/] ({', '.join(user.roles)}); record their "
         f"training with `plateflow users train {user.username} --course ...`"
@@ -172,17 +152,14 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.TRAINING_RECORD, settings, args)
     completed = args.completed or date.today()
     expires = args.expires
     if args.valid_days is not None:
         expires = completed + timedelta(days=args.valid_days)
-    record = records.record_training(
-        engine_of(settings),
-        args.username,
-        course=args.course,
-        completed_on=completed,
-        expires_on=expires,
-        by=actor(args),
+    record = service.record_training(
+        door, actor, args.username, course=args.course, completed_on=completed, expires_on=expires
     )
     until = record.expires_on.isoformat() if record.expires_on else "no expiry"
     out.print(f"recorded {record.course!r} for {record.username}: {completed} ({until})")
@@ -190,20 +167,22 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_disable(args: argparse.Namespace, settings: Settings) -> int:
-    user = records.disable_user(
-        engine_of(settings), args.username, by=actor(args), reason=args.reason
-    )
+    door = door_of(settings)
+    actor = act_as(door, Acts.USER_DISABLE, settings, args)
+    user = service.disable_user(door, actor, args.username, reason=args.reason)
     out.print(f"disabled {user.username}; their sessions are closed")
     return 0
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    engine = engine_of(settings)
-    untrained = {u.username for u in records.users_without_current_training(engine)}
+    door = door_of(settings)
+    actor = act_as(door, Acts.USER_LIST, settings, args)
+    found = service.list_users(door, actor)
+    untrained = {u.username for u in records.users_without_current_training(door.engine)}
     table = Table("username", "name", "agency", "job title", "roles", "status", "training")
-    for user in records.list_users(engine):
+    for user in found:
         status = "active" if user.active else f"disabled ({user.disabled_reason})"
-        courses = records.training_records(engine, user.username)
+        courses = records.training_records(door.engine, user.username)
         last = courses[-1] if courses else None
         training = (
             "none recorded"
@@ -232,15 +211,29 @@ def cmd_roles(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     password = read_new_password(from_stdin=args.password_stdin, env=BOOTSTRAP_ENV)
+    engine = records.connect(settings.effective_database_url)
     user = records.bootstrap_admin(
-        engine_of(settings),
+        engine,
         username=args.username,
         name=args.name,
         agency=args.agency,
         job_title=args.job_title,
         password=password,
     )
+    trained = ""
+    if args.course:
+        completed = args.completed or date.today()
+        records.record_training(
+            engine,
+            user.username,
+            course=args.course,
+            completed_on=completed,
+            expires_on=completed + timedelta(days=args.valid_days),
+            by=os_identity(),
+        )
+        trained = f", trained in {args.course!r}"
     out.print(
-        f"administrator [bold]{user.username}[/] created; add users with `plateflow users add`"
+        f"administrator [bold]{user.username}[/] created{trained}; log in with "
+        f"`plateflow login {user.username}`, then add users with `plateflow users add`"
     )
     return 0

@@ -29,6 +29,7 @@ from plateflow.settings import FILE_SUFFIX, GROUPS, Settings, env_name, setting_
 _COMMAND_MODULES = (
     "plateflow._cli_flow",
     "plateflow._cli_api",
+    "plateflow._cli_session",
     "plateflow._cli_hotlist",
     "plateflow._cli_users",
     "plateflow._cli_audit",
@@ -37,7 +38,9 @@ _COMMAND_MODULES = (
     "plateflow._cli_redis",
 )
 
-_STORE = ("database", "storage", "inquiry")
+#: A logged-in act (:mod:`plateflow._cli_session`): its session and justification rules.
+_ACT = ("database", "inquiry")
+_STORE = (*_ACT, "storage")
 
 #: The settings each command takes as flags: groups of :data:`GROUPS` or single settings by
 #: name. Every command also takes the ``general`` group (data directory, log level). A command
@@ -47,25 +50,27 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "run": ("redis", "database", "storage", "streams", "matching"),
     "demo": ("redis", "database", "storage", "streams", "matching"),
     "simulate": ("redis", "database", "partitions", "hotlist_files"),
-    "subscribe": ("redis",),
+    "subscribe": ("redis", *_ACT),
     "serve": tuple(GROUPS),
     "ingest": ("redis", "partitions"),
-    "hotlist import": ("database", "redis", "storage", "hotlists"),
-    "hotlist add": ("database", "redis"),
-    "hotlist remove": ("database", "redis"),
-    "hotlist list": ("database",),
-    "hotlist show": ("database",),
-    "hotlist policy": ("database", "redis", "storage", "hotlists"),
-    "hotlist check": ("database", "storage", "hotlists"),
-    "users add": ("database",),
-    "users train": ("database",),
-    "users disable": ("database",),
-    "users list": ("database",),
+    "login": ("database", "logins"),
+    "logout": ("database",),
+    "hotlist import": (*_ACT, "redis", "storage", "hotlists"),
+    "hotlist add": (*_ACT, "redis"),
+    "hotlist remove": (*_ACT, "redis"),
+    "hotlist list": _ACT,
+    "hotlist show": _ACT,
+    "hotlist policy": (*_ACT, "redis", "storage", "hotlists"),
+    "hotlist check": (*_ACT, "storage", "hotlists"),
+    "users add": _ACT,
+    "users train": _ACT,
+    "users disable": _ACT,
+    "users list": _ACT,
     "users roles": (),
     "users bootstrap": ("database",),
-    "audit verify": ("database",),
-    "audit log": ("database",),
-    "audit report": ("database",),
+    "audit verify": _ACT,
+    "audit log": _ACT,
+    "audit report": _ACT,
     "search plate": (*_STORE, "ocr_classes"),
     "search partial": (*_STORE, "ocr_classes"),
     "search canvass": _STORE,
@@ -75,10 +80,10 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "retention status": ("storage",),
     "hold place": (*_STORE, "ocr_classes"),
     "hold release": _STORE,
-    "hold list": ("database", "storage"),
+    "hold list": _STORE,
     "evidence export": _STORE,
-    "evidence verify": (),
-    "evidence custody": ("database",),
+    "evidence verify": _ACT,
+    "evidence custody": _ACT,
     "settings": tuple(GROUPS),
     "redis acl": ("redis",),
 }

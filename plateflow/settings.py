@@ -39,7 +39,7 @@ POLICY_MIN_RETENTION_DAYS = 365
 DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 
 #: Environment variables with the prefix that are not settings but are read elsewhere.
-_NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD"})
+_NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_SESSION_TOKEN"})
 
 #: Suffix of the variable that names a file holding a secret setting's value.
 FILE_SUFFIX = "_FILE"

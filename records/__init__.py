@@ -115,6 +115,7 @@ from records._roles import (
     PERMISSIONS,
     ROLE_PERMISSIONS,
     ROLES,
+    Permission,
     permissions_for,
     role_table_markdown,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "Inquiry",
     "NotFoundError",
     "NotifyError",
+    "Permission",
     "PlateSample",
     "PolicyCost",
     "PolicyCostError",

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from records._audit import append_audit
 from records._errors import AccessDenied, ConflictError, NotFoundError, RecordsError, ReleaseError
 from records._people import User
+from records._roles import Permission
 from records._schema import (
     alert_dispositions,
     in_window,
@@ -230,7 +231,7 @@ def decide_release(
     denied: AccessDenied | None = None
     with write_tx(engine) as conn:
         try:
-            _decider(conn, by, "releases:decide")
+            _decider(conn, by, Permission.RELEASES_DECIDE)
         except AccessDenied as exc:
             denied = exc
             append_audit(

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 ROLES = (
     "dispatcher",
@@ -16,71 +17,102 @@ ROLES = (
     "auditor",
 )
 
+
+class Permission:
+    """Every permission string, defined here once; code names them as ``Permission.X``."""
+
+    ALERTS_RECEIVE: Final = "alerts:receive"
+    ALERTS_VIEW: Final = "alerts:view"
+    ALERTS_DISPOSITION: Final = "alerts:disposition"
+    READS_SEARCH: Final = "reads:search"
+    READS_CANVASS: Final = "reads:canvass"
+    HOTLISTS_VIEW: Final = "hotlists:view"
+    HOTLISTS_VIEW_COVERT: Final = "hotlists:view_covert"
+    HOTLISTS_PARTIAL: Final = "hotlists:partial"
+    HOTLISTS_MANAGE: Final = "hotlists:manage"
+    EVIDENCE_EXPORT: Final = "evidence:export"
+    RETENTION_HOLD: Final = "retention:hold"
+    RELEASES_REQUEST: Final = "releases:request"
+    RELEASES_DECIDE: Final = "releases:decide"
+    RELEASES_VIEW: Final = "releases:view"
+    USERS_MANAGE: Final = "users:manage"
+    USERS_VIEW: Final = "users:view"
+    AUDIT_VIEW: Final = "audit:view"
+
+
+_P = Permission  # short name for the tables below
+
 #: Every permission and what it allows.
 PERMISSIONS: Mapping[str, str] = {
-    "alerts:receive": "receive live hotlist alerts on a dispatch console",
-    "alerts:view": "view alert history",
-    "alerts:disposition": "accept or reject an alert, with a reason",
-    "reads:search": "search stored reads by plate or pattern (with a case or event number)",
-    "reads:canvass": "canvass stored reads by place and time around a scene (427.3(d))",
-    "hotlists:view": "view hotlists and their entries",
-    "hotlists:view_covert": "see covert hotlists and their alerts",
-    "hotlists:partial": "enter partial-plate entries for a major crime (case number, expiry)",
-    "hotlists:manage": "create, import, edit and set the policy of hotlists",
-    "evidence:export": "export reads as evidence to portable media (427.4)",
-    "retention:hold": "place and release legal holds on stored reads",
-    "releases:request": "record a release request from another agency (427.7)",
-    "releases:decide": "approve or deny a release request (Records Supervisor, 427.7)",
-    "releases:view": "view release requests and their decisions",
-    "users:manage": "add, disable and train users; assign roles",
-    "users:view": "list users and their training",
-    "audit:view": "read the audit log, verify the chain and run the quarterly report (427.5(c))",
+    _P.ALERTS_RECEIVE: "receive live hotlist alerts on a dispatch console",
+    _P.ALERTS_VIEW: "view alert history",
+    _P.ALERTS_DISPOSITION: "accept or reject an alert, with a reason",
+    _P.READS_SEARCH: "search stored reads by plate or pattern (with a case or event number)",
+    _P.READS_CANVASS: "canvass stored reads by place and time around a scene (427.3(d))",
+    _P.HOTLISTS_VIEW: "view hotlists and their entries",
+    _P.HOTLISTS_VIEW_COVERT: "see covert hotlists and their alerts",
+    _P.HOTLISTS_PARTIAL: "enter partial-plate entries for a major crime (case number, expiry)",
+    _P.HOTLISTS_MANAGE: "create, import, edit and set the policy of hotlists",
+    _P.EVIDENCE_EXPORT: "export reads as evidence to portable media (427.4)",
+    _P.RETENTION_HOLD: "place and release legal holds on stored reads",
+    _P.RELEASES_REQUEST: "record a release request from another agency (427.7)",
+    _P.RELEASES_DECIDE: "approve or deny a release request (Records Supervisor, 427.7)",
+    _P.RELEASES_VIEW: "view release requests and their decisions",
+    _P.USERS_MANAGE: "add, disable and train users; assign roles",
+    _P.USERS_VIEW: "list users and their training",
+    _P.AUDIT_VIEW: "read the audit log, verify the chain and run the quarterly report (427.5(c))",
 }
 
 #: Role -> the permissions it grants. Least privilege: administrators manage the system but do
 #: not search reads; auditors read the audit log but not the reads themselves.
 ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
     "dispatcher": frozenset(
-        {"alerts:receive", "alerts:view", "alerts:disposition", "hotlists:view"}
+        {_P.ALERTS_RECEIVE, _P.ALERTS_VIEW, _P.ALERTS_DISPOSITION, _P.HOTLISTS_VIEW}
     ),
     "officer": frozenset(
-        {"alerts:receive", "alerts:view", "alerts:disposition", "hotlists:view", "reads:search"}
+        {
+            _P.ALERTS_RECEIVE,
+            _P.ALERTS_VIEW,
+            _P.ALERTS_DISPOSITION,
+            _P.HOTLISTS_VIEW,
+            _P.READS_SEARCH,
+        }
     ),
     "investigator": frozenset(
         {
-            "alerts:view",
-            "reads:search",
-            "reads:canvass",
-            "hotlists:view",
-            "hotlists:view_covert",
-            "hotlists:partial",
-            "evidence:export",
-            "releases:request",
+            _P.ALERTS_VIEW,
+            _P.READS_SEARCH,
+            _P.READS_CANVASS,
+            _P.HOTLISTS_VIEW,
+            _P.HOTLISTS_VIEW_COVERT,
+            _P.HOTLISTS_PARTIAL,
+            _P.EVIDENCE_EXPORT,
+            _P.RELEASES_REQUEST,
         }
     ),
     "records_supervisor": frozenset(
         {
-            "alerts:view",
-            "reads:search",
-            "hotlists:view",
-            "evidence:export",
-            "retention:hold",
-            "releases:request",
-            "releases:decide",
-            "releases:view",
+            _P.ALERTS_VIEW,
+            _P.READS_SEARCH,
+            _P.HOTLISTS_VIEW,
+            _P.EVIDENCE_EXPORT,
+            _P.RETENTION_HOLD,
+            _P.RELEASES_REQUEST,
+            _P.RELEASES_DECIDE,
+            _P.RELEASES_VIEW,
         }
     ),
     "administrator": frozenset(
         {
-            "hotlists:view",
-            "hotlists:view_covert",
-            "hotlists:manage",
-            "hotlists:partial",
-            "users:manage",
-            "users:view",
+            _P.HOTLISTS_VIEW,
+            _P.HOTLISTS_VIEW_COVERT,
+            _P.HOTLISTS_MANAGE,
+            _P.HOTLISTS_PARTIAL,
+            _P.USERS_MANAGE,
+            _P.USERS_VIEW,
         }
     ),
-    "auditor": frozenset({"audit:view", "users:view", "releases:view", "alerts:view"}),
+    "auditor": frozenset({_P.AUDIT_VIEW, _P.USERS_VIEW, _P.RELEASES_VIEW, _P.ALERTS_VIEW}),
 }
 
 

@@ -72,3 +72,11 @@ def engine(database_url: str) -> Iterator[Engine]:
     records.reset_schema(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own ``plateflow login``: the cached token goes under this
+    test's directory and no session token comes from the environment."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("PLATEFLOW_SESSION_TOKEN", raising=False)

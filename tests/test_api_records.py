@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+import pytest
 import redis
 from fastapi.testclient import TestClient
 
@@ -287,6 +288,26 @@ def test_alert_history_hides_covert_alerts(world: World) -> None:
         "/v1/alerts", headers=world.auth("dora"), params={**CASE, "start": "2026-11-01T00:00:00"}
     )
     assert naive.status_code == 422 and naive.json()["field"] == "start"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        # the default 7-day start would fall before year 1: was a 500 (an unchecked overflow)
+        ("/v1/alerts", {"end": "0001-01-02T00:00:00Z"}, "end"),
+        ("/v1/search/plate", {"plate": "ABC123", "end": "0001-01-02T00:00:00Z"}, "end"),
+        ("/v1/alerts", {"start": "0001-01-01T00:00:00+05:00"}, "start"),
+        ("/v1/alerts", {"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"}, "start"),
+    ],
+)
+def test_a_time_window_out_of_range_is_a_422_naming_the_field(
+    world: World, path: str, params: dict[str, str], field: str
+) -> None:
+    resp = world.client.get(path, headers=world.auth("ivy"), params={**CASE, **params})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["field"] == field and field in resp.json()["detail"]
+    record = world.last_audit()
+    assert (record.outcome, record.username) == ("denied", "ivy")
 
 
 def test_alert_log_replay(world: World, redis_client: redis.Redis) -> None:

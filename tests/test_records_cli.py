@@ -1,9 +1,12 @@
-"""``plateflow users|audit|hotlist`` run through argparse, on the real database and Redis."""
+"""``plateflow login|logout|users|audit|hotlist`` run through argparse, on the real database
+and Redis: every command but ``users bootstrap|roles`` acts as the logged-in user, audited."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -13,54 +16,60 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 
 import records
+import service
 import sinks
-from plateflow import _cli_audit, _cli_hotlist, _cli_users
+from plateflow import _cli_audit, _cli_hotlist, _cli_session, _cli_users
+from plateflow._cli_session import cli_client, token_path
 from plateflow.cli import settings_from_args, settings_parser
 from sinks import ReadStore
-from tests.people import add_person
+from tests.test_api_support import PASSWORD, add_member
 
-PASSWORD = "Correct-Horse-42"
+#: The justification of acts that name no case of their own.
+WHY = ("--event-number", "E26-100")
+_MODULES = (_cli_session, _cli_users, _cli_audit, _cli_hotlist)
 
 
 @pytest.fixture()
 def run(
-    engine: Engine,
     database_url: str,
     redis_url: str,
     data_dir: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ):  # type: ignore[no-untyped-def]
-    for module in (_cli_users, _cli_audit, _cli_hotlist):
+    for module in _MODULES:
         monkeypatch.setattr(module, "out", Console(width=400, no_color=True))
 
-    def run(*argv: str) -> tuple[int, str]:
+    def run(*argv: str, stdin: str | None = None) -> tuple[int, str]:
         parser = argparse.ArgumentParser(prog="plateflow")
         sub = parser.add_subparsers(dest="command", required=True)
         parents = [settings_parser()]
-        for module in (_cli_users, _cli_audit, _cli_hotlist):
+        for module in _MODULES:
             module.register(sub, parents)
-        args = parser.parse_args(
-            [
-                *argv,
-                "--database-url",
-                database_url,
-                "--redis-url",
-                redis_url,
-                "--data-dir",
-                str(data_dir),
-            ]
-        )
+        flags = ["--database-url", database_url, "--redis-url", redis_url]
+        args = parser.parse_args([*argv, *flags, "--data-dir", str(data_dir)])
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         code = args.handler(args, settings_from_args(args))
         return int(code), capsys.readouterr().out
 
     return run
 
 
-def test_bootstrap_users_and_training(
+def login(run, username: str, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    code, out = run("login", username, "--password-stdin", stdin=password + "\n")
+    assert code == 0 and f"logged in as {username}" in out
+
+
+def last(engine: Engine, action: str) -> records.AuditRecord:
+    return [r for r in records.read_audit(engine) if r.action == action][-1]
+
+
+def test_bootstrap_login_users_and_training(
     run,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
     engine: Engine,
+    database_url: str,
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with pytest.raises(_cli_users.CliInputError, match="PLATEFLOW_BOOTSTRAP_PASSWORD"):
@@ -69,43 +78,78 @@ def test_bootstrap_users_and_training(
     with pytest.raises(records.WeakPasswordError):
         run("users", "bootstrap", "--name", "Sys Admin", "--agency", "Example PD")
     monkeypatch.setenv("PLATEFLOW_BOOTSTRAP_PASSWORD", PASSWORD)
-    code, out = run("users", "bootstrap", "--name", "Sys Admin", "--agency", "Example PD")
-    assert code == 0 and "administrator admin created" in out
-    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    code, _ = run(
-        "users",
-        "add",
-        "inv.lee",
-        "--name",
-        "Kim Lee",
-        "--agency",
-        "Example PD",
-        "--role",
-        "investigator",
-        "--password-stdin",
-        "--by",
-        "admin",
-    )
+    code, out = run(
+        "users", "bootstrap", "--name", "Sys Admin", "--agency", "Example PD",
+        "--course", "ALPR policy",
+    )  # fmt: skip
+    assert code == 0 and "administrator admin created, trained in 'ALPR policy'" in out
+    monkeypatch.delenv("PLATEFLOW_BOOTSTRAP_PASSWORD")
+    add = (
+        "users", "add", "inv.lee", "--name", "Kim Lee", "--agency", "Example PD",
+        "--role", "investigator", "--password-stdin", *WHY,
+    )  # fmt: skip
+    with pytest.raises(service.Unauthenticated, match="log in first: `plateflow login`"):
+        run(*add, stdin=PASSWORD + "\n")
+    assert last(engine, "users.add").username == service.ANONYMOUS
+    with pytest.raises(service.Unauthenticated, match="wrong password"):
+        run("login", "admin", "--password-stdin", stdin="not-the-password\n")
+    login(run, "admin")
+    cached = token_path(settings_from_args(argparse.Namespace(setting_database_url=database_url)))
+    assert cached.is_file() and stat.S_IMODE(cached.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cached.parent.stat().st_mode) == 0o700
+    assert not str(cached).count(database_url)  # the URL (it may hold a password) is hashed
+    code, _ = run(*add, stdin=PASSWORD + "\n")
     assert code == 0
     assert records.get_user(engine, "inv.lee").roles == ("investigator",)
-    code, out = run("users", "list")
-    assert "NOT CURRENT" in out
-    code, _ = run(
-        "users",
-        "train",
-        "inv.lee",
-        "--course",
-        "ALPR policy",
-        "--valid-days",
-        "365",
-        "--by",
+    record = last(engine, "users.add")
+    assert (record.username, record.client, record.event_number) == (
         "admin",
+        cli_client(),
+        "E26-100",
     )
-    assert code == 0 and records.users_without_current_training(engine)[0].username == "admin"
-    code, _ = run("users", "disable", "inv.lee", "--reason", "transferred", "--by", "admin")
+    code, out = run("users", "list", *WHY)
+    assert "NOT CURRENT" in out and last(engine, "users.list").result_count == 2
+    code, _ = run(
+        "users", "train", "inv.lee", "--course", "ALPR policy", "--valid-days", "365", *WHY
+    )
+    assert code == 0 and records.users_without_current_training(engine) == []
+    code, _ = run("users", "disable", "inv.lee", "--reason", "transferred", *WHY)
     assert not records.get_user(engine, "inv.lee").active
-    code, out = run("users", "roles")
+    code, out = run("users", "roles")  # the role table: nobody's data, no session needed
     assert "records_supervisor" in out
+    code, out = run("logout")
+    assert code == 0 and "logged out" in out and not cached.exists()
+    with pytest.raises(service.Unauthenticated, match="log in first"):
+        run("users", "list", *WHY)
+
+
+def test_session_token_from_the_environment_and_a_closed_session(
+    run,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    add_member(engine, "adm", "administrator")
+    session = records.login(engine, "adm", PASSWORD)
+    monkeypatch.setenv(_cli_session.SESSION_ENV, session.token)
+    code, _ = run("hotlist", "list", *WHY)
+    assert code == 0 and last(engine, "hotlists.list").username == "adm"
+    records.logout(engine, session.token)
+    with pytest.raises(service.Unauthenticated, match="session unknown or closed"):
+        run("hotlist", "list", *WHY)
+    assert last(engine, "hotlists.list").outcome == "denied"
+
+
+def test_a_token_file_others_can_read_is_refused(
+    run,
+    engine: Engine,
+    database_url: str,  # type: ignore[no-untyped-def]
+) -> None:
+    add_member(engine, "adm", "administrator")
+    login(run, "adm")
+    cached = token_path(settings_from_args(argparse.Namespace(setting_database_url=database_url)))
+    os.chmod(cached, 0o644)
+    with pytest.raises(_cli_session.CliSessionError, match="readable by other users"):
+        run("hotlist", "list", *WHY)
 
 
 def test_hotlist_commands(
@@ -114,83 +158,68 @@ def test_hotlist_commands(
     redis_client: redis.Redis,  # type: ignore[no-untyped-def]
     engine: Engine,
 ) -> None:
+    add_member(engine, "admin", "administrator")
+    add_member(engine, "inv.lee", "investigator")
     path = tmp_path / "ncic.csv"
     path.write_text("LIC,LIS,NIC,OCA\nABC1234,TX,V1,OCA-1\nXYZ987,CA,V2,OCA-2\n")
     pubsub = redis_client.pubsub()
     pubsub.subscribe(sinks.HOTLISTS_CHANGED)
     pubsub.get_message(timeout=2)
-    code, out = run(
-        "hotlist",
-        "import",
-        str(path),
-        "--list",
-        "ncic",
-        "--category",
-        "stolen_vehicle",
-        "--mapping",
-        "ncic",
-        "--sample",
-        "500",
-        "--by",
-        "admin",
-    )
+    imported = (
+        "hotlist", "import", str(path), "--list", "ncic", "--category", "stolen_vehicle",
+        "--mapping", "ncic", "--sample", "500", *WHY,
+    )  # fmt: skip
+    with pytest.raises(service.Unauthenticated, match="log in first"):
+        run(*imported)
+    login(run, "admin")
+    code, out = run(*imported)
     assert code == 0 and "version 1" in out and "alert on" in out
     message = pubsub.get_message(timeout=5)
     assert message is not None and message["data"] == b"ncic"
+    assert (last(engine, "hotlists.import").username, last(engine, "hotlists.import").outcome) == (
+        "admin",
+        "allowed",
+    )
 
     bad = tmp_path / "bad.csv"
     bad.write_text("LIC,LIS\nGOOD1,TX\nA,TX\n")
     with pytest.raises(records.HotlistImportError, match="line 3: plate 'A' is shorter"):
-        run("hotlist", "import", str(bad), "--list", "ncic")
-    code, _ = run(
-        "hotlist",
-        "add",
-        "ncic",
-        "7AB*",
-        "--reason",
-        "hit and run",
-        "--case-number",
-        "26-1",
-        "--expires",
-        "2030-01-01",
-        "--by",
-        "inv.lee",
-    )
+        run("hotlist", "import", str(bad), "--list", "ncic", *WHY)
+    assert last(engine, "hotlists.import").outcome == "failed"
+    login(run, "inv.lee")
+    add = ("hotlist", "add", "ncic", "7AB*", "--reason", "hit and run", "--case-number", "26-1")
+    code, _ = run(*add, "--expires", "2030-01-01")
     assert code == 0
-    code, out = run("hotlist", "list")
+    with pytest.raises(service.Forbidden, match="partial-plate patterns only"):
+        run("hotlist", "add", "ncic", "ABC999", "--reason", "x", "--case-number", "26-1")
+    code, out = run("hotlist", "list", *WHY)
     assert "ncic" in out and "stolen_vehicle" in out
-    code, out = run("hotlist", "show", "ncic")
+    code, out = run("hotlist", "show", "ncic", *WHY)
     assert "ABC1234" in out and "7AB*" in out and "OCA-1" in out
-    code, _ = run("hotlist", "remove", "ncic", "XYZ987", "--by", "admin")
+    # the reads that were not audited before: each is an audit record of the logged-in user
+    for action, count in (("hotlists.list", 1), ("hotlists.view", 3)):
+        record = last(engine, action)
+        assert (record.username, record.client, record.result_count) == (
+            "inv.lee",
+            cli_client(),
+            count,
+        )
+    login(run, "admin")
+    code, _ = run("hotlist", "remove", "ncic", "XYZ987", *WHY)
     assert {e.plate for e in records.load_hotlist(engine, "ncic").entries} == {"ABC1234", "7AB*"}
 
     code, out = run(
-        "hotlist",
-        "check",
-        "ncic",
-        "--differences",
-        "2",
-        "--sample",
-        "2000",
-        "--reads-per-hour",
-        "5000",
-    )
+        "hotlist", "check", "ncic", "--differences", "2", "--sample", "2000",
+        "--reads-per-hour", "5000", *WHY,
+    )  # fmt: skip
     assert "alerts per hour at 5,000 reads per hour" in out
     code, out = run(
-        "hotlist",
-        "policy",
-        "ncic",
-        "--ocr-equivalents",
-        "1",
-        "--priority",
-        "2",
-        "--sample",
-        "500",
-        "--by",
-        "admin",
-    )
+        "hotlist", "policy", "ncic", "--ocr-equivalents", "1", "--priority", "2",
+        "--sample", "500", *WHY,
+    )  # fmt: skip
     assert code == 0
     assert records.load_hotlist(engine, "ncic").policy.ocr_equivalents == 1
+    assert last(engine, "hotlists.policy").username == "admin"
 
 
 def test_policy_over_ceiling_needs_force(
@@ -212,32 +241,42 @@ def test_policy_over_ceiling_needs_force(
         for i, p in enumerate(plates)
     ]  # fmt: skip
     ReadStore(data_dir).write_reads(0, "1-0", reads)
+    add_member(engine, "admin", "administrator")
+    login(run, "admin")
 
-    code, out = run("hotlist", "check", "many", "--sample", "300")
+    code, out = run("hotlist", "check", "many", "--sample", "300", *WHY)
     assert code == 1 and "10.000%" in out and "stored reads" in out
     assert "100.0 alerts per hour" in out
     with pytest.raises(records.PolicyCostError, match="refused"):
-        run("hotlist", "policy", "many", "--priority", "1")
-    code, _ = run("hotlist", "policy", "many", "--priority", "1", "--force")
+        run("hotlist", "policy", "many", "--priority", "1", *WHY)
+    code, _ = run("hotlist", "policy", "many", "--priority", "1", "--force", *WHY)
     assert code == 0 and records.load_hotlist(engine, "many").policy.priority == 1
 
 
-def test_audit_verify_and_report(run, tmp_path: Path, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    add_person(engine, "aud", ["auditor"], password=PASSWORD, name="Ann Auditor", trained=False)
-    code, out = run("audit", "verify")
+def test_audit_verify_log_and_report_are_audited(
+    run,
+    tmp_path: Path,
+    engine: Engine,  # type: ignore[no-untyped-def]
+) -> None:
+    add_member(engine, "aud", "auditor")
+    login(run, "aud")
+    code, out = run("audit", "verify", *WHY)
     assert code == 0 and "intact" in out
-    code, out = run("audit", "log", "--kind", "admin")
-    assert "users.add" in out
-    code, out = run(
-        "audit", "report", "--quarter", _cli_audit.current_quarter(), "--out", str(tmp_path / "r")
-    )
+    code, out = run("audit", "log", "--kind", "login", *WHY)
+    assert "login" in out and "aud" in out
+    quarter = _cli_audit.current_quarter()
+    code, out = run("audit", "report", "--quarter", quarter, "--out", str(tmp_path / "r"), *WHY)
     assert code == 0 and "wrote" in out
     assert list((tmp_path / "r").glob("audit-*.html")) and list((tmp_path / "r").glob("*.csv"))
+    for action in ("audit.verify", "audit.read", "audit.report"):
+        record = last(engine, action)
+        assert (record.username, record.client, record.outcome) == ("aud", cli_client(), "allowed")
+        assert record.event_number == "E26-100"
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
         else:
             conn.exec_driver_sql("DROP TRIGGER audit_log_no_update")
         conn.exec_driver_sql("UPDATE audit_log SET username = 'someone' WHERE seq = 1")
-    code, out = run("audit", "verify")
+    code, out = run("audit", "verify", *WHY)
     assert code == 1 and "record 1: edited" in out

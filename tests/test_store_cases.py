@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import records
-from api import StoreQueryError
+import service
+from plateflow._cli_session import os_identity
 from tests.test_store_support import (
     CASE,
     NOW,
@@ -34,6 +35,8 @@ from tests.test_store_support import (
 )
 
 START, END = NOW - timedelta(days=30), NOW + timedelta(minutes=10)
+#: The justification of the CLI acts that name no case of their own.
+WHY = ("--case-number", "26-100")
 
 
 def iso(moment: datetime) -> str:
@@ -81,28 +84,28 @@ def test_purge_deletes_expired_unheld_partitions_and_records_each(env: Env) -> N
         held_day,
         "--end",
         iso(NOW - timedelta(days=390)),
-        "--by",
-        "rex",
+        as_user="rex",
     )
     assert code == 0 and "2 reads" in text
-    code, text = env.cli("hold", "list")
+    code, text = env.cli("hold", "list", "--case-number", "26-H1", as_user="rex")
     assert code == 0 and "26-H1" in text and "active" in text
-    code, text = env.cli("retention", "purge", "--dry-run", "--by", "ops")
+    code, text = env.cli("retention", "purge", "--dry-run")
     assert code == 0 and "would purge 1 partition(s), 25 rows" in text
     assert "kept 1 expired partition(s) under legal hold" in text
     assert rows_by_day(env) == before and records.list_purges(env.engine) == []
-    code, text = env.cli("retention", "purge", "--by", "ops")
+    code, text = env.cli("retention", "purge")
     assert code == 0 and "purged 1 partition(s), 25 rows" in text and "1 purge(s) recorded" in text
     after = rows_by_day(env)
     assert free_day not in after and after[held_day] == 25
     assert after == {day: n for day, n in before.items() if day != free_day}
     [purge] = records.list_purges(env.engine)
-    assert (purge.partition, purge.rows, purge.by) == (f"reads/date={free_day}", 25, "ops")
+    # a scheduler's purge is nobody's data access: it is recorded with the OS identity
+    assert (purge.partition, purge.rows, purge.by) == (f"reads/date={free_day}", 25, os_identity())
     record = env.audit("retention.purge")[-1]
-    assert (record.kind, record.result_count, record.username) == ("retention", 25, "ops")
-    env.cli("hold", "release", "--case", "26-H1", "--reason", "case closed", "--by", "rex")
+    assert (record.kind, record.result_count, record.username) == ("retention", 25, os_identity())
+    env.cli("hold", "release", "--case", "26-H1", "--reason", "case closed", as_user="rex")
     assert env.audit("holds.release")[-1].outcome == "allowed"
-    code, text = env.cli("retention", "purge", "--by", "ops")
+    code, text = env.cli("retention", "purge")
     assert code == 0 and held_day not in rows_by_day(env)
     assert [p.partition for p in records.list_purges(env.engine)] == [
         f"reads/date={free_day}",
@@ -125,10 +128,10 @@ def test_a_purge_cut_short_is_finished_and_recorded_once_by_the_next_run(
 
     monkeypatch.setattr(shutil, "rmtree", die)
     with pytest.raises(Killed):
-        env.cli("retention", "purge", "--by", "ops")
+        env.cli("retention", "purge")
     monkeypatch.setattr(shutil, "rmtree", real_rmtree)
     assert records.list_purges(env.engine) == []  # records never heard of it
-    code, _ = env.cli("retention", "purge", "--by", "ops")
+    code, _ = env.cli("retention", "purge")
     assert code == 0
     purges = records.list_purges(env.engine)
     expected = sorted(f"reads/date={old_day(d)}" for d in OLD_DAYS)
@@ -137,7 +140,7 @@ def test_a_purge_cut_short_is_finished_and_recorded_once_by_the_next_run(
     assert rows_by_day(env) == {
         d: n for d, n in before.items() if d not in {old_day(x) for x in OLD_DAYS}
     }
-    env.cli("retention", "purge", "--by", "ops")  # nothing left: nothing recorded twice
+    env.cli("retention", "purge")  # nothing left: nothing recorded twice
     assert len(records.list_purges(env.engine)) == 2
 
 
@@ -229,8 +232,7 @@ def test_evidence_export_verifies_and_one_changed_byte_fails_it(env: Env, tmp_pa
         TARGET,
         "--days",
         "30",
-        "--by",
-        "rex",
+        as_user="rex",
     )
     assert code == 0
     out = tmp_path / "usb" / "26-100"
@@ -243,8 +245,7 @@ def test_evidence_export_verifies_and_one_changed_byte_fails_it(env: Env, tmp_pa
         str(out),
         "--purpose",
         "trial",
-        "--by",
-        "ivy",
+        as_user="ivy",
     )
     assert code == 0 and "10 reads, 2 alerts" in text
     since = datetime.now(timezone.utc) - timedelta(days=31)
@@ -265,21 +266,33 @@ def test_evidence_export_verifies_and_one_changed_byte_fails_it(env: Env, tmp_pa
     assert [c["action"] for c in chain] == ["exported", "registered"]
     record = env.audit("evidence.export")[-1]
     assert (record.result_count, record.terms["export_id"]) == (10, chain[1]["note"].split()[-1])
-    code, text = env.cli("evidence", "verify", str(out))
+    code, text = env.cli("evidence", "verify", str(out), *WHY, as_user="ivy")
     assert code == 0 and "evidence intact" in text and "10 reads" in text
     for name in ("reads.csv", "reads.parquet", "chain_of_custody.jsonl"):
         original = flip_one_byte(out / name)
-        code, text = env.cli("evidence", "verify", str(out))
+        code, text = env.cli("evidence", "verify", str(out), *WHY, as_user="ivy")
         assert code == 1 and "FAILED" in text and name in text, text
         (out / name).write_bytes(original)
-    assert env.cli("evidence", "verify", str(out))[0] == 0
+    assert env.cli("evidence", "verify", str(out), *WHY, as_user="ivy")[0] == 0
     code, _ = env.cli(
-        "evidence", "custody", str(out), "--action", "booked", "--by", "property-room"
+        "evidence",
+        "custody",
+        str(out),
+        "--action",
+        "booked",
+        *WHY,
+        as_user="ivy",
     )
-    assert code == 0 and env.cli("evidence", "verify", str(out))[0] == 0
-    with pytest.raises(StoreQueryError, match="covert-list alert"):
+    assert code == 0 and env.cli("evidence", "verify", str(out), *WHY, as_user="ivy")[0] == 0
+    with pytest.raises(service.Forbidden, match="covert-list alert"):
         env.cli(
-            "evidence", "export", "--case", "26-100", "--out", str(tmp_path / "x"), "--by", "rex"
+            "evidence",
+            "export",
+            "--case",
+            "26-100",
+            "--out",
+            str(tmp_path / "x"),
+            as_user="rex",
         )
     assert not (tmp_path / "x").exists()
     assert env.audit("evidence.export")[-1].outcome == "failed"
@@ -380,16 +393,21 @@ def test_release_fulfilment_through_the_cli(env: Env, tmp_path: Path) -> None:
         "*XYZ*",
         "--days",
         "30",
-        "--by",
-        "rex",
+        as_user="rex",
     )
     approved = _request(env)
     out = tmp_path / "release"
-    with pytest.raises(records.AccessDenied, match="Records Supervisor"):
-        env.cli("evidence", "export", "--release", str(approved), "--out", str(out), "--by", "ivy")
+    with pytest.raises(service.Forbidden, match="may not 'releases:decide'"):
+        env.cli("evidence", "export", "--release", str(approved), "--out", str(out), as_user="ivy")
     assert env.audit()[-1].outcome == "denied" and env.audit()[-1].action == "releases.export"
     code, text = env.cli(
-        "evidence", "export", "--release", str(approved), "--out", str(out), "--by", "rex"
+        "evidence",
+        "export",
+        "--release",
+        str(approved),
+        "--out",
+        str(out),
+        as_user="rex",
     )
     assert code == 0 and f"release request {approved} fulfilled" in text
     found = records.get_release(env.engine, approved)
@@ -399,9 +417,9 @@ def test_release_fulfilment_through_the_cli(env: Env, tmp_path: Path) -> None:
         found.export_id is not None
         and found.export_id in (out / "chain_of_custody.jsonl").read_text()
     )
-    assert env.cli("evidence", "verify", str(out))[0] == 0
+    assert env.cli("evidence", "verify", str(out), *WHY, as_user="ivy")[0] == 0
     pending = _request(env, approve=None)
-    with pytest.raises(StoreQueryError, match="only a request approved"):
+    with pytest.raises(service.Conflict, match="only a request approved"):
         env.cli(
             "evidence",
             "export",
@@ -409,7 +427,97 @@ def test_release_fulfilment_through_the_cli(env: Env, tmp_path: Path) -> None:
             str(pending),
             "--out",
             str(tmp_path / "p"),
-            "--by",
-            "rex",
+            as_user="rex",
         )
     assert env.audit("releases.export")[-1].outcome == "failed"
+
+
+def _hold(env: Env, case: str, plate: str) -> None:
+    body = {"reason": "release", "plate": {"plate": plate, "start": iso(START)}}
+    resp = env.client.post(
+        "/v1/holds", json=body, params={"case_number": case}, headers=env.auth("rex")
+    )
+    assert resp.status_code == 201, resp.text
+
+
+def _exports(env: Env) -> list[Path]:
+    root = env.data_dir / "evidence"
+    return sorted(root.iterdir()) if root.exists() else []
+
+
+def test_a_release_exports_exactly_its_case_through_the_api(env: Env) -> None:
+    _hold(env, "26-300", "7ABC124")
+    _hold(env, "26-999", TARGET)  # another case's reads, which this request must never hand over
+    approved = _request(env)
+    path = f"/v1/releases/{approved}/export"
+    for body, params in (
+        ({"case_number": "26-999"}, {"case_number": "26-300"}),
+        ({}, {"case_number": "26-999"}),  # the justification's case counts as asked for
+    ):
+        resp = env.client.post(path, json=body, params=params, headers=env.auth("rex"))
+        assert resp.status_code == 409, resp.text
+        detail = resp.json()["detail"]
+        assert "case 26-300" in detail and "case 26-999" in detail
+        assert resp.json()["field"] == "case_number"
+        assert records.get_release(env.engine, approved).export_id is None
+        assert _exports(env) == []
+        record = env.audit("releases.export")[-1]
+        assert (record.outcome, record.username) == ("failed", "rex")
+    resp = env.client.post(
+        path, json={"case_number": "26-300"}, params={"case_number": "26-300"},
+        headers=env.auth("rex"),
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    exported = resp.json()["export"]
+    assert exported["case_number"] == "26-300" and exported["manifest"]["case_number"] == "26-300"
+    reads = pq.read_table(_exports(env)[0] / "reads.parquet").column("plate").to_pylist()
+    assert reads and set(reads) == {"7ABC124"}
+
+
+def test_a_release_is_checked_against_the_hold(env: Env) -> None:
+    _hold(env, "26-300", "7ABC124")
+    case = {"case_number": "26-300"}
+    for terms, words in (
+        ({"plate": "7ABC124"}, None),
+        ({"plates": ["7abc124", "NOT999"]}, "NOT999"),
+    ):
+        made = records.create_release_request(
+            env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
+            purpose="fugitive search", by="ivy", case_number="26-300", terms=terms,
+        )  # fmt: skip
+        records.decide_release(env.engine, made.id, approve=True, reason="ok", by="rex")
+        resp = env.client.post(
+            f"/v1/releases/{made.id}/export", json={}, params=case, headers=env.auth("rex")
+        )
+        if words is None:
+            assert resp.status_code == 200, resp.text
+            continue
+        assert resp.status_code == 409 and words in resp.json()["detail"]
+        assert resp.json()["field"] == "terms"
+        assert records.get_release(env.engine, made.id).export_id is None
+    assert len(_exports(env)) == 1  # the refused export left nothing behind
+    caseless = records.create_release_request(
+        env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
+        purpose="fugitive search", by="ivy",
+    )  # fmt: skip
+    records.decide_release(env.engine, caseless.id, approve=True, reason="ok", by="rex")
+    resp = env.client.post(
+        f"/v1/releases/{caseless.id}/export", json={}, params=case, headers=env.auth("rex")
+    )
+    assert resp.status_code == 409 and "names no case" in resp.json()["detail"]
+
+
+def test_a_release_exports_exactly_its_case_through_the_cli(env: Env, tmp_path: Path) -> None:
+    _hold(env, "26-300", "7ABC124")
+    _hold(env, "26-999", TARGET)
+    approved = _request(env)
+    out = tmp_path / "release"
+    argv = ("evidence", "export", "--release", str(approved), "--out", str(out))
+    with pytest.raises(service.Conflict, match="case 26-300, not case 26-999") as refused:
+        env.cli(*argv, "--case", "26-999", as_user="rex")
+    assert refused.value.field == "case_number"
+    assert not out.exists() and records.get_release(env.engine, approved).export_id is None
+    assert env.audit("releases.export")[-1].outcome == "failed"
+    code, text = env.cli(*argv, "--case", "26-300", as_user="rex")
+    assert code == 0 and "exported case 26-300" in text
+    assert set(pq.read_table(out / "reads.parquet").column("plate").to_pylist()) == {"7ABC124"}

@@ -7,6 +7,8 @@ record with its query terms and result count; refusals must be audited too.
 
 from __future__ import annotations
 
+import getpass
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ import pytest
 import redis
 
 import records
+import service
 from matchers import alert_id
+from plateflow._cli_session import cli_client
 from sinks import AlertBus
 from tests.test_store_support import (
     CASE,
@@ -260,17 +264,17 @@ def test_cli_plate_search_writes_csv_and_parquet_matching_the_oracle(
             *window,
             "--out",
             str(out),
-            "--by",
-            "ivy",
             "--case-number",
             "26-1",
+            as_user="ivy",
         )
         assert code == 0 and f"wrote {len(expected)} rows" in text
         table = pacsv.read_csv(out) if name.endswith(".csv") else pq.read_table(out)
         assert set(table.column("read_id").to_pylist()) == expected
         assert table.num_rows == len(expected)
         record = env.audit("reads.plate")[-1]
-        assert (record.username, record.client, record.case_number) == ("ivy", "cli", "26-1")
+        assert (record.username, record.case_number) == ("ivy", "26-1")
+        assert record.client == cli_client() == f"cli:{getpass.getuser()}@{socket.gethostname()}"
         assert record.result_count == len(expected) and record.terms["output"] == str(out)
     alerts = pacsv.read_csv(tmp_path / "hits.csv").column("alerts").to_pylist()
     assert any("covert-ops" in text for text in alerts)  # ivy may see covert alerts
@@ -293,16 +297,22 @@ def test_cli_canvass_and_partial_stream_pages_to_the_terminal(shared_env: Env) -
         iso(SCENE_END),
         "--page-size",
         "2",
-        "--by",
-        "ivy",
         "--event-number",
         "E26-7",
+        as_user="ivy",
     )
     assert code == 0 and "page 1" in text and "page 3" in text and "SCN0001" in text
     record = env.audit("reads.canvass")[-1]
     assert record.event_number == "E26-7" and record.result_count == 5
     code, text = env.cli(
-        "search", "partial", "[8B]AD*", "--days", "30", "--by", "otto", "--case-number", "26-2"
+        "search",
+        "partial",
+        "[8B]AD*",
+        "--days",
+        "30",
+        "--case-number",
+        "26-2",
+        as_user="otto",
     )
     expected = expected_ids(env, glob("[8B]AD*"), NOW - timedelta(days=30))
     assert code == 0 and f"{len(expected)} rows" in text
@@ -310,23 +320,26 @@ def test_cli_canvass_and_partial_stream_pages_to_the_terminal(shared_env: Env) -
 
 
 @pytest.mark.parametrize(
-    ("argv", "reason", "message"),
+    ("user", "argv", "reason", "message"),
     [
-        (["--by", "u_otto", "--case-number", "1"], "untrained", "no current ALPR training"),
-        (["--by", "dora", "--case-number", "1"], "forbidden", "may not 'reads:search'"),
-        (["--by", "otto"], "no_justification", "case_number"),
-        (["--by", "otto", "--description", "looking"], "no_justification", "at least"),
+        ("u_otto", ["--case-number", "1"], "untrained", "no current ALPR training"),
+        ("dora", ["--case-number", "1"], "forbidden", "may not 'reads:search'"),
+        ("otto", [], "no_justification", "case_number"),
+        ("otto", ["--description", "looking"], "no_justification", "at least"),
+        (None, ["--case-number", "1"], "no_login", "log in first: `plateflow login`"),
     ],
 )
 def test_cli_refusals_raise_and_are_audited(
-    shared_env: Env, argv: list[str], reason: str, message: str
+    shared_env: Env, user: str | None, argv: list[str], reason: str, message: str
 ) -> None:
-    with pytest.raises(records.AccessDenied, match=message) as refused:
-        shared_env.cli("search", "plate", TARGET, *argv)
+    with pytest.raises(service.ServiceError, match=message) as refused:
+        shared_env.cli("search", "plate", TARGET, *argv, as_user=user)
     assert refused.value.reason == reason
     record = shared_env.audit()[-1]
-    assert (record.action, record.outcome, record.username) == ("reads.plate", "denied", argv[1])
+    username = user or service.ANONYMOUS
+    assert (record.action, record.outcome, record.username) == ("reads.plate", "denied", username)
     assert record.reason is not None and record.reason.startswith(reason)
+    assert record.client == cli_client()
 
 
 # -- past-read matching --------------------------------------------------------------------------
@@ -443,17 +456,16 @@ def test_cli_past_search_publishes_historical_alerts(
         "--days",
         "30",
         "--alert",
-        "--by",
-        "ivy",
         "--case-number",
         "26-3",
+        as_user="ivy",
     )
     expected = expected_ids(env, glob("*XYZ*"), datetime.now(timezone.utc) - timedelta(days=30))
     assert code == 0 and f"published {len(expected)} historical alert" in text
     assert {a["read"]["read_id"] for a in _log_alerts(redis_client, "cli-partials")} == expected
     record = env.audit("reads.past")[-1]
-    assert (record.client, record.result_count, record.terms["alert"]) == ("cli", 2, True)
-    with pytest.raises(records.AccessDenied, match="historical alerts"):
+    assert (record.client, record.result_count, record.terms["alert"]) == (cli_client(), 2, True)
+    with pytest.raises(service.Forbidden, match="historical alerts"):
         env.cli(
             "search",
             "past",
@@ -462,9 +474,8 @@ def test_cli_past_search_publishes_historical_alerts(
             "--entry",
             "*XYZ*",
             "--alert",
-            "--by",
-            "otto",
             "--case-number",
             "26-3",
+            as_user="otto",
         )
     assert env.audit()[-1].outcome == "denied"

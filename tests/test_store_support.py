@@ -12,6 +12,7 @@ import contextlib
 import fnmatch
 import io
 import math
+import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Engine
 import records
 from api import create_app
 from plateflow import _cli_cases, _cli_store
+from plateflow._cli_session import SESSION_ENV
 from plateflow.cli import settings_from_args, settings_parser
 from plateflow.settings import Settings
 from sinks import ReadStore
@@ -218,23 +220,30 @@ class Env:
         return [r for r in found if action is None or r.action == action]
 
 
-def cli_runner(settings_args: list[str]) -> Callable[..., tuple[int, str]]:
-    """Run ``plateflow search|retention|hold|evidence`` through argparse; returns the exit
-    code and what the command printed."""
+def cli_runner(settings_args: list[str], tokens: dict[str, str]) -> Callable[..., tuple[int, str]]:
+    """Run ``plateflow search|retention|hold|evidence`` through argparse, logged in as
+    ``as_user`` (their session token in ``PLATEFLOW_SESSION_TOKEN``, as a script would) or
+    with no session; returns the exit code and what the command printed."""
 
-    def run(*argv: str) -> tuple[int, str]:
+    def run(*argv: str, as_user: str | None = None) -> tuple[int, str]:
         parser = argparse.ArgumentParser(prog="plateflow")
         sub = parser.add_subparsers(dest="command", required=True)
         _cli_store.register(sub, [settings_parser()])
         args = parser.parse_args([*argv, *settings_args])
         buffer = io.StringIO()
         console = Console(file=buffer, width=300, no_color=True)
-        saved = _cli_store.out, _cli_cases.out
+        saved = _cli_store.out, _cli_cases.out, os.environ.get(SESSION_ENV)
         _cli_store.out = _cli_cases.out = console
+        os.environ.pop(SESSION_ENV, None)
+        if as_user is not None:
+            os.environ[SESSION_ENV] = tokens[as_user]
         try:
             code = args.handler(args, settings_from_args(args))
         finally:
-            _cli_store.out, _cli_cases.out = saved
+            _cli_store.out, _cli_cases.out = saved[:2]
+            os.environ.pop(SESSION_ENV, None)
+            if saved[2] is not None:
+                os.environ[SESSION_ENV] = saved[2]
         return int(code), buffer.getvalue()
 
     return run
@@ -259,7 +268,7 @@ def build_env(
     try:
         with TestClient(create_app(settings, redis_url, engine=engine)) as client:
             tokens = login_all(client, usernames)
-            yield Env(client, engine, settings, data_dir, reads, tokens, cli_runner(flags))
+            yield Env(client, engine, settings, data_dir, reads, tokens, cli_runner(flags, tokens))
     finally:
         engine.dispose()
 

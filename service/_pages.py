@@ -7,7 +7,7 @@ a later page costs no more than the first. A canvass is grouped by plate, so its
 offset (:func:`page_of_canvass`).
 
 Alerts raised by the reads of a page come from the alert store; covert-list alerts are left
-out for callers without ``hotlists:view_covert`` (427.6) by :func:`alerts_by_read`.
+out for callers without ``hotlists:view_covert`` (427.6), as :class:`~service.Covert` decides.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -24,7 +24,9 @@ import orjson
 import polars as pl
 
 import records
-from api._store_query import READ_RESULT_SCHEMA, StoreQueryError
+from service._covert import Covert
+from service._errors import Invalid
+from service._query import READ_RESULT_SCHEMA
 from sinks import CANVASS_SCHEMA, Pages, ReadStore
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "page_of_canvass",
     "page_of_reads",
     "rows_json",
+    "with_alerts",
 ]
 
 _ONE_MS = timedelta(milliseconds=1)
@@ -59,9 +62,9 @@ def _open(cursor: str) -> dict[str, Any]:
     try:
         found = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError) as exc:
-        raise StoreQueryError("cursor is not one this API returned", "cursor") from exc
+        raise Invalid("cursor is not one this API returned", "cursor") from exc
     if not isinstance(found, dict):
-        raise StoreQueryError("cursor is not one this API returned", "cursor")
+        raise Invalid("cursor is not one this API returned", "cursor")
     return found
 
 
@@ -75,7 +78,7 @@ def cursor_window(cursor: str | None) -> tuple[datetime, datetime] | None:
         start = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
         end = datetime.fromtimestamp(end_ms / 1000, tz=timezone.utc)
     except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
-        raise StoreQueryError("cursor is not one this API returned", "cursor") from exc
+        raise Invalid("cursor is not one this API returned", "cursor") from exc
     return start, end
 
 
@@ -88,7 +91,7 @@ def decode_cursor(cursor: str, terms: Mapping[str, Any]) -> dict[str, Any]:
     found = _open(cursor)
     if found.get("q") != _digest(terms):
         msg = "cursor belongs to another search; repeat the search without a cursor"
-        raise StoreQueryError(msg, "cursor")
+        raise Invalid(msg, "cursor")
     return found
 
 
@@ -134,7 +137,7 @@ def page_of_reads(
             position = int(found["ts"]), str(found["id"])
             at = datetime.fromtimestamp(position[0] / 1000, tz=timezone.utc)
         except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
-            raise StoreQueryError("cursor is not one this API returned", "cursor") from exc
+            raise Invalid("cursor is not one this API returned", "cursor") from exc
         if newest_first:
             hi = min(hi, at + _ONE_MS)
         else:
@@ -180,7 +183,7 @@ def page_of_canvass(
     if cursor:
         found = decode_cursor(cursor, terms).get("offset")
         if not isinstance(found, int) or found < 0:
-            raise StoreQueryError("cursor is not one this API returned", "cursor")
+            raise Invalid("cursor is not one this API returned", "cursor")
         offset = found
     total = 0
     chosen: list[pl.DataFrame] = []
@@ -200,22 +203,50 @@ def page_of_canvass(
 
 
 def alerts_by_read(
-    store: ReadStore, read_ids: Iterable[str], start: datetime, end: datetime, *, covert: bool
+    store: ReadStore, read_ids: Iterable[str], start: datetime, end: datetime, *, covert: Covert
 ) -> dict[str, list[dict[str, Any]]]:
-    """The stored alerts raised by ``read_ids`` (reads timed in ``[start, end)``), by read id;
-    covert-list alerts only when ``covert`` (the caller holds ``hotlists:view_covert``)."""
+    """The stored alerts raised by ``read_ids`` (reads timed in ``[start, end)``), by read id,
+    those of covert lists only when ``covert`` allows."""
     ids = sorted(set(read_ids))
     if not ids:
         return {}
-    frame = store.scan_alerts(start, end).filter(pl.col("read_id").is_in(ids))
-    if not covert:
-        frame = frame.filter(~pl.col("covert").fill_null(False))
+    frame = covert.alerts(store.scan_alerts(start, end).filter(pl.col("read_id").is_in(ids)))
     found: dict[str, list[dict[str, Any]]] = {}
     for row in frame.sort("ts", "alert_id").select(_ALERT_COLUMNS).collect().iter_rows(named=True):
         found.setdefault(row["read_id"], []).append(
             {k: v for k, v in row.items() if k != "read_id"}
         )
     return found
+
+
+def _alerts_of_rows(
+    store: ReadStore, rows: pl.DataFrame, covert: Covert, grouped: bool
+) -> list[list[dict[str, Any]]]:
+    """The alerts of each row: of its read, or for a canvass row of all its reads."""
+    if grouped:
+        keys = rows["read_ids"].to_list()
+        low, high = rows["first_seen"].min(), rows["last_seen"].max()
+    else:
+        keys = [[i] for i in rows["read_id"].to_list()]
+        low, high = rows["ts"].min(), rows["ts"].max()
+    assert isinstance(low, datetime) and isinstance(high, datetime)
+    ids = [i for group in keys for i in group or ()]
+    found = alerts_by_read(store, ids, low, high + _ONE_MS, covert=covert)
+    return [[alert for key in group or () for alert in found.get(key, [])] for group in keys]
+
+
+def with_alerts(
+    store: ReadStore, frames: Iterable[pl.DataFrame], *, covert: Covert, grouped: bool = False
+) -> Iterator[pl.DataFrame]:
+    """Each non-empty page with an ``alerts`` column: the alerts its reads raised, as JSON
+    text (for files and terminals)."""
+    for frame in frames:
+        if frame.height == 0:
+            continue
+        texts = [
+            orjson.dumps(found).decode() for found in _alerts_of_rows(store, frame, covert, grouped)
+        ]
+        yield frame.with_columns(alerts=pl.Series(texts, dtype=pl.String))
 
 
 def _json_value(value: Any) -> Any:
@@ -232,24 +263,16 @@ def _json_value(value: Any) -> Any:
 
 
 def rows_json(
-    store: ReadStore, rows: pl.DataFrame, *, covert: bool, grouped: bool = False
+    store: ReadStore, rows: pl.DataFrame, *, covert: Covert, grouped: bool = False
 ) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts with ``alerts`` (each the alerts of the read, or for a
     canvass row those of all its reads), times as RFC 3339 UTC text."""
     if rows.height == 0:
         return []
-    if grouped:
-        ids = rows["read_ids"].explode().drop_nulls().to_list()
-        low, high = rows["first_seen"].min(), rows["last_seen"].max()
-    else:
-        ids = rows["read_id"].to_list()
-        low, high = rows["ts"].min(), rows["ts"].max()
-    assert isinstance(low, datetime) and isinstance(high, datetime)
-    alerts = alerts_by_read(store, ids, low, high + _ONE_MS, covert=covert)
     out = []
-    for row in rows.iter_rows(named=True):
+    found = _alerts_of_rows(store, rows, covert, grouped)
+    for row, alerts in zip(rows.iter_rows(named=True), found, strict=True):
         item = {key: _json_value(value) for key, value in row.items()}
-        keys = row["read_ids"] if grouped else [row["read_id"]]
-        item["alerts"] = [alert for key in keys for alert in alerts.get(key, [])]
+        item["alerts"] = alerts
         out.append(item)
     return out

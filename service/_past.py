@@ -11,7 +11,8 @@ look-alikes, differences, state rule, candidates) and runs it over the store in 
 
 The entry's ``effective_from`` is ignored (the question is what it *would* have hit had it been
 on the list); its expiry still applies. Found reads can be raised as alerts built like the
-flow's own (:func:`matchers.build_alert`, deterministic ``alert_id``) and flagged
+flow's own (:func:`matchers.build_alert`,
+deterministic ``alert_id``) and flagged
 ``historical: true``. They are published without the cooldown, so a historical alert never
 turns a live hit of the same plate into a mere sighting.
 """
@@ -20,30 +21,35 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 from sqlalchemy.engine import Engine
 
 import matchers
 import records
-from api._store_query import READ_RESULT_SCHEMA, StoreQueryError, to_ms
+from service._acts import Acts
+from service._door import Actor, Door
+from service._errors import Forbidden, Invalid, NotFound
+from service._pages import cursor_window, page_of_reads, rows_json, with_alerts
+from service._query import READ_RESULT_SCHEMA
+from service._search import ResultStream, SearchPage
+from service._window import to_ms
 from sinks import READS_SCHEMA, AlertBus, Pages, ReadStore
-
-if TYPE_CHECKING:
-    import redis
-
-    from plateflow.settings import Settings
 
 __all__ = [
     "MAX_PAST_DAYS",
     "PAST_SCHEMA",
+    "PastRequest",
     "PastSearch",
     "advisories_for",
-    "list_visible",
-    "publish_historical",
+    "past_page",
+    "past_stream",
 ]
 
 #: Past-read matching looks back at most this far (the store keeps a year by default).
@@ -90,16 +96,19 @@ class PastSearch:
         ocr_classes: Sequence[str] = matchers.DEFAULT_OCR_CLASSES,
     ) -> PastSearch:
         """The live entry ``entry`` (plate or pattern, as entered) of list ``name``, to search
-        the ``days`` before ``now``. Raises :class:`records.NotFoundError` when the list or
-        the entry does not exist, :class:`StoreQueryError` for a bad value."""
+        the ``days`` before ``now``. Raises :class:`~service.NotFound` when the list or
+        the entry does not exist, :class:`~service.Invalid` for a bad value."""
         if not 1 <= days <= MAX_PAST_DAYS:
-            raise StoreQueryError(f"days is {days}; search 1-{MAX_PAST_DAYS} days back", "days")
+            raise Invalid(f"days is {days}; search 1-{MAX_PAST_DAYS} days back", "days")
         try:
             text = matchers.normalise_entry_plate(entry)
         except matchers.MatchersError as exc:
-            raise StoreQueryError(f"entry {entry!r}: {exc}", "plate") from exc
+            raise Invalid(f"entry {entry!r}: {exc}", "plate") from exc
         wanted_state = state.strip().upper() if state and state.strip() else None
-        hotlist = records.load_hotlist(engine, name)
+        try:
+            hotlist = records.load_hotlist(engine, name)
+        except records.NotFoundError as exc:
+            raise NotFound(str(exc), "hotlist") from exc
         chosen = tuple(
             dataclasses.replace(e, effective_from_ms=None)
             for e in hotlist.entries
@@ -111,7 +120,7 @@ class PastSearch:
                 f"{text!r} is not on hotlist {name!r}{where}; add the entry first "
                 f"(`plateflow hotlist add {name} ...` or POST /v1/hotlists/{name}/entries)"
             )
-            raise records.NotFoundError(msg)
+            raise NotFound(msg, "plate")
         end = to_ms((now or datetime.now(timezone.utc)).astimezone(timezone.utc))
         ocr = matchers.OcrClasses(ocr_classes)
         return cls(
@@ -217,23 +226,141 @@ class PastSearch:
         return found
 
 
-def list_visible(engine: Engine, name: str, *, covert: bool) -> bool:
-    """Whether hotlist ``name`` exists for a caller (covert lists only when ``covert``)."""
-    found = next((h for h in records.list_hotlists(engine) if h.name == name), None)
-    return found is not None and (covert or not found.covert)
-
-
-def advisories_for(settings: Settings) -> Callable[[float | None, float | None], list[str]]:
-    """The geofence advisories of ``settings.geofence_file`` (427.3(h)), as the flow adds."""
-    if settings.geofence_file is None:
+def advisories_for(geofence_file: Path | None) -> Callable[[float | None, float | None], list[str]]:
+    """The geofence advisories of ``geofence_file`` (427.3(h)), as the flow adds them."""
+    if geofence_file is None:
         return lambda lat, lon: []
-    path = settings.geofence_file
-    return matchers.Geofences.from_json(path.read_bytes(), str(path)).advisories
+    return matchers.Geofences.from_json(geofence_file.read_bytes(), str(geofence_file)).advisories
 
 
-def publish_historical(
-    client: redis.Redis, alerts: list[dict[str, Any]], log_maxlen: int
-) -> list[dict[str, Any]]:
-    """Publish historical alerts on the alert bus (covert ones on the covert channel), with
-    no cooldown: see the module docstring. Returns them as published."""
-    return AlertBus(client, log_maxlen=log_maxlen, cooldown_s=0).publish(alerts)
+@dataclass(frozen=True)
+class PastRequest:
+    """Past-read matching as asked: entry ``plate`` (as entered) of list ``hotlist``, the
+    ``days`` back, the ``state`` when the plate is listed for several, and whether to publish
+    the hits as historical alerts."""
+
+    hotlist: str
+    plate: str
+    days: int = 30
+    state: str | None = None
+    publish: bool = False
+
+
+def _prepare(
+    door: Door, actor: Actor, asked: PastRequest, now: datetime | None = None
+) -> PastSearch:
+    """The past search, after the checks the act decides itself (each audited): the list
+    exists for this actor (covert lists only for roles allowed), the entry is on it, and a
+    role that raises historical alerts may enter entries."""
+    act = Acts.PAST_READS
+    if actor.covert.hotlist(door.engine, asked.hotlist) is None:
+        raise door.deny(actor, act, NotFound(f"no hotlist {asked.hotlist!r}", "hotlist"))
+    if asked.publish and not any(actor.can(p) for p in Acts.ENTRY_PERMISSIONS):
+        msg = (
+            f"user {actor.username!r} may not raise historical alerts (needs one of "
+            f"{', '.join(Acts.ENTRY_PERMISSIONS)})"
+        )
+        raise door.deny(actor, act, Forbidden(msg))
+    return door.checked(
+        actor,
+        act,
+        lambda: PastSearch.prepare(
+            door.engine,
+            asked.hotlist,
+            asked.plate,
+            days=asked.days,
+            state=asked.state,
+            now=now,
+            ocr_classes=door.config.ocr_classes,
+        ),
+    )
+
+
+def _publish(door: Door, past: PastSearch, store: ReadStore) -> int:
+    """Publish the historical alerts of every hit on the alert bus (covert ones on the covert
+    channel), without the cooldown: a historical alert never turns a live hit of the same
+    plate into a mere sighting. Returns how many."""
+    if door.redis is None:
+        raise AssertionError("publishing historical alerts needs the door's Redis client")
+    advisories = advisories_for(door.config.geofence_file)
+    now_ms = int(time.time() * 1000)
+    bus = AlertBus(door.redis, log_maxlen=door.config.alerts_log_maxlen, cooldown_s=0)
+    published = 0
+    for frame in past.pages(store, past.start, past.end):
+        alerts = past.alerts(past.transform(frame), advisories, now_ms)
+        if alerts:
+            published += len(bus.publish(alerts))
+    return published
+
+
+def past_page(
+    door: Door,
+    actor: Actor,
+    asked: PastRequest,
+    *,
+    page_size: int = 100,
+    cursor: str | None = None,
+) -> SearchPage:
+    """One page of what the entry would have hit; with ``asked.publish`` (first page only)
+    the hits are published as historical alerts."""
+    publish = asked.publish and not cursor  # later pages of the same search: already done
+    window = door.checked(actor, Acts.PAST_READS, lambda: cursor_window(cursor))
+    past = _prepare(door, actor, replace(asked, publish=publish), window[1] if window else None)
+    store, covert = door.store, actor.covert
+
+    def run(access: records.AuditedAccess) -> SearchPage:
+        published = 0
+        if publish:
+            published = _publish(door, past, store)
+            access.terms["alerts_published"] = published
+        page = page_of_reads(
+            lambda lo, hi, size: past.pages(store, lo, hi, size),
+            past.start,
+            past.end,
+            past.terms(),
+            page_size=page_size,
+            cursor=cursor,
+            transform=past.transform,
+            schema=PAST_SCHEMA,
+        )
+        rows = rows_json(store, page.rows, covert=covert)
+        access.result_count = len(rows)
+        access.terms["total"] = page.total
+        return SearchPage(past.terms(), rows, page.total, page.next_cursor, published)
+
+    terms = {**past.terms(), "alert": publish, "cursor": bool(cursor)}
+    return door.read(actor, Acts.PAST_READS, run, terms)
+
+
+def past_stream(
+    door: Door,
+    actor: Actor,
+    asked: PastRequest,
+    *,
+    page_size: int = 1000,
+    output: str = "terminal",
+) -> ResultStream:
+    """The whole result of past-read matching, counted (and, with ``asked.publish``,
+    published) inside the audited transaction; the pages are read after it commits."""
+    past = _prepare(door, actor, asked)
+    publish = asked.publish
+    store = door.store
+
+    def frames() -> Iterator[pl.DataFrame]:
+        for frame in past.pages(store, past.start, past.end, page_size):
+            found = past.transform(frame)
+            if found.height:
+                yield found
+
+    def run(access: records.AuditedAccess) -> tuple[int, int]:
+        published = _publish(door, past, store) if publish else 0
+        if publish:
+            access.terms["alerts_published"] = published
+        total = sum(frame.height for frame in frames())
+        access.result_count = total
+        return total, published
+
+    terms = {**past.terms(), "alert": publish, "output": output}
+    total, published = door.read(actor, Acts.PAST_READS, run, terms)
+    pages = with_alerts(store, frames(), covert=actor.covert)
+    return ResultStream(past.terms(), total, PAST_SCHEMA, pages, published)

@@ -1,40 +1,33 @@
-"""Investigator searches over the read store, shared by the HTTP API and ``plateflow search``.
+"""Searches of the stored reads: plate history, partial plate and canvass (427.3(d)).
 
-A :class:`SearchSpec` is one validated question (plate history, partial plate or canvass) with
-its time window; :meth:`SearchSpec.terms` is what the audit log records (427.5(a), Civil Code
-1798.90.52: plate or pattern, place, time window) and :meth:`SearchSpec.pages` runs it on a
-:class:`sinks.ReadStore` as paged :class:`sinks.Pages`.
-
-Paging and output live in :mod:`api._store_pages`.
+A :class:`SearchSpec` is one validated question with its time window;
+:meth:`SearchSpec.terms` is what the audit log records (427.5(a), Civil Code 1798.90.52: plate
+or pattern, place, time window) and :meth:`SearchSpec.pages` runs it on a
+:class:`sinks.ReadStore` as paged :class:`sinks.Pages`. Every constructor raises
+:class:`~service.Invalid` naming the field to fix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
 
 import matchers
-from api._errors import ApiError, sinks_status
+from service._errors import Invalid
 from sinks import MATCH_COLUMNS, READS_SCHEMA, Pages, ReadStore, SinksError
 
 __all__ = [
-    "COVERT_PERMISSION",
-    "DEFAULT_WINDOW_DAYS",
     "MATCH_MODES",
+    "MAX_CANVASS_RADIUS_M",
+    "MIN_KNOWN_CHARACTERS",
     "READ_RESULT_SCHEMA",
     "SearchSpec",
-    "StoreQueryError",
-    "to_ms",
-    "utc_window",
 ]
 
-COVERT_PERMISSION = "hotlists:view_covert"
-#: Plate history and partial search look this far back when no start is given.
-DEFAULT_WINDOW_DAYS = 30
 #: Plate history tolerance the caller asks for: exact, any OCR look-alike, or one difference.
 MATCH_MODES = ("exact", "ocr", "one_difference")
 #: A canvass is about a scene; a wider circle is a dragnet, not a canvass.
@@ -42,45 +35,6 @@ MAX_CANVASS_RADIUS_M = 50_000.0
 #: A partial plate pins down at least this many positions (letters, digits or ``[...]`` sets).
 MIN_KNOWN_CHARACTERS = 2
 READ_RESULT_SCHEMA: dict[str, pl.DataType] = {**READS_SCHEMA, **MATCH_COLUMNS}
-
-
-class StoreQueryError(ApiError):
-    """A search, hold or export cannot run as asked. ``field`` names the parameter to fix;
-    ``status`` is the HTTP answer (422 a bad value, 404 nothing found, 409 the recorded state
-    does not allow it, 403 the role does not)."""
-
-    def __init__(self, message: str, field: str | None = None, *, status: int = 422) -> None:
-        super().__init__(message)
-        self.field = field
-        self.status = status
-
-
-def utc_window(
-    start: datetime | None,
-    end: datetime | None,
-    *,
-    default_days: int = DEFAULT_WINDOW_DAYS,
-    now: datetime | None = None,
-) -> tuple[datetime, datetime]:
-    """``[start, end)`` in UTC: ``end`` defaults to now, ``start`` to ``default_days`` before
-    ``end``. Raises :class:`StoreQueryError` for naive times, an empty or unrepresentable
-    window."""
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise StoreQueryError(f"{name} has no UTC offset; append Z or +hh:mm", name)
-    try:
-        stop = (end or now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-        begin = (start or stop - timedelta(days=default_days)).astimezone(timezone.utc)
-    except (OverflowError, ValueError) as exc:
-        raise StoreQueryError(f"the time window is out of range ({exc})", "start") from exc
-    if begin >= stop:
-        raise StoreQueryError("start must be before end", "start")
-    return to_ms(begin), to_ms(stop)
-
-
-def to_ms(moment: datetime) -> datetime:
-    """``moment`` cut to whole milliseconds, the store's resolution (cursors carry ms)."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _iso(moment: datetime) -> str:
@@ -97,24 +51,24 @@ def _polygon(geojson: Mapping[str, Any]) -> Any:
         polygon = shape(geometry)
     except Exception as exc:  # shapely raises many kinds on malformed input: all mean "bad"
         msg = f"polygon is not a GeoJSON Polygon or MultiPolygon ({exc.__class__.__name__})"
-        raise StoreQueryError(msg, "polygon") from exc
+        raise Invalid(msg, "polygon") from exc
     if polygon.geom_type not in ("Polygon", "MultiPolygon") or polygon.is_empty:
         msg = f"polygon is a {polygon.geom_type}; give a GeoJSON Polygon or MultiPolygon"
-        raise StoreQueryError(msg, "polygon")
+        raise Invalid(msg, "polygon")
     west, south, east, north = polygon.bounds
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         msg = "polygon coordinates must be [longitude, latitude] in degrees (GeoJSON order)"
-        raise StoreQueryError(msg, "polygon")
+        raise Invalid(msg, "polygon")
     if not shapely.is_valid(polygon):
         msg = f"polygon is not valid ({shapely.is_valid_reason(polygon)}); fix its rings"
-        raise StoreQueryError(msg, "polygon")
+        raise Invalid(msg, "polygon")
     return polygon
 
 
 @dataclass(frozen=True)
 class SearchSpec:
     """One validated search over ``[start, end)``. Build with :meth:`plate_history`,
-    :meth:`partial` or :meth:`canvass`; they raise :class:`StoreQueryError` naming the field."""
+    :meth:`partial` or :meth:`canvass`; they raise :class:`~service.Invalid` naming the field."""
 
     kind: str
     start: datetime
@@ -145,11 +99,9 @@ class SearchSpec:
         normal = matchers.normalise_plate(plate)
         if not 2 <= len(normal) <= matchers.MAX_PLATE_LENGTH:
             msg = f"plate {plate!r} normalises to {normal!r}; give 2-10 letters and digits"
-            raise StoreQueryError(msg, "plate")
+            raise Invalid(msg, "plate")
         if match not in MATCH_MODES:
-            raise StoreQueryError(
-                f"match {match!r} is not one of {', '.join(MATCH_MODES)}", "match"
-            )
+            raise Invalid(f"match {match!r} is not one of {', '.join(MATCH_MODES)}", "match")
         return cls(
             "plate",
             start,
@@ -175,18 +127,18 @@ class SearchSpec:
     ) -> SearchSpec:
         try:
             text = matchers.normalise_entry_plate(pattern)
-            known = matchers.compile_glob(text).known_characters
+            matchers.validate_pattern(text)
         except matchers.MatchersError as exc:
-            raise StoreQueryError(f"pattern {pattern!r}: {exc}", "pattern") from exc
-        if known < MIN_KNOWN_CHARACTERS:
+            raise Invalid(f"pattern {pattern!r}: {exc}", "pattern") from exc
+        if matchers.compile_glob(text).known_characters < MIN_KNOWN_CHARACTERS:
             msg = (
                 f"pattern {pattern!r} fixes fewer than {MIN_KNOWN_CHARACTERS} characters; a "
                 "partial plate names at least that many (427.3(d)), else it is a dragnet"
             )
-            raise StoreQueryError(msg, "pattern")
+            raise Invalid(msg, "pattern")
         if not 0 <= ocr_equivalents <= 3:
             msg = f"ocr_equivalents is {ocr_equivalents}; allowed range is 0-3"
-            raise StoreQueryError(msg, "ocr_equivalents")
+            raise Invalid(msg, "ocr_equivalents")
         return cls(
             "partial",
             start,
@@ -210,14 +162,14 @@ class SearchSpec:
         cameras: Sequence[str] | None = None,
     ) -> SearchSpec:
         if (center is None) == (polygon is None):
-            raise StoreQueryError("a canvass needs a center and radius_m, or a polygon", "center")
+            raise Invalid("a canvass needs a center and radius_m, or a polygon", "center")
         if center is not None:
             lat, lon = center
             if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                raise StoreQueryError(f"center {center} is not a latitude, longitude", "center")
+                raise Invalid(f"center {center} is not a latitude, longitude", "center")
             if radius_m is None or not 0 < radius_m <= MAX_CANVASS_RADIUS_M:
                 msg = f"radius_m must be more than 0 and at most {MAX_CANVASS_RADIUS_M:.0f} m"
-                raise StoreQueryError(msg, "radius_m")
+                raise Invalid(msg, "radius_m")
         else:
             assert polygon is not None
             _polygon(polygon)
@@ -307,10 +259,8 @@ class SearchSpec:
                 page_size=page_size,
             )
         except SinksError as exc:
-            fallback = {"plate": "plate", "partial": "pattern"}.get(self.kind, "center")
-            raise StoreQueryError(
-                str(exc), exc.field or fallback, status=sinks_status(exc)
-            ) from exc
+            field = {"plate": "plate", "partial": "pattern"}.get(self.kind, "center")
+            raise Invalid(str(exc), exc.field or field) from exc
 
 
 def _state(state: str | None) -> str | None:
@@ -318,7 +268,7 @@ def _state(state: str | None) -> str | None:
         return None
     text = state.strip().upper()
     if len(text) != 2 or not text.isalpha() or not text.isascii():
-        raise StoreQueryError(f"state {state!r} is not a two-letter code", "state")
+        raise Invalid(f"state {state!r} is not a two-letter code", "state")
     return text
 
 

@@ -1,0 +1,241 @@
+"""``plateflow login|logout`` and the session every data command acts under.
+
+A person's command-line access to ALPR data passes the same door as the HTTP API
+(:class:`service.Door`): ``plateflow login`` checks the password and opens a session in the
+records database; its token is cached in a file only the user can read, and every command that
+reads or changes records, hotlists, reads or alerts acts as that session's user, audited with
+the client ``cli:{os user}@{host}``. Without a session such a command is refused (and the
+attempt audited) with "log in first: `plateflow login`".
+
+Where the token lives: ``$PLATEFLOW_SESSION_TOKEN`` when set (for scripts; nothing is
+written), else ``$XDG_STATE_HOME/plateflow/sessions/{key}.token`` (``~/.local/state`` when
+``XDG_STATE_HOME`` is unset), mode 0600 in a 0700 directory. ``key`` is a hash of the records
+database URL, because a session exists in one database only: one login per database, and no
+database URL (it may hold a password) in a file name.
+
+Operator commands that are nobody's data access (``run``, ``serve``, ``ingest``,
+``simulate``, ``demo``, ``retention purge|compact|status``, ``users bootstrap`` on an empty
+system) need no session and record the OS identity, :func:`os_identity`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import hashlib
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import redis
+from rich.console import Console
+
+import records
+import service
+from plateflow.embedded import redis_url
+from plateflow.errors import PlateflowError
+from plateflow.settings import Settings
+
+out = Console()
+
+__all__ = [
+    "SESSION_ENV",
+    "act_as",
+    "add_why",
+    "cli_client",
+    "door_of",
+    "os_identity",
+    "register",
+    "token_path",
+]
+
+#: A session token for scripts: used instead of the cached file, never written.
+SESSION_ENV = "PLATEFLOW_SESSION_TOKEN"
+LOGIN_FIRST = "log in first: `plateflow login`"
+
+
+class CliSessionError(PlateflowError):
+    """The command-line session cannot be opened, read or closed as asked."""
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def cli_client() -> str:
+    """The client recorded in the audit log for a command-line act."""
+    return f"cli:{_os_user()}@{socket.gethostname()}"
+
+
+def os_identity() -> str:
+    """Who an operator command (no session) is recorded as: the OS user and host."""
+    return f"os:{_os_user()}@{socket.gethostname()}"
+
+
+def token_path(settings: Settings) -> Path:
+    """The cached session token's file for the records database ``settings`` names."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    key = hashlib.sha256(settings.effective_database_url.encode()).hexdigest()[:16]
+    return Path(state) / "plateflow" / "sessions" / f"{key}.token"
+
+
+def _write_token(path: Path, token: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, token.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(temp, 0o600)  # in case the umask or an old file left other bits
+    os.replace(temp, path)
+
+
+def _read_token(settings: Settings) -> str | None:
+    given = os.environ.get(SESSION_ENV, "").strip()
+    if given:
+        return given
+    path = token_path(settings)
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if path.stat().st_mode & 0o077:
+        msg = f"{path} is readable by other users; delete it and log in again"
+        raise CliSessionError(msg)
+    return text or None
+
+
+def door_of(settings: Settings, redis_client: Any = None) -> service.Door:
+    """The service's door on the database and data directory ``settings`` name."""
+    engine = records.connect(settings.effective_database_url)
+    return service.Door(engine, service.ServiceConfig.pick(settings), redis=redis_client)
+
+
+@contextlib.contextmanager
+def door_with_redis(settings: Settings) -> Iterator[service.Door]:
+    """:func:`door_of` with a Redis client (the embedded server when none is configured), for
+    acts that publish: hotlist changes, historical alerts."""
+    with redis_url(settings, "api") as url:
+        client = redis.Redis.from_url(url)
+        try:
+            yield door_of(settings, client)
+        finally:
+            client.close()
+
+
+def add_why(p: argparse.ArgumentParser, *, case_flag: bool = True) -> None:
+    """The justification flags (427.3(c))."""
+    group = p.add_argument_group("justification (427.3(c): a case or event number, else why)")
+    if case_flag:
+        group.add_argument("--case-number", default=None, help="case number the act is for")
+    group.add_argument("--event-number", default=None, help="event (CAD) number, if no case")
+    group.add_argument(
+        "--description", default=None, help="without a case or event number: why (long enough)"
+    )
+
+
+def why_of(args: argparse.Namespace, case_number: str | None = None) -> service.Justification:
+    return service.Justification(
+        case_number=case_number or getattr(args, "case_number", None),
+        event_number=getattr(args, "event_number", None),
+        description=getattr(args, "description", None),
+    )
+
+
+def act_as(
+    door: service.Door,
+    act: service.Act,
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    case_number: str | None = None,
+) -> service.Actor:
+    """The logged-in actor for ``act``, checked (session, permission, training,
+    justification) and every refusal audited; without a session: "log in first"."""
+    command = " ".join(
+        str(getattr(args, key))
+        for key in ("command", *_subcommand_keys(args))
+        if getattr(args, key, None)
+    )
+    return door.enter(
+        act,
+        _read_token(settings),
+        why=why_of(args, case_number),
+        client=cli_client(),
+        origin={"command": command},
+        login_hint=LOGIN_FIRST,
+    )
+
+
+def _subcommand_keys(args: argparse.Namespace) -> list[str]:
+    return sorted(key for key in vars(args) if key.endswith("_command"))
+
+
+# -- login and logout ---------------------------------------------------------------------------
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "login",
+        parents=parents,
+        help="open a session: every data command acts as you, audited",
+        description="Check your password and open a session in the records database. The "
+        f"token is cached in a file only you can read (or set {SESSION_ENV} instead); "
+        "`plateflow logout` closes it.",
+    )
+    p.add_argument("username", nargs="?", default=None, help="default: your OS login name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(handler=cmd_login)
+    p = sub.add_parser("logout", parents=parents, help="close your session")
+    p.set_defaults(handler=cmd_logout)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise CliSessionError("no password on standard input")
+        return line
+    if not sys.stdin.isatty():
+        raise CliSessionError("no terminal to type the password at: use --password-stdin")
+    return getpass.getpass("password: ")
+
+
+def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
+    username = args.username or _os_user()
+    password = _password(args.password_stdin)
+    door = door_of(settings)
+    try:
+        session = service.login(door, username, password, client=cli_client())
+    finally:
+        door.engine.dispose()
+    path = token_path(settings)
+    _write_token(path, session.token)
+    until = records.iso_utc(session.expires_at_ms)
+    out.print(f"logged in as [bold]{session.user.username}[/] until {until} (token in {path})")
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace, settings: Settings) -> int:
+    token = _read_token(settings)
+    if token is None:
+        out.print("no session to close")
+        return 0
+    door = door_of(settings)
+    try:
+        service.logout(door, token, client=cli_client())
+    finally:
+        door.engine.dispose()
+    token_path(settings).unlink(missing_ok=True)
+    out.print("logged out")
+    return 0

@@ -1,0 +1,39 @@
+"""The narrow configuration of the service layer: only the fields the acts use.
+
+Entry points (the CLI, the API's app factory) build it from their settings with
+:meth:`ServiceConfig.pick`; nothing below them sees the whole settings object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import matchers
+
+__all__ = ["ServiceConfig"]
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What the acts need to know: where the reads are, how long they are kept, the rules of
+    justification and login, how alerts are matched, published and advised."""
+
+    data_dir: Path
+    retention_days: int = 365
+    min_description_length: int = 20
+    ocr_classes: tuple[str, ...] = tuple(matchers.DEFAULT_OCR_CLASSES)
+    alerts_log_maxlen: int = 100_000
+    policy_alert_ceiling: float = 0.01
+    geofence_file: Path | None = None
+    session_ttl_s: int = 8 * 3600
+    lockout_attempts: int = 5
+    lockout_s: int = 900
+
+    @classmethod
+    def pick(cls, source: object) -> ServiceConfig:
+        """The fields of this config taken, by name, from any object that has them (the
+        shell's settings): the service never imports or keeps that object."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{name: getattr(source, name) for name in names})

@@ -1,0 +1,195 @@
+"""Sessions, users and training as acts (427.2.1, 427.3(e)(f), 427.5(a)).
+
+Login and logout are audited by :mod:`records` (every attempt, failures included). User and
+training administration runs through the door like every data act: the administrator is a
+named, trained member too, and says why (a case, event or ticket number, or a description)
+each time; that justification sits in the audit log beside the change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import records
+from service._acts import Acts
+from service._door import Actor, Door
+from service._errors import Unauthenticated, as_service_error
+
+__all__ = [
+    "NewUser",
+    "UserDetail",
+    "add_user",
+    "describe_user",
+    "disable_user",
+    "enable_user",
+    "lapsed_training",
+    "list_training",
+    "list_users",
+    "login",
+    "logout",
+    "record_training",
+    "set_password",
+    "set_roles",
+    "today",
+    "view_user",
+]
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+@dataclass(frozen=True)
+class UserDetail:
+    """A user with their training records."""
+
+    user: records.User
+    training: tuple[records.TrainingRecord, ...]
+
+
+def login(door: Door, username: str, password: str, *, client: str | None) -> records.Session:
+    """Check the password and open a session (lockout and lifetime from the config).
+    Raises :class:`~service.Unauthenticated` (:class:`~service.Locked` while locked)."""
+    try:
+        return records.login(
+            door.engine,
+            username,
+            password,
+            lockout_attempts=door.config.lockout_attempts,
+            lockout_s=door.config.lockout_s,
+            session_ttl_s=door.config.session_ttl_s,
+            client=client,
+        )
+    except records.AuthError as exc:
+        raise as_service_error(exc) or Unauthenticated(str(exc)) from exc
+
+
+def logout(door: Door, token: str, *, client: str | None) -> None:
+    """Close a session (idempotent); the logout is audited."""
+    records.logout(door.engine, token, client=client)
+
+
+def describe_user(door: Door, user: records.User) -> UserDetail:
+    """A user's own record and training (no ALPR data): what ``me`` shows."""
+    return UserDetail(user, tuple(records.training_records(door.engine, user.username)))
+
+
+def list_users(door: Door, actor: Actor, *, include_disabled: bool = True) -> list[records.User]:
+    return door.read_all(
+        actor,
+        Acts.USER_LIST,
+        lambda: records.list_users(door.engine, include_disabled=include_disabled),
+    )
+
+
+def view_user(door: Door, actor: Actor, username: str) -> UserDetail:
+    def run(access: records.AuditedAccess) -> UserDetail:
+        user = records.get_user(access.conn, username)
+        access.result_count = 1
+        return UserDetail(user, tuple(records.training_records(access.conn, username)))
+
+    return door.read(actor, Acts.USER_VIEW, run, {"user": username})
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """Who a new user is: a named member of an agency (427.2.1(a)) with roles."""
+
+    username: str
+    name: str
+    agency: str
+    job_title: str
+    roles: tuple[str, ...]
+
+
+def add_user(door: Door, actor: Actor, new: NewUser, *, password: str) -> records.User:
+    """Add a named user with roles; the password must pass the password rules."""
+    fields = {**dataclasses.asdict(new), "roles": list(new.roles)}
+    return door.write(
+        actor,
+        Acts.USER_ADD,
+        lambda: records.add_user(door.engine, **fields, password=password, by=actor.username),
+        {"user": new.username, "roles": list(new.roles)},
+    )
+
+
+def set_roles(door: Door, actor: Actor, username: str, roles: Sequence[str]) -> records.User:
+    return door.write(
+        actor,
+        Acts.USER_ROLES,
+        lambda: records.set_roles(door.engine, username, list(roles), by=actor.username),
+        {"user": username, "roles": list(roles)},
+    )
+
+
+def disable_user(door: Door, actor: Actor, username: str, *, reason: str) -> records.User:
+    """Disable a user (never deleted); their sessions are closed."""
+    return door.write(
+        actor,
+        Acts.USER_DISABLE,
+        lambda: records.disable_user(door.engine, username, by=actor.username, reason=reason),
+        {"user": username},
+    )
+
+
+def enable_user(door: Door, actor: Actor, username: str) -> records.User:
+    return door.write(
+        actor,
+        Acts.USER_ENABLE,
+        lambda: records.enable_user(door.engine, username, by=actor.username),
+        {"user": username},
+    )
+
+
+def set_password(door: Door, actor: Actor, username: str, password: str) -> None:
+    """Set a user's password; their sessions are closed."""
+    door.write(
+        actor,
+        Acts.USER_PASSWORD,
+        lambda: records.set_password(door.engine, username, password, by=actor.username),
+        {"user": username},
+    )
+
+
+def list_training(door: Door, actor: Actor, username: str) -> list[records.TrainingRecord]:
+    def run(access: records.AuditedAccess) -> list[records.TrainingRecord]:
+        records.get_user(access.conn, username)  # unknown user: not found, not an empty list
+        found = list(records.training_records(access.conn, username))
+        access.result_count = len(found)
+        return found
+
+    return door.read(actor, Acts.TRAINING_LIST, run, {"user": username})
+
+
+def record_training(
+    door: Door,
+    actor: Actor,
+    username: str,
+    *,
+    course: str,
+    completed_on: date,
+    expires_on: date | None,
+) -> records.TrainingRecord:
+    return door.write(
+        actor,
+        Acts.TRAINING_RECORD,
+        lambda: records.record_training(
+            door.engine,
+            username,
+            course=course,
+            completed_on=completed_on,
+            expires_on=expires_on,
+            by=actor.username,
+        ),
+        {"user": username, "course": course},
+    )
+
+
+def lapsed_training(door: Door, actor: Actor) -> list[records.User]:
+    """Active users without current training."""
+    return door.read_all(
+        actor, Acts.TRAINING_LAPSED, lambda: records.users_without_current_training(door.engine)
+    )
