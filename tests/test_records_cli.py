@@ -33,6 +33,8 @@ def run(
 ):  # type: ignore[no-untyped-def]
     for module in (_cli_users, _cli_audit, _cli_hotlist):
         monkeypatch.setattr(module, "out", Console(width=400, no_color=True))
+    # The suite's Redis URL may carry a password (the embedded admin user): never a flag.
+    monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
 
     def run(*argv: str) -> tuple[int, str]:
         parser = argparse.ArgumentParser(prog="plateflow")
@@ -45,8 +47,6 @@ def run(
                 *argv,
                 "--database-url",
                 database_url,
-                "--redis-url",
-                redis_url,
                 "--data-dir",
                 str(data_dir),
             ]

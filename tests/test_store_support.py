@@ -12,12 +12,14 @@ import contextlib
 import fnmatch
 import io
 import math
+import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pyarrow.dataset as ds
 import pytest
@@ -218,8 +220,11 @@ class Env:
         return [r for r in found if action is None or r.action == action]
 
 
-def cli_runner(settings_args: list[str]) -> Callable[..., tuple[int, str]]:
-    """Run ``plateflow search|retention|hold|evidence`` through argparse; returns the exit
+def cli_runner(
+    settings_args: list[str], environ: dict[str, str] | None = None
+) -> Callable[..., tuple[int, str]]:
+    """Run ``plateflow search|retention|hold|evidence`` through argparse, with ``environ``
+    added to the environment (a Redis URL with a password is never a flag); returns the exit
     code and what the command printed."""
 
     def run(*argv: str) -> tuple[int, str]:
@@ -232,7 +237,8 @@ def cli_runner(settings_args: list[str]) -> Callable[..., tuple[int, str]]:
         saved = _cli_store.out, _cli_cases.out
         _cli_store.out = _cli_cases.out = console
         try:
-            code = args.handler(args, settings_from_args(args))
+            with mock.patch.dict(os.environ, environ or {}):
+                code = args.handler(args, settings_from_args(args))
         finally:
             _cli_store.out, _cli_cases.out = saved
         return int(code), buffer.getvalue()
@@ -255,11 +261,12 @@ def build_env(
     settings = Settings.load(
         environ={}, data_dir=str(data_dir), database_url=url, redis_url=redis_url
     )
-    flags = ["--database-url", url, "--redis-url", redis_url, "--data-dir", str(data_dir)]
+    flags = ["--database-url", url, "--data-dir", str(data_dir)]
+    cli = cli_runner(flags, {"PLATEFLOW_REDIS_URL": redis_url})
     try:
         with TestClient(create_app(settings, redis_url, engine=engine)) as client:
             tokens = login_all(client, usernames)
-            yield Env(client, engine, settings, data_dir, reads, tokens, cli_runner(flags))
+            yield Env(client, engine, settings, data_dir, reads, tokens, cli)
     finally:
         engine.dispose()
 
