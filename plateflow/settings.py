@@ -239,7 +239,7 @@ class Settings:
     embedded_redis_fsync: str = _setting(
         "everysec",
         _fsync,
-        "embedded Redis AOF fsync: everysec (a crash of the machine may lose ~1 s) or always",
+        "embedded Redis AOF fsync: everysec (a crash may lose ~1-2 s of writes) or always",
         group="redis",
     )
     database_url: str | None = _setting(

@@ -58,9 +58,10 @@ class AclRole:
 
 
 # Commands that ride along on every connection: PING (health checks, redis-py's
-# health_check_interval). AUTH and HELLO are always allowed; redis-py's CLIENT SETINFO on
-# connect is refused here and redis-py ignores that refusal.
-_BASE = ("ping",)
+# health_check_interval) and SELECT (redis-py sends it on connect for a URL ending in /N with
+# N > 0). AUTH and HELLO are always allowed; redis-py's CLIENT SETINFO on connect is refused
+# here and redis-py ignores that refusal.
+_BASE = ("ping", "select")
 # redis-py's Script runs EVALSHA and, after a NOSCRIPT (a restarted server), SCRIPT LOAD.
 _SCRIPT = ("evalsha", "eval", "script|load")
 

@@ -37,8 +37,14 @@ def run_cli(argv: list[str]) -> int:
     return code
 
 
+@pytest.fixture(autouse=True)
+def _redis_from_env(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite's Redis URL may carry a password (the embedded admin user): never a flag.
+    monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
+
+
 def common(redis_url: str, data_dir: Path) -> list[str]:
-    return ["--redis-url", redis_url, "--data-dir", str(data_dir), "--partitions", "4"]
+    return ["--data-dir", str(data_dir), "--partitions", "4"]
 
 
 def test_ingest_file_reports_bad_lines_and_dead_letters_them(
@@ -153,6 +159,7 @@ def test_serve_runs_the_api_with_a_generated_token(
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEFLOW_")}
     env["COLUMNS"] = "200"
+    env["PLATEFLOW_REDIS_URL"] = redis_url
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -39,6 +39,8 @@ def run(
 ):  # type: ignore[no-untyped-def]
     for module in _MODULES:
         monkeypatch.setattr(module, "out", Console(width=400, no_color=True))
+    # The suite's Redis URL may carry a password (the embedded admin user): never a flag.
+    monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
 
     def run(*argv: str, stdin: str | None = None) -> tuple[int, str]:
         parser = argparse.ArgumentParser(prog="plateflow")
@@ -46,7 +48,7 @@ def run(
         parents = [settings_parser()]
         for module in _MODULES:
             module.register(sub, parents)
-        flags = ["--database-url", database_url, "--redis-url", redis_url]
+        flags = ["--database-url", database_url]
         args = parser.parse_args([*argv, *flags, "--data-dir", str(data_dir)])
         if stdin is not None:
             monkeypatch.setattr("sys.stdin", io.StringIO(stdin))

@@ -194,6 +194,7 @@ def test_each_service_is_refused_outside_its_job(
         "api": ("XRANGE", ALERTS_LOG, "-", "+"),
     }[service]
     assert not refused(url, *allowed), "the user cannot do its own job: the test is moot"
+    assert not refused(url, "SELECT", "0"), "a URL ending in /N would not connect"
     wrongly_allowed = [c for c in OUTSIDE[service] + EVERYONE_REFUSED if not refused(url, *c)]
     assert not wrongly_allowed, f"{service} may run {wrongly_allowed}"
     channels = {

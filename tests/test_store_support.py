@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pyarrow.dataset as ds
 import pytest
@@ -220,10 +221,13 @@ class Env:
         return [r for r in found if action is None or r.action == action]
 
 
-def cli_runner(settings_args: list[str], tokens: dict[str, str]) -> Callable[..., tuple[int, str]]:
+def cli_runner(
+    settings_args: list[str], tokens: dict[str, str], environ: dict[str, str] | None = None
+) -> Callable[..., tuple[int, str]]:
     """Run ``plateflow search|retention|hold|evidence`` through argparse, logged in as
     ``as_user`` (their session token in ``PLATEFLOW_SESSION_TOKEN``, as a script would) or
-    with no session; returns the exit code and what the command printed."""
+    with no session, with ``environ`` added to the environment (a Redis URL with a password is
+    never a flag); returns the exit code and what the command printed."""
 
     def run(*argv: str, as_user: str | None = None) -> tuple[int, str]:
         parser = argparse.ArgumentParser(prog="plateflow")
@@ -238,7 +242,8 @@ def cli_runner(settings_args: list[str], tokens: dict[str, str]) -> Callable[...
         if as_user is not None:
             os.environ[SESSION_ENV] = tokens[as_user]
         try:
-            code = args.handler(args, settings_from_args(args))
+            with mock.patch.dict(os.environ, environ or {}):
+                code = args.handler(args, settings_from_args(args))
         finally:
             _cli_store.out, _cli_cases.out = saved[:2]
             os.environ.pop(SESSION_ENV, None)
@@ -264,11 +269,12 @@ def build_env(
     settings = Settings.load(
         environ={}, data_dir=str(data_dir), database_url=url, redis_url=redis_url
     )
-    flags = ["--database-url", url, "--redis-url", redis_url, "--data-dir", str(data_dir)]
+    flags = ["--database-url", url, "--data-dir", str(data_dir)]
     try:
         with TestClient(create_app(settings, redis_url, engine=engine)) as client:
             tokens = login_all(client, usernames)
-            yield Env(client, engine, settings, data_dir, reads, tokens, cli_runner(flags, tokens))
+            cli = cli_runner(flags, tokens, {"PLATEFLOW_REDIS_URL": redis_url})
+            yield Env(client, engine, settings, data_dir, reads, tokens, cli)
     finally:
         engine.dispose()
 
