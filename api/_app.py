@@ -87,16 +87,30 @@ def _audit_invalid(request: Request, detail: str) -> None:
     )
 
 
-def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    redis_url: str,
+    *,
+    engine: Engine | None = None,
+    ingest_redis_url: str | None = None,
+) -> FastAPI:
     """Build the API for ``settings`` talking to the Redis at ``redis_url``.
 
-    The Redis client (hiredis parser when installed) lives in ``app.state.redis``, the records
+    The Redis client (hiredis parser when installed) lives in ``app.state.redis``; the camera
+    ingest's in ``app.state.ingest_redis``, connected with ``ingest_redis_url`` (the ingest's
+    own ACL user, which may write the read streams; the API's user may not) or, when that is
+    None, the same client. The records
     database engine (``settings.effective_database_url``, tables created if missing, unless an
     ``engine`` is given) in ``app.state.engine``; both are closed when the app shuts down.
     Raises :class:`ApiError` if the Redis URL cannot be parsed.
     """
     try:
         client = redis.Redis.from_url(redis_url, health_check_interval=30)
+        ingest_client = (
+            redis.Redis.from_url(ingest_redis_url, health_check_interval=30)
+            if ingest_redis_url
+            else client
+        )
     except ValueError as exc:
         msg = f"cannot use the Redis URL for the API ({exc}); check PLATEFLOW_REDIS_URL"
         raise ApiError(msg) from exc
@@ -117,6 +131,7 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
             yield
         finally:
             app.state.redis.close()
+            app.state.ingest_redis.close()
             if owns_engine:
                 app.state.engine.dispose()
 
@@ -128,6 +143,7 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
     )
     app.state.settings = settings
     app.state.redis = client
+    app.state.ingest_redis = ingest_client
     app.state.engine = db
     app.state.door = door
 

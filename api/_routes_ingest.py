@@ -201,7 +201,7 @@ async def _ingest(
             f"{MAX_READS_PER_REQUEST:,}: split the batch"
         )
         raise HTTPException(413, msg)
-    client: redis.Redis = request.app.state.redis
+    client: redis.Redis = request.app.state.ingest_redis
     partitions: int = request.app.state.settings.partitions
     try:
         result = await run_in_threadpool(

@@ -22,12 +22,11 @@ from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from dataflow._config import FlowConfig, HotlistConfig
-from dataflow._geofences import Geofences
 from dataflow._hotlists import IndexHolder
 from dataflow._process import BatchProcessor
 from dataflow._sink import BatchSink
 from dataflow._source import RedisStreamSource
-from matchers import OcrClasses
+from matchers import Geofences, OcrClasses
 
 if TYPE_CHECKING:
     from plateflow.settings import Settings
@@ -60,9 +59,8 @@ def build_flow(
     """The plateflow dataflow against ``redis_url``, matching with ``holder``'s live index."""
     opts = options or FlowOptions()
     if geofences is None:
-        geofences = (
-            Geofences.load(config.geofence_file) if config.geofence_file else Geofences.empty()
-        )
+        path = config.geofence_file
+        geofences = Geofences.from_json(path.read_bytes(), str(path)) if path else Geofences.empty()
     deadline = time.time() + opts.drain_after_s if opts.drain else None
     flow = Dataflow("plateflow")
     batches = op.input(

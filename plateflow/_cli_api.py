@@ -22,7 +22,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from plateflow.embedded import redis_url
+from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "camera ingest is disabled: no ingest token configured; set PLATEFLOW_INGEST_TOKENS "
             "or pass --generate-ingest-token"
         )
-    with redis_url(settings) as url:
-        app = create_app(settings, url)
+    with redis_urls(settings) as urls:
+        app = create_app(settings, urls.api, ingest_redis_url=urls.ingest)
         where = f"http://{settings.api_host}:{settings.api_port}"
         out.print(f"plateflow API on {where} (OpenAPI docs at {where}/docs)")
         # log_config=None keeps the CLI's logging (rich) instead of uvicorn's own dictConfig.
@@ -199,7 +199,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"[bold red]error:[/] no file at {args.file}; give a JSON Lines file or -")
         return 2
     total = None if from_stdin else args.file.stat().st_size
-    with redis_url(settings) as url:
+    with redis_url(settings, "ingest") as url:
         client = redis.Redis.from_url(url)
         stream: IO[bytes] = sys.stdin.buffer if from_stdin else args.file.open("rb")
         columns = (

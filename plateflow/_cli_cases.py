@@ -219,7 +219,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
     store = ReadStore(settings.data_dir, settings.retention_days)
-    with redis_url(settings) as url:
+    with redis_url(settings, "api") as url:
         client = redis.Redis.from_url(url)
         try:
             written = store.compact_closed(

@@ -16,7 +16,7 @@ from rich.console import Console
 
 import service
 from plateflow._cli_session import act_as, add_why, door_of
-from plateflow.embedded import redis_url
+from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
 from service import Acts
 
@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from dataflow import FlowOptions, run_flow
 
     addresses = args.addresses.split(";") if args.addresses else None
-    with redis_url(settings) as url:
+    with redis_url(settings, "flow") as url:
         run_flow(
             settings,
             url,
@@ -110,7 +110,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     sent = 0
     chunk = 100 if args.rate <= 0 else max(1, min(1000, int(args.rate // 20)))
-    with redis_url(settings) as url:
+    with redis_url(settings, "ingest") as url:
         client = None if args.jsonl else redis.Redis.from_url(url)
         sink = args.jsonl.open("wb") if args.jsonl else None
         try:
@@ -145,7 +145,7 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
         else:
             out.print(render_alert(alert), highlight=False)
 
-    with redis_url(settings) as url:
+    with redis_url(settings, "api") as url:
         client = redis.Redis.from_url(url)
         door = door_of(settings, client)
         try:
@@ -182,10 +182,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         geofence_file=settings.geofence_file or _demo.samples_dir() / "geofences.geojson",
     )
     out.rule("plateflow demo")
-    with redis_url(settings) as url:
-        out.print(f"Redis: {url}   data: {settings.data_dir.resolve()}")
+    with redis_urls(settings) as urls:
+        # One process, three services: each part connects as its own Redis user.
+        where = urls.flow.rsplit("@", 1)[-1]
+        out.print(f"Redis: {where}   data: {settings.data_dir.resolve()}")
         started = time.monotonic()
-        holder = make_holder(HotlistConfig.from_settings(settings), url)
+        holder = make_holder(HotlistConfig.from_settings(settings), urls.flow)
         lists = list(holder.current().hotlists.values())
         for h in lists:
             out.print(
@@ -198,17 +200,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         )
         sim_hot = _demo.plates_for(lists, random.Random(3))
         sim = Simulator(n_cameras=args.cameras, hot_plates=sim_hot, hit_rate=0.003, seed=11)
-        feed = AlertFeed(url, (lambda a: None) if args.quiet else print_alert(out)).start()
+        feed = AlertFeed(urls.api, (lambda a: None) if args.quiet else print_alert(out)).start()
         started = time.monotonic()
-        feeder = _demo.Feeder(url, settings, sim, args.rate, args.duration).start()
+        feeder = _demo.Feeder(urls.ingest, settings, sim, args.rate, args.duration).start()
         run_flow(
             settings,
-            url,
+            urls.flow,
             holder=holder,
             options=FlowOptions(drain=True, drain_after_s=args.duration + 0.5, flush_s=2.0),
         )
         feeder.thread.join()
         time.sleep(0.3)  # let the last published alerts reach the feed
         feed.stop()
-        _demo.summary(out, settings, url, started, feed, feeder.sent)
+        _demo.summary(out, settings, urls.flow, started, feed, feeder.sent)
     return 0

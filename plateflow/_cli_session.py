@@ -125,7 +125,7 @@ def door_of(settings: Settings, redis_client: Any = None) -> service.Door:
 def door_with_redis(settings: Settings) -> Iterator[service.Door]:
     """:func:`door_of` with a Redis client (the embedded server when none is configured), for
     acts that publish: hotlist changes, historical alerts."""
-    with redis_url(settings) as url:
+    with redis_url(settings, "api") as url:
         client = redis.Redis.from_url(url)
         try:
             yield door_of(settings, client)

@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "plateflow._cli_audit",
     "plateflow._cli_store",
     "plateflow._cli_settings",
+    "plateflow._cli_redis",
 )
 
 #: A logged-in act (:mod:`plateflow._cli_session`): its session and justification rules.
@@ -84,6 +85,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "evidence verify": _ACT,
     "evidence custody": _ACT,
     "settings": tuple(GROUPS),
+    "redis acl": ("redis",),
 }
 
 console = Console(stderr=True)

@@ -34,6 +34,9 @@ ENV_PREFIX = "PLATEFLOW_"
 
 #: The policy's minimum retention (427.4): reads are kept at least one year.
 POLICY_MIN_RETENTION_DAYS = 365
+#: The default OCR look-alike groups (ARCHITECTURE "Matching semantics"); defined here, the
+#: lowest module that needs them, and imported by matchers.
+DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 
 #: Environment variables with the prefix that are not settings but are read elsewhere.
 _NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_SESSION_TOKEN"})
@@ -89,6 +92,12 @@ def _redis_url(raw: str) -> str | None:
     scheme = urlsplit(raw).scheme
     if scheme not in ("redis", "rediss", "unix"):
         raise ValueError("a redis://, rediss:// or unix:// URL, or empty for the embedded Redis")
+    return raw
+
+
+def _fsync(raw: str) -> str:
+    if raw not in ("everysec", "always"):
+        raise ValueError("everysec or always")
     return raw
 
 
@@ -206,6 +215,33 @@ class Settings:
         "Redis URL (redis://host:6379/0); unset starts the embedded Redis",
         group="redis",
     )
+    redis_ingest_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the ingest's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    redis_flow_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the flow's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    redis_api_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the API's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    embedded_redis_fsync: str = _setting(
+        "everysec",
+        _fsync,
+        "embedded Redis AOF fsync: everysec (a crash of the machine may lose ~1 s) or always",
+        group="redis",
+    )
     database_url: str | None = _setting(
         None,
         _database_url,
@@ -280,7 +316,7 @@ class Settings:
         group="matching",
     )
     ocr_classes: tuple[str, ...] = _setting(
-        ("0ODQ", "1I", "2Z", "5S", "8B", "6G"),
+        DEFAULT_OCR_CLASSES,
         _ocr_classes,
         "OCR confusion classes, e.g. 0ODQ,1I,2Z",
         group="matching",
@@ -380,20 +416,6 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'plateflow.db').resolve()}"
-
-    def redacted(self) -> dict[str, Any]:
-        """The settings as a dict safe to log: secrets and URL passwords are masked."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.metadata["secret"] and value:
-                value = "***"
-            elif isinstance(value, str) and "@" in value and "://" in value:
-                parts = urlsplit(value)
-                if parts.password:
-                    value = value.replace(f":{parts.password}@", ":***@")
-            out[f.name] = value
-        return out
 
 
 def _refuse_unknown(env: Mapping[str, str], fields: tuple[dataclasses.Field[Any], ...]) -> None:

@@ -7,7 +7,6 @@ reach actors whom :class:`~service.Covert` allows.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -20,14 +19,13 @@ from service._acts import Acts
 from service._door import Actor, Door
 from service._errors import Forbidden, Invalid
 from service._window import utc_window
-from sinks import AlertBus
+from sinks import AlertBus, SinksError, parse_stream_id
 
 __all__ = ["ALERT_KINDS", "HISTORY_DEFAULT_DAYS", "alert_history", "alert_log", "subscribe"]
 
 #: Alert history looks this far back when no start is given.
 HISTORY_DEFAULT_DAYS = 7
 ALERT_KINDS = ("exact", "ocr", "fuzzy", "partial")
-_STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
 
 def alert_history(
@@ -86,9 +84,11 @@ def alert_log(
     """Alerts logged after stream id ``after``, oldest first, as ``(id, alert)``: what a
     console missed while disconnected. ``covert`` reads the covert log (roles allowed only)."""
     act = Acts.ALERT_LOG
-    if not _STREAM_ID.match(after):
+    try:
+        parse_stream_id(after)
+    except SinksError as exc:
         msg = f"after {after!r} is not a stream id like 1764331200000-0"
-        raise door.deny(actor, act, Invalid(msg, "after"))
+        raise door.deny(actor, act, Invalid(msg, "after")) from exc
     refused = actor.covert.forbidden_log(actor.username) if covert else None
     if refused:
         raise door.deny(actor, act, Forbidden(refused))

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import matchers
 import records
+import sinks
 from records import Permission as P
 from service._acts import Acts
 from service._door import Act, Actor, Door
@@ -55,7 +56,7 @@ def _notify(door: Door) -> Callable[[str], None] | None:
     client = door.redis
 
     def notify(name: str) -> None:
-        client.publish(records.HOTLISTS_CHANGED_CHANNEL, name)
+        client.publish(sinks.HOTLISTS_CHANGED, name)
 
     return notify
 

@@ -11,8 +11,7 @@ look-alikes, differences, state rule, candidates) and runs it over the store in 
 
 The entry's ``effective_from`` is ignored (the question is what it *would* have hit had it been
 on the list); its expiry still applies. Found reads can be raised as alerts built like the
-flow's own (:func:`dataflow.build_alert` until alert building lives in :mod:`matchers`,
-deterministic ``alert_id``) and flagged
+flow's own (:func:`matchers.build_alert`, deterministic ``alert_id``) and flagged
 ``historical: true``. They are published without the cooldown, so a historical alert never
 turns a live hit of the same plate into a mere sighting.
 """
@@ -210,9 +209,6 @@ class PastSearch:
     ) -> list[dict[str, Any]]:
         """The alerts the reads of ``frame`` would have raised, as the flow builds them, each
         flagged ``historical: true`` with the search that found it."""
-        # imported here: it brings Bytewax in (alert building moves to matchers; see the
-        # module docstring)
-        from dataflow import build_alert
 
         found: list[dict[str, Any]] = []
         for row, hits in zip(frame.iter_rows(named=True), self._matches(frame), strict=True):
@@ -223,7 +219,7 @@ class PastSearch:
             read["candidates"] = [dict(c) for c in row["candidates"] or []]
             notes = advisories(row["lat"], row["lon"])
             for hit in hits:
-                alert = build_alert(read, hit, notes, now_ms)
+                alert = matchers.build_alert(read, hit, notes, now_ms)
                 alert["historical"] = True
                 alert["historical_search"] = {"days": self.days, "start": self.start.isoformat()}
                 found.append(alert)
@@ -234,9 +230,7 @@ def advisories_for(geofence_file: Path | None) -> Callable[[float | None, float 
     """The geofence advisories of ``geofence_file`` (427.3(h)), as the flow adds them."""
     if geofence_file is None:
         return lambda lat, lon: []
-    from dataflow import Geofences  # moves to matchers with alert building
-
-    return Geofences.load(geofence_file).advisories
+    return matchers.Geofences.from_json(geofence_file.read_bytes(), str(geofence_file)).advisories
 
 
 @dataclass(frozen=True)

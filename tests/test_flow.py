@@ -14,8 +14,8 @@ import pytest
 import redis
 from bytewax.testing import cluster_main, run_main
 
-from dataflow import FlowConfig, FlowOptions, Geofences, HotlistConfig, IndexHolder, build_flow
-from matchers import Entry, Hotlist, OcrClasses, Policy
+from dataflow import FlowConfig, FlowOptions, HotlistConfig, IndexHolder, build_flow
+from matchers import Entry, Geofences, Hotlist, OcrClasses, Policy
 from plateflow.settings import Settings
 from sinks import (
     ALERTS_CHANNEL,
@@ -143,7 +143,12 @@ def test_flow_end_to_end(
     redis_client: redis.Redis, redis_url: str, settings: Settings, traffic: list[dict[str, Any]]
 ) -> None:
     sub = Subscriber(redis_url)
-    run_drained(settings, redis_url, holder_for(STOLEN, COVERT), geofences=Geofences.load(GEOFENCE))
+    run_drained(
+        settings,
+        redis_url,
+        holder_for(STOLEN, COVERT),
+        geofences=Geofences.from_json(GEOFENCE.read_bytes()),
+    )
     messages = sub.close()
 
     general = [a for ch, a in messages if ch == ALERTS_CHANNEL]

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 import records
 import service
+import sinks
 from plateflow import _cli_audit, _cli_hotlist, _cli_session, _cli_users
 from plateflow._cli_session import cli_client, token_path
 from plateflow.cli import settings_from_args, settings_parser
@@ -45,8 +46,10 @@ def run(
         parents = [settings_parser()]
         for module in _MODULES:
             module.register(sub, parents)
-        flags = ["--database-url", database_url, "--redis-url", redis_url]
-        args = parser.parse_args([*argv, *flags, "--data-dir", str(data_dir)])
+        # the Redis URL carries a password: from the environment, never a flag
+        monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
+        flags = ["--database-url", database_url, "--data-dir", str(data_dir)]
+        args = parser.parse_args([*argv, *flags])
         if stdin is not None:
             monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         code = args.handler(args, settings_from_args(args))
@@ -162,7 +165,7 @@ def test_hotlist_commands(
     path = tmp_path / "ncic.csv"
     path.write_text("LIC,LIS,NIC,OCA\nABC1234,TX,V1,OCA-1\nXYZ987,CA,V2,OCA-2\n")
     pubsub = redis_client.pubsub()
-    pubsub.subscribe(records.HOTLISTS_CHANGED_CHANNEL)
+    pubsub.subscribe(sinks.HOTLISTS_CHANGED)
     pubsub.get_message(timeout=2)
     imported = (
         "hotlist", "import", str(path), "--list", "ncic", "--category", "stolen_vehicle",

@@ -48,6 +48,7 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
 OLD_DAYS = (400, 401)
 #: username -> role: one user per role, as in the API tests.
 USERS = {username: role for role, username in ROLE_USERS.items()}
+_REDIS_ENV = "PLATEFLOW_REDIS_URL"
 OCR = {c: group[0] for group in ("0ODQ", "1I", "2Z", "5S", "8B", "6G") for c in group}
 _LETTERS = "ABCDEFGHJKLMNPRTUVWXY"
 
@@ -100,6 +101,9 @@ def make_reads() -> list[dict[str, Any]]:
     for days in OLD_DAYS:
         for k in range(25):
             add(TARGET if k < 2 else f"OLD{days}{k:02d}", NOW - timedelta(days=days, hours=k % 5))
+    # Ranges and negated sets, hits and near misses ([A-C]?[A-F]1*, M?M29[0-4]6, [!A-M]*99).
+    for plate in ("AXB1234", "CZF19", "DZF19", "MQM2946", "MXM2956", "NRT1099", "7XY99", "ARB99"):
+        add(plate, NOW - timedelta(days=rng.randrange(15), hours=4))
     return reads
 
 
@@ -217,10 +221,13 @@ class Env:
         return [r for r in found if action is None or r.action == action]
 
 
-def cli_runner(settings_args: list[str], tokens: dict[str, str]) -> Callable[..., tuple[int, str]]:
+def cli_runner(
+    settings_args: list[str], tokens: dict[str, str], redis_url: str
+) -> Callable[..., tuple[int, str]]:
     """Run ``plateflow search|retention|hold|evidence`` through argparse, logged in as
     ``as_user`` (their session token in ``PLATEFLOW_SESSION_TOKEN``, as a script would) or
-    with no session; returns the exit code and what the command printed."""
+    with no session, the Redis URL (it carries a password) in ``PLATEFLOW_REDIS_URL``;
+    returns the exit code and what the command printed."""
 
     def run(*argv: str, as_user: str | None = None) -> tuple[int, str]:
         parser = argparse.ArgumentParser(prog="plateflow")
@@ -229,18 +236,21 @@ def cli_runner(settings_args: list[str], tokens: dict[str, str]) -> Callable[...
         args = parser.parse_args([*argv, *settings_args])
         buffer = io.StringIO()
         console = Console(file=buffer, width=300, no_color=True)
-        saved = _cli_store.out, _cli_cases.out, os.environ.get(SESSION_ENV)
+        saved_out = _cli_store.out, _cli_cases.out
+        saved_env = {name: os.environ.get(name) for name in (SESSION_ENV, _REDIS_ENV)}
         _cli_store.out = _cli_cases.out = console
         os.environ.pop(SESSION_ENV, None)
+        os.environ[_REDIS_ENV] = redis_url
         if as_user is not None:
             os.environ[SESSION_ENV] = tokens[as_user]
         try:
             code = args.handler(args, settings_from_args(args))
         finally:
-            _cli_store.out, _cli_cases.out = saved[:2]
-            os.environ.pop(SESSION_ENV, None)
-            if saved[2] is not None:
-                os.environ[SESSION_ENV] = saved[2]
+            _cli_store.out, _cli_cases.out = saved_out
+            for name, value in saved_env.items():
+                os.environ.pop(name, None)
+                if value is not None:
+                    os.environ[name] = value
         return int(code), buffer.getvalue()
 
     return run
@@ -261,11 +271,12 @@ def build_env(
     settings = Settings.load(
         environ={}, data_dir=str(data_dir), database_url=url, redis_url=redis_url
     )
-    flags = ["--database-url", url, "--redis-url", redis_url, "--data-dir", str(data_dir)]
+    flags = ["--database-url", url, "--data-dir", str(data_dir)]
     try:
         with TestClient(create_app(settings, redis_url, engine=engine)) as client:
             tokens = login_all(client, usernames)
-            yield Env(client, engine, settings, data_dir, reads, tokens, cli_runner(flags, tokens))
+            runner = cli_runner(flags, tokens, redis_url)
+            yield Env(client, engine, settings, data_dir, reads, tokens, runner)
     finally:
         engine.dispose()
 
