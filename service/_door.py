@@ -193,18 +193,7 @@ class Door:
             message = str(exc)
             if exc.reason == "forbidden" and len(act.permissions) > 1:
                 message += f" (any of {', '.join(act.permissions)} is needed)"
-            reason = f"{exc.reason}: {message}"
-            self.record_attempt(
-                actor.username,
-                act.action,
-                act.kind,
-                "denied",
-                reason,
-                actor.origin,
-                actor.client,
-                actor.why,
-            )
-            raise from_refusal(message, exc.reason, exc.field) from exc
+            raise self.deny(actor, act, from_refusal(message, exc.reason, exc.field)) from exc
 
     # -- how ------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import records
+import sinks
 from plateflow.errors import PlateflowError
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "as_service_error",
     "from_access_denied",
     "from_refusal",
+    "from_sinks",
 ]
 
 
@@ -100,11 +102,23 @@ _RECORDS: tuple[tuple[type[records.RecordsError], type[ServiceError]], ...] = (
 )
 
 
+def from_sinks(exc: sinks.SinksError, field: str | None = None) -> ServiceError:
+    """The service error of a store refusal, by its class (not found, conflict, else a bad
+    value), naming the store's ``field`` or else ``field``."""
+    if isinstance(exc, sinks.SinksNotFoundError):
+        return NotFound(str(exc), exc.field or field)
+    if isinstance(exc, sinks.SinksConflictError):
+        return Conflict(str(exc), exc.field or field)
+    return Invalid(str(exc), exc.field or field)
+
+
 def as_service_error(exc: PlateflowError) -> ServiceError | None:
-    """The service error an adapter answers for ``exc``: itself, or the kind of a records
-    error the acts let through (a bad value when unlisted); None for any other error."""
+    """The service error an adapter answers for ``exc``: itself, or the kind of a records or
+    store error the acts let through (a bad value when unlisted); None for any other error."""
     if isinstance(exc, ServiceError):
         return exc
+    if isinstance(exc, sinks.SinksError):
+        return from_sinks(exc)
     if not isinstance(exc, records.RecordsError):
         return None
     if isinstance(exc, records.AccessDenied):

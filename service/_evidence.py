@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import records
 from service._acts import Acts
 from service._door import Act, Actor, Door
-from service._errors import Conflict, Forbidden, Invalid, NotFound
+from service._errors import Conflict, Forbidden, Invalid, NotFound, from_sinks
 from sinks import SinksError, record_custody, verify_evidence
 
 __all__ = [
@@ -131,7 +131,7 @@ def run_export(
                 case_number, staging, actor.username, at=at, purpose=purpose, release=release
             )
         except SinksError as exc:  # the hold is checked above: a damaged hold copy is left
-            raise Conflict(str(exc), "case_number") from exc
+            raise from_sinks(exc, "case_number") from exc
         covert = _covert_alerts(staging / "alerts.parquet")
         if covert and not actor.covert.allowed:
             msg = (
@@ -255,7 +255,7 @@ def add_custody(
         try:
             record = record_custody(directory, action, actor.username, note=note)
         except SinksError as exc:
-            raise Invalid(str(exc), "directory") from exc
+            raise from_sinks(exc, "directory") from exc
         access.result_count = 1
         return record
 

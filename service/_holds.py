@@ -15,7 +15,7 @@ from typing import Any
 import records
 from service._acts import Acts
 from service._door import Actor, Door
-from service._errors import Conflict, Invalid, NotFound, ServiceError
+from service._errors import Conflict, Invalid, NotFound, from_sinks
 from service._query import SearchSpec
 from sinks import LegalHold, SinksError
 
@@ -34,7 +34,7 @@ def _check_not_released(door: Door, case: str) -> None:
     try:
         earlier = door.store.hold(case)
     except SinksError as exc:  # the store refuses an empty or overlong case number
-        raise Invalid(str(exc), "case_number") from exc
+        raise from_sinks(exc, "case_number") from exc
     if earlier is not None and not earlier.active:
         msg = f"case {case}: the hold was released; use a new case or event number"
         raise Conflict(msg, "case_number")
@@ -74,17 +74,15 @@ def place_hold(
             if pages.count() == 0:
                 raise NotFound(f"case {case}: the query found no reads to hold", "case_number")
             reads: Any = pages
-            failure: type[ServiceError]
-            query, failure = spec.terms(), Invalid
+            query = spec.terms()
         else:
-            # the case is checked above: what the store can still refuse is an unknown id
-            reads, query, failure = ids, {"search": "read_ids", "read_ids": ids}, NotFound
+            reads, query = ids, {"search": "read_ids", "read_ids": ids}
         try:
             hold = store.place_hold(
                 case, reads, by=actor.username, at=at, query=query, reason=reason
             )
-        except SinksError as exc:
-            raise failure(str(exc), "read_ids" if spec is None else "case_number") from exc
+        except SinksError as exc:  # an unknown read id, a hold released meanwhile...
+            raise from_sinks(exc, "read_ids" if spec is None else "case_number") from exc
         access.result_count = int(hold.placements[-1].get("reads", hold.reads))
         access.terms["held_total"] = hold.reads
         return hold
@@ -105,7 +103,7 @@ def release_hold(door: Door, actor: Actor, case_number: str, *, reason: str) -> 
         try:
             held = door.store.hold(case_number)
         except SinksError as exc:
-            raise Invalid(str(exc), "case") from exc
+            raise from_sinks(exc, "case") from exc
         if held is None or not held.active:
             raise Conflict(f"case {case_number} has no active legal hold to release", "case")
         try:
@@ -113,7 +111,7 @@ def release_hold(door: Door, actor: Actor, case_number: str, *, reason: str) -> 
                 case_number, by=actor.username, at=datetime.now(timezone.utc), reason=reason
             )
         except SinksError as exc:  # checked above: released by someone else meanwhile
-            raise Conflict(str(exc), "case") from exc
+            raise from_sinks(exc, "case") from exc
         access.result_count = hold.reads
         return hold
 

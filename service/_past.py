@@ -11,8 +11,7 @@ look-alikes, differences, state rule, candidates) and runs it over the store in 
 
 The entry's ``effective_from`` is ignored (the question is what it *would* have hit had it been
 on the list); its expiry still applies. Found reads can be raised as alerts built like the
-flow's own (:func:`matchers.build_alert`,
-deterministic ``alert_id``) and flagged
+flow's own (:func:`matchers.build_alert`, deterministic ``alert_id``) and flagged
 ``historical: true``. They are published without the cooldown, so a historical alert never
 turns a live hit of the same plate into a mere sighting.
 """
@@ -210,6 +209,7 @@ class PastSearch:
     ) -> list[dict[str, Any]]:
         """The alerts the reads of ``frame`` would have raised, as the flow builds them, each
         flagged ``historical: true`` with the search that found it."""
+
         found: list[dict[str, Any]] = []
         for row, hits in zip(frame.iter_rows(named=True), self._matches(frame), strict=True):
             if not hits:

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 import matchers
-from service._errors import Invalid
+from service._errors import Invalid, from_sinks
 from sinks import MATCH_COLUMNS, READS_SCHEMA, Pages, ReadStore, SinksError
 
 __all__ = [
@@ -127,10 +127,10 @@ class SearchSpec:
     ) -> SearchSpec:
         try:
             text = matchers.normalise_entry_plate(pattern)
-            matchers.validate_pattern(text)
+            known = matchers.compile_glob(text).known_characters
         except matchers.MatchersError as exc:
             raise Invalid(f"pattern {pattern!r}: {exc}", "pattern") from exc
-        if matchers.compile_glob(text).known_characters < MIN_KNOWN_CHARACTERS:
+        if known < MIN_KNOWN_CHARACTERS:
             msg = (
                 f"pattern {pattern!r} fixes fewer than {MIN_KNOWN_CHARACTERS} characters; a "
                 "partial plate names at least that many (427.3(d)), else it is a dragnet"
@@ -259,8 +259,8 @@ class SearchSpec:
                 page_size=page_size,
             )
         except SinksError as exc:
-            field = {"plate": "plate", "partial": "pattern"}.get(self.kind, "center")
-            raise Invalid(str(exc), exc.field or field) from exc
+            fallback = {"plate": "plate", "partial": "pattern"}.get(self.kind, "center")
+            raise from_sinks(exc, fallback) from exc
 
 
 def _state(state: str | None) -> str | None:

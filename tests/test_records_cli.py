@@ -48,8 +48,10 @@ def run(
         parents = [settings_parser()]
         for module in _MODULES:
             module.register(sub, parents)
-        flags = ["--database-url", database_url]
-        args = parser.parse_args([*argv, *flags, "--data-dir", str(data_dir)])
+        # the Redis URL carries a password: from the environment, never a flag
+        monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
+        flags = ["--database-url", database_url, "--data-dir", str(data_dir)]
+        args = parser.parse_args([*argv, *flags])
         if stdin is not None:
             monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         code = args.handler(args, settings_from_args(args))

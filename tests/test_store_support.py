@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pyarrow.dataset as ds
 import pytest
@@ -49,6 +48,7 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
 OLD_DAYS = (400, 401)
 #: username -> role: one user per role, as in the API tests.
 USERS = {username: role for role, username in ROLE_USERS.items()}
+_REDIS_ENV = "PLATEFLOW_REDIS_URL"
 OCR = {c: group[0] for group in ("0ODQ", "1I", "2Z", "5S", "8B", "6G") for c in group}
 _LETTERS = "ABCDEFGHJKLMNPRTUVWXY"
 
@@ -222,12 +222,12 @@ class Env:
 
 
 def cli_runner(
-    settings_args: list[str], tokens: dict[str, str], environ: dict[str, str] | None = None
+    settings_args: list[str], tokens: dict[str, str], redis_url: str
 ) -> Callable[..., tuple[int, str]]:
     """Run ``plateflow search|retention|hold|evidence`` through argparse, logged in as
     ``as_user`` (their session token in ``PLATEFLOW_SESSION_TOKEN``, as a script would) or
-    with no session, with ``environ`` added to the environment (a Redis URL with a password is
-    never a flag); returns the exit code and what the command printed."""
+    with no session, the Redis URL (it carries a password) in ``PLATEFLOW_REDIS_URL``;
+    returns the exit code and what the command printed."""
 
     def run(*argv: str, as_user: str | None = None) -> tuple[int, str]:
         parser = argparse.ArgumentParser(prog="plateflow")
@@ -236,19 +236,21 @@ def cli_runner(
         args = parser.parse_args([*argv, *settings_args])
         buffer = io.StringIO()
         console = Console(file=buffer, width=300, no_color=True)
-        saved = _cli_store.out, _cli_cases.out, os.environ.get(SESSION_ENV)
+        saved_out = _cli_store.out, _cli_cases.out
+        saved_env = {name: os.environ.get(name) for name in (SESSION_ENV, _REDIS_ENV)}
         _cli_store.out = _cli_cases.out = console
         os.environ.pop(SESSION_ENV, None)
+        os.environ[_REDIS_ENV] = redis_url
         if as_user is not None:
             os.environ[SESSION_ENV] = tokens[as_user]
         try:
-            with mock.patch.dict(os.environ, environ or {}):
-                code = args.handler(args, settings_from_args(args))
+            code = args.handler(args, settings_from_args(args))
         finally:
-            _cli_store.out, _cli_cases.out = saved[:2]
-            os.environ.pop(SESSION_ENV, None)
-            if saved[2] is not None:
-                os.environ[SESSION_ENV] = saved[2]
+            _cli_store.out, _cli_cases.out = saved_out
+            for name, value in saved_env.items():
+                os.environ.pop(name, None)
+                if value is not None:
+                    os.environ[name] = value
         return int(code), buffer.getvalue()
 
     return run
@@ -273,8 +275,8 @@ def build_env(
     try:
         with TestClient(create_app(settings, redis_url, engine=engine)) as client:
             tokens = login_all(client, usernames)
-            cli = cli_runner(flags, tokens, {"PLATEFLOW_REDIS_URL": redis_url})
-            yield Env(client, engine, settings, data_dir, reads, tokens, cli)
+            runner = cli_runner(flags, tokens, redis_url)
+            yield Env(client, engine, settings, data_dir, reads, tokens, runner)
     finally:
         engine.dispose()
 
