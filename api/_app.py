@@ -24,10 +24,12 @@ import plateflow
 import records
 from api._access import ANONYMOUS, audit_attempt, client_of
 from api._errors import ApiError, Refusal, records_error_response, refusal_response
+from api._ingest_docs import add_ingest_docs
+from api._ingest_writer import StreamWriter
 from api._metrics import MetricsMiddleware
 from api._routes_cases import router as cases_router
 from api._routes_hotlists import router as hotlists_router
-from api._routes_ingest import router as ingest_router
+from api._routes_ingest import IngestLane
 from api._routes_ops import router as ops_router
 from api._routes_people import router as people_router
 from api._routes_records import router as records_router
@@ -87,19 +89,29 @@ def _audit_invalid(request: Request, detail: str) -> None:
     )
 
 
-def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    redis_url: str,
+    *,
+    engine: Engine | None = None,
+    ingest_redis_url: str | None = None,
+) -> FastAPI:
     """Build the API for ``settings`` talking to the Redis at ``redis_url``.
 
     The Redis client (hiredis parser when installed) lives in ``app.state.redis``, the records
     database engine (``settings.effective_database_url``, tables created if missing, unless an
-    ``engine`` is given) in ``app.state.engine``; both are closed when the app shuts down.
-    Raises :class:`ApiError` if the Redis URL cannot be parsed.
+    ``engine`` is given) in ``app.state.engine``; both are closed when the app shuts down. The
+    camera ingest writes through its own asynchronous client, ``app.state.ingest_writer``, on
+    ``ingest_redis_url`` (default ``redis_url``): the one place its Redis credentials are
+    chosen. Raises :class:`ApiError` if a Redis URL cannot be parsed.
     """
     try:
         client = redis.Redis.from_url(redis_url, health_check_interval=30)
+        redis.Redis.from_url(ingest_redis_url or redis_url).close()  # parse it now, not later
     except ValueError as exc:
         msg = f"cannot use the Redis URL for the API ({exc}); check PLATEFLOW_REDIS_URL"
         raise ApiError(msg) from exc
+    writer = StreamWriter(ingest_redis_url or redis_url)
     owns_engine = engine is None
     db = engine if engine is not None else records.connect(settings.effective_database_url)
 
@@ -108,6 +120,7 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
         try:
             yield
         finally:
+            await app.state.ingest_writer.close()
             app.state.redis.close()
             if owns_engine:
                 app.state.engine.dispose()
@@ -120,6 +133,7 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
     )
     app.state.settings = settings
     app.state.redis = client
+    app.state.ingest_writer = writer
     app.state.engine = db
 
     def database_probe() -> None:
@@ -127,6 +141,8 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
             conn.exec_driver_sql("SELECT 1")
 
     app.state.health_probes = {"database": database_probe}
+    # Middleware added last runs first: the metrics time the ingest lane too.
+    app.add_middleware(IngestLane)
     app.add_middleware(MetricsMiddleware)
     app.add_exception_handler(Refusal, refusal_response)
     app.add_exception_handler(records.RecordsError, records_error_response)
@@ -155,13 +171,20 @@ def create_app(settings: Settings, redis_url: str, *, engine: Engine | None = No
                 return JSONResponse({"detail": "the audit log could not be written"}, 503)
         return JSONResponse({"detail": detail, "field": field, "errors": errors}, 422)
 
-    app.include_router(ingest_router)
     app.include_router(people_router)
     app.include_router(hotlists_router)
     app.include_router(records_router)
     app.include_router(store_router)
     app.include_router(cases_router)
     app.include_router(ops_router)
+    fastapi_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_ingest_docs(fastapi_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     log.info(
         "API built: %d partitions, %d ingest token(s), database %s",
         settings.partitions,

@@ -213,6 +213,12 @@ class Settings:
     )
     api_host: str = _setting("127.0.0.1", _host, "address the HTTP API binds")
     api_port: int = _setting(8000, _int_range(1, 65_535), "port the HTTP API binds")
+    api_workers: int = _setting(
+        1, _int_range(1, 64), "HTTP API worker processes (about one per core for camera ingest)"
+    )
+    api_access_log: bool = _setting(
+        False, _bool, "log every HTTP request at INFO (costs about half the ingest rate)"
+    )
     session_ttl_s: int = _setting(
         8 * 3600, _int_range(60, 7 * 86_400), "seconds a login session lasts"
     )

@@ -4,7 +4,9 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
 
 * key constants and pure naming helpers (:func:`stream_key`, :func:`partition_for`,
   :func:`reads_path`, :func:`alerts_path`, :func:`retain_until`);
-* :func:`append_reads` and :func:`dead_letter` (one pipeline per call);
+* :func:`append_reads` and :func:`dead_letter` (one pipeline per call), and the entries they
+  write as pure values (:func:`read_entries`, :func:`dead_letter_fields`) for callers with an
+  asynchronous pipeline of their own (the HTTP ingest);
 * :class:`AlertBus` (cooldown, publish, capped log, replay);
 * :class:`ReadStore` (idempotent Parquet writes, pruned lazy scans) and :class:`StreamProgress`
   (committed stream offsets that make the read sink exactly-once in effect);
@@ -59,7 +61,13 @@ from sinks._retention import PURGE_LOG, PurgeRecord
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 from sinks._search import MATCH_COLUMNS, Pages
 from sinks._store import ReadStore, utc_day
-from sinks._streams import DEADLETTER_MAXLEN, append_reads, dead_letter
+from sinks._streams import (
+    DEADLETTER_MAXLEN,
+    append_reads,
+    dead_letter,
+    dead_letter_fields,
+    read_entries,
+)
 
 __all__ = [
     "ALERTS_CHANNEL",
@@ -96,6 +104,7 @@ __all__ = [
     "append_reads",
     "cooldown_key",
     "dead_letter",
+    "dead_letter_fields",
     "glob_prefixes",
     "glob_substitutions",
     "glob_to_regex",
@@ -104,6 +113,7 @@ __all__ = [
     "partition_for",
     "plate_index_for",
     "plate_variants",
+    "read_entries",
     "reads_path",
     "record_custody",
     "retain_until",
