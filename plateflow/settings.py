@@ -28,8 +28,9 @@ ENV_PREFIX = "PLATEFLOW_"
 #: The policy's minimum retention (427.4): reads are kept at least one year.
 POLICY_MIN_RETENTION_DAYS = 365
 
-#: Environment variables with the prefix that are not settings but are read elsewhere.
-_NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD"})
+#: Environment variables with the prefix that are not settings but are read elsewhere
+#: (``PLATEFLOW_INGEST_TOKEN``: the one token ``plateflow bench target`` sends).
+_NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_INGEST_TOKEN"})
 
 
 def _int_range(lo: int, hi: int) -> Callable[[str], int]:
