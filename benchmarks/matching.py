@@ -44,10 +44,27 @@ from matchers import Entry, Hotlist, HotlistIndex, OcrClasses, Policy, compare, 
 
 LETTERS = np.frombuffer(b"ABCDEFGHJKLMNPRSTUVWXYZ", dtype=np.uint8)  # no I, O, Q on US plates
 DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
-LOOKALIKE = {"0": "O", "O": "0", "D": "0", "1": "I", "I": "1", "2": "Z", "Z": "2", "5": "S",
-             "S": "5", "8": "B", "B": "8", "6": "G", "G": "6"}
-TARGETS = {"reads_per_s_1m_ocr": 300_000, "reads_per_s_mixed": 100_000, "build_s_1m": 10.0,
-           "index_mb_1m": 300.0}
+LOOKALIKE = {
+    "0": "O",
+    "O": "0",
+    "D": "0",
+    "1": "I",
+    "I": "1",
+    "2": "Z",
+    "Z": "2",
+    "5": "S",
+    "S": "5",
+    "8": "B",
+    "B": "8",
+    "6": "G",
+    "G": "6",
+}
+TARGETS = {
+    "reads_per_s_1m_ocr": 300_000,
+    "reads_per_s_mixed": 100_000,
+    "build_s_1m": 10.0,
+    "index_mb_1m": 300.0,
+}
 BATCH = 1000
 
 
@@ -188,11 +205,18 @@ def brute_force(
     started = time.perf_counter()
     for lo in range(0, len(sample), 50):
         part = sample[lo : lo + 50]
-        dist = cdist([ocr.canonical(p) for p in part], canon_entries, scorer=scorer,
-                     score_cutoff=policy.differences, dtype=np.int8, workers=1)
+        dist = cdist(
+            [ocr.canonical(p) for p in part],
+            canon_entries,
+            scorer=scorer,
+            score_cutoff=policy.differences,
+            dtype=np.int8,
+            workers=1,
+        )
         for row, plate in zip(dist, part, strict=True):
             hit = frozenset(
-                hotlist.entries[j].entry_id for j in np.flatnonzero(row <= policy.differences)
+                hotlist.entries[j].entry_id
+                for j in np.flatnonzero(row <= policy.differences)
                 if compare(plate, hotlist.entries[j].plate, policy, ocr) is not None
             )
             out.append(hit)
@@ -206,10 +230,13 @@ def scan_patterns(
     out: list[frozenset[str]] = []
     started = time.perf_counter()
     for plate in sample:
-        out.append(frozenset(
-            e.entry_id for e in hotlist.entries
-            if compare(plate, e.plate, hotlist.policy, ocr) is not None
-        ))
+        out.append(
+            frozenset(
+                e.entry_id
+                for e in hotlist.entries
+                if compare(plate, e.plate, hotlist.policy, ocr) is not None
+            )
+        )
     return len(sample) / (time.perf_counter() - started), out
 
 
@@ -239,10 +266,13 @@ def dict_index(hotlist: Hotlist, sample: list[str], ocr: OcrClasses) -> dict[str
         cands: set[int] = set()
         for v in deletion_variants(ocr.canonical(plate), d):
             cands.update(table.get(v, ()))
-        out.append(frozenset(
-            hotlist.entries[j].entry_id for j in cands
-            if compare(plate, hotlist.entries[j].plate, hotlist.policy, ocr) is not None
-        ))
+        out.append(
+            frozenset(
+                hotlist.entries[j].entry_id
+                for j in cands
+                if compare(plate, hotlist.entries[j].plate, hotlist.policy, ocr) is not None
+            )
+        )
     rate = len(sample) / (time.perf_counter() - started)
     del table
     return {"reads_per_s": rate, "build_s": build, "mb": mb, "hits": out}
@@ -261,11 +291,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ocr = OcrClasses()
     console = Console()
     res: dict[str, Any] = {
-        "quick": args.quick, "seed": args.seed, "sizes": {
-            "ocr_list": n_ocr, "fuzzy_list": n_fuzzy, "patterns": n_patterns, "reads": n_reads,
-            "batch": BATCH},
-        "machine": {"python": sys.version.split()[0], "numpy": np.__version__,
-                    "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "quick": args.quick,
+        "seed": args.seed,
+        "sizes": {
+            "ocr_list": n_ocr,
+            "fuzzy_list": n_fuzzy,
+            "patterns": n_patterns,
+            "reads": n_reads,
+            "batch": BATCH,
+        },
+        "machine": {
+            "python": sys.version.split()[0],
+            "numpy": np.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+        },
     }
 
     console.print(f"generating lists and {n_reads:,} reads (seed {args.seed})...")
@@ -273,16 +313,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     plates_fuzzy = unique_plates(rng, n_fuzzy, set(plates_ocr))
     pattern_src = random_plates(rng, n_patterns)
     before = rss_mb()
-    (big, seconds) = timed(lambda: Hotlist(
-        "ncic-1m", "stolen", Policy(ocr_equivalents=1),
-        tuple(Entry(f"o{i}", p, reason="stolen vehicle") for i, p in enumerate(plates_ocr)),
-    ))
+    (big, seconds) = timed(
+        lambda: Hotlist(
+            "ncic-1m",
+            "stolen",
+            Policy(ocr_equivalents=1),
+            tuple(Entry(f"o{i}", p, reason="stolen vehicle") for i, p in enumerate(plates_ocr)),
+        )
+    )
     res["entries_s_1m"], res["entries_mb_1m"] = seconds, rss_mb() - before
-    fuzzy = Hotlist("wanted-100k", "wanted", Policy(differences=1, ocr_equivalents=1),
-                    tuple(Entry(f"f{i}", p) for i, p in enumerate(plates_fuzzy)))
+    fuzzy = Hotlist(
+        "wanted-100k",
+        "wanted",
+        Policy(differences=1, ocr_equivalents=1),
+        tuple(Entry(f"f{i}", p) for i, p in enumerate(plates_fuzzy)),
+    )
     patterns = [make_pattern(rng, p) for p in pattern_src]
-    partial = Hotlist("partials-10k", "major crime", Policy(ocr_equivalents=1),
-                      tuple(Entry(f"p{i}", p) for i, p in enumerate(patterns)))
+    partial = Hotlist(
+        "partials-10k",
+        "major crime",
+        Policy(ocr_equivalents=1),
+        tuple(Entry(f"p{i}", p) for i, p in enumerate(patterns)),
+    )
 
     reads = random_plates(rng, n_reads)
     picks = rng.integers(0, n_reads, size=(4, n_reads // 100))
@@ -332,17 +384,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if hotlist is partial:
             scan_rate, scan_hits = scan_patterns(hotlist, sample, ocr)
-            row |= {"scan_reads_per_s": scan_rate, "scan_agree": scan_hits == ours,
-                    "index_vs_scan": rate / scan_rate}
+            row |= {
+                "scan_reads_per_s": scan_rate,
+                "scan_agree": scan_hits == ours,
+                "index_vs_scan": rate / scan_rate,
+            }
         else:
             bf_rate, bf_hits = brute_force(hotlist, sample, ocr)
             dict_res = dict_index(hotlist, reads[:dict_n], ocr)
             ours_dict = [hits_of(hitting.get(i, []), hotlist.name) for i in range(dict_n)]
             row |= {
-                "cdist_reads_per_s": bf_rate, "cdist_agree": bf_hits == ours,
+                "cdist_reads_per_s": bf_rate,
+                "cdist_agree": bf_hits == ours,
                 "index_vs_cdist": rate / bf_rate,
-                "dict_reads_per_s": dict_res["reads_per_s"], "dict_build_s": dict_res["build_s"],
-                "dict_mb": dict_res["mb"], "dict_agree": dict_res["hits"] == ours_dict,
+                "dict_reads_per_s": dict_res["reads_per_s"],
+                "dict_build_s": dict_res["build_s"],
+                "dict_mb": dict_res["mb"],
+                "dict_agree": dict_res["hits"] == ours_dict,
                 "index_vs_dict": rate / dict_res["reads_per_s"],
             }
         baselines[hotlist.name] = row
@@ -358,23 +416,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.add_column("target", justify="right")
     for key in ("build_s_1m", "index_mb_1m", "reads_per_s_1m_ocr", "reads_per_s_mixed"):
         t = res["targets"][key]
-        table.add_row(key, f"{res[key]:,.2f}", f"{'>=' if key.startswith('reads') else '<'} "
-                      f"{t['target']:,} {'ok' if t['met'] else 'MISSED'}")
-    for key in ("entries_s_1m", "entries_mb_1m", "index_array_mb_1m", "build_s_fuzzy_100k",
-                "build_s_patterns_10k", "index_array_mb_mixed", "hit_rate_1m_ocr",
-                "hit_rate_mixed"):
+        table.add_row(
+            key,
+            f"{res[key]:,.2f}",
+            f"{'>=' if key.startswith('reads') else '<'} "
+            f"{t['target']:,} {'ok' if t['met'] else 'MISSED'}",
+        )
+    for key in (
+        "entries_s_1m",
+        "entries_mb_1m",
+        "index_array_mb_1m",
+        "build_s_fuzzy_100k",
+        "build_s_patterns_10k",
+        "index_array_mb_mixed",
+        "hit_rate_1m_ocr",
+        "hit_rate_mixed",
+    ):
         table.add_row(key, f"{res[key]:,.4f}" if "rate" in key else f"{res[key]:,.2f}", "")
     for name, b in baselines.items():
-        table.add_row(f"{name}: index alone, reads/s", f"{b['index_reads_per_s']:,.0f}",
-                      f"hit rate {b['index_hit_rate']:.4f}")
+        table.add_row(
+            f"{name}: index alone, reads/s",
+            f"{b['index_reads_per_s']:,.0f}",
+            f"hit rate {b['index_hit_rate']:.4f}",
+        )
         if "scan_reads_per_s" in b:
-            table.add_row(f"{name}: compare() over every pattern", f"{b['scan_reads_per_s']:,.0f}",
-                          f"index x{b['index_vs_scan']:,.0f}, agree={b['scan_agree']}")
+            table.add_row(
+                f"{name}: compare() over every pattern",
+                f"{b['scan_reads_per_s']:,.0f}",
+                f"index x{b['index_vs_scan']:,.0f}, agree={b['scan_agree']}",
+            )
             continue
-        table.add_row(f"{name}: rapidfuzz cdist brute force", f"{b['cdist_reads_per_s']:,.0f}",
-                      f"index x{b['index_vs_cdist']:,.0f}, agree={b['cdist_agree']}")
-        table.add_row(f"{name}: Python dict deletion index", f"{b['dict_reads_per_s']:,.0f}",
-                      f"index x{b['index_vs_dict']:,.1f}, agree={b['dict_agree']}")
+        table.add_row(
+            f"{name}: rapidfuzz cdist brute force",
+            f"{b['cdist_reads_per_s']:,.0f}",
+            f"index x{b['index_vs_cdist']:,.0f}, agree={b['cdist_agree']}",
+        )
+        table.add_row(
+            f"{name}: Python dict deletion index",
+            f"{b['dict_reads_per_s']:,.0f}",
+            f"index x{b['index_vs_dict']:,.1f}, agree={b['dict_agree']}",
+        )
     console.print(table)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(res, indent=2, default=float))
