@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "plateflow._cli_users",
     "plateflow._cli_audit",
     "plateflow._cli_store",
+    "plateflow._cli_bench",
 )
 
 console = Console(stderr=True)
