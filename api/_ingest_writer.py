@@ -22,8 +22,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
+
+from api._metrics import INGEST_FLUSH_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class StreamWriter:
         self._client: aioredis.Redis | None = None
         self._pending: deque[tuple[Sequence[Command], asyncio.Future[None]]] = deque()
         self._flusher: asyncio.Task[None] | None = None
+        #: Pipelines sent so far (each one Redis round trip), for tests and diagnostics.
+        self.flushes = 0
 
     def _bind(self) -> aioredis.Redis:
         loop = asyncio.get_running_loop()
@@ -99,14 +102,21 @@ class StreamWriter:
             batch = [(cmds, fut) for cmds, fut in batch if not fut.done()]
             if not batch:
                 continue
-            pipe = client.pipeline(transaction=False)
-            for cmds, _ in batch:
-                for key, fields, maxlen in cmds:
-                    pipe.xadd(key, fields, maxlen=maxlen, approximate=maxlen is not None)
             try:
+                pipe = client.pipeline(transaction=False)
+                for cmds, _ in batch:
+                    for key, fields, maxlen in cmds:
+                        pipe.xadd(key, fields, maxlen=maxlen, approximate=maxlen is not None)
+                self.flushes += 1
+                INGEST_FLUSH_REQUESTS.observe(len(batch))
                 results = await pipe.execute(raise_on_error=False)
-            except (redis.RedisError, OSError) as exc:
-                log.warning("ingest write of %d request(s) failed: %s", len(batch), exc)
+            except asyncio.CancelledError:  # the app is shutting down: nobody gets an answer
+                for _, fut in (*batch, *self._pending):
+                    fut.cancel()
+                raise
+            except Exception as exc:
+                # A failed round trip, or a command redis-py refused to queue: every caller of
+                # this flush gets the error (none may be left waiting), the next flush goes on.
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
