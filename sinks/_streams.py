@@ -61,8 +61,14 @@ def read_entries(
         msg = f"per_entry must be at least 1, got {per_entry}"
         raise SinksError(msg)
     groups: dict[int, list[Mapping[str, Any]]] = {}
+    # A batch comes from a handful of cameras: one crc32 per camera, not per read.
+    partition_of: dict[str, int] = {}
     for read in reads:
-        groups.setdefault(partition_for(read["camera_id"], partitions), []).append(read)
+        camera = read["camera_id"]
+        partition = partition_of.get(camera)
+        if partition is None:
+            partition = partition_of[camera] = partition_for(camera, partitions)
+        groups.setdefault(partition, []).append(read)
     entries: list[tuple[str, bytes]] = []
     for partition, group in groups.items():
         key = stream_key(partition)
