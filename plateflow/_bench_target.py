@@ -72,7 +72,7 @@ class Watcher:
         client = redis.Redis.from_url(self.redis_url, socket_timeout=5)
         try:
             self.deadletters_before = int(client.xlen(DEADLETTER_STREAM))
-            newest = client.xrevrange(ALERTS_LOG, count=1)
+            newest: Any = client.xrevrange(ALERTS_LOG, count=1)
             self._start_id = newest[0][0].decode() if newest else "0-0"
         finally:
             client.close()
@@ -100,7 +100,7 @@ class Watcher:
         after = self._start_id
         try:
             while not self._stop.is_set():
-                answer = client.xread({ALERTS_LOG: after}, count=1000, block=500)
+                answer: Any = client.xread({ALERTS_LOG: after}, count=1000, block=500)
                 for _, entries in answer or ():
                     for entry_id, fields in entries:
                         after = entry_id.decode()
@@ -126,10 +126,10 @@ class Watcher:
         client = redis.Redis.from_url(self.redis_url, socket_timeout=5)
         try:
             while not self._stop.wait(1.0):
-                committed = client.hgetall(OFFSETS_KEY)
+                committed: Any = client.hgetall(OFFSETS_KEY)
                 worst = 0.0
                 for p in range(self.partitions):
-                    newest = client.xrevrange(stream_key(p), count=1)
+                    newest: Any = client.xrevrange(stream_key(p), count=1)
                     if not newest:
                         continue
                     done = committed.get(str(p).encode())

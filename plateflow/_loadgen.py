@@ -162,7 +162,7 @@ async def run_fixed_rate(
                 if writer is None:
                     opened = asyncio.open_connection(host, port, ssl=context)
                     reader, writer = await asyncio.wait_for(opened, timeout_s)
-                assert reader is not None
+                assert reader is not None and writer is not None
                 writer.write(head % len(body) + body)
                 status, payload = await asyncio.wait_for(_response(reader), timeout_s)
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:

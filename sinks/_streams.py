@@ -74,10 +74,11 @@ def read_entries(
         key = stream_key(partition)
         for start in range(0, len(group), per_entry):
             chunk = group[start : start + per_entry]
-            if len(chunk) == 1:
-                payload = orjson.dumps(_plain(chunk[0]))
-            else:
-                payload = orjson.dumps([_plain(read) for read in chunk])
+            try:  # dicts, as validation makes them: serialised without a copy
+                payload = orjson.dumps(chunk[0] if len(chunk) == 1 else chunk)
+            except TypeError:  # another Mapping: copied once
+                plain = [_plain(read) for read in chunk]
+                payload = orjson.dumps(plain[0] if len(plain) == 1 else plain)
             entries.append((key, payload))
     return entries
 
