@@ -101,7 +101,7 @@ def test_a_client_that_leaves_mid_body_logs_no_error(
                 )
                 sock.sendall(head.encode() + b'[{"camera_id": "cam-1", "pla')
                 time.sleep(0.3)
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 15
             while not any("disconnected" in r.getMessage() for r in caplog.records):
                 assert time.monotonic() < deadline, "the disconnect was never noticed"
                 time.sleep(0.05)
