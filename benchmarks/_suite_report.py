@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from plateflow._report_html import Section, bar_chart, line_chart, page, table
+from plateflow._report_html import Section, bar_chart, cdf_chart, line_chart, page, table
 
 __all__ = ["write_report"]
 
@@ -102,11 +102,10 @@ def _ingest(result: dict[str, Any]) -> Section:
     fixed = result.get("fixed_rate")
     if fixed:
         section.blocks.append(
-            line_chart(
-                {name: _cdf(fixed[name]["latency_cdf_ms"]) for name in ("plateflow", "bare")},
+            cdf_chart(
+                {name: fixed[name]["latency_cdf_ms"] for name in ("plateflow", "bare")},
                 title=f"latency distribution at {fixed['rate']:g} single-read requests/s",
-                xlabel="percentile",
-                ylabel="ms (from the scheduled send)",
+                unit="ms (from the scheduled send)",
             )
         )
         rows = [
@@ -122,12 +121,6 @@ def _ingest(result: dict[str, Any]) -> Section:
             table(["server", "req/s", "p50", "p90", "p99", "p99.9", "max", "errors"], rows)
         )
     return section
-
-
-def _cdf(sorted_ms: list[float]) -> list[tuple[float, float]]:
-    """(percentile, ms) points of sorted latency samples."""
-    last = max(1, len(sorted_ms) - 1)
-    return [(100.0 * i / last, v) for i, v in enumerate(sorted_ms)]
 
 
 def _pipeline(result: dict[str, Any], baseline: dict[str, Any] | None) -> Section:

@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._results import write_json
 from benchmarks.matching import hits_of, one_edit, random_plates, rss_mb, run_index, unique_plates
 from matchers import Entry, Hotlist, HotlistIndex, OcrClasses, Policy, compare
 
@@ -96,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "agree": theirs == ours,
         "reads_hit": sum(1 for h in ours if h),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    write_json(result, args.json)
     return 0
 
 

@@ -13,7 +13,6 @@ its reads/s is an upper bound of the naive design. Redis is a private server of 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._results import write_json
 from benchmarks._servers import private_redis
 from benchmarks.pipeline import hotlists
 from matchers import HotlistIndex, OcrClasses
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "consume_reads_per_s": args.reads / consume_s,
         "alerts": alerts,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    write_json(result, args.json)
     return 0
 
 

@@ -6,22 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from plateflow._bench_target import TargetReport
-from plateflow._report_html import Section, line_chart, page, table
+from plateflow._report_html import Section, cdf_chart, line_chart, page, table
 
-__all__ = ["cdf_points", "write_target_html"]
-
-
-def cdf_points(values: list[float], points: int = 200) -> list[tuple[float, float]]:
-    """(percentile, value) pairs of ``values``, thinned to about ``points`` points."""
-    ordered = sorted(values)
-    if not ordered:
-        return []
-    step = max(1, len(ordered) // points)
-    picked = list(range(0, len(ordered), step))
-    if picked[-1] != len(ordered) - 1:
-        picked.append(len(ordered) - 1)
-    last = max(1, len(ordered) - 1)
-    return [(100.0 * i / last, ordered[i]) for i in picked]
+__all__ = ["write_target_html"]
 
 
 def _per_second(timeline: list[dict[str, float]], key: str) -> list[tuple[float, float]]:
@@ -72,12 +59,7 @@ def write_target_html(summary: dict[str, Any], report: TargetReport, path: Path)
         )
     )
     client.blocks.append(
-        line_chart(
-            {"ingest": cdf_points(report.load.latencies_ms)},
-            title="ingest latency distribution",
-            xlabel="percentile",
-            ylabel="ms",
-        )
+        cdf_chart({"ingest": report.load.latencies_ms}, title="ingest latency distribution")
     )
     sections = [client]
     inside = summary["inside"]
@@ -99,11 +81,8 @@ def write_target_html(summary: dict[str, Any], report: TargetReport, path: Path)
             [table(["figure", "value"], alert_rows)],
         )
         section.blocks.append(
-            line_chart(
-                {"alert": cdf_points(report.watcher.alert_latencies_ms)},
-                title="alert latency distribution",
-                xlabel="percentile",
-                ylabel="ms",
+            cdf_chart(
+                {"alert": report.watcher.alert_latencies_ms}, title="alert latency distribution"
             )
         )
         lags = [(p["t"], p["lag_s"]) for p in inside["consumer_lag_timeline"]]

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Section", "bar_chart", "line_chart", "page", "table"]
+__all__ = ["Section", "bar_chart", "cdf_chart", "cdf_points", "line_chart", "page", "table"]
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 _W, _H = 640, 300
@@ -158,6 +158,29 @@ def line_chart(
                 for x, y in pts
             ]
     return _svg(parts + _legend(list(series)))
+
+
+def cdf_points(values: list[float], points: int = 200) -> list[tuple[float, float]]:
+    """(percentile, value) pairs of ``values``, thinned to about ``points`` points."""
+    ordered = sorted(values)
+    if not ordered:
+        return []
+    step = max(1, len(ordered) // points)
+    picked = list(range(0, len(ordered), step))
+    if picked[-1] != len(ordered) - 1:
+        picked.append(len(ordered) - 1)
+    last = max(1, len(ordered) - 1)
+    return [(100.0 * i / last, ordered[i]) for i in picked]
+
+
+def cdf_chart(samples: dict[str, Sequence[float]], *, title: str, unit: str = "ms") -> str:
+    """A latency distribution: for each series, value against percentile."""
+    return line_chart(
+        {name: cdf_points(list(values)) for name, values in samples.items()},
+        title=title,
+        xlabel="percentile",
+        ylabel=unit,
+    )
 
 
 def bar_chart(
