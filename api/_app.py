@@ -101,9 +101,10 @@ def create_app(
     The Redis client (hiredis parser when installed) lives in ``app.state.redis``, the records
     database engine (``settings.effective_database_url``, tables created if missing, unless an
     ``engine`` is given) in ``app.state.engine``; both are closed when the app shuts down. The
-    camera ingest writes through its own asynchronous client, ``app.state.ingest_writer``, on
-    ``ingest_redis_url`` (default ``redis_url``): the one place its Redis credentials are
-    chosen. Raises :class:`ApiError` if a Redis URL cannot be parsed.
+    camera ingest writes through its own asynchronous client, ``app.state.ingest_writer``,
+    connected with ``ingest_redis_url`` (the ingest's own ACL user, which may write the read
+    streams; the API's user may not) or, when that is None, ``redis_url``. Raises
+    :class:`ApiError` if a Redis URL cannot be parsed.
     """
     try:
         client = redis.Redis.from_url(redis_url, health_check_interval=30)

@@ -8,9 +8,16 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 import records
+import sinks
 from plateflow.errors import PlateflowError
 
-__all__ = ["ApiError", "Refusal", "records_error_response", "refusal_response"]
+__all__ = [
+    "ApiError",
+    "Refusal",
+    "records_error_response",
+    "refusal_response",
+    "sinks_status",
+]
 
 
 class ApiError(PlateflowError):
@@ -68,6 +75,18 @@ def status_for(exc: records.RecordsError) -> int:
         if isinstance(exc, cls):
             return status
     return 422
+
+
+#: sinks error class -> HTTP status (SinksValueError and any other: 422).
+_SINKS_STATUS: tuple[tuple[type[sinks.SinksError], int], ...] = (
+    (sinks.SinksNotFoundError, 404),
+    (sinks.SinksConflictError, 409),
+)
+
+
+def sinks_status(exc: sinks.SinksError) -> int:
+    """The HTTP status of a sinks refusal, chosen by its class (never by its message)."""
+    return next((status for cls, status in _SINKS_STATUS if isinstance(exc, cls)), 422)
 
 
 async def records_error_response(request: Request, exc: Exception) -> JSONResponse:

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 
 import records
 from api._access import GUARDED_RESPONSES, Guard, guard
+from api._errors import sinks_status
 from api._routes_records import RequestId
 from api._routes_store import audited_read, canvass_spec, checked, store_of
 from api._schemas import ReleaseOut
@@ -165,7 +166,7 @@ def release(
                 case, by=g.user.username, at=datetime.now(timezone.utc), reason=body.reason
             )
         except SinksError as exc:
-            raise StoreQueryError(str(exc), "case", status=409) from exc
+            raise StoreQueryError(str(exc), "case", status=sinks_status(exc)) from exc
         access.result_count = hold.reads
         return hold
 

@@ -7,7 +7,6 @@ alerts only reach roles holding ``hotlists:view_covert``.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
@@ -31,14 +30,13 @@ from api._schemas import (
     VerifyOut,
 )
 from matchers.reads import normalise_plate
-from sinks import AlertBus, ReadStore
+from sinks import AlertBus, ReadStore, SinksError, parse_stream_id
 
 __all__ = ["router"]
 
 router = APIRouter()
 
 _COVERT = "hotlists:view_covert"
-_STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 _DEFAULT_WINDOW = timedelta(days=7)
 #: A release request id: bounded so a huge number is a 422, not a database overflow.
 RequestId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The release request id.")]
@@ -134,10 +132,12 @@ def alert_log(
     covert: Annotated[bool, Query()] = False,
     g: Annotated[Guard, Depends(guard("alerts.log", "alerts:view"))],
 ) -> AlertLogOut:
-    if not _STREAM_ID.match(after):
+    try:
+        parse_stream_id(after)
+    except SinksError as exc:
         raise g.deny(
             422, f"after {after!r} is not a stream id like 1764331200000-0", "invalid", "after"
-        )
+        ) from exc
     if covert and not g.can(_COVERT):
         raise g.deny(
             403,

@@ -26,8 +26,10 @@ from typing import Any
 import pyarrow.parquet as pq
 
 import records
+from api._errors import sinks_status
 from api._store_query import SearchSpec, StoreQueryError
-from sinks import DEFAULT_OCR_CLASSES, LegalHold, ReadStore, SinksError, record_custody
+from matchers import DEFAULT_OCR_CLASSES
+from sinks import LegalHold, ReadStore, SinksError, record_custody
 
 __all__ = [
     "EVIDENCE_DIR",
@@ -101,12 +103,8 @@ def place_hold(
             reason=reason,
         )
     except SinksError as exc:
-        text = str(exc)
-        # sinks raises one error class; its sentences tell the cases apart
-        status = 409 if "released" in text else 422
-        if "not in the store" in text or "no reads" in text:
-            status = 404
-        raise StoreQueryError(text, "case_number", status=status) from exc
+        field = exc.field or "case_number"
+        raise StoreQueryError(str(exc), field, status=sinks_status(exc)) from exc
 
 
 def _covert_alerts(path: Path) -> int:
@@ -144,7 +142,8 @@ def export_case(
         )
     except SinksError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise StoreQueryError(str(exc), "case_number", status=409) from exc
+        field = exc.field or "case_number"
+        raise StoreQueryError(str(exc), field, status=sinks_status(exc)) from exc
     covert = _covert_alerts(staging / "alerts.parquet")
     if covert and not covert_allowed:
         shutil.rmtree(staging, ignore_errors=True)

@@ -11,7 +11,7 @@ look-alikes, differences, state rule, candidates) and runs it over the store in 
 
 The entry's ``effective_from`` is ignored (the question is what it *would* have hit had it been
 on the list); its expiry still applies. Found reads can be raised as alerts built like the
-flow's own (:func:`dataflow.build_alert`, deterministic ``alert_id``) and flagged
+flow's own (:func:`matchers.build_alert`, deterministic ``alert_id``) and flagged
 ``historical: true``. They are published without the cooldown, so a historical alert never
 turns a live hit of the same plate into a mere sighting.
 """
@@ -201,8 +201,6 @@ class PastSearch:
     ) -> list[dict[str, Any]]:
         """The alerts the reads of ``frame`` would have raised, as the flow builds them, each
         flagged ``historical: true`` with the search that found it."""
-        from dataflow import build_alert  # imported here: it brings Bytewax in
-
         found: list[dict[str, Any]] = []
         for row, hits in zip(frame.iter_rows(named=True), self._matches(frame), strict=True):
             if not hits:
@@ -212,7 +210,7 @@ class PastSearch:
             read["candidates"] = [dict(c) for c in row["candidates"] or []]
             notes = advisories(row["lat"], row["lon"])
             for hit in hits:
-                alert = build_alert(read, hit, notes, now_ms)
+                alert = matchers.build_alert(read, hit, notes, now_ms)
                 alert["historical"] = True
                 alert["historical_search"] = {"days": self.days, "start": self.start.isoformat()}
                 found.append(alert)
@@ -229,9 +227,8 @@ def advisories_for(settings: Settings) -> Callable[[float | None, float | None],
     """The geofence advisories of ``settings.geofence_file`` (427.3(h)), as the flow adds."""
     if settings.geofence_file is None:
         return lambda lat, lon: []
-    from dataflow import Geofences
-
-    return Geofences.load(settings.geofence_file).advisories
+    path = settings.geofence_file
+    return matchers.Geofences.from_json(path.read_bytes(), str(path)).advisories
 
 
 def publish_historical(

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 import matchers
-from api._errors import ApiError
+from api._errors import ApiError, sinks_status
 from sinks import MATCH_COLUMNS, READS_SCHEMA, Pages, ReadStore, SinksError
 
 __all__ = [
@@ -175,10 +175,10 @@ class SearchSpec:
     ) -> SearchSpec:
         try:
             text = matchers.normalise_entry_plate(pattern)
-            matchers.validate_pattern(text)
+            known = matchers.compile_glob(text).known_characters
         except matchers.MatchersError as exc:
             raise StoreQueryError(f"pattern {pattern!r}: {exc}", "pattern") from exc
-        if _known_characters(text) < MIN_KNOWN_CHARACTERS:
+        if known < MIN_KNOWN_CHARACTERS:
             msg = (
                 f"pattern {pattern!r} fixes fewer than {MIN_KNOWN_CHARACTERS} characters; a "
                 "partial plate names at least that many (427.3(d)), else it is a dragnet"
@@ -307,21 +307,10 @@ class SearchSpec:
                 page_size=page_size,
             )
         except SinksError as exc:
-            field = {"plate": "plate", "partial": "pattern"}.get(self.kind, "center")
-            raise StoreQueryError(str(exc), field) from exc
-
-
-def _known_characters(pattern: str) -> int:
-    """Literal characters and ``[...]`` sets: the positions a pattern pins down."""
-    known, in_set = 0, False
-    for char in pattern:
-        if char == "[":
-            in_set, known = True, known + 1
-        elif char == "]":
-            in_set = False
-        elif not in_set and char.isalnum():
-            known += 1
-    return known
+            fallback = {"plate": "plate", "partial": "pattern"}.get(self.kind, "center")
+            raise StoreQueryError(
+                str(exc), exc.field or fallback, status=sinks_status(exc)
+            ) from exc
 
 
 def _state(state: str | None) -> str | None:

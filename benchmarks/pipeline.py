@@ -35,7 +35,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.matching import make_pattern, unique_plates
-from dataflow import FlowOptions, IndexHolder, build_flow, tune_gc
+from dataflow import FlowConfig, FlowOptions, IndexHolder, build_flow, tune_gc
 from dataflow import _metrics as m
 from matchers import Entry, Hotlist, OcrClasses, Policy
 from plateflow.embedded import EmbeddedRedis
@@ -119,7 +119,8 @@ def latency_phase(
     listener.start()
     feeder_thread = threading.Thread(target=feed, daemon=True)
     feeder_thread.start()
-    flow = build_flow(settings, url, holder, FlowOptions(drain=True, drain_after_s=seconds))
+    config = FlowConfig.from_settings(settings)
+    flow = build_flow(config, url, holder, FlowOptions(drain=True, drain_after_s=seconds))
     from bytewax.testing import run_main
 
     timer = threading.Timer(seconds - 0.5, stop.set)
@@ -166,7 +167,8 @@ def main() -> int:
         load_s = load_reads(client, sim, args.reads, args.partitions)
         tune_gc()
         before = stage_seconds()
-        flow = build_flow(settings, url, holder, FlowOptions(drain=True, flush_reads=500_000))
+        config = FlowConfig.from_settings(settings)
+        flow = build_flow(config, url, holder, FlowOptions(drain=True, flush_reads=500_000))
         from bytewax.testing import run_main
 
         t = time.perf_counter()

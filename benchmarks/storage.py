@@ -21,7 +21,8 @@ Reported (``--json``): ``write_reads_per_s`` (wall time inside ``write_reads`` o
 indexes included, and before in ``bytes_per_read_uncompacted``), ``plate_history_s`` (one
 plate, the whole range, exact; OCR and one-difference variants beside it),
 ``partial_search_s`` (the slowest of an infix ``*XYZ*``, a positional ``7AB?12*`` and a set
-``[8B]AD*`` pattern, each also reported), ``canvass_s`` (1 km around the busiest camera, one
+``[8B]AD*`` pattern, each also reported; a negated set ``[!A-M]*123`` is reported beside it
+as ``partial_negated_s``), ``canvass_s`` (1 km around the busiest camera, one
 day) and ``purge_s`` (the first month expired, with a legal hold on some of the third day).
 ``partial_infix_summary_columns_s`` is the infix search returning the columns of a result list
 (no candidates, image references or raw plate). Every search count is checked against pyarrow
@@ -61,6 +62,7 @@ import pyarrow.parquet as pq
 # Run as a script from a checkout: make the repository's packages importable first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import matchers
 import sinks
 
 log = logging.getLogger("benchmarks.storage")
@@ -337,7 +339,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t, rows = timed(lambda: drain(store.plate_history(plate, start, end, differences=1)))
     results["plate_history_fuzzy_s"] = round(t, 3)
     results["plate_history_fuzzy_rows"] = rows
-    variants = sorted(sinks.plate_variants(plate, 1, 0))
+    variants = sorted(matchers.plate_variants(plate, 1, 0))
     checks["plate_history_fuzzy"] = rows == arrow_count(
         reads_root, pc.field("plate").isin(pa.array(variants))
     )
@@ -345,8 +347,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     infix = f"*{plate[2:5]}*"
     positional = f"{plate[:3]}?{plate[4:6]}*"
     bracket = f"[{plate[0]}{'8' if plate[0] != '8' else 'B'}]{plate[1:3]}*"
+    negated = f"[!A-M]*{plate[-3:]}"
     partial: dict[str, float] = {}
-    for name, pattern in (("infix", infix), ("positional", positional), ("set", bracket)):
+    shapes = (("infix", infix), ("positional", positional), ("set", bracket), ("negated", negated))
+    for name, pattern in shapes:
 
         def search(pattern: str = pattern) -> int:
             return drain(store.partial_search(pattern, start, end))
@@ -358,11 +362,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results[f"partial_{name}_pattern"] = pattern
         results[f"partial_{name}_s"] = round(t, 3)
         results[f"partial_{name}_rows"] = rows
-        regex = sinks.glob_to_regex(pattern)
+        regex = matchers.compile_glob(pattern).regex
         checks[f"partial_{name}"] = rows == arrow_count(
             reads_root, pc.match_substring_regex(pc.field("plate"), regex)
         )
-    results["partial_search_s"] = round(max(partial.values()), 3)
+    # The headline keeps its three shapes (README targets); a negated set is reported beside it.
+    results["partial_search_s"] = round(max(t for n, t in partial.items() if n != "negated"), 3)
     summary = ["read_id", "camera_id", "plate", "ts", "confidence", "state", "lat", "lon"]
     t, rows = timed(lambda: drain(store.partial_search(infix, start, end, columns=summary)))
     results["partial_infix_summary_columns_s"] = round(t, 3)

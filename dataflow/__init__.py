@@ -5,28 +5,25 @@ the sink (dead letters, alerts, Parquet, offsets); ``run_flow`` runs it with Byt
 and worker options.
 """
 
+from dataflow._config import FlowConfig, HotlistConfig
 from dataflow._errors import DataflowError
 from dataflow._flow import FlowOptions, build_flow, make_holder, run_flow, tune_gc
-from dataflow._geofences import GeofenceError, Geofences
 from dataflow._hotlist_sources import HotlistSources
 from dataflow._hotlists import IndexHolder
-from dataflow._process import VERIFY_ADVISORY, BatchProcessor, alert_id, build_alert
+from dataflow._process import BatchProcessor
 from dataflow._sink import BatchSink
 from dataflow._source import RedisStreamSource
 
 __all__ = [
-    "VERIFY_ADVISORY",
     "BatchProcessor",
     "BatchSink",
     "DataflowError",
+    "FlowConfig",
     "FlowOptions",
-    "GeofenceError",
-    "Geofences",
+    "HotlistConfig",
     "HotlistSources",
     "IndexHolder",
     "RedisStreamSource",
-    "alert_id",
-    "build_alert",
     "build_flow",
     "make_holder",
     "run_flow",

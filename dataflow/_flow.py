@@ -14,26 +14,29 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
-from dataflow._geofences import Geofences
+from dataflow._config import FlowConfig, HotlistConfig
 from dataflow._hotlists import IndexHolder
 from dataflow._process import BatchProcessor
 from dataflow._sink import BatchSink
 from dataflow._source import RedisStreamSource
-from matchers import OcrClasses
-from plateflow.settings import Settings
+from matchers import Geofences, OcrClasses
+
+if TYPE_CHECKING:
+    from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class FlowOptions:
-    """What the flow needs beyond :class:`Settings`.
+    """How one run of the flow behaves, beyond its :class:`FlowConfig`.
 
     :arg drain: stop once every stream is read to its end (after ``drain_after_s`` seconds).
     :arg flush_s: longest time reads wait in memory before they are written to Parquet.
@@ -47,7 +50,7 @@ class FlowOptions:
 
 
 def build_flow(
-    settings: Settings,
+    config: FlowConfig,
     redis_url: str,
     holder: IndexHolder,
     options: FlowOptions | None = None,
@@ -56,9 +59,8 @@ def build_flow(
     """The plateflow dataflow against ``redis_url``, matching with ``holder``'s live index."""
     opts = options or FlowOptions()
     if geofences is None:
-        geofences = (
-            Geofences.load(settings.geofence_file) if settings.geofence_file else Geofences.empty()
-        )
+        path = config.geofence_file
+        geofences = Geofences.from_json(path.read_bytes(), str(path)) if path else Geofences.empty()
     deadline = time.time() + opts.drain_after_s if opts.drain else None
     flow = Dataflow("plateflow")
     batches = op.input(
@@ -66,27 +68,27 @@ def build_flow(
         flow,
         RedisStreamSource(
             redis_url=redis_url,
-            partitions=settings.partitions,
-            batch_size=settings.batch_size,
+            partitions=config.partitions,
+            batch_size=config.batch_size,
             poll_interval_s=opts.poll_interval_s,
             tick_s=min(1.0, opts.flush_s),
             drain_deadline=deadline,
         ),
     )
-    processor = BatchProcessor(holder.current, geofences.advisories, settings.max_alerts_per_read)
+    processor = BatchProcessor(holder.current, geofences.advisories, config.max_alerts_per_read)
     processed = op.map("process", batches, processor)
     op.output(
         "out",
         processed,
         BatchSink(
             redis_url=redis_url,
-            data_dir=settings.data_dir,
-            retention_days=settings.retention_days,
-            cooldown_s=settings.cooldown_s,
-            alerts_log_maxlen=settings.alerts_log_maxlen,
+            data_dir=config.data_dir,
+            retention_days=config.retention_days,
+            cooldown_s=config.cooldown_s,
+            alerts_log_maxlen=config.alerts_log_maxlen,
             flush_s=opts.flush_s,
             flush_reads=opts.flush_reads,
-            stream_keep_s=settings.stream_keep_s,
+            stream_keep_s=config.stream_keep_s,
         ),
     )
     return flow
@@ -102,13 +104,13 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def make_holder(settings: Settings, listen_url: str | None = None) -> IndexHolder:
+def make_holder(config: HotlistConfig, listen_url: str | None = None) -> IndexHolder:
     """The index holder over the configured hotlists (files and database); with
     ``listen_url`` it reloads lists announced on ``plateflow:hotlists:changed``."""
     from dataflow._hotlist_sources import HotlistSources
 
-    sources = HotlistSources(settings)
-    holder = IndexHolder(sources.load_all, sources.load_one, OcrClasses(settings.ocr_classes))
+    sources = HotlistSources(config)
+    holder = IndexHolder(sources.load_all, sources.load_one, OcrClasses(config.ocr_classes))
     if listen_url:
         holder.listen(listen_url)
     return holder
@@ -125,9 +127,11 @@ def run_flow(
     addresses: list[str] | None = None,
     recovery_directory: Path | None = None,
 ) -> None:
-    """Run the flow in this process (Bytewax's process and worker options passed through)."""
-    holder = holder or make_holder(settings, redis_url)
-    flow = build_flow(settings, redis_url, holder, options)
+    """Run the flow in this process (Bytewax's process and worker options passed through).
+
+    The entry point: it alone reads ``settings`` and hands the parts their narrow configs."""
+    holder = holder or make_holder(HotlistConfig.from_settings(settings), redis_url)
+    flow = build_flow(FlowConfig.from_settings(settings), redis_url, holder, options)
     tune_gc()
     recovery = (
         RecoveryConfig(recovery_directory)  # type: ignore[no-untyped-call]

@@ -9,17 +9,17 @@ import logging
 from pathlib import Path
 
 import records
+from dataflow._config import HotlistConfig
 from dataflow._errors import DataflowError
 from matchers import Hotlist
-from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class HotlistSources:
-    def __init__(self, settings: Settings) -> None:
-        self._files: dict[str, Path] = {p.stem: p for p in settings.hotlist_files}
-        self._engine = records.connect(settings.effective_database_url)
+    def __init__(self, config: HotlistConfig) -> None:
+        self._files: dict[str, Path] = {p.stem: p for p in config.hotlist_files}
+        self._engine = records.connect(config.database_url)
 
     def load_all(self) -> list[Hotlist]:
         lists = [records.load_hotlist_file(path) for path in self._files.values()]

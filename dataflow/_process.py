@@ -2,12 +2,12 @@
 
 A payload that is not JSON, not an object or array of objects, or a read that fails validation
 becomes a ``(raw, reason)`` reject for the dead-letter stream; nothing in a batch can crash the
-worker. Matching goes through :class:`matchers.HotlistIndex` once per batch.
+worker. Matching goes through :class:`matchers.HotlistIndex` once per batch; alerts are built by
+:func:`matchers.build_alert`, the same function past-read matching uses.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,22 +16,10 @@ import orjson
 
 from dataflow import _metrics as m
 from dataflow._batches import ProcessedBatch, StreamBatch
-from matchers import HotlistIndex, Match
+from matchers import HotlistIndex, build_alert
 from matchers.reads import ReadError, validate_read
 
-#: Policy 427.3(g): every alert tells the officer to confirm the hit before acting on it.
-VERIFY_ADVISORY = (
-    "Verify this hit through CLETS/NCIC before any enforcement action (policy 427.3(g)); "
-    "the plate read may be wrong and the hotlist may be out of date."
-)
-
 MAX_READS_PER_ENTRY = 10_000
-
-
-def alert_id(read_id: str, entry_id: str) -> str:
-    """Deterministic: the same read hitting the same entry always yields the same id."""
-    digest = hashlib.blake2b(f"{read_id}\x1f{entry_id}".encode(), digest_size=12)
-    return "a-" + digest.hexdigest()
 
 
 def decode_entries(batch: StreamBatch) -> tuple[list[Any], list[tuple[bytes, str]]]:
@@ -53,45 +41,6 @@ def decode_entries(batch: StreamBatch) -> tuple[list[Any], list[tuple[bytes, str
         else:
             objs.append(value)
     return objs, rejects
-
-
-def build_alert(
-    read: dict[str, Any], match: Match, advisories: list[str], now_ms: int
-) -> dict[str, Any]:
-    """The alert of ARCHITECTURE "Alert" for one match of one read."""
-    hotlist, entry = match.hotlist, match.entry
-    return {
-        "alert_id": alert_id(read["read_id"], entry.entry_id),
-        "read": read,
-        "hotlist": {
-            "name": hotlist.name,
-            "category": hotlist.category,
-            "priority": hotlist.policy.priority,
-            "covert": hotlist.policy.covert,
-        },
-        "entry": {
-            "entry_id": entry.entry_id,
-            "plate": entry.plate,
-            "state": entry.state,
-            "reason": entry.reason,
-            "case_number": entry.case_number,
-            "entered_by": entry.entered_by,
-            "expires_at": entry.expires_at_ms,
-        },
-        "match": {
-            "kind": match.kind,
-            "differences": match.differences,
-            "substitutions": [list(s) for s in match.substitutions],
-            "edits": list(match.edits),
-            "matched_text": match.matched_text,
-            "via_candidate": match.via_candidate,
-        },
-        "state_mismatch": match.state_mismatch,
-        "verify_before_action": True,
-        "advisories": [VERIFY_ADVISORY, *advisories],
-        "emitted_at": now_ms,
-        "sighting_of": None,
-    }
 
 
 class BatchProcessor:

@@ -29,14 +29,9 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from dataflow._batches import StreamBatch
-from sinks import StreamProgress, stream_key
+from sinks import StreamProgress, parse_stream_id, stream_key
 
 log = logging.getLogger(__name__)
-
-
-def _id_tuple(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def later_id(a: str | None, b: str | None) -> str | None:
@@ -45,7 +40,7 @@ def later_id(a: str | None, b: str | None) -> str | None:
         return b
     if b is None:
         return a
-    return a if _id_tuple(a) >= _id_tuple(b) else b
+    return a if parse_stream_id(a) >= parse_stream_id(b) else b
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """Hotlist matching: plate normalisation, OCR classes, policies, the index and patterns.
 
-Pure code (numpy and rapidfuzz only; no I/O, no Redis, no Bytewax). The contract is
+Pure code (numpy, rapidfuzz and shapely only; no I/O, no Redis, no Bytewax). The contract is
 ARCHITECTURE.md "Matching semantics"; :func:`compare` is its literal, one-pair implementation
 and :class:`HotlistIndex` the batch engine that must agree with it on every read.
+:func:`compile_glob` is the one glob compiler (the store's partial search scans with it) and
+:func:`build_alert` turns a match into the alert of ARCHITECTURE "Alert", for the flow and for
+past-read matching alike.
 
 Typical use::
 
@@ -11,9 +14,17 @@ Typical use::
     index = index.with_hotlist(changed)  # built beside the old one; swap the reference
 """
 
+from matchers._alerts import VERIFY_ADVISORY, GeofenceError, Geofences, alert_id, build_alert
 from matchers._compare import Comparison, compare
 from matchers._estimate import US_FORMATS, estimate_hit_rate, simulate_plates
-from matchers._glob import is_pattern, normalise_entry_plate, parse_pattern, validate_pattern
+from matchers._glob import (
+    Glob,
+    compile_glob,
+    is_pattern,
+    normalise_entry_plate,
+    parse_pattern,
+    validate_pattern,
+)
 from matchers._index import HotlistIndex
 from matchers._model import Entry, Hotlist, Kind, Match, Policy, StateMode
 from matchers._text import (
@@ -27,15 +38,21 @@ from matchers._text import (
     PolicyError,
     normalise_plate,
 )
+from matchers._variants import MAX_VARIANTS, check_plate, plate_variants
 from matchers.reads import ReadError, derive_read_id, parse_ts, validate_read, validate_reads
 
 __all__ = [
     "DEFAULT_OCR_CLASSES",
     "MAX_PLATE_LENGTH",
+    "MAX_VARIANTS",
     "US_FORMATS",
+    "VERIFY_ADVISORY",
     "Comparison",
     "Entry",
     "EntryError",
+    "GeofenceError",
+    "Geofences",
+    "Glob",
     "Hotlist",
     "HotlistIndex",
     "Kind",
@@ -48,7 +65,11 @@ __all__ = [
     "PolicyError",
     "ReadError",
     "StateMode",
+    "alert_id",
+    "build_alert",
+    "check_plate",
     "compare",
+    "compile_glob",
     "derive_read_id",
     "estimate_hit_rate",
     "is_pattern",
@@ -56,9 +77,9 @@ __all__ = [
     "normalise_plate",
     "parse_pattern",
     "parse_ts",
+    "plate_variants",
     "simulate_plates",
     "validate_pattern",
     "validate_read",
     "validate_reads",
 ]
-

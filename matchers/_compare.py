@@ -116,9 +116,7 @@ def _subs(read: str, entry: str, pairs: Iterable[tuple[int, int]]) -> list[tuple
     return [(j, read[j], entry[i]) for j, i in pairs if read[j] != entry[i]]
 
 
-def _one_difference(
-    read: str, entry: str, cr: str, ce: str, max_subs: int
-) -> Comparison | None:
+def _one_difference(read: str, entry: str, cr: str, ce: str, max_subs: int) -> Comparison | None:
     """The best script with exactly one difference (``cr``/``ce``: canonical forms).
 
     One difference leaves every other character aligned to an equivalent one, so the options
@@ -150,8 +148,10 @@ def _one_difference(
             if read[j] == read[j + 1] or entry[j] == entry[j + 1]:
                 continue
             if (
-                cr[j] == ce[j + 1] and cr[j + 1] == ce[j]
-                and cr[:j] == ce[:j] and cr[j + 2 :] == ce[j + 2 :]
+                cr[j] == ce[j + 1]
+                and cr[j + 1] == ce[j]
+                and cr[:j] == ce[:j]
+                and cr[j + 2 :] == ce[j + 2 :]
             ):
                 pairs = [(t, t) for t in range(m) if t not in (j, j + 1)]
                 pairs += [(j, j + 1), (j + 1, j)]
@@ -218,7 +218,13 @@ def _dp(read: str, entry: str, cr: str, ce: str, d: int, o: int) -> Comparison |
 
 
 def _traceback(
-    read: str, entry: str, cr: str, ce: str, cost: list[list[list[int]]], d: int, s: int,
+    read: str,
+    entry: str,
+    cr: str,
+    ce: str,
+    cost: list[list[list[int]]],
+    d: int,
+    s: int,
     diffs: int,
 ) -> Comparison:
     """Walk back from the final cell, re-deriving which transition gave each cell its value."""

@@ -15,10 +15,17 @@ A pattern is a glob over the *whole* normalised plate (ARCHITECTURE "Matching se
 holds the fewest substitutions that match a token prefix against a text prefix, ``*`` takes the
 minimum of "skip the star" and "the star eats one more character". It is the verification step
 of the pattern structure in :mod:`matchers._patterns` and the pattern branch of ``compare``.
+
+:func:`compile_glob` is the one compiler every other consumer uses: stored-read search (in
+:mod:`sinks`) scans a column with its regular expression, prunes row groups with its prefix
+ranges and decides OCR substitutions with :func:`glob_cost`, so the flow and the store can never
+disagree on what a pattern means.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -29,7 +36,9 @@ __all__ = [
     "LIT",
     "SET",
     "STAR",
+    "Glob",
     "Token",
+    "compile_glob",
     "glob_cost",
     "is_pattern",
     "normalise_entry_plate",
@@ -158,8 +167,7 @@ def parse_pattern(pattern: str) -> tuple[Token, ...]:
             tokens.append(Token(LIT, char))
         elif char == "]":
             message = (
-                f"pattern {pattern!r}: ']' at position {i} closes no '['; "
-                f"remove it or add the '['"
+                f"pattern {pattern!r}: ']' at position {i} closes no '['; remove it or add the '['"
             )
             raise PatternError(message)
         else:
@@ -245,3 +253,135 @@ def glob_cost(
         t, j = t - 1, j - 1
     subs.reverse()
     return tuple(subs)
+
+
+def _char_class(chars: Collection[str]) -> str:
+    """A regex for one character out of ``chars`` (plate characters), runs written as ranges."""
+    ordered = [c for c in ALPHABET if c in chars]
+    if len(ordered) == 1:
+        return ordered[0]
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ord(ordered[j + 1]) == ord(ordered[j]) + 1:
+            j += 1
+        if j == i:
+            parts.append(ordered[i])
+        elif j == i + 1:
+            parts.append(ordered[i] + ordered[j])
+        else:
+            parts.append(f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return "[" + "".join(parts) + "]"
+
+
+@dataclass(frozen=True)
+class Glob:
+    """A validated pattern compiled for scanning a column of plates (build: :func:`compile_glob`).
+
+    Every form below is derived from the same tokens that :func:`glob_cost` (and so
+    :func:`matchers.compare` and the hotlist index) decides with.
+    """
+
+    pattern: str
+    tokens: tuple[Token, ...]
+    ocr_equivalents: int
+    ocr: OcrClasses
+
+    def accepts(self, token: Token) -> frozenset[str]:
+        """The plate characters one non-star token can consume in some match within budget."""
+        if token.kind == LIT:
+            if self.ocr_equivalents == 0:
+                return frozenset(token.char)
+            return frozenset(c for c in ALPHABET if self.ocr.equivalent(c, token.char))
+        if token.kind == SET:
+            return token.allowed
+        return _ALL
+
+    @property
+    def known_characters(self) -> int:
+        """Positions the pattern pins down: its literals and its ``[...]`` sets."""
+        return sum(1 for t in self.tokens if t.kind in (LIT, SET))
+
+    @property
+    def regex(self) -> str:
+        """An anchored regular expression over the whole plate (Python and Rust syntax).
+
+        With :attr:`exact` it decides a match by itself; otherwise it is a superset (a literal
+        admits its whole OCR class however many substitutions that uses) and
+        :meth:`substitutions` decides.
+        """
+        parts = [
+            ".*" if t.kind == STAR else "." if t.kind == ANY else _char_class(self.accepts(t))
+            for t in self.tokens
+        ]
+        return "^" + "".join(parts) + "$"
+
+    @property
+    def search_regex(self) -> str:
+        """:attr:`regex` in the form a substring engine runs fastest: ``^.*HE0.*$`` becomes
+        ``HE0`` (a literal scan). Plates hold no line breaks, so both are the same test."""
+        regex = self.regex
+        if regex.startswith("^.*"):
+            regex = regex[3:]
+        if regex.endswith(".*$"):
+            regex = regex[:-3]
+        return regex
+
+    @property
+    def confusable(self) -> int:
+        """Literals that have an OCR look-alike (whatever the budget)."""
+        return sum(
+            1
+            for t in self.tokens
+            if t.kind == LIT
+            and any(self.ocr.equivalent(c, t.char) for c in ALPHABET if c != t.char)
+        )
+
+    @property
+    def exact(self) -> bool:
+        """Whether :attr:`regex` alone decides: no OCR budget, or a budget that covers every
+        literal that has a look-alike (one alignment substitutes each literal at most once)."""
+        return self.ocr_equivalents == 0 or self.ocr_equivalents >= self.confusable
+
+    def substitutions(self, plate: str) -> int | None:
+        """The fewest OCR substitutions with which ``plate`` matches, or ``None``."""
+        found = glob_cost(self.tokens, plate, self.ocr_equivalents, self.ocr)
+        return None if found is None else len(found)
+
+    def prefix_ranges(self, limit: int = 64) -> list[tuple[str, str]]:
+        """Half-open string ranges ``[low, high)`` that every matching plate falls in, for
+        pruning row groups of plate-sorted files on their min/max statistics: the leading
+        literals and sets expanded into at most ``limit`` prefixes, adjacent ones merged.
+        ``[]`` when the pattern starts with ``?`` or ``*`` (nothing to prune on)."""
+        prefixes = [""]
+        for token in self.tokens:
+            if token.kind in (ANY, STAR):
+                break
+            chars = sorted(self.accepts(token))
+            if len(prefixes) * len(chars) > limit:
+                break
+            prefixes = [prefix + char for prefix in prefixes for char in chars]
+        if prefixes == [""]:
+            return []
+        ranges: list[tuple[str, str]] = []
+        for prefix in sorted(prefixes):
+            high = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            if ranges and ranges[-1][1] == prefix:
+                ranges[-1] = (ranges[-1][0], high)
+            else:
+                ranges.append((prefix, high))
+        return ranges
+
+
+def compile_glob(pattern: str, ocr_equivalents: int = 0, ocr: OcrClasses | None = None) -> Glob:
+    """Compile a normalised pattern (see :func:`normalise_entry_plate`) that may use at most
+    ``ocr_equivalents`` OCR substitutions. A plain plate is a pattern of literals.
+
+    Raises :class:`PatternError` for an invalid pattern or a negative budget.
+    """
+    if ocr_equivalents < 0:
+        message = f"ocr_equivalents is {ocr_equivalents}; use 0 or more"
+        raise PatternError(message)
+    return Glob(pattern, parse_pattern(pattern), ocr_equivalents, ocr or OcrClasses())

@@ -146,9 +146,7 @@ class BucketTable:
         return starts, counts
 
 
-def expand_buckets(
-    owner: I64, starts: I32, counts: I32, values: I32
-) -> tuple[I64, I32]:
+def expand_buckets(owner: I64, starts: I32, counts: I32, values: I32) -> tuple[I64, I32]:
     """Flatten buckets: one ``(owner, value)`` pair per value of every probed bucket."""
     nonzero = counts > 0
     owner, starts, counts = owner[nonzero], starts[nonzero], counts[nonzero]

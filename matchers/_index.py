@@ -72,14 +72,30 @@ class _Compiled:
             plate_ids = np.arange(len(texts), dtype=np.int32)
             plates = texts
         raw, lengths = encode_plates(plates, what=f"hotlist {hotlist.name!r} plate")
-        self.plates = PlateIndex(
-            plates, raw, lengths, plate_ids, policy.differences, policy.ocr_equivalents,
-            policy.min_fuzzy_length, ocr,
-        ) if plates else None
-        self.patterns = PatternIndex(
-            [texts[i] for i in pattern_rows], np.array(pattern_rows, dtype=np.int32),
-            policy.ocr_equivalents, ocr,
-        ) if pattern_rows else None
+        self.plates = (
+            PlateIndex(
+                plates,
+                raw,
+                lengths,
+                plate_ids,
+                policy.differences,
+                policy.ocr_equivalents,
+                policy.min_fuzzy_length,
+                ocr,
+            )
+            if plates
+            else None
+        )
+        self.patterns = (
+            PatternIndex(
+                [texts[i] for i in pattern_rows],
+                np.array(pattern_rows, dtype=np.int32),
+                policy.ocr_equivalents,
+                ocr,
+            )
+            if pattern_rows
+            else None
+        )
         self.state_codes: dict[str, int] = {}
         self.entry_state: I32 | None = None
         if policy.state != "ignore":
@@ -126,9 +142,7 @@ class _Compiled:
         state_of = None
         if self.entry_state is not None:
             codes = self.state_codes
-            state_of = np.array(
-                [codes.get(s, -1) if s else 0 for s in ctx.states], dtype=np.int32
-            )
+            state_of = np.array([codes.get(s, -1) if s else 0 for s in ctx.states], dtype=np.int32)
         if self.plates is not None:
             rows, prow = self.plates.candidates(ctx.reads, self.policy.differences)
             self._emit(ctx, ctx.reads, rows, prow, self.plates, state_of, via=False)
@@ -140,8 +154,15 @@ class _Compiled:
             self._emit(ctx, ctx.reads, rows, prow, self.patterns, state_of, via=False)
 
     def _emit(
-        self, ctx: _Context, batch: ReadBatch, rows: I64, prow: I32,
-        where: PlateIndex | PatternIndex, state_of: I32 | None, *, via: bool,
+        self,
+        ctx: _Context,
+        batch: ReadBatch,
+        rows: I64,
+        prow: I32,
+        where: PlateIndex | PatternIndex,
+        state_of: I32 | None,
+        *,
+        via: bool,
     ) -> None:
         if not rows.size:
             return
@@ -162,8 +183,15 @@ class _Compiled:
             ctx.touched.add(read)
             ctx.out[read].append(
                 Match(
-                    self.hotlist, entries[int(ids[p])], c.kind, c.differences, c.substitutions,
-                    c.edits, batch.plates[r], via, (r, p) in flagged,
+                    self.hotlist,
+                    entries[int(ids[p])],
+                    c.kind,
+                    c.differences,
+                    c.substitutions,
+                    c.edits,
+                    batch.plates[r],
+                    via,
+                    (r, p) in flagged,
                 )
             )
 
@@ -266,8 +294,10 @@ class HotlistIndex:
         :raises MatchersError: the sequences differ in length or a plate is not normalised.
         """
         count = len(plates)
-        if len(states) != count or len(ts_ms) != count or (
-            candidates is not None and len(candidates) != count
+        if (
+            len(states) != count
+            or len(ts_ms) != count
+            or (candidates is not None and len(candidates) != count)
         ):
             message = (
                 f"match_batch: plates ({count}), states ({len(states)}), ts_ms ({len(ts_ms)})"
@@ -301,7 +331,10 @@ def _compile(hotlist: Hotlist, ocr: OcrClasses) -> _Compiled:
     compiled = _Compiled(hotlist, ocr)
     log.debug(
         "compiled hotlist %r v%d: %d entries, %.1f MB of arrays in %.2f s",
-        hotlist.name, hotlist.version, len(hotlist.entries), compiled.nbytes / 2**20,
+        hotlist.name,
+        hotlist.version,
+        len(hotlist.entries),
+        compiled.nbytes / 2**20,
         time.perf_counter() - started,
     )
     return compiled

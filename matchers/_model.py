@@ -177,12 +177,6 @@ class Entry:
         """Whether :attr:`plate` is a wildcard pattern."""
         return is_pattern(self.plate)
 
-    def live_at(self, ts_ms: int) -> bool:
-        """Whether the entry is inside its effective/expiry window at ``ts_ms``."""
-        if self.effective_from_ms is not None and ts_ms < self.effective_from_ms:
-            return False
-        return self.expires_at_ms is None or ts_ms < self.expires_at_ms
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Hotlist:
@@ -199,8 +193,7 @@ class Hotlist:
             raise EntryError("a hotlist needs a non-empty name")
         if not isinstance(self.policy, Policy):
             message = (
-                f"hotlist {self.name!r}: policy must be a Policy, "
-                f"got {type(self.policy).__name__}"
+                f"hotlist {self.name!r}: policy must be a Policy, got {type(self.policy).__name__}"
             )
             raise EntryError(message)
         if not isinstance(self.entries, tuple):

@@ -114,7 +114,8 @@ class PatternIndex:
         # template choice: the most popular subset of a pattern's pinned columns
         preferred = Counter(
             (groups[i], tuple(sorted(c for c, _ in anchored[i])[:TEMPLATE]))
-            for i in range(count) if anchored[i] and not use_gram[i]
+            for i in range(count)
+            if anchored[i] and not use_gram[i]
         )
         ranked: dict[tuple[int, int], list[tuple[int, ...]]] = {}
         for group, cols in sorted(preferred, key=lambda t: (-preferred[t], t)):
@@ -242,9 +243,7 @@ class PatternIndex:
             pats = (combined % len(self.patterns)).astype(np.int32)
         return pair_rows, pats
 
-    def verify(
-        self, batch: ReadBatch, rows: I64, pats: I32
-    ) -> list[tuple[int, int, Comparison]]:
+    def verify(self, batch: ReadBatch, rows: I64, pats: I32) -> list[tuple[int, int, Comparison]]:
         """Decide candidate pairs exactly: ``(batch row, pattern row, comparison)`` of hits.
 
         The anchored segments are checked for all pairs at once (length range, accepted

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from plateflow.errors import PlateflowError
+from plateflow.settings import DEFAULT_OCR_CLASSES
 
 __all__ = [
     "ALPHABET",
@@ -60,8 +61,6 @@ class OcrClassError(MatchersError):
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 #: Longest plate (read or entry) the index handles; ARCHITECTURE allows 2-10 characters.
 MAX_PLATE_LENGTH = 10
-#: The default look-alike groups (ARCHITECTURE "Matching semantics").
-DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 
 _NOT_PLATE_CHAR = re.compile(r"[^A-Z0-9]")
 _BAD_CODE = 255

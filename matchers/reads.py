@@ -16,7 +16,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from matchers._text import MatchersError, normalise_plate
@@ -24,6 +24,7 @@ from matchers._text import MatchersError, normalise_plate
 __all__ = [
     "MAX_PLATE_LEN",
     "MIN_PLATE_LEN",
+    "READ_FIELDS",
     "ReadError",
     "derive_read_id",
     "normalise_plate",
@@ -33,6 +34,21 @@ __all__ = [
 ]
 
 MIN_PLATE_LEN = 2
+#: The fields of a canonical read, in the order :func:`validate_read` returns them.
+READ_FIELDS = (
+    "read_id",
+    "camera_id",
+    "plate",
+    "plate_raw",
+    "ts",
+    "confidence",
+    "state",
+    "lat",
+    "lon",
+    "candidates",
+    "agency",
+    "image_ref",
+)
 MAX_PLATE_LEN = 10
 _TS_MIN_MS = 946_684_800_000  # 2000-01-01: older is a camera clock fault
 _TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
@@ -298,12 +314,3 @@ def validate_reads(
         except ReadError as exc:
             bad.append((i, obj, exc.reason))
     return ok, bad
-
-
-def utc_iso(ms: int) -> str:
-    """Epoch milliseconds -> RFC 3339 UTC text with milliseconds (for people and exports)."""
-    return (
-        datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )

@@ -23,7 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from plateflow.embedded import redis_url
+from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,10 +87,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "camera ingest is disabled: no ingest token configured; set PLATEFLOW_INGEST_TOKENS "
             "or pass --generate-ingest-token"
         )
-    with redis_url(settings) as url:
+    with redis_urls(settings) as urls:
         where = f"http://{settings.api_host}:{settings.api_port}"
         config = uvicorn.Config(
-            functools.partial(_worker_app, settings, url),
+            functools.partial(_worker_app, settings, urls.api, urls.ingest),
             factory=True,
             host=settings.api_host,
             port=settings.api_port,
@@ -108,21 +108,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             uvicorn.Server(config).run()
         else:
             # uvicorn.run() insists on an import string for workers; the factory (settings and
-            # URL bound, pickled to each spawned worker, never put in the environment) does too.
+            # URLs bound, pickled to each spawned worker, never put in the environment) does too.
             from uvicorn.supervisors import Multiprocess
 
             Multiprocess(config, sockets=[config.bind_socket()]).run()
     return 0
 
 
-def _worker_app(settings: Settings, url: str) -> Any:
+def _worker_app(settings: Settings, api_url: str, ingest_url: str | None) -> Any:
     """The app of one API process; in a spawned worker, logging is set up here first."""
     from api import create_app
 
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=settings.log_level, format="%(name)s: %(message)s")
-    return create_app(settings, url)
+    return create_app(settings, api_url, ingest_redis_url=ingest_url)
 
 
 @dataclass
@@ -223,7 +223,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"[bold red]error:[/] no file at {args.file}; give a JSON Lines file or -")
         return 2
     total = None if from_stdin else args.file.stat().st_size
-    with redis_url(settings) as url:
+    with redis_url(settings, "ingest") as url:
         client = redis.Redis.from_url(url)
         stream: IO[bytes] = sys.stdin.buffer if from_stdin else args.file.open("rb")
         columns = (

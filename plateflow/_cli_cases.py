@@ -233,7 +233,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
     store = store_of(settings)
-    with redis_url(settings) as url:
+    with redis_url(settings, "api") as url:
         client = redis.Redis.from_url(url)
         try:
             written = store.compact_closed(

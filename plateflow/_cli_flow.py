@@ -14,7 +14,7 @@ import orjson
 import redis
 from rich.console import Console
 
-from plateflow.embedded import redis_url
+from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from dataflow import FlowOptions, run_flow
 
     addresses = args.addresses.split(";") if args.addresses else None
-    with redis_url(settings) as url:
+    with redis_url(settings, "flow") as url:
         run_flow(
             settings,
             url,
@@ -82,10 +82,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _hot_plates(settings: Settings) -> list[tuple[str, str | None]]:
-    from dataflow import HotlistSources
+    from dataflow import HotlistConfig, HotlistSources
     from plateflow._demo import plates_for
 
-    return plates_for(HotlistSources(settings).load_all(), random.Random(1))
+    sources = HotlistSources(HotlistConfig.from_settings(settings))
+    return plates_for(sources.load_all(), random.Random(1))
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -101,7 +102,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     sent = 0
     chunk = 100 if args.rate <= 0 else max(1, min(1000, int(args.rate // 20)))
-    with redis_url(settings) as url:
+    with redis_url(settings, "ingest") as url:
         client = None if args.jsonl else redis.Redis.from_url(url)
         sink = args.jsonl.open("wb") if args.jsonl else None
         try:
@@ -137,7 +138,7 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
         else:
             out.print(render_alert(alert), highlight=False)
 
-    with redis_url(settings) as url:
+    with redis_url(settings, "api") as url:
         feed = AlertFeed(url, show, covert=args.covert)
         if args.replay:
             client = redis.Redis.from_url(url)
@@ -159,7 +160,7 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from dataflow import FlowOptions, make_holder, run_flow
+    from dataflow import FlowOptions, HotlistConfig, make_holder, run_flow
     from plateflow import _demo
     from plateflow._console import AlertFeed, print_alert
     from plateflow.simulator import Simulator
@@ -174,10 +175,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         geofence_file=settings.geofence_file or _demo.samples_dir() / "geofences.geojson",
     )
     out.rule("plateflow demo")
-    with redis_url(settings) as url:
-        out.print(f"Redis: {url}   data: {settings.data_dir.resolve()}")
+    with redis_urls(settings) as urls:
+        # One process, three services: each part connects as its own Redis user.
+        where = urls.flow.rsplit("@", 1)[-1]
+        out.print(f"Redis: {where}   data: {settings.data_dir.resolve()}")
         started = time.monotonic()
-        holder = make_holder(settings, url)
+        holder = make_holder(HotlistConfig.from_settings(settings), urls.flow)
         lists = list(holder.current().hotlists.values())
         for h in lists:
             out.print(
@@ -190,17 +193,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         )
         sim_hot = _demo.plates_for(lists, random.Random(3))
         sim = Simulator(n_cameras=args.cameras, hot_plates=sim_hot, hit_rate=0.003, seed=11)
-        feed = AlertFeed(url, (lambda a: None) if args.quiet else print_alert(out)).start()
+        feed = AlertFeed(urls.api, (lambda a: None) if args.quiet else print_alert(out)).start()
         started = time.monotonic()
-        feeder = _demo.Feeder(url, settings, sim, args.rate, args.duration).start()
+        feeder = _demo.Feeder(urls.ingest, settings, sim, args.rate, args.duration).start()
         run_flow(
             settings,
-            url,
+            urls.flow,
             holder=holder,
             options=FlowOptions(drain=True, drain_after_s=args.duration + 0.5, flush_s=2.0),
         )
         feeder.thread.join()
         time.sleep(0.3)  # let the last published alerts reach the feed
         feed.stop()
-        _demo.summary(out, settings, url, started, feed, feeder.sent)
+        _demo.summary(out, settings, urls.flow, started, feed, feeder.sent)
     return 0

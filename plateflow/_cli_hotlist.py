@@ -23,6 +23,7 @@ from rich.table import Table
 
 import matchers
 import records
+import sinks
 from plateflow._cli_users import actor, add_actor, engine_of
 from plateflow._sampling import traffic_sample
 from plateflow.embedded import redis_url
@@ -134,11 +135,11 @@ def _cost_flags(p: argparse.ArgumentParser, *, force: bool = True) -> None:
 @contextlib.contextmanager
 def publisher(settings: Settings) -> Iterator[Callable[[str], None]]:
     """A notify callable that publishes on ``plateflow:hotlists:changed``."""
-    with redis_url(settings) as url:
+    with redis_url(settings, "api") as url:
         client = redis.Redis.from_url(url)
 
         def notify(name: str) -> None:
-            client.publish(records.HOTLISTS_CHANGED_CHANNEL, name)
+            client.publish(sinks.HOTLISTS_CHANGED, name)
 
         try:
             yield notify

@@ -410,7 +410,7 @@ def _publish(settings: Settings, past: PastSearch, frames: Iterable[pl.DataFrame
     advisories = advisories_for(settings)
     now_ms = int(to_ms(datetime.now(timezone.utc)).timestamp() * 1000)
     published = 0
-    with redis_url(settings) as url:
+    with redis_url(settings, "api") as url:
         client = redis.Redis.from_url(url)
         try:
             for frame in frames:

@@ -1,10 +1,16 @@
 """The one settings object.
 
-Every field has an environment variable ``PLATEFLOW_<FIELD>`` and a CLI flag ``--<field>``
-(underscores become dashes); the CLI help shows both. Precedence: CLI flag, then environment,
-then the default. An unknown ``PLATEFLOW_*`` variable is an error (a typo would otherwise be a
-silently ignored setting), and so is a value outside what a field allows; the message names the
-setting and what it accepts.
+Every field has an environment variable ``PLATEFLOW_<FIELD>`` and, unless it is a secret, a CLI
+flag ``--<field>`` (underscores become dashes) on the commands that use it. Precedence: CLI flag,
+then environment, then the default. A secret (a token, a password, a key) is never a flag, since
+flags show in the process list and the shell history: it comes from ``PLATEFLOW_<FIELD>`` or from
+the file that ``PLATEFLOW_<FIELD>_FILE`` names (a mounted Kubernetes or Docker secret). An
+unknown ``PLATEFLOW_*`` variable is an error (a typo would otherwise be a silently ignored
+setting), and so is a value outside what a field allows; the message names the setting and what
+it accepts.
+
+Each field belongs to one of :data:`GROUPS`; a command's ``--help`` shows the groups it uses and
+``plateflow settings`` shows them all, each value with its source (:class:`Source`).
 
 With nothing configured the program runs on embedded defaults: ``redis_url`` unset starts the
 embedded Redis (see :mod:`plateflow.embedded`), ``database_url`` unset means SQLite in the data
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +34,31 @@ ENV_PREFIX = "PLATEFLOW_"
 
 #: The policy's minimum retention (427.4): reads are kept at least one year.
 POLICY_MIN_RETENTION_DAYS = 365
+#: The default OCR look-alike groups (ARCHITECTURE "Matching semantics"); defined here, the
+#: lowest module that needs them, and imported by matchers.
+DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 
 #: Environment variables with the prefix that are not settings but are read elsewhere
 #: (``PLATEFLOW_INGEST_TOKEN``: the one token ``plateflow bench target`` sends).
 _NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_INGEST_TOKEN"})
+
+#: Suffix of the variable that names a file holding a secret setting's value.
+FILE_SUFFIX = "_FILE"
+
+#: The groups settings are shown in, in this order, with their titles. A command's help shows
+#: only the groups (or single settings) it uses.
+GROUPS: dict[str, str] = {
+    "general": "general",
+    "redis": "Redis, the stream and alert bus",
+    "database": "records database",
+    "storage": "read store and retention (427.4)",
+    "streams": "read streams and the alert log",
+    "matching": "hotlists and matching",
+    "hotlists": "hotlist administration",
+    "api": "HTTP API and camera ingest",
+    "logins": "logins and sessions",
+    "inquiry": "inquiries (427.3(c))",
+}
 
 
 def _int_range(lo: int, hi: int) -> Callable[[str], int]:
@@ -65,6 +93,12 @@ def _redis_url(raw: str) -> str | None:
     scheme = urlsplit(raw).scheme
     if scheme not in ("redis", "rediss", "unix"):
         raise ValueError("a redis://, rediss:// or unix:// URL, or empty for the embedded Redis")
+    return raw
+
+
+def _fsync(raw: str) -> str:
+    if raw not in ("everysec", "always"):
+        raise ValueError("everysec or always")
     return raw
 
 
@@ -110,10 +144,10 @@ def _files(raw: str) -> tuple[Path, ...]:
 
 
 def _tokens(raw: str) -> tuple[str, ...]:
-    tokens = tuple(t.strip() for t in raw.split(",") if t.strip())
-    short = [i for i, t in enumerate(tokens) if len(t) < 16]
-    if short:
-        raise ValueError("a comma-separated list of tokens of at least 16 characters each")
+    # Commas in a variable, one a line in a secret file; a token never holds a space.
+    tokens = tuple(t for t in re.split(r"[,\s]+", raw) if t)
+    if any(len(t) < 16 for t in tokens):
+        raise ValueError("tokens of at least 16 characters each, separated by commas")
     return tokens
 
 
@@ -153,8 +187,23 @@ def _host(raw: str) -> str:
     return raw
 
 
-def _setting(default: Any, parse: Callable[[str], Any], help: str, secret: bool = False) -> Any:
-    return field(default=default, metadata={"parse": parse, "help": help, "secret": secret})
+def _setting(
+    default: Any, parse: Callable[[str], Any], help: str, *, group: str, secret: bool = False
+) -> Any:
+    if group not in GROUPS:
+        raise ValueError(f"setting group {group!r} is not one of {', '.join(GROUPS)}")
+    metadata = {"parse": parse, "help": help, "secret": secret, "group": group}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a setting's value came from: ``kind`` is ``default``, ``env``, ``file`` (a secret
+    read from the file a ``*_FILE`` variable names) or ``flag``; ``where`` names the variable,
+    file or flag (empty for a default)."""
+
+    kind: str
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,82 +211,161 @@ class Settings:
     """Every knob of plateflow. Build it with :meth:`load`; never mutate it."""
 
     redis_url: str | None = _setting(
-        None, _redis_url, "Redis URL (redis://host:6379/0); unset starts the embedded Redis"
+        None,
+        _redis_url,
+        "Redis URL (redis://host:6379/0); unset starts the embedded Redis",
+        group="redis",
+    )
+    redis_ingest_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the ingest's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    redis_flow_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the flow's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    redis_api_url: str | None = _setting(
+        None,
+        _redis_url,
+        "Redis URL with the API's ACL user and password; unset uses redis_url",
+        secret=True,
+        group="redis",
+    )
+    embedded_redis_fsync: str = _setting(
+        "everysec",
+        _fsync,
+        "embedded Redis AOF fsync: everysec (a crash of the machine may lose ~1 s) or always",
+        group="redis",
     )
     database_url: str | None = _setting(
-        None, _database_url, "SQLAlchemy database URL; unset means SQLite in the data directory"
+        None,
+        _database_url,
+        "SQLAlchemy database URL; unset means SQLite in the data directory",
+        group="database",
     )
     data_dir: Path = _setting(
-        Path("plateflow-data"), _path, "directory for Parquet reads, alerts and the embedded stores"
+        Path("plateflow-data"),
+        _path,
+        "directory for Parquet reads, alerts and the embedded stores",
+        group="general",
     )
-    partitions: int = _setting(4, _int_range(1, 1024), "number of read stream partitions")
+    partitions: int = _setting(
+        4, _int_range(1, 1024), "number of read stream partitions", group="streams"
+    )
     batch_size: int = _setting(
         500,
         _int_range(1, 100_000),
         "stream entries taken per source poll (each may hold many reads)",
+        group="streams",
     )
     retention_days: int = _setting(
         POLICY_MIN_RETENTION_DAYS,
         _int_range(1, 36_500),
         "days reads are kept before purge (policy 427.4 minimum is 365)",
+        group="storage",
     )
     retention_override: bool = _setting(
-        False, _bool, "allow retention_days below the policy's 365-day minimum (logged)"
+        False,
+        _bool,
+        "allow retention_days below the policy's 365-day minimum (logged)",
+        group="storage",
     )
     cooldown_s: float = _setting(
         300.0,
         _float_range(0, 7 * 86_400),
         "seconds in which a repeat hit is a sighting, not a new alert",
+        group="matching",
     )
     stream_keep_s: int = _setting(
         86_400,
         _int_range(0, 365 * 86_400),
         "seconds reads stay in the Redis streams after they are stored (for replay)",
+        group="streams",
     )
-    max_alerts_per_read: int = _setting(3, _int_range(1, 100), "most alerts one read may raise")
+    max_alerts_per_read: int = _setting(
+        3, _int_range(1, 100), "most alerts one read may raise", group="matching"
+    )
     alerts_log_maxlen: int = _setting(
-        100_000, _int_range(100, 100_000_000), "approximate length cap of the alert replay stream"
+        100_000,
+        _int_range(100, 100_000_000),
+        "approximate length cap of the alert replay stream",
+        group="streams",
     )
     ingest_tokens: tuple[str, ...] = _setting(
-        (), _tokens, "comma-separated camera ingest tokens (X-Plateflow-Token header)", secret=True
+        (),
+        _tokens,
+        "camera ingest tokens (X-Plateflow-Token header), separated by commas",
+        secret=True,
+        group="api",
     )
     hotlist_files: tuple[Path, ...] = _setting(
-        (), _files, "comma-separated hotlist CSV files loaded at start (name = file stem)"
+        (),
+        _files,
+        "comma-separated hotlist CSV files loaded at start (name = file stem)",
+        group="matching",
     )
     geofence_file: Path | None = _setting(
-        None, _optional_file, "GeoJSON FeatureCollection of polygons with an 'advisory' property"
+        None,
+        _optional_file,
+        "GeoJSON FeatureCollection of polygons with an 'advisory' property",
+        group="matching",
     )
     ocr_classes: tuple[str, ...] = _setting(
-        ("0ODQ", "1I", "2Z", "5S", "8B", "6G"),
+        DEFAULT_OCR_CLASSES,
         _ocr_classes,
         "OCR confusion classes, e.g. 0ODQ,1I,2Z",
+        group="matching",
     )
-    api_host: str = _setting("127.0.0.1", _host, "address the HTTP API binds")
-    api_port: int = _setting(8000, _int_range(1, 65_535), "port the HTTP API binds")
+    api_host: str = _setting("127.0.0.1", _host, "address the HTTP API binds", group="api")
+    api_port: int = _setting(8000, _int_range(1, 65_535), "port the HTTP API binds", group="api")
     api_workers: int = _setting(
-        1, _int_range(1, 64), "HTTP API worker processes (about one per core for camera ingest)"
+        1,
+        _int_range(1, 64),
+        "HTTP API worker processes (about one per core for camera ingest)",
+        group="api",
     )
     api_access_log: bool = _setting(
-        False, _bool, "log every HTTP request at INFO (costs about half the ingest rate)"
+        False,
+        _bool,
+        "log every HTTP request at INFO (costs about half the ingest rate)",
+        group="api",
     )
     session_ttl_s: int = _setting(
-        8 * 3600, _int_range(60, 7 * 86_400), "seconds a login session lasts"
+        8 * 3600,
+        _int_range(60, 7 * 86_400),
+        "seconds a login session lasts",
+        group="logins",
     )
-    lockout_attempts: int = _setting(5, _int_range(1, 100), "failed logins before an account locks")
+    lockout_attempts: int = _setting(
+        5, _int_range(1, 100), "failed logins before an account locks", group="logins"
+    )
     lockout_s: int = _setting(
-        900, _int_range(1, 86_400 * 30), "seconds a locked account stays locked"
+        900,
+        _int_range(1, 86_400 * 30),
+        "seconds a locked account stays locked",
+        group="logins",
     )
     min_description_length: int = _setting(
         20,
         _int_range(1, 1000),
         "shortest description accepted for an inquiry without a case number",
+        group="inquiry",
     )
     policy_alert_ceiling: float = _setting(
         0.01,
         _float_range(0, 1),
         "largest share of reads a hotlist policy may alert on unless forced",
+        group="hotlists",
     )
-    log_level: str = _setting("INFO", _log_level, "log level: DEBUG, INFO, WARNING or ERROR")
+    log_level: str = _setting(
+        "INFO", _log_level, "log level: DEBUG, INFO, WARNING or ERROR", group="general"
+    )
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -247,42 +375,36 @@ class Settings:
 
         Raises :class:`SettingsError` naming the setting for an unknown variable or a bad value.
         """
+        return cls.load_explained(environ, **overrides)[0]
+
+    @classmethod
+    def load_explained(
+        cls, environ: Mapping[str, str] | None = None, **overrides: str | None
+    ) -> tuple[Settings, dict[str, Source]]:
+        """:meth:`load`, and where each setting's value came from (by field name)."""
         env = os.environ if environ is None else environ
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(
-            k
-            for k in env
-            if k.startswith(ENV_PREFIX)
-            and k not in _NOT_SETTINGS
-            and not k.startswith("PLATEFLOW_TEST_")
-            and k[len(ENV_PREFIX) :].lower() not in names
-        )
-        if unknown:
-            msg = f"unknown setting(s) {', '.join(unknown)}; known settings are " + ", ".join(
-                env_name(n) for n in sorted(names)
-            )
-            raise SettingsError(msg)
-        bad_keys = sorted(set(overrides) - names)
+        fields = dataclasses.fields(cls)
+        _refuse_unknown(env, fields)
+        bad_keys = sorted(set(overrides) - {f.name for f in fields})
         if bad_keys:
             raise SettingsError(f"unknown setting(s) {', '.join(bad_keys)}")
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = overrides.get(f.name)
-            source = f"--{f.name.replace('_', '-')}"
-            if raw is None:
-                raw = env.get(env_name(f.name))
-                source = env_name(f.name)
+        sources: dict[str, Source] = {}
+        for f in fields:
+            raw, source = _raw_value(f, env, overrides.get(f.name))
+            sources[f.name] = source
             if raw is None:
                 continue
             try:
                 values[f.name] = f.metadata["parse"](raw)
             except ValueError as exc:
                 shown = "***" if f.metadata["secret"] else repr(raw)
-                msg = f"setting {f.name} ({source}) = {shown} is not allowed: expected {exc}"
+                where = f"{source.kind} {source.where}"
+                msg = f"setting {f.name} ({where}) = {shown} is not allowed: expected {exc}"
                 raise SettingsError(msg) from exc
         settings = cls(**values)
         settings._check()
-        return settings
+        return settings, sources
 
     def _check(self) -> None:
         if self.retention_days < POLICY_MIN_RETENTION_DAYS and not self.retention_override:
@@ -308,19 +430,50 @@ class Settings:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'plateflow.db').resolve()}"
 
-    def redacted(self) -> dict[str, Any]:
-        """The settings as a dict safe to log: secrets and URL passwords are masked."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.metadata["secret"] and value:
-                value = "***"
-            elif isinstance(value, str) and "@" in value and "://" in value:
-                parts = urlsplit(value)
-                if parts.password:
-                    value = value.replace(f":{parts.password}@", ":***@")
-            out[f.name] = value
-        return out
+
+def _refuse_unknown(env: Mapping[str, str], fields: tuple[dataclasses.Field[Any], ...]) -> None:
+    known = {env_name(f.name) for f in fields}
+    known |= {env_name(f.name) + FILE_SUFFIX for f in fields if f.metadata["secret"]}
+    unknown = sorted(
+        k
+        for k in env
+        if k.startswith(ENV_PREFIX)
+        and k not in known
+        and k not in _NOT_SETTINGS
+        and not k.startswith("PLATEFLOW_TEST_")
+    )
+    if unknown:
+        msg = f"unknown setting(s) {', '.join(unknown)}; known settings are " + ", ".join(
+            sorted(known)
+        )
+        raise SettingsError(msg)
+
+
+def _raw_value(
+    f: dataclasses.Field[Any], env: Mapping[str, str], flag: str | None
+) -> tuple[str | None, Source]:
+    """The raw text of one setting and its source: flag, else variable, else secret file."""
+    if flag is not None:
+        return flag, Source("flag", "--" + f.name.replace("_", "-"))
+    variable = env_name(f.name)
+    raw = env.get(variable)
+    file_variable = variable + FILE_SUFFIX
+    path = env.get(file_variable) if f.metadata["secret"] else None
+    if path is None:
+        return raw, Source("default") if raw is None else Source("env", variable)
+    if raw is not None:
+        msg = f"setting {f.name} is given by both {variable} and {file_variable}; unset one"
+        raise SettingsError(msg)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = (
+            f"setting {f.name} ({file_variable}) names {path!r}, which cannot be read ({exc}); "
+            "give the path of a readable UTF-8 file holding the value"
+        )
+        raise SettingsError(msg) from exc
+    # Files written by editors and `echo` end with a newline that is no part of the secret.
+    return text.strip(), Source("file", path)
 
 
 def env_name(field_name: str) -> str:
@@ -329,5 +482,5 @@ def env_name(field_name: str) -> str:
 
 
 def setting_fields() -> list[dataclasses.Field[Any]]:
-    """The fields, in declaration order, for the CLI to turn into flags."""
+    """The fields, in declaration order, for the CLI to turn into flags and to list."""
     return list(dataclasses.fields(Settings))

@@ -120,12 +120,8 @@ from records._roles import (
 )
 from records._schema import connect, metadata, reset_schema
 
-#: Redis pub/sub channel on which hotlist changes are announced (ARCHITECTURE.md).
-HOTLISTS_CHANGED_CHANNEL = "plateflow:hotlists:changed"
-
 __all__ = [
     "CATEGORIES",
-    "HOTLISTS_CHANGED_CHANNEL",
     "LAYOUTS",
     "PERMISSIONS",
     "ROLES",

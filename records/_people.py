@@ -246,12 +246,33 @@ def set_roles(engine: Engine, username: str, roles: Sequence[str], *, by: str) -
         return User.from_row(_user_row(conn, username))
 
 
-def _close_sessions(conn: Connection, user_id: int, at_ms: int) -> None:
-    """Close every open session of the user (after a password change or when disabled)."""
+def _end_sessions(
+    conn: Connection,
+    username: str,
+    values: dict[str, Any],
+    *,
+    by: str,
+    action: str,
+    at: int,
+    reason: str | None = None,
+) -> None:
+    """Update the user with ``values``, close every open session of theirs (a password change
+    or a disabled account must end them) and audit ``action``."""
+    row = _user_row(conn, username)
+    conn.execute(sa.update(users).where(users.c.id == row["id"]).values(**values))
     conn.execute(
         sa.update(sessions)
-        .where(sessions.c.user_id == user_id, sessions.c.closed_at.is_(None))
-        .values(closed_at=at_ms)
+        .where(sessions.c.user_id == row["id"], sessions.c.closed_at.is_(None))
+        .values(closed_at=at)
+    )
+    append_audit(
+        conn,
+        username=by,
+        action=action,
+        kind="admin",
+        terms={"user": username},
+        reason=reason,
+        at_ms=at,
     )
 
 
@@ -259,22 +280,9 @@ def set_password(engine: Engine, username: str, password: str, *, by: str) -> No
     """Set a new password (checked), clear the lockout and close the user's sessions."""
     check_password_strength(password, username=username)
     at = now_ms()
+    values = {"password_hash": hash_password(password), "failed_logins": 0, "locked_until": None}
     with write_tx(engine) as conn:
-        row = _user_row(conn, username)
-        conn.execute(
-            sa.update(users)
-            .where(users.c.id == row["id"])
-            .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
-        )
-        _close_sessions(conn, row["id"], at)
-        append_audit(
-            conn,
-            username=by,
-            action="users.password",
-            kind="admin",
-            terms={"user": username},
-            at_ms=at,
-        )
+        _end_sessions(conn, username, values, by=by, action="users.password", at=at)
 
 
 def disable_user(engine: Engine, username: str, *, by: str, reason: str) -> User:
@@ -282,23 +290,9 @@ def disable_user(engine: Engine, username: str, *, by: str, reason: str) -> User
     if not reason.strip():
         raise RecordsError("disabling a user needs a reason (it goes into the audit log)")
     at = now_ms()
+    values = {"active": False, "disabled_by": by, "disabled_at": at, "disabled_reason": reason}
     with write_tx(engine) as conn:
-        row = _user_row(conn, username)
-        conn.execute(
-            sa.update(users)
-            .where(users.c.id == row["id"])
-            .values(active=False, disabled_by=by, disabled_at=at, disabled_reason=reason)
-        )
-        _close_sessions(conn, row["id"], at)
-        append_audit(
-            conn,
-            username=by,
-            action="users.disable",
-            kind="admin",
-            terms={"user": username},
-            reason=reason,
-            at_ms=at,
-        )
+        _end_sessions(conn, username, values, by=by, action="users.disable", at=at, reason=reason)
         return User.from_row(_user_row(conn, username))
 
 

@@ -16,6 +16,7 @@ import matchers
 #: A sample provider returns up to ``n`` plates of ordinary traffic and says where they came from.
 SampleProvider = Callable[[int], "PlateSample"]
 
+
 @dataclass(frozen=True)
 class PlateSample:
     """Plates of ordinary traffic, where they came from, and the read rate if known."""

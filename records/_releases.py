@@ -381,21 +381,24 @@ def record_purge(
     return PurgeRecord(partition, rows, by, at_ms, note)
 
 
+def _oldest_first(
+    engine: Engine, table: sa.Table, at: Any, start_ms: int | None, end_ms: int | None
+) -> list[sa.RowMapping]:
+    """The rows of ``table`` whose time column ``at`` lies in ``[start_ms, end_ms)``, oldest
+    first (ties in insertion order)."""
+    query = in_window(sa.select(table).order_by(at, table.c.id), at, start_ms, end_ms)
+    with engine.connect() as conn:
+        return list(conn.execute(query).mappings())
+
+
 def list_purges(
     engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
 ) -> list[PurgeRecord]:
     """Purges recorded in ``[start_ms, end_ms)``, oldest first."""
-    query = in_window(
-        sa.select(purge_records).order_by(purge_records.c.purged_at, purge_records.c.id),
-        purge_records.c.purged_at,
-        start_ms,
-        end_ms,
-    )
-    with engine.connect() as conn:
-        return [
-            PurgeRecord(r["partition"], r["rows"], r["purged_by"], r["purged_at"], r["note"])
-            for r in conn.execute(query).mappings()
-        ]
+    return [
+        PurgeRecord(r["partition"], r["rows"], r["purged_by"], r["purged_at"], r["note"])
+        for r in _oldest_first(engine, purge_records, purge_records.c.purged_at, start_ms, end_ms)
+    ]
 
 
 @dataclass(frozen=True)
@@ -457,16 +460,10 @@ def list_dispositions(
     engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
 ) -> list[Disposition]:
     """Dispositions recorded in ``[start_ms, end_ms)``, oldest first."""
-    query = in_window(
-        sa.select(alert_dispositions).order_by(alert_dispositions.c.at, alert_dispositions.c.id),
-        alert_dispositions.c.at,
-        start_ms,
-        end_ms,
-    )
-    with engine.connect() as conn:
-        return [
-            Disposition(
-                r["alert_id"], r["hotlist"], r["disposition"], r["reason"], r["username"], r["at"]
-            )
-            for r in conn.execute(query).mappings()
-        ]
+    found = _oldest_first(engine, alert_dispositions, alert_dispositions.c.at, start_ms, end_ms)
+    return [
+        Disposition(
+            r["alert_id"], r["hotlist"], r["disposition"], r["reason"], r["username"], r["at"]
+        )
+        for r in found
+    ]

@@ -67,6 +67,24 @@ def _table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _svg_open(title: str, width: float, height: float) -> list[str]:
+    """The opening of a chart: an accessible ``svg`` element and its title line."""
+    return [
+        f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">',
+        f'<text x="0" y="14" font-weight="600">{escape(title)}</text>',
+    ]
+
+
+def _with_legend(parts: list[str], colours: Sequence[str], series: Sequence[str]) -> str:
+    """The chart ``parts`` closed, after a legend naming each series' colour."""
+    legend = "".join(
+        f'<span><i class="sw" style="background:{c}"></i>{escape(s)}</span>'
+        for s, c in zip(series, colours, strict=True)
+    )
+    return f'<div class="legend">{legend}</div>' + "".join(parts) + "</svg>"
+
+
 def hbar_chart(
     title: str,
     rows: Sequence[tuple[str, Sequence[int]]],
@@ -80,11 +98,7 @@ def hbar_chart(
     label_w, bar_w, row_h = 220, 560, 24
     total_max = max(sum(v) for _, v in rows) or 1
     height = 30 + row_h * len(rows)
-    parts = [
-        f'<svg role="img" aria-label="{escape(title)}" width="{label_w + bar_w + 80}" '
-        f'height="{height}" viewBox="0 0 {label_w + bar_w + 80} {height}">',
-        f'<text x="0" y="14" font-weight="600">{escape(title)}</text>',
-    ]
+    parts = _svg_open(title, label_w + bar_w + 80, height)
     for i, (label, values) in enumerate(rows):
         y = 26 + i * row_h
         shown = label if len(label) <= 32 else label[:31] + "…"
@@ -99,12 +113,7 @@ def hbar_chart(
                 )
             x += w
         parts.append(f'<text x="{x + 6:.1f}" y="{y + 14}">{sum(values)}</text>')
-    parts.append("</svg>")
-    legend = "".join(
-        f'<span><i class="sw" style="background:{c}"></i>{escape(s)}</span>'
-        for s, c in zip(series, colours, strict=True)
-    )
-    return f'<div class="legend">{legend}</div>' + "".join(parts)
+    return _with_legend(parts, colours, series)
 
 
 def vbar_chart(
@@ -122,9 +131,7 @@ def vbar_chart(
     step = (width - left - 10) / len(rows)
     bar = max(4.0, step * 0.7)
     parts = [
-        f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}">',
-        f'<text x="0" y="14" font-weight="600">{escape(title)}</text>',
+        *_svg_open(title, width, height),
         f'<line x1="{left}" y1="{24 + plot_h}" x2="{width - 10}" y2="{24 + plot_h}" '
         'stroke="#8a8f98"/>',
         f'<text x="{left - 6}" y="30" text-anchor="end">{top}</text>',
@@ -146,12 +153,7 @@ def vbar_chart(
                 f'<text x="{x + bar / 2:.1f}" y="{height - 20}" text-anchor="middle" '
                 f'font-size="10">{escape(label[5:])}</text>'
             )
-    parts.append("</svg>")
-    legend = "".join(
-        f'<span><i class="sw" style="background:{c}"></i>{escape(s)}</span>'
-        for s, c in zip(series, colours, strict=True)
-    )
-    return f'<div class="legend">{legend}</div>' + "".join(parts)
+    return _with_legend(parts, colours, series)
 
 
 def _collapsed(summary: str, body: str, *, open_: bool) -> str:

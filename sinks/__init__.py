@@ -7,6 +7,7 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
 * :func:`append_reads` and :func:`dead_letter` (one pipeline per call), and the entries they
   write as pure values (:func:`read_entries`, :func:`dead_letter_fields`) for callers with an
   asynchronous pipeline of their own (the HTTP ingest);
+* :func:`acl_file` and :func:`acl_setuser_args`: each service's Redis ACL user (``ACL_ROLES``);
 * :class:`AlertBus` (cooldown, publish, capped log, replay);
 * :class:`ReadStore` (idempotent Parquet writes, pruned lazy scans) and :class:`StreamProgress`
   (committed stream offsets that make the read sink exactly-once in effect);
@@ -14,11 +15,17 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
   canvass (paged :class:`Pages`), retention purge and legal holds, evidence export;
   :func:`verify_evidence` checks an export.
 
-May import polars, pyarrow, redis, orjson and :mod:`plateflow.errors`; never bytewax.
+Errors: :class:`SinksError` and its narrow classes :class:`SinksValueError` (a bad argument,
+``field`` names it), :class:`SinksNotFoundError`, :class:`SinksConflictError` and
+:class:`EvidenceError`.
+
+May import matchers (for what a plate or a pattern matches), polars, pyarrow, redis, orjson
+and :mod:`plateflow.errors`; never bytewax.
 """
 
 from __future__ import annotations
 
+from sinks._acl import ACL_ROLES, KEY_PREFIX, AclRole, acl_file, acl_setuser_args, apply_acl
 from sinks._alerts import ALERT_FIELD, AlertBus, cooldown_key
 from sinks._canvass import CANVASS_SCHEMA
 from sinks._compact import (
@@ -28,7 +35,13 @@ from sinks._compact import (
     SORT_KEYS,
     plate_index_for,
 )
-from sinks._errors import SinksError
+from sinks._errors import (
+    EvidenceError,
+    SinksConflictError,
+    SinksError,
+    SinksNotFoundError,
+    SinksValueError,
+)
 from sinks._evidence import EVIDENCE_FORMAT, record_custody, verify_evidence
 from sinks._holds import HOLDS_DIR, LegalHold
 from sinks._layout import (
@@ -49,17 +62,10 @@ from sinks._layout import (
     retain_until,
     stream_key,
 )
-from sinks._plates import (
-    DEFAULT_OCR_CLASSES,
-    glob_prefixes,
-    glob_substitutions,
-    glob_to_regex,
-    plate_variants,
-)
+from sinks._pages import MATCH_COLUMNS, Pages
 from sinks._progress import StreamProgress
 from sinks._retention import PURGE_LOG, PurgeRecord
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
-from sinks._search import MATCH_COLUMNS, Pages
 from sinks._store import ReadStore, utc_day
 from sinks._streams import (
     DEADLETTER_MAXLEN,
@@ -70,6 +76,7 @@ from sinks._streams import (
 )
 
 __all__ = [
+    "ACL_ROLES",
     "ALERTS_CHANNEL",
     "ALERTS_LOG",
     "ALERTS_SCHEMA",
@@ -80,10 +87,10 @@ __all__ = [
     "COVERT_LOG",
     "DEADLETTER_MAXLEN",
     "DEADLETTER_STREAM",
-    "DEFAULT_OCR_CLASSES",
     "EVIDENCE_FORMAT",
     "HOLDS_DIR",
     "HOTLISTS_CHANGED",
+    "KEY_PREFIX",
     "MATCH_COLUMNS",
     "OFFSETS_KEY",
     "PENDING_KEY",
@@ -93,26 +100,30 @@ __all__ = [
     "READ_FIELD",
     "ROW_GROUP_ROWS",
     "SORT_KEYS",
+    "AclRole",
     "AlertBus",
+    "EvidenceError",
     "LegalHold",
     "Pages",
     "PurgeRecord",
     "ReadStore",
+    "SinksConflictError",
     "SinksError",
+    "SinksNotFoundError",
+    "SinksValueError",
     "StreamProgress",
+    "acl_file",
+    "acl_setuser_args",
     "alerts_path",
     "append_reads",
+    "apply_acl",
     "cooldown_key",
     "dead_letter",
     "dead_letter_fields",
-    "glob_prefixes",
-    "glob_substitutions",
-    "glob_to_regex",
     "is_after",
     "parse_stream_id",
     "partition_for",
     "plate_index_for",
-    "plate_variants",
     "read_entries",
     "reads_path",
     "record_custody",

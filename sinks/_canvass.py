@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from sinks._errors import SinksError
-from sinks._search import Pages, _check_page_size, _filters, _iso, _retry
+from sinks._errors import SinksValueError
+from sinks._pages import Pages, check_page_size, iso, read_filters
+from sinks._search import retry
 
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
@@ -53,14 +54,14 @@ def canvass(
     ``first_seen``, ``last_seen``, ``cameras``, ``read_ids``, ``nearest_m`` (distance of the
     closest read to the center; null for a polygon), sorted by first sighting. Reads without
     a position are not in any canvass."""
-    _check_page_size(page_size)
+    check_page_size(page_size)
     if (center is None) == (polygon is None):
         msg = "canvass needs either center and radius_m, or polygon (not both)"
-        raise SinksError(msg)
+        raise SinksValueError(msg, "center")
     if center is not None and (radius_m is None or radius_m <= 0):
         msg = f"canvass radius_m must be positive metres, got {radius_m}"
-        raise SinksError(msg)
-    filters, described = _filters(None, cameras)
+        raise SinksValueError(msg, "radius_m")
+    filters, described = read_filters(None, cameras)
     columns = ["read_id", "camera_id", "plate", "state", "ts", "lat", "lon"]
 
     def window() -> pl.LazyFrame:
@@ -80,7 +81,7 @@ def canvass(
                 lon0 - dlon, lon0 + dlon
             )
             distance = _haversine(pl.col("lat"), pl.col("lon"), lat0, lon0)
-            rows = _retry(
+            rows = retry(
                 lambda: (
                     window()
                     .filter(near)
@@ -95,7 +96,7 @@ def canvass(
             assert polygon is not None
             west, south, east, north = polygon.bounds
             box = pl.col("lat").is_between(south, north) & pl.col("lon").is_between(west, east)
-            rows = _retry(lambda: window().filter(box).select(columns).collect())
+            rows = retry(lambda: window().filter(box).select(columns).collect())
             inside = shapely.contains_xy(polygon, rows["lon"].to_numpy(), rows["lat"].to_numpy())
             rows = rows.filter(pl.Series(inside, dtype=pl.Boolean)).with_columns(
                 distance_m=pl.lit(None, pl.Float64)
@@ -123,8 +124,8 @@ def canvass(
 
     query = {
         "search": "canvass",
-        "start": _iso(start),
-        "end": _iso(end),
+        "start": iso(start),
+        "end": iso(end),
         "center": list(center) if center is not None else None,
         "radius_m": radius_m,
         "polygon": polygon.wkt if polygon is not None else None,

@@ -28,7 +28,7 @@ import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
-from sinks._errors import SinksError
+from sinks._errors import EvidenceError, SinksConflictError
 from sinks._holds import hold_dir, load_hold
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 
@@ -95,17 +95,17 @@ def export_evidence(
 ) -> dict[str, Any]:
     """Export the held reads of ``case_number`` to ``out_dir`` (new or empty) and return the
     manifest. ``release``: the approved release request it fulfils (agency, requester,
-    purpose, approver), copied into the manifest. Raises :class:`SinksError` when the case has
-    no active hold or ``out_dir`` holds files."""
+    purpose, approver), copied into the manifest. Raises :class:`SinksConflictError` when the
+    case has no active hold or ``out_dir`` holds files."""
     moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     hold = load_hold(store, case_number)
     if hold is None or not hold.active:
         msg = f"case {case_number} has no active legal hold; place a hold before exporting"
-        raise SinksError(msg)
+        raise SinksConflictError(msg, "case_number")
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         msg = f"evidence directory {out} is not empty; export to a new directory"
-        raise SinksError(msg)
+        raise SinksConflictError(msg, "out")
     out.mkdir(parents=True, exist_ok=True)
     source = hold_dir(store, case_number)
     reads = pl.read_parquet(source / "reads.parquet").cast(READS_SCHEMA)  # type: ignore[arg-type]
@@ -189,21 +189,21 @@ def _read_chain(path: Path) -> list[dict[str, Any]]:
     raw = path.read_bytes()
     if raw and not raw.endswith(b"\n"):
         msg = f"{path.name} does not end with a newline: the custody chain was altered"
-        raise SinksError(msg)
+        raise EvidenceError(msg)
     records = []
     for number, line in enumerate(raw.splitlines(), start=1):
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as error:
             msg = f"{path.name} line {number} is not valid JSON: the custody chain was altered"
-            raise SinksError(msg) from error
+            raise EvidenceError(msg) from error
         # Records are written canonically; any other byte (even whitespace) is a change.
         if (
             not isinstance(record, dict)
             or orjson.dumps(record, option=orjson.OPT_SORT_KEYS) != line
         ):
             msg = f"{path.name} line {number} is not as written: the custody chain was altered"
-            raise SinksError(msg)
+            raise EvidenceError(msg)
         records.append(record)
     return records
 
@@ -211,7 +211,7 @@ def _read_chain(path: Path) -> list[dict[str, Any]]:
 def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
     """Check an evidence directory: every file's size and SHA-256 against the manifest, no
     missing or extra file, the custody chain intact and bound to this manifest, and row counts
-    read back with pyarrow. Returns a summary; raises :class:`SinksError` naming every
+    read back with pyarrow. Returns a summary; raises :class:`EvidenceError` naming every
     problem found."""
     directory = Path(evidence_dir)
     problems: list[str] = []
@@ -219,12 +219,12 @@ def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
     chain_path = directory / CUSTODY
     if not manifest_path.exists() or not chain_path.exists():
         msg = f"{directory} is not an evidence export: {MANIFEST} or {CUSTODY} is missing"
-        raise SinksError(msg)
+        raise EvidenceError(msg)
     try:
         manifest = orjson.loads(manifest_path.read_bytes())
     except orjson.JSONDecodeError as error:
         msg = f"{directory / MANIFEST} is not valid JSON: the manifest was altered"
-        raise SinksError(msg) from error
+        raise EvidenceError(msg) from error
     listed = {entry["name"]: entry for entry in manifest.get("files", [])}
     present = {path.name for path in directory.iterdir()} - {MANIFEST, CUSTODY}
     for name in sorted(present - set(listed)):
@@ -244,7 +244,7 @@ def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
     chain: list[dict[str, Any]] = []
     try:
         chain = _read_chain(chain_path)
-    except SinksError as error:
+    except EvidenceError as error:
         problems.append(str(error))
     previous_hash: str | None = None
     for index, record in enumerate(chain, start=1):
@@ -265,7 +265,7 @@ def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
         problems.append(f"{CUSTODY}: the first record is not the export")
     if problems:
         msg = f"evidence {directory} failed verification: " + "; ".join(problems)
-        raise SinksError(msg)
+        raise EvidenceError(msg)
     return {
         "case_number": manifest["case_number"],
         "files": len(listed),

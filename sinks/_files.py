@@ -8,11 +8,19 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
-__all__ = ["atomic_write_bytes", "create_exclusive", "fsync_dir", "locked", "read_json", "temp_for"]
+__all__ = [
+    "atomic_file",
+    "atomic_write_bytes",
+    "create_exclusive",
+    "fsync_dir",
+    "locked",
+    "read_json",
+    "temp_for",
+]
 
 
 def temp_for(path: Path) -> Path:
@@ -30,18 +38,28 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` all or nothing: temp file, fsync, rename."""
+@contextlib.contextmanager
+def atomic_file(path: Path, *, fsync: bool = True, sync_dir: bool = False) -> Iterator[IO[bytes]]:
+    """A binary handle on :func:`temp_for` ``(path)``; when the block ends without an error the
+    file is flushed, fsynced (``fsync``) and renamed over ``path``, so a reader sees the whole
+    new file or the old one. ``sync_dir`` also makes the rename durable. The parent directory
+    is created if missing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_for(path)
     with open(temp, "wb") as handle:
-        handle.write(data)
+        yield handle
         if fsync:
             handle.flush()
             os.fsync(handle.fileno())
     os.replace(temp, path)
-    if fsync:
+    if fsync and sync_dir:
         fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` all or nothing: temp file, fsync, rename, fsync the directory."""
+    with atomic_file(path, fsync=fsync, sync_dir=True) as handle:
+        handle.write(data)
 
 
 def create_exclusive(path: Path, data: bytes) -> bool:

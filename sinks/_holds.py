@@ -10,7 +10,6 @@ compaction or purges; releasing a hold removes the copy and the sidecar marks (h
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,14 +20,15 @@ from urllib.parse import quote
 import orjson
 import polars as pl
 
-from sinks._errors import SinksError
-from sinks._files import atomic_write_bytes, locked, read_json
+from sinks._errors import SinksConflictError, SinksNotFoundError, SinksValueError
+from sinks._files import atomic_file, atomic_write_bytes, locked, read_json
 from sinks._layout import date_dir
-from sinks._retention import _KINDS, _lock, _utc, _write_sidecar
+from sinks._retention import _KINDS, _lock, _write_sidecar
+from sinks._scan import as_utc, scan_files
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 
 if TYPE_CHECKING:
-    from sinks._search import Pages
+    from sinks._pages import Pages
     from sinks._store import ReadStore
 
 __all__ = [
@@ -95,7 +95,7 @@ def hold_dir(store: ReadStore, case_number: str) -> Path:
 def _check_case(case_number: str) -> None:
     if not case_number or not case_number.strip() or len(case_number) > 100:
         msg = f"case number {case_number!r} is empty or too long; give the case or event number"
-        raise SinksError(msg)
+        raise SinksValueError(msg, "case_number")
 
 
 def load_hold(store: ReadStore, case_number: str) -> LegalHold | None:
@@ -127,7 +127,7 @@ def _held_frame(
     start: datetime | None,
     end: datetime | None,
 ) -> tuple[pl.DataFrame, dict[str, Any] | None]:
-    from sinks._search import Pages
+    from sinks._pages import Pages
 
     if isinstance(reads, Pages):
         if reads.query.get("search") == "canvass":
@@ -149,12 +149,12 @@ def _held_frame(
                 f"{missing} of {len(ids)} read ids are not in the store between {start} and "
                 f"{end}; check the ids or widen the range"
             )
-            raise SinksError(msg)
+            raise SinksNotFoundError(msg, "read_ids")
         query = {"search": "read_ids", "read_ids": ids}
     absent = [name for name in READS_SCHEMA if name not in frame.columns]
     if absent:
         msg = f"the reads to hold lack columns {absent}; pass a search result or read ids"
-        raise SinksError(msg)
+        raise SinksValueError(msg, "reads")
     return frame.select(list(READS_SCHEMA)).cast(READS_SCHEMA), query  # type: ignore[arg-type]
 
 
@@ -172,23 +172,24 @@ def place_hold(
 ) -> LegalHold:
     """Put ``reads`` (a search result, a frame of reads, or read ids searched between
     ``start`` and ``end``) under the legal hold of ``case_number``. Placing again adds reads.
-    Raises :class:`SinksError` when there is nothing to hold."""
-    at = _utc(at, "at")
+    Raises :class:`SinksNotFoundError` when there is nothing to hold and
+    :class:`SinksConflictError` when the case's hold was released."""
+    at = as_utc(at, "at")
     earlier = load_hold(store, case_number)
     if earlier is not None and not earlier.active:
         msg = f"case {case_number}: the hold was released; use a new case or event number"
-        raise SinksError(msg)
+        raise SinksConflictError(msg, "case_number")
     frame, found_query = _held_frame(store, reads, start, end)
     if frame.height == 0:
         msg = f"case {case_number}: the query found no reads to hold"
-        raise SinksError(msg)
+        raise SinksNotFoundError(msg, "case_number")
     directory = hold_dir(store, case_number)
     added = frame.height
     with locked(_lock(store)):
         previous = load_hold(store, case_number)
         if previous is not None and not previous.active:
             msg = f"case {case_number}: the hold was released; use a new case or event number"
-            raise SinksError(msg)
+            raise SinksConflictError(msg, "case_number")
         reads_path = directory / "reads.parquet"
         if reads_path.exists():
             frame = pl.concat([pl.read_parquet(reads_path), frame])
@@ -246,8 +247,6 @@ def place_hold(
 
 
 def _alerts_of(store: ReadStore, read_ids: pl.Series, days: Sequence[date]) -> pl.DataFrame:
-    from sinks._store import scan_files
-
     files = [path for day in days for path in store.files("alerts", day)]
     existing = [p for p in files if p.exists()]
     return (
@@ -259,14 +258,8 @@ def _alerts_of(store: ReadStore, read_ids: pl.Series, days: Sequence[date]) -> p
 
 
 def _write_parquet(path: Path, frame: pl.DataFrame, fsync: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "wb") as handle:
+    with atomic_file(path, fsync=fsync) as handle:
         frame.write_parquet(handle, compression="zstd", statistics=True)
-        if fsync:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(temp, path)
 
 
 def release_hold(
@@ -274,16 +267,16 @@ def release_hold(
 ) -> LegalHold:
     """Release the hold of ``case_number``: its partitions return to normal retention and the
     held copy is deleted; ``hold.json`` keeps the history (who released, when, why)."""
-    at = _utc(at, "at")
+    at = as_utc(at, "at")
     if not reason.strip():
         msg = f"case {case_number}: releasing a hold needs a reason (e.g. case closed, court order)"
-        raise SinksError(msg)
+        raise SinksValueError(msg, "reason")
     directory = hold_dir(store, case_number)
     with locked(_lock(store)):
         hold = load_hold(store, case_number)
         if hold is None or not hold.active:
             msg = f"case {case_number} has no active legal hold to release"
-            raise SinksError(msg)
+            raise SinksConflictError(msg, "case_number")
         released = {"by": by, "at": at.isoformat(), "reason": reason}
         for day in hold.days:
             for kind in _KINDS:

@@ -11,7 +11,7 @@ import zlib
 from datetime import date, timedelta
 from pathlib import Path
 
-from sinks._errors import SinksError
+from sinks._errors import SinksError, SinksValueError
 
 __all__ = [
     "ALERTS_CHANNEL",
@@ -49,7 +49,8 @@ PENDING_KEY = "plateflow:offsets:pending"
 #: The field of a read-stream entry that holds the JSON (one read, or an array of reads).
 READ_FIELD = b"data"
 
-_STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
+_STREAM_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
+_MAX_ID_PART = 2**64 - 1  # Redis keeps both parts of an id as unsigned 64-bit integers
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -68,13 +69,19 @@ def partition_for(camera_id: str, partitions: int) -> int:
 
 
 def parse_stream_id(stream_id: str | bytes) -> tuple[int, int]:
-    """``"1700000000000-3"`` -> ``(1700000000000, 3)``, for ordering stream ids numerically."""
+    """``"1700000000000-3"`` -> ``(1700000000000, 3)``, for ordering stream ids numerically.
+
+    A bare ``"1700000000000"`` is ``(1700000000000, 0)``, as Redis reads it in XRANGE/XREAD.
+    The one parser of stream ids in the project; raises :class:`SinksValueError` (``field``
+    ``stream_id``) for anything Redis would refuse.
+    """
     text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
     found = _STREAM_ID.match(text)
-    if found is None:
+    parts = (int(found.group(1)), int(found.group(2) or 0)) if found else None
+    if parts is None or max(parts) > _MAX_ID_PART:
         msg = f"{text!r} is not a Redis stream id; expected '<milliseconds>-<sequence>'"
-        raise SinksError(msg)
-    return int(found.group(1)), int(found.group(2))
+        raise SinksValueError(msg, "stream_id")
+    return parts
 
 
 def is_after(stream_id: str | bytes, committed: str | bytes | None) -> bool:

@@ -20,7 +20,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +28,9 @@ import orjson
 import pyarrow.parquet as pq
 
 from sinks._compact import PLATE_INDEX_SUFFIX
-from sinks._errors import SinksError
 from sinks._files import atomic_write_bytes, fsync_dir, locked, read_json
 from sinks._layout import date_dir, retain_until
+from sinks._scan import as_utc
 
 if TYPE_CHECKING:
     from sinks._store import ReadStore
@@ -97,13 +97,6 @@ class PurgeRecord:
         )
 
 
-def _utc(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None:
-        msg = f"{name} has no time zone; pass an aware datetime (UTC)"
-        raise SinksError(msg)
-    return moment.astimezone(timezone.utc)
-
-
 def _lock(store: ReadStore) -> Path:
     return store.data_dir / LOCK_NAME
 
@@ -125,7 +118,7 @@ def purge(
     """Delete every date partition (reads and alerts) whose retain-until is before ``now``'s
     UTC date and that carries no active legal hold; first finish any purge a crash left half
     done. Returns one record per partition purged, to purge (``dry_run``) or kept for a hold."""
-    now = _utc(now, "now")
+    now = as_utc(now, "now")
     records: list[PurgeRecord] = []
     if not dry_run:
         records.extend(finish_tombstones(store))

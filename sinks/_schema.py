@@ -13,6 +13,8 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
+from matchers.reads import READ_FIELDS
+
 __all__ = [
     "ALERTS_SCHEMA",
     "CANDIDATES_TYPE",
@@ -64,18 +66,7 @@ ALERTS_SCHEMA: dict[str, pl.DataType] = {
     "alert": pl.String(),
 }
 
-_SCALAR_READ_FIELDS = (
-    "read_id",
-    "camera_id",
-    "plate",
-    "plate_raw",
-    "confidence",
-    "state",
-    "lat",
-    "lon",
-    "agency",
-    "image_ref",
-)
+_SCALAR_READ_FIELDS = tuple(name for name in READ_FIELDS if name not in ("ts", "candidates"))
 _CANDIDATES_ARROW = pa.struct([("plate", pa.large_string()), ("confidence", pa.float32())])
 
 

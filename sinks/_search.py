@@ -1,4 +1,4 @@
-"""Search over stored reads: plate history, partial plates, canvass. Results come in pages.
+"""The search engine over stored reads (plate history, partial plates, canvass, past matching).
 
 Every search is two passes over the date partitions in range (never a directory outside it):
 
@@ -11,10 +11,8 @@ Every search is two passes over the date partitions in range (never a directory 
    default 200,000; a single day with more is still read whole), and hands them out as pages
    of ``page_size`` rows sorted by time.
 
-A page holds the read columns (:data:`sinks.READS_SCHEMA`, or only the ``columns`` asked for)
-plus ``matched_plate`` (the read plate, or the candidate plate that matched), ``via_candidate``,
-``match_kind`` (exact | ocr | fuzzy | partial | custom), ``differences`` and
-``substitutions``. Memory stays near one step's rows whatever the result size (pass 1 keeps
+Pages are described in :mod:`sinks._pages`; the searches themselves in
+:mod:`sinks._queries`. Memory stays near one step's rows whatever the result size (pass 1 keeps
 two integers and the matched string per matching row of about a month). Files replaced under a
 search (compaction, purge) make that step re-read its days once, so a result is never short or
 doubled.
@@ -23,9 +21,7 @@ doubled.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -35,30 +31,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from sinks._compact import plate_index_for
-from sinks._errors import SinksError
-from sinks._plates import (
-    DEFAULT_OCR_CLASSES,
-    glob_prefixes,
-    glob_substitutions,
-    glob_to_regex,
-    plate_variants,
-)
+from sinks._fetch import fetch_table, index_mismatch, typed
+from sinks._pages import MATCH_COLUMNS, empty_info
+from sinks._scan import as_utc, scan_files
 from sinks._schema import READS_SCHEMA
 
 if TYPE_CHECKING:
     from sinks._store import ReadStore
 
-__all__ = [
-    "MATCH_COLUMNS",
-    "Pages",
-    "fetch_rows",
-    "partial_search",
-    "plate_history",
-    "search_plates",
-]
+__all__ = ["Matcher", "Search", "retry"]
 
 log = logging.getLogger(__name__)
 
@@ -66,67 +49,13 @@ _T = TypeVar("_T")
 #: Files fetched at once in pass 2 (pyarrow decodes without the GIL).
 _WORKERS = max(1, pl.thread_pool_size())
 
-MATCH_COLUMNS: dict[str, pl.DataType] = {
-    "matched_plate": pl.String(),
-    "via_candidate": pl.Boolean(),
-    "match_kind": pl.String(),
-    "differences": pl.Int8(),
-    "substitutions": pl.Int8(),
-}
-_INFO_SCHEMA = {
-    "matched_plate": pl.String(),
-    **{k: v for k, v in MATCH_COLUMNS.items() if k not in ("matched_plate", "via_candidate")},
-}
-
-
-class Pages:
-    """A search result: iterate for pages (``pl.DataFrame`` of at most ``page_size`` rows,
-    sorted by time, or by first sighting for a canvass). Iterating again runs the search
-    again. ``query`` describes the search for the audit trail and for legal holds."""
-
-    def __init__(
-        self,
-        query: Mapping[str, Any],
-        pages: Callable[[], Iterator[pl.DataFrame]],
-        schema: Mapping[str, pl.DataType],
-        count: Callable[[], int] | None = None,
-    ) -> None:
-        self.query: dict[str, Any] = dict(query)
-        self._pages = pages
-        self._schema = dict(schema)
-        self._count = count
-
-    def __iter__(self) -> Iterator[pl.DataFrame]:
-        return self._pages()
-
-    def count(self) -> int:
-        """The number of result rows (runs a counting pass, no rows are materialised)."""
-        if self._count is not None:
-            return self._count()
-        return sum(page.height for page in self)
-
-    def collect(self) -> pl.DataFrame:
-        """Every page in one frame. Only for results known to be small (tests, holds)."""
-        frames = list(self)
-        if not frames:
-            return pl.DataFrame(schema=self._schema)
-        return pl.concat(frames, how="vertical")
-
-    def read_ids(self) -> list[str]:
-        """The read ids of the result (for a legal hold), page by page."""
-        found: list[str] = []
-        for page in self:
-            column = page["read_ids"].explode() if "read_ids" in page.columns else page["read_id"]
-            found.extend(column.drop_nulls().to_list())
-        return found
-
 
 @dataclass
-class _Matcher:
+class Matcher:
     """How one search recognises a plate string."""
 
     predicate: Callable[[pl.Expr], pl.Expr]  # vectorised; may be a superset
-    classify: Callable[[pl.Series], pl.DataFrame]  # distinct strings -> _INFO_SCHEMA rows
+    classify: Callable[[pl.Series], pl.DataFrame]  # distinct strings -> INFO_SCHEMA rows
     prune: pl.Expr | None = None  # row-group pruning on the plate column
     candidates: bool = False
 
@@ -154,9 +83,9 @@ class _Hits:
 
 
 @dataclass
-class _Search:
+class Search:
     store: ReadStore
-    matcher: _Matcher
+    matcher: Matcher
     start: datetime | None
     end: datetime | None
     filters: list[pl.Expr] = field(default_factory=list)
@@ -167,10 +96,8 @@ class _Search:
     chunk_days: int = 31
 
     def __post_init__(self) -> None:
-        from sinks._store import _as_utc
-
-        self.start = None if self.start is None else _as_utc(self.start, "start")
-        self.end = None if self.end is None else _as_utc(self.end, "end")
+        self.start = None if self.start is None else as_utc(self.start, "start")
+        self.end = None if self.end is None else as_utc(self.end, "end")
 
     def _chunks(self) -> list[list[date]]:
         days = self.store.days_between("reads", self.start, self.end)
@@ -186,8 +113,6 @@ class _Search:
         )
 
     def _base(self, paths: Sequence[Path], whole_day: bool, *, row_index: bool) -> pl.LazyFrame:
-        from sinks._store import scan_files
-
         base = scan_files(
             paths, READS_SCHEMA, None if whole_day else self.start,
             None if whole_day else self.end,
@@ -260,7 +185,7 @@ class _Search:
                 scans.append(self._matches(together, "_file"))
             return pl.collect_all(scans) if scans else []
 
-        found = _retry(run)
+        found = retry(run)
         indexed = found[: len(by_row)]
         rows = pl.DataFrame(
             schema={"_f": pl.UInt32, "_row": pl.UInt32, "text": pl.String, "pos": pl.Int16}
@@ -273,7 +198,7 @@ class _Search:
         batch_hits = found[-1] if len(found) > len(by_row) else None
         strings = pl.concat([rows["text"], *([] if batch_hits is None else [batch_hits["text"]])])
         info: pl.DataFrame = (
-            self.matcher.classify(strings.unique()) if len(strings) else _empty_info()
+            self.matcher.classify(strings.unique()) if len(strings) else empty_info()
         )
         known = info["matched_plate"].implode()
         rows = rows.filter(pl.col("text").is_in(known))
@@ -311,7 +236,7 @@ class _Search:
         parts = wanted.partition_by("_f", as_dict=True, maintain_order=True)
 
         def one(key: tuple[Any, ...]) -> pa.Table:
-            return _fetch_table(hits.files[int(key[0])], parts[key]["_row"].to_numpy(), needed)
+            return fetch_table(hits.files[int(key[0])], parts[key]["_row"].to_numpy(), needed)
 
         batch = [i for i in chosen if i in hits.texts]
         try:
@@ -323,12 +248,12 @@ class _Search:
                 raise
             raise _Moved from error
         if tables:
-            fetched = _typed(pa.concat_tables(tables, promote_options="permissive"), needed)
+            fetched = typed(pa.concat_tables(tables, promote_options="permissive"), needed)
             fetched = fetched.hstack(wanted.select("matched_plate", "via_candidate"))
             # Pass 1 may have read a plate index: the fetched plates must be the ones it saw.
             wrong = (~pl.col("via_candidate")) & (pl.col("plate") != pl.col("matched_plate"))
             if (bad := wanted.filter(fetched.select(wrong).to_series())).height:
-                raise _index_mismatch(hits.files[int(bad["_f"][0])], "its rows hold other plates")
+                raise index_mismatch(hits.files[int(bad["_f"][0])], "its rows hold other plates")
             frames.append(fetched)
         if not frames:
             return pl.DataFrame(schema=self.schema())
@@ -421,333 +346,14 @@ class _Search:
         return sum(sum(self._narrow(days)[0].counts().values()) for days in self._chunks())
 
 
-def _index_mismatch(path: Path, why: str) -> SinksError:
-    msg = (
-        f"{path} does not match its plate index {plate_index_for(path).name} ({why}); delete the "
-        "index (searches then read the data file itself) and report it: indexes are written "
-        "only by compaction"
-    )
-    return SinksError(msg)
-
-
-class _Footer:
-    """A parsed Parquet footer and the first row number of each row group (one more: the end)."""
-
-    def __init__(self, meta: pq.FileMetaData) -> None:
-        self.meta = meta
-        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-        self.starts = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
-
-
-class _FooterCache:
-    """Parsed Parquet footers of recently searched files. Parsing a compacted day's footer
-    (140 row groups) costs about 2 ms, a tenth of fetching its matches; files are immutable
-    (a compaction writes a new name), and the key includes size and mtime, so an entry is
-    never stale. Bounded: about a year of days."""
-
-    def __init__(self, size: int = 512) -> None:
-        self._size = size
-        self._entries: OrderedDict[tuple[str, int, int], _Footer] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __call__(self, path: Path) -> _Footer:
-        found = path.stat()
-        key = (str(path), found.st_size, found.st_mtime_ns)
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-        footer = _Footer(pq.read_metadata(path))
-        with self._lock:
-            self._entries[key] = footer
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-        return footer
-
-
-_footer = _FooterCache()
-
-
-def _fetch_table(path: Path, rows: np.ndarray, columns: Sequence[str]) -> pa.Table:
-    """The rows at positions ``rows`` (ascending) of one reads file, as stored (the ``columns``
-    it has). Decodes only the row groups that hold them."""
-    footer = _footer(path)
-    starts = footer.starts
-    if len(rows) and int(rows[-1]) >= int(starts[-1]):
-        raise _index_mismatch(path, f"it has {int(starts[-1])} rows, not {int(rows[-1]) + 1}")
-    handle = pq.ParquetFile(path, pre_buffer=False, metadata=footer.meta)
-    try:
-        group_of = np.searchsorted(starts, rows, side="right") - 1
-        groups = np.unique(group_of)
-        names = set(handle.schema_arrow.names)
-        present = [name for name in columns if name in names]
-        table = handle.read_row_groups(groups.tolist(), columns=present, use_threads=False)
-    finally:
-        handle.close()
-    offsets = np.concatenate(([0], np.cumsum(np.diff(starts)[groups])))
-    local = offsets[np.searchsorted(groups, group_of)] + (rows - starts[group_of])
-    return table.take(pa.array(local))
-
-
-def _typed(table: pa.Table, columns: Sequence[str]) -> pl.DataFrame:
-    """``table`` as ``columns`` typed by :data:`sinks.READS_SCHEMA`, missing ones null."""
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.select(
-        [
-            pl.col(name).cast(READS_SCHEMA[name]) if name in frame.columns
-            else pl.lit(None, READS_SCHEMA[name]).alias(name)
-            for name in columns
-        ]
-    )  # fmt: skip
-
-
-def fetch_rows(path: Path, rows: np.ndarray, columns: Sequence[str]) -> pl.DataFrame:
-    """The rows at positions ``rows`` (ascending) of one reads file, only ``columns``, typed as
-    :data:`sinks.READS_SCHEMA`. Decodes only the row groups that hold them: a few rows of a
-    compacted day cost a few 1,024-row groups, not the day."""
-    return _typed(_fetch_table(path, rows, columns), columns)
-
-
 class _Moved(Exception):
     """Files of a search step were replaced (compaction, purge) after they were listed."""
 
 
-def _retry(run: Callable[[], _T]) -> _T:
+def retry(run: Callable[[], _T]) -> _T:
     try:
         return run()
     except (FileNotFoundError, pl.exceptions.ComputeError) as error:
         # Compaction may have replaced a file between listing and reading: list again once.
         log.info("search re-listing files after %s", error)
         return run()
-
-
-def _unanchored(regex: str) -> str:
-    """A whole-plate regex in the form the regex engine searches fastest: ``^.*HE0.*$`` is
-    ``HE0`` (a literal scan). Plates hold no line breaks, so the two are the same test."""
-    if regex.startswith("^.*"):
-        regex = regex[3:]
-    if regex.endswith(".*$"):
-        regex = regex[:-3]
-    return regex
-
-
-def _empty_info() -> pl.DataFrame:
-    return pl.DataFrame(schema=_INFO_SCHEMA)
-
-
-def _info(rows: Sequence[tuple[str, str, int, int]]) -> pl.DataFrame:
-    if not rows:
-        return _empty_info()
-    return pl.DataFrame(
-        rows, schema=["matched_plate", "match_kind", "differences", "substitutions"], orient="row"
-    ).cast(_INFO_SCHEMA)  # type: ignore[arg-type]
-
-
-def _kind(differences: int, substitutions: int) -> str:
-    if differences:
-        return "fuzzy"
-    return "ocr" if substitutions else "exact"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).isoformat()
-
-
-def _filters(
-    state: str | None, cameras: Collection[str] | None
-) -> tuple[list[pl.Expr], dict[str, Any]]:
-    filters: list[pl.Expr] = []
-    described: dict[str, Any] = {}
-    if state is not None:
-        filters.append(pl.col("state") == state.upper())
-        described["state"] = state.upper()
-    if cameras is not None:
-        chosen = sorted(set(cameras))
-        filters.append(pl.col("camera_id").is_in(chosen))
-        described["cameras"] = chosen
-    return filters, described
-
-
-def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
-    if columns is None:
-        return tuple(READS_SCHEMA)
-    unknown = [name for name in columns if name not in READS_SCHEMA]
-    if unknown:
-        msg = f"unknown read columns {unknown}; choose from {list(READS_SCHEMA)}"
-        raise SinksError(msg)
-    return tuple(name for name in READS_SCHEMA if name in set(columns))
-
-
-def _check_page_size(page_size: int) -> None:
-    if page_size < 1:
-        msg = f"page_size must be at least 1, got {page_size}"
-        raise SinksError(msg)
-
-
-def plate_history(
-    store: ReadStore,
-    plate: str,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    *,
-    differences: int = 0,
-    ocr_equivalents: int = 0,
-    candidates: bool = False,
-    state: str | None = None,
-    cameras: Collection[str] | None = None,
-    ocr_classes: Sequence[str] = DEFAULT_OCR_CLASSES,
-    page_size: int = 1000,
-    newest_first: bool = False,
-    step_rows: int = 200_000,
-    columns: Sequence[str] | None = None,
-) -> Pages:
-    """Every read of ``plate`` with ``start <= ts < end``. Exact by default; OCR-equivalent
-    with ``ocr_equivalents`` (``len(plate)`` allows every position), one-difference with
-    ``differences=1``; ``candidates`` also matches the reads' alternate plates."""
-    _check_page_size(page_size)
-    target = plate.upper()
-    filters, described = _filters(state, cameras)
-    classes = tuple(ocr_classes)
-    confusable = sum(1 for char in target if any(char in members for members in classes))
-    if differences == 0 and ocr_equivalents >= confusable:
-        # OCR-only: a per-position class regex is exact and never explodes (0000000000).
-        class_of = {char: members for members in classes for char in members}
-        regex = "^" + "".join(f"[{class_of[c]}]" if c in class_of else c for c in target) + "$"
-
-        def classify_ocr(strings: pl.Series) -> pl.DataFrame:
-            rows = []
-            for text in strings.to_list():
-                subs = sum(1 for a, b in zip(text, target, strict=True) if a != b)
-                rows.append((text, _kind(0, subs), 0, subs))
-            return _info(rows)
-
-        matcher = _Matcher(lambda col: col.str.contains(regex), classify_ocr, None, candidates)
-    else:
-        variants = plate_variants(target, differences, ocr_equivalents, classes)
-        values = pl.Series(sorted(variants), dtype=pl.String)
-        table = _info([(text, _kind(d, o), d, o) for text, (d, o) in variants.items()])
-
-        def classify(strings: pl.Series) -> pl.DataFrame:
-            return table.filter(pl.col("matched_plate").is_in(strings.implode()))
-
-        prune = (pl.col("plate") == target) if len(variants) == 1 else None
-        matcher = _Matcher(lambda col: col.is_in(values.implode()), classify, prune, candidates)
-    search = _Search(
-        store, matcher, start, end, filters, page_size, newest_first, step_rows, _columns(columns)
-    )
-    query = {
-        "search": "plate_history",
-        "plate": target,
-        "start": _iso(start),
-        "end": _iso(end),
-        "differences": differences,
-        "ocr_equivalents": ocr_equivalents,
-        "candidates": candidates,
-        **described,
-    }
-    return Pages(query, search.pages, search.schema(), search.count)
-
-
-def partial_search(
-    store: ReadStore,
-    pattern: str,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    *,
-    state: str | None = None,
-    cameras: Collection[str] | None = None,
-    ocr_equivalents: int = 0,
-    candidates: bool = False,
-    ocr_classes: Sequence[str] = DEFAULT_OCR_CLASSES,
-    page_size: int = 1000,
-    newest_first: bool = False,
-    step_rows: int = 200_000,
-    columns: Sequence[str] | None = None,
-) -> Pages:
-    """Reads whose plate matches a glob (``7AB?12*``, ``*XYZ*``, ``[8B]AD*``) over the whole
-    plate, optionally within a state and a set of cameras. ``match_kind`` is ``partial``."""
-    _check_page_size(page_size)
-    classes = tuple(ocr_classes)
-    regex = glob_to_regex(pattern, ocr_equivalents, classes)
-    filters, described = _filters(state, cameras)
-
-    def classify(strings: pl.Series) -> pl.DataFrame:
-        rows = []
-        for text in strings.to_list():
-            subs = (
-                0
-                if ocr_equivalents == 0
-                else glob_substitutions(pattern, text, ocr_equivalents, classes)
-            )
-            if subs is not None:
-                rows.append((text, "partial", 0, subs))
-        return _info(rows)
-
-    prune: pl.Expr | None = None
-    prefixes = glob_prefixes(pattern) if ocr_equivalents == 0 else []
-    if prefixes:
-        # Explicit ranges let the reader skip row groups of plate-sorted files.
-        ranges = [
-            (pl.col("plate") >= prefix) & (pl.col("plate") < prefix[:-1] + chr(ord(prefix[-1]) + 1))
-            for prefix in prefixes
-        ]
-        prune = pl.any_horizontal(ranges) if len(ranges) > 1 else ranges[0]
-    unanchored = _unanchored(regex)
-    matcher = _Matcher(lambda col: col.str.contains(unanchored), classify, prune, candidates)
-    search = _Search(
-        store, matcher, start, end, filters, page_size, newest_first, step_rows, _columns(columns)
-    )
-    query = {
-        "search": "partial",
-        "pattern": pattern,
-        "start": _iso(start),
-        "end": _iso(end),
-        "ocr_equivalents": ocr_equivalents,
-        "candidates": candidates,
-        **described,
-    }
-    return Pages(query, search.pages, search.schema(), search.count)
-
-
-def search_plates(
-    store: ReadStore,
-    match: Callable[[pl.Series], pl.Series],
-    start: datetime | None = None,
-    end: datetime | None = None,
-    *,
-    description: Mapping[str, Any] | None = None,
-    state: str | None = None,
-    cameras: Collection[str] | None = None,
-    candidates: bool = False,
-    page_size: int = 1000,
-    newest_first: bool = False,
-    step_rows: int = 200_000,
-    columns: Sequence[str] | None = None,
-) -> Pages:
-    """Reads whose plate satisfies ``match``, any predicate over a Series of distinct plates
-    returning a Boolean Series of the same length (e.g. the matchers' hotlist index, for
-    past-read matching). ``match_kind`` is ``custom``. Slower than the built-in searches: the
-    predicate runs in Python on each file's plates."""
-    _check_page_size(page_size)
-
-    def predicate(col: pl.Expr) -> pl.Expr:
-        return col.map_batches(lambda s: match(s).cast(pl.Boolean), return_dtype=pl.Boolean)
-
-    def classify(strings: pl.Series) -> pl.DataFrame:
-        return _info([(text, "custom", 0, 0) for text in strings.to_list()])
-
-    filters, described = _filters(state, cameras)
-    matcher = _Matcher(predicate, classify, None, candidates)
-    search = _Search(
-        store, matcher, start, end, filters, page_size, newest_first, step_rows, _columns(columns)
-    )
-    query = {
-        "search": "custom",
-        "start": _iso(start),
-        "end": _iso(end),
-        "candidates": candidates,
-        **dict(description or {}),
-        **described,
-    }
-    return Pages(query, search.pages, search.schema(), search.count)

@@ -33,22 +33,22 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import polars as pl
 
-from sinks._compact import hidden_by_compaction
+from plateflow.settings import POLICY_MIN_RETENTION_DAYS
+from sinks import _canvass, _evidence, _holds, _queries, _retention
+from sinks._compact import compact_day, hidden_by_compaction
 from sinks._errors import SinksError
-from sinks._files import create_exclusive, fsync_dir, read_json, temp_for
+from sinks._files import atomic_file, create_exclusive, fsync_dir, read_json
 from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
 from sinks._metrics import ALERTS_WRITTEN, READS_WRITTEN, WRITE_SECONDS
+from sinks._scan import as_utc, scan_files
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION, alerts_frame, reads_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-    from shapely.geometry.base import BaseGeometry
+    from prometheus_client import Counter
 
-    from sinks._holds import LegalHold
     from sinks._progress import StreamProgress
-    from sinks._retention import PurgeRecord
-    from sinks._search import Pages
 
 __all__ = ["ALERTS", "READS", "SIDECAR_NAME", "ReadStore", "utc_day"]
 
@@ -60,23 +60,11 @@ SIDECAR_NAME = "_retention.json"
 _DAY_MS = 86_400_000
 _EPOCH = date(1970, 1, 1)
 _DIR_PREFIX = "date="
-#: Policy 427.4: reads are kept at least a year (plateflow.settings enforces the override).
-POLICY_MIN_RETENTION_DAYS = 365
 
 
 def utc_day(ts_ms: int) -> date:
     """The UTC date of epoch milliseconds."""
     return _EPOCH + timedelta(days=ts_ms // _DAY_MS)
-
-
-def _as_utc(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None:
-        msg = (
-            f"{name}={moment.isoformat()} has no time zone; pass an aware datetime "
-            "(e.g. datetime(..., tzinfo=timezone.utc))"
-        )
-        raise SinksError(msg)
-    return moment.astimezone(timezone.utc)
 
 
 class ReadStore:
@@ -114,27 +102,34 @@ class ReadStore:
     ) -> list[Path]:
         """Write one batch of canonical reads: one Parquet file per UTC date of ``ts`` (zstd,
         schema :data:`sinks.READS_SCHEMA`). Returns the files written, in date order."""
-        if not reads:
-            return []
-        started = time.perf_counter()
-        frame = reads_frame(reads, partition)
-        paths = self._write(READS, frame, partition, first_stream_id)
-        WRITE_SECONDS.labels(kind=READS).observe(time.perf_counter() - started)
-        READS_WRITTEN.inc(len(reads))
-        return paths
+        return self._write_batch(
+            READS, reads_frame, READS_WRITTEN, partition, first_stream_id, reads
+        )
 
     def write_alerts(
         self, partition: int, first_stream_id: str, alerts: Sequence[Mapping[str, Any]]
     ) -> list[Path]:
         """Write one batch of alerts (as published) under ``alerts/``, one file per UTC date of
         the read's ``ts``; schema :data:`sinks.ALERTS_SCHEMA`. Same guarantees as reads."""
-        if not alerts:
+        return self._write_batch(
+            ALERTS, alerts_frame, ALERTS_WRITTEN, partition, first_stream_id, alerts
+        )
+
+    def _write_batch(
+        self,
+        kind: str,
+        to_frame: Callable[[Sequence[Mapping[str, Any]], int], pl.DataFrame],
+        written: Counter,
+        partition: int,
+        first_stream_id: str,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> list[Path]:
+        if not rows:
             return []
         started = time.perf_counter()
-        frame = alerts_frame(alerts, partition)
-        paths = self._write(ALERTS, frame, partition, first_stream_id)
-        WRITE_SECONDS.labels(kind=ALERTS).observe(time.perf_counter() - started)
-        ALERTS_WRITTEN.inc(len(alerts))
+        paths = self._write(kind, to_frame(rows, partition), partition, first_stream_id)
+        WRITE_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+        written.inc(len(rows))
         return paths
 
     def paths_for(
@@ -179,13 +174,8 @@ class ReadStore:
         }
 
     def _write_file(self, path: Path, frame: pl.DataFrame, metadata: dict[str, str]) -> None:
-        temp = temp_for(path)
-        with open(temp, "wb") as handle:
+        with atomic_file(path, fsync=self.fsync) as handle:
             frame.write_parquet(handle, compression="zstd", statistics=True, metadata=metadata)
-            if self.fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temp, path)
 
     # -- sidecars --------------------------------------------------------------------------
 
@@ -267,8 +257,8 @@ class ReadStore:
 
     def days_between(self, kind: str, start: datetime | None, end: datetime | None) -> list[date]:
         """The partition dates that can hold rows with ``start <= ts < end``."""
-        first = _as_utc(start, "start").date() if start is not None else None
-        last = _as_utc(end, "end") if end is not None else None
+        first = as_utc(start, "start").date() if start is not None else None
+        last = as_utc(end, "end") if end is not None else None
         chosen: list[date] = []
         for day in self.days(kind):
             if first is not None and day < first:
@@ -316,12 +306,9 @@ class ReadStore:
         return scan_files(paths, schema, start, end)
 
     # -- compaction, search, retention, evidence ---------------------------------------------
-    # Implemented in sibling modules (imported here at call time: they import this module).
 
     def compact(self, kind: str, day: date, exclude: Collection[Path] = ()) -> Path | None:
         """Merge one date partition into a single sorted file (see :mod:`sinks._compact`)."""
-        from sinks._compact import compact_day
-
         return compact_day(self, kind, day, exclude)
 
     def compact_closed(
@@ -333,9 +320,7 @@ class ReadStore:
         """Compact every reads and alerts partition older than ``min_age_days`` before
         ``now``'s UTC date, skipping files of unfinished flow writes (``progress``). Run it
         daily; it is idempotent and a no-op on partitions already compacted."""
-        from sinks._compact import compact_day
-
-        before = _as_utc(now, "now").date() - timedelta(days=min_age_days)
+        before = as_utc(now, "now").date() - timedelta(days=min_age_days)
         pending = (
             [path for paths in progress.pending_all().values() for path in paths]
             if progress is not None
@@ -350,162 +335,17 @@ class ReadStore:
                         written.append(target)
         return written
 
-    def plate_history(
-        self, plate: str, start: datetime | None = None, end: datetime | None = None, **options: Any
-    ) -> Pages:
-        """Every read of a plate; see :func:`sinks._search.plate_history` for ``options``
-        (differences, ocr_equivalents, candidates, state, cameras, page_size...)."""
-        from sinks._search import plate_history
-
-        return plate_history(self, plate, start, end, **options)
-
-    def partial_search(
-        self,
-        pattern: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        **options: Any,
-    ) -> Pages:
-        """Reads whose plate matches a glob; see :func:`sinks._search.partial_search`."""
-        from sinks._search import partial_search
-
-        return partial_search(self, pattern, start, end, **options)
-
-    def search_plates(
-        self,
-        match: Callable[[pl.Series], pl.Series],
-        start: datetime | None = None,
-        end: datetime | None = None,
-        **options: Any,
-    ) -> Pages:
-        """Reads whose plate satisfies a predicate; see :func:`sinks._search.search_plates`."""
-        from sinks._search import search_plates
-
-        return search_plates(self, match, start, end, **options)
-
-    def canvass(
-        self,
-        start: datetime,
-        end: datetime,
-        *,
-        center: tuple[float, float] | None = None,
-        radius_m: float | None = None,
-        polygon: BaseGeometry | None = None,
-        cameras: Collection[str] | None = None,
-        page_size: int = 1000,
-    ) -> Pages:
-        """Plates seen near a point or inside a polygon; see :func:`sinks._search.canvass`."""
-        from sinks._canvass import canvass
-
-        return canvass(
-            self,
-            start,
-            end,
-            center=center,
-            radius_m=radius_m,
-            polygon=polygon,
-            cameras=cameras,
-            page_size=page_size,
-        )
-
-    def purge(self, now: datetime, dry_run: bool = False, by: str = "system") -> list[PurgeRecord]:
-        """Delete expired, unheld date partitions; see :func:`sinks._retention.purge`."""
-        from sinks._retention import purge
-
-        return purge(self, now, dry_run, by)
-
-    def purge_log(self) -> list[PurgeRecord]:
-        """Every purge done in this store (``_purges.jsonl``), oldest first."""
-        from sinks._retention import purge_log
-
-        return purge_log(self)
-
-    def place_hold(
-        self,
-        case_number: str,
-        reads: Any,
-        *,
-        by: str,
-        at: datetime,
-        query: dict[str, Any] | None = None,
-        reason: str = "",
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> LegalHold:
-        """Put reads under a legal hold; see :func:`sinks._retention.place_hold`."""
-        from sinks._holds import place_hold
-
-        return place_hold(
-            self, case_number, reads, by=by, at=at, query=query, reason=reason, start=start, end=end
-        )
-
-    def release_hold(self, case_number: str, *, by: str, at: datetime, reason: str) -> LegalHold:
-        """Release a legal hold; see :func:`sinks._retention.release_hold`."""
-        from sinks._holds import release_hold
-
-        return release_hold(self, case_number, by=by, at=at, reason=reason)
-
-    def holds(self, include_released: bool = False) -> list[LegalHold]:
-        """Every legal hold (active only unless ``include_released``)."""
-        from sinks._holds import list_holds
-
-        return list_holds(self, include_released)
-
-    def hold(self, case_number: str) -> LegalHold | None:
-        """The legal hold of a case, or None."""
-        from sinks._holds import load_hold
-
-        return load_hold(self, case_number)
-
-    def export_evidence(
-        self,
-        case_number: str,
-        out_dir: Path,
-        by: str,
-        *,
-        at: datetime | None = None,
-        purpose: str = "",
-        release: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Write a case's held reads as verifiable evidence; see :mod:`sinks._evidence`."""
-        from sinks._evidence import export_evidence
-
-        return export_evidence(
-            self, case_number, out_dir, by, at=at, purpose=purpose, release=release
-        )
-
-
-def scan_files(
-    paths: Sequence[Path],
-    schema: Mapping[str, pl.DataType],
-    start: datetime | None = None,
-    end: datetime | None = None,
-    *,
-    row_index: str | None = None,
-    with_path: bool = False,
-) -> pl.LazyFrame:
-    """A lazy scan of exactly these files, filtered to ``start <= ts < end``; ``row_index``
-    names a column with each row's position in its file (only for a single file);
-    ``with_path`` adds the source file as column ``_file``."""
-    if row_index is not None and len(paths) > 1:
-        msg = "a row index is a position in one file: scan the files one at a time"
-        raise SinksError(msg)
-    if not paths:
-        empty = dict(schema)
-        if row_index is not None:
-            empty[row_index] = pl.UInt32()
-        if with_path:
-            empty["_file"] = pl.String()
-        return pl.LazyFrame(schema=empty)
-    frame = pl.scan_parquet(
-        [str(path) for path in paths],
-        schema=dict(schema),
-        missing_columns="insert",
-        row_index_name=row_index,
-        include_file_paths="_file" if with_path else None,
-    )
-    if start is not None:
-        frame = frame.filter(pl.col("ts") >= _as_utc(start, "start"))
-    if end is not None:
-        frame = frame.filter(pl.col("ts") < _as_utc(end, "end"))
-    return frame
+    # Stored-read work is written in the modules that own it, as functions of the store; they
+    # are bound here as methods (each takes the store first), with their own signatures and
+    # docstrings.
+    plate_history = _queries.plate_history
+    partial_search = _queries.partial_search
+    search_plates = _queries.search_plates
+    canvass = _canvass.canvass
+    purge = _retention.purge
+    purge_log = _retention.purge_log
+    place_hold = _holds.place_hold
+    release_hold = _holds.release_hold
+    holds = _holds.list_holds
+    hold = _holds.load_hold
+    export_evidence = _evidence.export_evidence

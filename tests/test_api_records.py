@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 import records
 from sinks import HOTLISTS_CHANGED, AlertBus, ReadStore
+from tests.people import add_person
 from tests.test_api_support import (
     CASE,
     PASSWORD,
@@ -49,16 +50,7 @@ def test_login_me_logout(world: World) -> None:
 
 
 def test_bad_password_then_lockout(world: World) -> None:
-    records.add_user(
-        world.engine,
-        username="locky",
-        name="Lou Locky",
-        agency="Test PD",
-        job_title="officer",
-        roles=["officer"],
-        password=PASSWORD,
-        by="setup",
-    )
+    add_person(world.engine, "locky", ["officer"], password=PASSWORD, trained=False, by="setup")
     for _ in range(world.settings.lockout_attempts - 1):
         resp = login(world.client, "locky", "Wrong-Password-123")
         assert resp.status_code == 401

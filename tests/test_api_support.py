@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import records
 from api import create_app
 from plateflow.settings import Settings
 from sinks import DEADLETTER_STREAM, stream_key
+from tests.people import add_person
 
 TOKEN = "cam-token-0123456789abcdef"
 PARTITIONS = 4
@@ -106,33 +106,20 @@ def database_url_in(tmp: Path) -> str:
     return os.environ.get("PLATEFLOW_DATABASE_URL") or f"sqlite:///{tmp / 'plateflow.db'}"
 
 
-def _train(engine: Engine, username: str) -> None:
-    today = datetime.now(timezone.utc).date()
-    records.record_training(
-        engine,
-        username,
-        course="ALPR policy 427 and CLETS",
-        by="setup",
-        completed_on=today - timedelta(days=30),
-        expires_on=today + timedelta(days=335),
-    )
-
-
 def add_member(engine: Engine, username: str, role: str, *, trained: bool = True) -> None:
     """A user of one role, "Test <username>" of Test PD, with current training unless
     ``trained`` is False. Each costs an argon2 hash, so fixtures make only what they use."""
-    records.add_user(
+    add_person(
         engine,
-        username=username,
+        username,
+        [role],
+        password=PASSWORD,
         name=f"Test {username}",
         agency="Test PD",
-        job_title=role,
-        roles=[role],
-        password=PASSWORD,
+        trained=trained,
+        course="ALPR policy 427 and CLETS",
         by="setup",
     )
-    if trained:
-        _train(engine, username)
 
 
 def login_all(client: TestClient, usernames: Iterable[str]) -> dict[str, str]:
@@ -162,14 +149,14 @@ def world_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> I
     for key, username in users.items():
         role = key.removeprefix("untrained_")
         add_member(engine, username, role, trained=not key.startswith("untrained_"))
-    records.add_user(
+    add_person(
         engine,
-        username="target",
+        "target",
+        ["officer"],
+        password=PASSWORD,
         name="Tess Target",
         agency="Test PD",
-        job_title="officer",
-        roles=["officer"],
-        password=PASSWORD,
+        trained=False,
         by="setup",
     )
     records.create_hotlist(engine, "stolen", category="stolen_vehicle", user="setup")

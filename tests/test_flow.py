@@ -14,8 +14,8 @@ import pytest
 import redis
 from bytewax.testing import cluster_main, run_main
 
-from dataflow import FlowOptions, Geofences, IndexHolder, build_flow
-from matchers import Entry, Hotlist, OcrClasses, Policy
+from dataflow import FlowConfig, FlowOptions, HotlistConfig, IndexHolder, build_flow
+from matchers import Entry, Geofences, Hotlist, OcrClasses, Policy
 from plateflow.settings import Settings
 from sinks import (
     ALERTS_CHANNEL,
@@ -99,7 +99,11 @@ def read(i: int, plate: str, camera: str = "cam-1", **extra: Any) -> dict[str, A
 
 def run_drained(settings: Settings, url: str, holder: IndexHolder, **kw: Any) -> None:
     flow = build_flow(
-        settings, url, holder, FlowOptions(drain=True, flush_s=0.2), kw.pop("geofences", None)
+        FlowConfig.from_settings(settings),
+        url,
+        holder,
+        FlowOptions(drain=True, flush_s=0.2),
+        kw.pop("geofences", None),
     )
     if kw.get("workers"):
         cluster_main(flow, [], 0, worker_count_per_proc=kw["workers"])
@@ -139,7 +143,12 @@ def test_flow_end_to_end(
     redis_client: redis.Redis, redis_url: str, settings: Settings, traffic: list[dict[str, Any]]
 ) -> None:
     sub = Subscriber(redis_url)
-    run_drained(settings, redis_url, holder_for(STOLEN, COVERT), geofences=Geofences.load(GEOFENCE))
+    run_drained(
+        settings,
+        redis_url,
+        holder_for(STOLEN, COVERT),
+        geofences=Geofences.from_json(GEOFENCE.read_bytes()),
+    )
     messages = sub.close()
 
     general = [a for ch, a in messages if ch == ALERTS_CHANNEL]
@@ -232,7 +241,8 @@ def test_hot_reload_alerts_on_an_entry_added_while_reads_flow(
     lists = {"stolen": STOLEN}
     holder = IndexHolder(lambda: list(lists.values()), lists.get, OcrClasses())
     holder.listen(redis_url)
-    flow = build_flow(settings, redis_url, holder, FlowOptions(drain=True, drain_after_s=6.0))
+    config = FlowConfig.from_settings(settings)
+    flow = build_flow(config, redis_url, holder, FlowOptions(drain=True, drain_after_s=6.0))
     sub = Subscriber(redis_url)
     runner = threading.Thread(target=run_main, args=(flow,))
     runner.start()
@@ -318,8 +328,9 @@ def test_hot_reload_from_the_records_database(
         engine, "wanted", category="wanted_vehicle", user="admin", policy={"ocr_equivalents": 1}
     )
     settings = settings.replace(database_url=database_url)
-    holder = make_holder(settings, redis_url)
-    flow = build_flow(settings, redis_url, holder, FlowOptions(drain=True, drain_after_s=5.0))
+    holder = make_holder(HotlistConfig.from_settings(settings), redis_url)
+    config = FlowConfig.from_settings(settings)
+    flow = build_flow(config, redis_url, holder, FlowOptions(drain=True, drain_after_s=5.0))
     sub = Subscriber(redis_url)
     runner = threading.Thread(target=run_main, args=(flow,))
     runner.start()

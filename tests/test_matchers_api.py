@@ -34,12 +34,19 @@ def hotlist(name: str, policy: Policy, *plates: str, **kw: object) -> Hotlist:
     return Hotlist(name, str(kw.get("category", "stolen")), policy, entries)
 
 
-def one(index: HotlistIndex, plate: str, state: str | None = None, ts: int = 0,
-        alts: list[str] | None = None, top: int = 3) -> list[Match]:
+def one(
+    index: HotlistIndex,
+    plate: str,
+    state: str | None = None,
+    ts: int = 0,
+    alts: list[str] | None = None,
+    top: int = 3,
+) -> list[Match]:
     return index.match_batch([plate], [state], [ts], [alts or []], max_per_read=top)[0]
 
 
 # --- text ---------------------------------------------------------------------------------
+
 
 def test_normalise_plate() -> None:
     assert normalise_plate(" 7abc-123 ") == "7ABC123"
@@ -68,6 +75,7 @@ def test_ocr_classes_must_partition() -> None:
 
 
 # --- policy and entries -------------------------------------------------------------------
+
 
 def test_policy_validation_names_field_and_range() -> None:
     with pytest.raises(PolicyError, match="'differences' is 3; allowed range is 0-2"):
@@ -142,6 +150,7 @@ def test_is_pattern() -> None:
 
 # --- compare: vendor examples and details ---------------------------------------------------
 
+
 @pytest.mark.parametrize("entry", ["A8C123", "ABC1Z3", "ABCI23"])
 def test_vendor_one_ocr_equivalent_hits(entry: str) -> None:
     got = compare("ABC123", entry, Policy(ocr_equivalents=1), OCR)
@@ -209,6 +218,7 @@ def test_patterns() -> None:
 
 # --- the index --------------------------------------------------------------------------
 
+
 def test_vendor_examples_through_the_index() -> None:
     index = HotlistIndex.build(
         [hotlist("ocr", Policy(ocr_equivalents=1), "A8C123", "ABC1Z3", "ABCI23", "A8CIZ3")]
@@ -221,13 +231,15 @@ def test_vendor_examples_through_the_index() -> None:
 
 
 def test_ranking_and_max_per_read() -> None:
-    index = HotlistIndex.build([
-        hotlist("low", Policy(priority=9), "ABC123"),
-        hotlist("high", Policy(priority=0), "ABC123"),
-        hotlist("ocr", Policy(ocr_equivalents=1, priority=0), "A8C123"),
-        hotlist("fuzzy", Policy(differences=1, priority=0), "ABC12"),
-        hotlist("partial", Policy(priority=0), "ABC*"),
-    ])
+    index = HotlistIndex.build(
+        [
+            hotlist("low", Policy(priority=9), "ABC123"),
+            hotlist("high", Policy(priority=0), "ABC123"),
+            hotlist("ocr", Policy(ocr_equivalents=1, priority=0), "A8C123"),
+            hotlist("fuzzy", Policy(differences=1, priority=0), "ABC12"),
+            hotlist("partial", Policy(priority=0), "ABC*"),
+        ]
+    )
     got = one(index, "ABC123", top=9)
     assert [m.hotlist.name for m in got] == ["high", "low", "ocr", "fuzzy", "partial"]
     assert [m.kind for m in got] == ["exact", "exact", "ocr", "fuzzy", "partial"]
@@ -238,7 +250,9 @@ def test_ranking_and_max_per_read() -> None:
 def test_state_modes() -> None:
     entries = (Entry("e", "ABC123", state="CA"),)
     modes: list[tuple[StateMode, bool | None]] = [
-        ("require", None), ("prefer", True), ("ignore", False),
+        ("require", None),
+        ("prefer", True),
+        ("ignore", False),
     ]
     for mode, on_mismatch in modes:
         index = HotlistIndex.build([Hotlist("l", "stolen", Policy(state=mode), entries)])
@@ -252,7 +266,10 @@ def test_windows() -> None:
     entries = (Entry("e", "ABC123", effective_from_ms=1000, expires_at_ms=2000),)
     index = HotlistIndex.build([Hotlist("l", "stolen", Policy(), entries)])
     assert [bool(one(index, "ABC123", ts=t)) for t in (999, 1000, 1999, 2000)] == [
-        False, True, True, False,
+        False,
+        True,
+        True,
+        False,
     ]
 
 
@@ -321,8 +338,12 @@ def test_matching_continues_while_a_list_builds_beside() -> None:
 
     index = HotlistIndex.build([hotlist("small", Policy(), "AAA111")])
     plates = [f"{i:06d}X" for i in range(100_000)]
-    big = Hotlist("big", "stolen", Policy(ocr_equivalents=1),
-                  tuple(Entry(f"b{i}", p) for i, p in enumerate(plates)))
+    big = Hotlist(
+        "big",
+        "stolen",
+        Policy(ocr_equivalents=1),
+        tuple(Entry(f"b{i}", p) for i, p in enumerate(plates)),
+    )
     during: list[float] = []
     stop = threading.Event()
 

@@ -189,8 +189,14 @@ def oracle(
                 )
     found.sort(
         key=lambda x: (
-            KINDS.index(x.kind), x.differences, x.subs, x.state_mismatch, x.priority,
-            x.via_candidate, x.hotlist, x.entry_id,
+            KINDS.index(x.kind),
+            x.differences,
+            x.subs,
+            x.state_mismatch,
+            x.priority,
+            x.via_candidate,
+            x.hotlist,
+            x.entry_id,
         )
     )
     return found[:top]
@@ -198,8 +204,14 @@ def oracle(
 
 def observed(m: Match) -> Expected:
     return Expected(
-        m.hotlist.name, m.entry.entry_id, m.kind, m.differences, len(m.substitutions),
-        m.state_mismatch, m.via_candidate, m.hotlist.policy.priority,
+        m.hotlist.name,
+        m.entry.entry_id,
+        m.kind,
+        m.differences,
+        len(m.substitutions),
+        m.state_mismatch,
+        m.via_candidate,
+        m.hotlist.policy.priority,
     )
 
 
@@ -212,8 +224,11 @@ def check_details(m: Match, ocr: OcrClasses) -> None:
     if m.kind in ("exact", "ocr"):
         assert m.differences == 0 and (m.kind == "ocr") == bool(m.substitutions)
     again = compare(
-        m.matched_text, m.entry.plate,
-        m.hotlist.policy if not m.via_candidate else Policy(
+        m.matched_text,
+        m.entry.plate,
+        m.hotlist.policy
+        if not m.via_candidate
+        else Policy(
             ocr_equivalents=m.hotlist.policy.ocr_equivalents,
             min_fuzzy_length=m.hotlist.policy.min_fuzzy_length,
         ),
@@ -232,8 +247,10 @@ set_token = st.sets(st.sampled_from(ALPHABET), min_size=1, max_size=3).map(
 pattern_token = st.one_of(
     st.sampled_from(ALPHABET), st.sampled_from(ALPHABET), st.just("?"), st.just("*"), set_token
 )
-patterns = st.lists(pattern_token, min_size=1, max_size=6).map("".join).filter(
-    lambda p: any(c in p for c in "?*[")
+patterns = (
+    st.lists(pattern_token, min_size=1, max_size=6)
+    .map("".join)
+    .filter(lambda p: any(c in p for c in "?*["))
 )
 states = st.sampled_from([None, "CA", "NV"])
 times = st.sampled_from([None, 100, 200, 300])
@@ -308,10 +325,13 @@ def cases(draw: st.DrawFn) -> tuple[list[Hotlist], list[tuple[str, str | None, i
     batch = draw(
         st.lists(
             st.tuples(
-                mutated(pool), states, st.sampled_from([50, 100, 150, 200, 250, 300, 400]),
+                mutated(pool),
+                states,
+                st.sampled_from([50, 100, 150, 200, 250, 300, 400]),
                 st.lists(mutated(pool), max_size=2),
             ),
-            min_size=1, max_size=6,
+            min_size=1,
+            max_size=6,
         )
     )
     return hotlists, batch
@@ -327,8 +347,11 @@ def test_index_agrees_with_oracle(case: tuple[list[Hotlist], list[Read]], top: i
     ocr = OcrClasses()
     index = HotlistIndex.build(hotlists, ocr)
     got = index.match_batch(
-        [r[0] for r in batch], [r[1] for r in batch], [r[2] for r in batch],
-        [r[3] for r in batch], max_per_read=top,
+        [r[0] for r in batch],
+        [r[1] for r in batch],
+        [r[2] for r in batch],
+        [r[3] for r in batch],
+        max_per_read=top,
     )
     assert len(got) == len(batch)
     for (plate, state, ts, alts), matches in zip(batch, got, strict=True):
@@ -399,9 +422,15 @@ def test_larger_lists_agree_with_oracle() -> None:
         for i in range(250):
             text = pattern() if k == 3 or rnd.random() < 0.1 else plate()
             start = rnd.choice([None, None, 100, 200])
-            entries.append(Entry(f"L{k}-{i}", text, rnd.choice([None, "CA", "NV"]),
-                                 effective_from_ms=start,
-                                 expires_at_ms=rnd.choice([None, None, 300, 400])))
+            entries.append(
+                Entry(
+                    f"L{k}-{i}",
+                    text,
+                    rnd.choice([None, "CA", "NV"]),
+                    effective_from_ms=start,
+                    expires_at_ms=rnd.choice([None, None, 300, 400]),
+                )
+            )
         hotlists.append(Hotlist(f"list{k}", "stolen", policy, tuple(entries)))
     pool = [e.plate for h in hotlists for e in h.entries if not e.is_pattern]
     batch = []
@@ -419,13 +448,21 @@ def test_larger_lists_agree_with_oracle() -> None:
                 del base[i]
             elif i + 1 < len(base):
                 base[i], base[i + 1] = base[i + 1], base[i]
-        batch.append(("".join(base)[:10], rnd.choice([None, "CA", "NV"]),
-                      rnd.choice([50, 150, 250, 350, 450]),
-                      [rnd.choice(pool)] if rnd.random() < 0.3 else []))
+        batch.append(
+            (
+                "".join(base)[:10],
+                rnd.choice([None, "CA", "NV"]),
+                rnd.choice([50, 150, 250, 350, 450]),
+                [rnd.choice(pool)] if rnd.random() < 0.3 else [],
+            )
+        )
     index = HotlistIndex.build(hotlists)
     got = index.match_batch(
-        [r[0] for r in batch], [r[1] for r in batch], [r[2] for r in batch],
-        [r[3] for r in batch], max_per_read=6,
+        [r[0] for r in batch],
+        [r[1] for r in batch],
+        [r[2] for r in batch],
+        [r[3] for r in batch],
+        max_per_read=6,
     )
     hits = 0
     for (plate_, state, ts, alts), matches in zip(batch, got, strict=True):

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.reads import ReadError, derive_read_id, parse_ts, validate_read, validate_reads
+from matchers.reads import (
+    READ_FIELDS,
+    ReadError,
+    derive_read_id,
+    parse_ts,
+    validate_read,
+    validate_reads,
+)
 
 GOOD = {"camera_id": "cam-1", "plate": "7abc-123", "ts": 1_795_867_200_000, "confidence": 0.93}
 
@@ -18,6 +25,7 @@ def test_normalises_plate_state_and_derives_a_stable_id() -> None:
     read = validate_read(GOOD | {"state": "ca"})
     assert read["plate"] == "7ABC123" and read["plate_raw"] == "7abc-123"
     assert read["state"] == "CA"
+    assert tuple(read) == READ_FIELDS  # every field present, in the canonical order
     assert read["read_id"] == derive_read_id("cam-1", 1_795_867_200_000, "7ABC123")
     assert validate_read(dict(GOOD))["read_id"] == read["read_id"]
 
@@ -66,23 +74,7 @@ values = st.one_of(
 )  # fmt: skip
 reads = st.fixed_dictionaries(
     {},
-    optional={
-        k: values
-        for k in (
-            "read_id",
-            "camera_id",
-            "plate",
-            "plate_raw",
-            "ts",
-            "confidence",
-            "state",
-            "lat",
-            "lon",
-            "agency",
-            "image_ref",
-            "candidates",
-        )
-    },
+    optional={k: values for k in READ_FIELDS},
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -14,30 +14,13 @@ from sqlalchemy.engine import Engine
 import records
 import records._schema
 from records._schema import audit_head, audit_log, purge_records
+from tests.people import add_person
 
 PASSWORD = "Correct-Horse-42"
 
 
 def person(engine: Engine, username: str, roles: list[str], *, trained: bool = True) -> None:
-    records.add_user(
-        engine,
-        username=username,
-        name=username.title(),
-        agency="Example SO",
-        job_title="Deputy",
-        roles=roles,
-        password=PASSWORD,
-        by="admin",
-    )
-    if trained:
-        records.record_training(
-            engine,
-            username,
-            course="ALPR",
-            completed_on=date.today(),
-            expires_on=date.today() + timedelta(days=365),
-            by="admin",
-        )
+    add_person(engine, username, roles, password=PASSWORD, job_title="Deputy", trained=trained)
 
 
 def search(engine: Engine, inquiry: records.Inquiry, *, permission: str = "reads:search") -> int:

@@ -13,9 +13,11 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 
 import records
+import sinks
 from plateflow import _cli_audit, _cli_hotlist, _cli_users
 from plateflow.cli import settings_from_args, settings_parser
 from sinks import ReadStore
+from tests.people import add_person
 
 PASSWORD = "Correct-Horse-42"
 
@@ -115,7 +117,7 @@ def test_hotlist_commands(
     path = tmp_path / "ncic.csv"
     path.write_text("LIC,LIS,NIC,OCA\nABC1234,TX,V1,OCA-1\nXYZ987,CA,V2,OCA-2\n")
     pubsub = redis_client.pubsub()
-    pubsub.subscribe(records.HOTLISTS_CHANGED_CHANNEL)
+    pubsub.subscribe(sinks.HOTLISTS_CHANGED)
     pubsub.get_message(timeout=2)
     code, out = run(
         "hotlist",
@@ -221,16 +223,7 @@ def test_policy_over_ceiling_needs_force(
 
 
 def test_audit_verify_and_report(run, tmp_path: Path, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    records.add_user(
-        engine,
-        username="aud",
-        name="Ann Auditor",
-        agency="Example PD",
-        job_title="Auditor",
-        roles=["auditor"],
-        password=PASSWORD,
-        by="admin",
-    )
+    add_person(engine, "aud", ["auditor"], password=PASSWORD, name="Ann Auditor", trained=False)
     code, out = run("audit", "verify")
     assert code == 0 and "intact" in out
     code, out = run("audit", "log", "--kind", "admin")

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 import matchers
 import records
+import sinks
 from records._schema import hotlist_versions
 
 GOOD = """plate,state,reason,case_number,expires_at,category
@@ -256,11 +257,11 @@ def test_change_is_published_on_redis(
     engine: Engine, tmp_path: Path, redis_client: redis.Redis
 ) -> None:
     pubsub = redis_client.pubsub()
-    pubsub.subscribe(records.HOTLISTS_CHANGED_CHANNEL)
+    pubsub.subscribe(sinks.HOTLISTS_CHANGED)
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"  # type: ignore[index]
 
     def publish(name: str) -> None:
-        redis_client.publish(records.HOTLISTS_CHANGED_CHANNEL, name)
+        redis_client.publish(sinks.HOTLISTS_CHANGED, name)
 
     records.import_hotlist(engine, "ncic", write(tmp_path, "n.csv", GOOD), user="a", notify=publish)
     message = pubsub.get_message(timeout=5)

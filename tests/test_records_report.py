@@ -7,7 +7,7 @@ import io
 import re
 import shutil
 import subprocess
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 import records
 from records._schema import audit_log
+from tests.people import add_person
 
 PASSWORD = "Correct-Horse-42"
 
@@ -26,7 +27,6 @@ def this_quarter() -> str:
 
 
 def scenario(engine: Engine, tmp_path: Path) -> None:
-    today = date.today()
     people = [
         ("inv.lee", "investigator", True),
         ("ofc.diaz", "officer", True),
@@ -34,25 +34,8 @@ def scenario(engine: Engine, tmp_path: Path) -> None:
         ("new.hire", "officer", False),
     ]
     for username, role, trained in people:
-        records.add_user(
-            engine,
-            username=username,
-            name=username.replace(".", " ").title(),
-            agency="Example SO",
-            job_title=role,
-            roles=[role],
-            password=PASSWORD,
-            by="admin",
-        )
-        if trained:
-            records.record_training(
-                engine,
-                username,
-                course="ALPR",
-                completed_on=today,
-                expires_on=today + timedelta(days=365),
-                by="admin",
-            )
+        name = username.replace(".", " ").title()
+        add_person(engine, username, [role], password=PASSWORD, name=name, trained=trained)
     for i in range(6):
         with records.audited(
             engine,

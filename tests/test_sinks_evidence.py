@@ -124,7 +124,7 @@ def test_one_byte_change_anywhere_fails(
             data[offset] = (data[offset] + delta) % 256
             (copy / name).write_bytes(bytes(data))
             with pytest.raises(
-                sinks.SinksError, match=r"failed verification|not an evidence|not valid"
+                sinks.EvidenceError, match=r"failed verification|not an evidence|not valid"
             ):
                 sinks.verify_evidence(copy)
 
@@ -136,7 +136,7 @@ def test_missing_or_extra_files_fail(
     extra = tmp_path / "extra"
     shutil.copytree(out, extra)
     (extra / "notes.txt").write_text("hi")
-    with pytest.raises(sinks.SinksError, match=r"notes\.txt: not in the manifest"):
+    with pytest.raises(sinks.EvidenceError, match=r"notes\.txt: not in the manifest"):
         sinks.verify_evidence(extra)
     missing = tmp_path / "missing"
     shutil.copytree(out, missing)
@@ -151,9 +151,9 @@ def test_export_refusals(
     exported: tuple[sinks.ReadStore, Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     store, out, _ = exported
-    with pytest.raises(sinks.SinksError, match="not empty"):
+    with pytest.raises(sinks.SinksConflictError, match="not empty"):
         store.export_evidence("24-9", out, "x")
-    with pytest.raises(sinks.SinksError, match="no active legal hold"):
+    with pytest.raises(sinks.SinksConflictError, match="no active legal hold"):
         store.export_evidence("nope", tmp_path / "n", "x")
     # The export survives a purge of the source partitions: it reads the held copy.
     later = datetime(2026, 1, 1, tzinfo=timezone.utc)

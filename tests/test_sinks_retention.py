@@ -127,7 +127,7 @@ def test_held_partitions_survive_until_release(data_dir: Path) -> None:
     assert sorted(held.column("read_id").to_pylist()) == sorted(ids)
     assert pq.read_table(data_dir / "holds/case=C-7/alerts.parquet").num_rows == 1
 
-    with pytest.raises(sinks.SinksError, match="needs a reason"):
+    with pytest.raises(sinks.SinksValueError, match="needs a reason"):
         store.release_hold("C-7", by="sgt", at=now, reason=" ")
     released = store.release_hold("C-7", by="sgt", at=now, reason="case closed")
     assert released.released is not None and released.released["by"] == "sgt"
@@ -137,9 +137,9 @@ def test_held_partitions_survive_until_release(data_dir: Path) -> None:
     assert store.holds() == [] and store.holds(include_released=True)[0].case_number == "C-7"
     assert [r.action for r in store.purge(now)] == ["purged", "purged"]
     assert store.days("reads") == []
-    with pytest.raises(sinks.SinksError, match="was released"):
+    with pytest.raises(sinks.SinksConflictError, match="was released"):
         store.place_hold("C-7", ids, by="x", at=now)
-    with pytest.raises(sinks.SinksError, match="no active legal hold"):
+    with pytest.raises(sinks.SinksConflictError, match="no active legal hold"):
         store.release_hold("C-7", by="sgt", at=now, reason="again")
 
 
@@ -151,12 +151,13 @@ def test_hold_placement_adds_reads_and_checks_ids(data_dir: Path) -> None:
     second = store.place_hold("24/001", [f"r-{DAY0}-1", f"r-{DAY0}-2"], by="b", at=at)
     assert first.reads == 1 and second.reads == 2 and len(second.placements) == 2
     assert (data_dir / "holds/case=24%2F001/hold.json").exists()  # case number made file-safe
-    with pytest.raises(sinks.SinksError, match="1 of 2 read ids are not in the store"):
+    with pytest.raises(sinks.SinksNotFoundError, match="1 of 2 read ids are not in the store"):
         store.place_hold("24/002", [f"r-{DAY0}-1", "nope"], by="a", at=at)
-    with pytest.raises(sinks.SinksError, match="no reads to hold"):
+    with pytest.raises(sinks.SinksNotFoundError, match="no reads to hold"):
         store.place_hold("24/003", store.plate_history("NOSUCH"), by="a", at=at)
-    with pytest.raises(sinks.SinksError, match="case number"):
+    with pytest.raises(sinks.SinksValueError, match="case number") as refused:
         store.place_hold("", [f"r-{DAY0}-1"], by="a", at=at)
+    assert refused.value.field == "case_number"
 
 
 def test_retention_extension_protects_existing_partitions(data_dir: Path) -> None:

@@ -78,6 +78,11 @@ def test_stream_id_order() -> None:
     assert not sinks.is_after("10-0", "10-0")
     with pytest.raises(sinks.SinksError, match="not a Redis stream id"):
         sinks.parse_stream_id("abc")
+    assert sinks.parse_stream_id("1700000000000") == (1700000000000, 0)  # as XRANGE reads it
+    assert sinks.parse_stream_id(b"18446744073709551615-0") == (2**64 - 1, 0)
+    with pytest.raises(sinks.SinksValueError, match="not a Redis stream id") as refused:
+        sinks.parse_stream_id("18446744073709551616-0")  # Redis ids are unsigned 64-bit
+    assert refused.value.field == "stream_id"
 
 
 def test_append_reads_round_trip(redis_client: redis.Redis) -> None:

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 import records
-from dataflow import alert_id
+from matchers import alert_id
 from sinks import AlertBus
 from tests.test_store_support import (
     CASE,
@@ -124,7 +124,9 @@ def test_candidates_state_and_cameras_narrow_a_plate_history(shared_env: Env) ->
     )
 
 
-@pytest.mark.parametrize("pattern", ["7AB?12*", "*XYZ*", "[8B]AD*"])
+@pytest.mark.parametrize(
+    "pattern", ["7AB?12*", "*XYZ*", "[8B]AD*", "[A-C]?[A-F]1*", "M?M29[0-4]6", "[!A-M]*99"]
+)
 def test_partial_search_agrees_with_fnmatch(shared_env: Env, pattern: str) -> None:
     env = shared_env
     expected = expected_ids(env, glob(pattern))

@@ -98,6 +98,9 @@ def make_reads() -> list[dict[str, Any]]:
     for days in OLD_DAYS:
         for k in range(25):
             add(TARGET if k < 2 else f"OLD{days}{k:02d}", NOW - timedelta(days=days, hours=k % 5))
+    # Ranges and negated sets, hits and near misses ([A-C]?[A-F]1*, M?M29[0-4]6, [!A-M]*99).
+    for plate in ("AXB1234", "CZF19", "DZF19", "MQM2946", "MXM2956", "NRT1099", "7XY99", "ARB99"):
+        add(plate, NOW - timedelta(days=rng.randrange(15), hours=4))
     return reads
 
 
