@@ -155,7 +155,7 @@ def _spawn(name: str, args: list[str], env: dict[str, str], port: int, tmp: Path
         )
     server = Server(name, f"http://127.0.0.1:{port}", proc, log)
     try:
-        wait_http(server.url + "/v1/reads")
+        wait_http(server.url + "/v1/reads", timeout=120)
     except RuntimeError:
         server.stop()
         raise RuntimeError(f"{name} did not start: {log.read_text()[-2000:]}") from None
