@@ -24,10 +24,12 @@ import plateflow
 import service
 from api._access import ANONYMOUS, client_of
 from api._errors import ApiError, Refusal, refusal_response, service_error_response
+from api._ingest_docs import add_ingest_docs
+from api._ingest_writer import StreamWriter
 from api._metrics import MetricsMiddleware
 from api._routes_cases import router as cases_router
 from api._routes_hotlists import router as hotlists_router
-from api._routes_ingest import router as ingest_router
+from api._routes_ingest import IngestLane
 from api._routes_ops import router as ops_router
 from api._routes_people import router as people_router
 from api._routes_records import router as records_router
@@ -96,24 +98,21 @@ def create_app(
 ) -> FastAPI:
     """Build the API for ``settings`` talking to the Redis at ``redis_url``.
 
-    The Redis client (hiredis parser when installed) lives in ``app.state.redis``; the camera
-    ingest's in ``app.state.ingest_redis``, connected with ``ingest_redis_url`` (the ingest's
-    own ACL user, which may write the read streams; the API's user may not) or, when that is
-    None, the same client. The records
+    The Redis client (hiredis parser when installed) lives in ``app.state.redis``, the records
     database engine (``settings.effective_database_url``, tables created if missing, unless an
-    ``engine`` is given) in ``app.state.engine``; both are closed when the app shuts down.
-    Raises :class:`ApiError` if the Redis URL cannot be parsed.
+    ``engine`` is given) in ``app.state.engine``; both are closed when the app shuts down. The
+    camera ingest writes through its own asynchronous client, ``app.state.ingest_writer``,
+    connected with ``ingest_redis_url`` (the ingest's own ACL user, which may write the read
+    streams; the API's user may not) or, when that is None, ``redis_url``. Raises
+    :class:`ApiError` if a Redis URL cannot be parsed.
     """
     try:
         client = redis.Redis.from_url(redis_url, health_check_interval=30)
-        ingest_client = (
-            redis.Redis.from_url(ingest_redis_url, health_check_interval=30)
-            if ingest_redis_url
-            else client
-        )
+        redis.Redis.from_url(ingest_redis_url or redis_url).close()  # parse it now, not later
     except ValueError as exc:
         msg = f"cannot use the Redis URL for the API ({exc}); check PLATEFLOW_REDIS_URL"
         raise ApiError(msg) from exc
+    writer = StreamWriter(ingest_redis_url or redis_url)
     owns_engine = engine is None
     # the ingest path reads the settings; every person's act goes through the door, which
     # gets only the fields it uses
@@ -130,8 +129,8 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.ingest_writer.close()
             app.state.redis.close()
-            app.state.ingest_redis.close()
             if owns_engine:
                 app.state.engine.dispose()
 
@@ -143,7 +142,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.redis = client
-    app.state.ingest_redis = ingest_client
+    app.state.ingest_writer = writer
     app.state.engine = db
     app.state.door = door
 
@@ -152,6 +151,8 @@ def create_app(
             conn.exec_driver_sql("SELECT 1")
 
     app.state.health_probes = {"database": database_probe}
+    # Middleware added last runs first: the metrics time the ingest lane too.
+    app.add_middleware(IngestLane)
     app.add_middleware(MetricsMiddleware)
     app.add_exception_handler(Refusal, refusal_response)
     app.add_exception_handler(PlateflowError, service_error_response)
@@ -180,13 +181,20 @@ def create_app(
                 return JSONResponse({"detail": "the audit log could not be written"}, 503)
         return JSONResponse({"detail": detail, "field": field, "errors": errors}, 422)
 
-    app.include_router(ingest_router)
     app.include_router(people_router)
     app.include_router(hotlists_router)
     app.include_router(records_router)
     app.include_router(store_router)
     app.include_router(cases_router)
     app.include_router(ops_router)
+    fastapi_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_ingest_docs(fastapi_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     log.info(
         "API built: %d partitions, %d ingest token(s), database %s",
         settings.partitions,

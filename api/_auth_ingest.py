@@ -15,27 +15,33 @@ from __future__ import annotations
 
 import hmac
 import logging
-
-from fastapi import HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from dataclasses import dataclass
+from typing import Any
 
 from api._metrics import AUTH_FAILURES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["INGEST_TOKEN_HEADER", "require_ingest_token", "token_matches"]
+__all__ = [
+    "INGEST_SECURITY_SCHEME",
+    "INGEST_TOKEN_HEADER",
+    "TokenRefusal",
+    "ingest_token_refusal",
+    "token_matches",
+]
 
 INGEST_TOKEN_HEADER = "X-Plateflow-Token"
 
-_token_header = APIKeyHeader(
-    name=INGEST_TOKEN_HEADER,
-    auto_error=False,
-    scheme_name="IngestToken",
-    description=(
+#: The OpenAPI security scheme of the ingest endpoints (``components.securitySchemes``).
+INGEST_SECURITY_SCHEME: dict[str, Any] = {
+    "type": "apiKey",
+    "in": "header",
+    "name": INGEST_TOKEN_HEADER,
+    "description": (
         "Camera ingest token: one of PLATEFLOW_INGEST_TOKENS. `Authorization: Token <token>` "
         "or `Authorization: Bearer <token>` are accepted for agents that cannot set this header."
     ),
-)
+}
 
 
 def token_matches(candidate: str, configured: tuple[str, ...]) -> bool:
@@ -47,46 +53,63 @@ def token_matches(candidate: str, configured: tuple[str, ...]) -> bool:
     return found
 
 
-def _refuse(request: Request, reason: str, detail: str) -> HTTPException:
+@dataclass(frozen=True)
+class TokenRefusal:
+    """Why an ingest request is refused: the metric ``reason`` and the 401 answer's detail."""
+
+    reason: str
+    detail: str
+
+
+def _refuse(reason: str, detail: str, client: str, path: str) -> TokenRefusal:
     AUTH_FAILURES.labels("ingest", reason).inc()
-    client = request.client.host if request.client else "unknown"
-    log.warning("ingest refused (%s) from %s on %s", reason, client, request.url.path)
-    return HTTPException(
-        status_code=401, detail=detail, headers={"WWW-Authenticate": INGEST_TOKEN_HEADER}
-    )
+    log.warning("ingest refused (%s) from %s on %s", reason, client, path)
+    return TokenRefusal(reason, detail)
 
 
-def require_ingest_token(
-    request: Request, header_token: str | None = Security(_token_header)
-) -> None:
-    """FastAPI dependency: 401 unless the request carries a configured ingest token."""
-    configured: tuple[str, ...] = request.app.state.settings.ingest_tokens
+def ingest_token_refusal(
+    header_token: str | None,
+    authorization: str | None,
+    configured: tuple[str, ...],
+    *,
+    client: str = "unknown",
+    path: str = "",
+) -> TokenRefusal | None:
+    """``None`` if the request carries a configured ingest token, else why not (counted, logged).
+
+    :arg header_token: the ``X-Plateflow-Token`` header (empty counts as absent).
+    :arg authorization: the ``Authorization`` header (``Token <t>`` or ``Bearer <t>``).
+    :arg client: the peer address, for the log line only. The token itself is never logged.
+    """
     if not configured:
-        raise _refuse(
-            request,
+        return _refuse(
             "not_configured",
             "camera ingest is disabled because no ingest token is configured: set "
             "PLATEFLOW_INGEST_TOKENS to one or more comma-separated tokens of at least 16 "
             "characters (or start `plateflow serve --generate-ingest-token`) and send one in "
             f"the {INGEST_TOKEN_HEADER} header",
+            client,
+            path,
         )
-    token = header_token
-    if token is None:
-        auth = request.headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
+    token = header_token or None
+    if token is None and authorization:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() in ("token", "bearer") and value.strip():
             token = value.strip()
     if not token:
-        raise _refuse(
-            request,
+        return _refuse(
             "missing",
             f"missing ingest token: send the {INGEST_TOKEN_HEADER} header with one of the "
             "tokens configured in PLATEFLOW_INGEST_TOKENS",
+            client,
+            path,
         )
     if not token_matches(token, configured):
-        raise _refuse(
-            request,
+        return _refuse(
             "invalid",
             f"the {INGEST_TOKEN_HEADER} token is not one of the configured ingest tokens "
             "(PLATEFLOW_INGEST_TOKENS); check the camera's configuration",
+            client,
+            path,
         )
+    return None

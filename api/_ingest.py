@@ -1,14 +1,16 @@
 """The ingest core, without HTTP: validate a batch, write the good reads, route the bad ones.
 
-Used by the HTTP endpoints (:mod:`api._routes_ingest`) and by ``plateflow ingest FILE`` so a
-read is treated the same whichever door it came through.
+Used by the HTTP endpoints (:mod:`api._routes_ingest`, asynchronously through
+:func:`ingest_async`) and by ``plateflow ingest FILE`` (:func:`ingest_objects`), so a read is
+treated the same whichever door it came through: both validate with :func:`prepare_batch` and
+write the entries of :func:`sinks.read_entries` and :func:`sinks.dead_letter_fields`.
 
-Delivery: at-least-once. Accepted reads are appended first (one pipeline, see
-:func:`sinks.append_reads`), then rejections are dead-lettered (one pipeline). If Redis fails in
-between the caller gets the error and retries the whole batch; the reads written by the first
-attempt are written again with the same ``read_id`` (derived deterministically when the camera
-sent none), and downstream alert ids and Parquet file names are derived from ids, so a retry
-does not multiply alerts.
+Delivery: at-least-once. Accepted reads are appended first, then rejections are dead-lettered
+(one pipeline each in :func:`ingest_objects`; one shared pipeline, reads first, in
+:func:`ingest_async`). If Redis fails part-way the caller gets the error and retries the whole
+batch; the reads written by the first attempt are written again with the same ``read_id``
+(derived deterministically when the camera sent none), and downstream alert ids and Parquet
+file names are derived from ids, so a retry does not multiply alerts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import orjson
 import redis
 
+from api._ingest_writer import Command, StreamWriter
 from api._metrics import (
     INGEST_BATCH_READS,
     MESSAGES_IGNORED,
@@ -30,7 +33,15 @@ from api._metrics import (
     field_label,
 )
 from matchers.reads import ReadError, validate_read
-from sinks import append_reads, dead_letter
+from sinks import (
+    DEADLETTER_MAXLEN,
+    DEADLETTER_STREAM,
+    READ_FIELD,
+    append_reads,
+    dead_letter,
+    dead_letter_fields,
+    read_entries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +49,12 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_READS_PER_REQUEST",
     "IngestResult",
+    "PreparedBatch",
     "Rejection",
     "generate_ingest_token",
+    "ingest_async",
     "ingest_objects",
+    "prepare_batch",
     "reject_raw",
 ]
 
@@ -90,6 +104,53 @@ def _dump(obj: Any) -> bytes:
         return repr(obj).encode()
 
 
+@dataclass
+class PreparedBatch:
+    """A batch after validation, before any write: canonical reads and what to dead-letter."""
+
+    good: list[dict[str, Any]]
+    rejections: list[Rejection]
+    dead: list[tuple[bytes, str]]
+    size: int
+
+
+def prepare_batch(
+    objs: Sequence[Any], convert: Converter = validate_read, index_base: int = 0
+) -> PreparedBatch:
+    """Validate and normalise every object (pure): see :func:`ingest_objects` for the arguments."""
+    good: list[dict[str, Any]] = []
+    rejections: list[Rejection] = []
+    dead: list[tuple[bytes, str]] = []
+    for i, obj in enumerate(objs):
+        try:
+            good.append(convert(obj))
+        except ReadError as exc:
+            rejections.append(Rejection(i + index_base, exc.reason, exc.field))
+            dead.append((_dump(obj), exc.reason))
+    return PreparedBatch(good, rejections, dead, len(objs))
+
+
+def _counted(batch: PreparedBatch, source: str, ignored: int) -> IngestResult:
+    """Count a written batch in the metrics and build its result."""
+    if batch.rejections:
+        for rej in batch.rejections:
+            READS_REJECTED.labels(source, field_label(rej.field)).inc()
+        log.debug(
+            "ingest %s: %d of %d items rejected (first: %s)",
+            source,
+            len(batch.rejections),
+            batch.size,
+            batch.rejections[0].reason,
+        )
+    READS_ACCEPTED.labels(source).inc(len(batch.good))
+    INGEST_BATCH_READS.labels(source).observe(batch.size)
+    if ignored:
+        MESSAGES_IGNORED.labels(source).inc(ignored)
+    return IngestResult(
+        len(batch.good), batch.rejections, ignored, [r["read_id"] for r in batch.good]
+    )
+
+
 def ingest_objects(
     client: redis.Redis,
     objs: Sequence[Any],
@@ -114,33 +175,45 @@ def ingest_objects(
 
     Raises :class:`redis.RedisError` if Redis fails; nothing is swallowed.
     """
-    good: list[dict[str, Any]] = []
-    rejections: list[Rejection] = []
-    dead: list[tuple[bytes, str]] = []
-    for i, obj in enumerate(objs):
-        try:
-            good.append(convert(obj))
-        except ReadError as exc:
-            rejections.append(Rejection(i + index_base, exc.reason, exc.field))
-            dead.append((_dump(obj), exc.reason))
-    if good:
-        append_reads(client, good, partitions, per_entry=READS_PER_ENTRY)
-    if dead:
-        dead_letter(client, dead, source)
-        for rej in rejections:
-            READS_REJECTED.labels(source, field_label(rej.field)).inc()
-        log.debug(
-            "ingest %s: %d of %d items rejected (first: %s)",
-            source,
-            len(rejections),
-            len(objs),
-            rejections[0].reason,
-        )
-    READS_ACCEPTED.labels(source).inc(len(good))
-    INGEST_BATCH_READS.labels(source).observe(len(objs))
-    if ignored:
-        MESSAGES_IGNORED.labels(source).inc(ignored)
-    return IngestResult(len(good), rejections, ignored, [r["read_id"] for r in good])
+    batch = prepare_batch(objs, convert, index_base)
+    if batch.good:
+        append_reads(client, batch.good, partitions, per_entry=READS_PER_ENTRY)
+    if batch.dead:
+        dead_letter(client, batch.dead, source)
+    return _counted(batch, source, ignored)
+
+
+def batch_commands(batch: PreparedBatch, partitions: int, source: str) -> list[Command]:
+    """The ``XADD`` commands that store a prepared batch: its reads, then its dead letters."""
+    commands: list[Command] = [
+        (key, {READ_FIELD: payload}, None)
+        for key, payload in read_entries(batch.good, partitions, READS_PER_ENTRY)
+    ]
+    if batch.dead:
+        at = None
+        for raw, reason in batch.dead:
+            fields = dead_letter_fields(raw, reason, source, at)
+            at = fields["at"]  # one timestamp per request, as dead_letter() stamps one per call
+            commands.append((DEADLETTER_STREAM, fields, DEADLETTER_MAXLEN))
+    return commands
+
+
+async def ingest_async(
+    writer: StreamWriter,
+    batch: PreparedBatch,
+    partitions: int,
+    source: str,
+    *,
+    ignored: int = 0,
+) -> IngestResult:
+    """Write a prepared batch through the group-commit ``writer``; return once Redis stored it.
+
+    The asynchronous twin of :func:`ingest_objects` for the HTTP endpoints (validation is the
+    caller's, with :func:`prepare_batch`, so a large batch can be validated off the event loop).
+    Raises :class:`redis.RedisError` or :class:`OSError` if Redis fails.
+    """
+    await writer.write(batch_commands(batch, partitions, source))
+    return _counted(batch, source, ignored)
 
 
 def reject_raw(

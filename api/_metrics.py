@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "AUTH_FAILURES",
     "INGEST_BATCH_READS",
+    "INGEST_FLUSH_REQUESTS",
     "MESSAGES_IGNORED",
     "READS_ACCEPTED",
     "READS_REJECTED",
@@ -44,6 +45,11 @@ INGEST_BATCH_READS = Histogram(
     "Reads per ingest call (one HTTP request or one CLI batch).",
     ["source"],
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
+)
+INGEST_FLUSH_REQUESTS = Histogram(
+    "plateflow_api_ingest_flush_requests",
+    "Ingest requests whose writes shared one Redis pipeline (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
 AUTH_FAILURES = Counter(
     "plateflow_api_auth_failures_total",

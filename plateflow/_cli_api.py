@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -72,7 +73,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from api import create_app, generate_ingest_token
+    from api import generate_ingest_token
 
     if args.generate_ingest_token:
         token = generate_ingest_token()
@@ -87,18 +88,41 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "or pass --generate-ingest-token"
         )
     with redis_urls(settings) as urls:
-        app = create_app(settings, urls.api, ingest_redis_url=urls.ingest)
         where = f"http://{settings.api_host}:{settings.api_port}"
-        out.print(f"plateflow API on {where} (OpenAPI docs at {where}/docs)")
-        # log_config=None keeps the CLI's logging (rich) instead of uvicorn's own dictConfig.
-        uvicorn.run(
-            app,
+        config = uvicorn.Config(
+            functools.partial(_worker_app, settings, urls.api, urls.ingest),
+            factory=True,
             host=settings.api_host,
             port=settings.api_port,
+            workers=settings.api_workers,
+            # log_config=None keeps the CLI's logging (rich) instead of uvicorn's dictConfig.
             log_config=None,
             log_level=settings.log_level.lower(),
+            access_log=settings.api_access_log,
         )
+        out.print(
+            f"plateflow API on {where} (OpenAPI docs at {where}/docs), "
+            f"{settings.api_workers} worker process(es)"
+        )
+        if settings.api_workers == 1:
+            uvicorn.Server(config).run()
+        else:
+            # uvicorn.run() insists on an import string for workers; the factory (settings and
+            # URLs bound, pickled to each spawned worker, never put in the environment) does too.
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
     return 0
+
+
+def _worker_app(settings: Settings, api_url: str, ingest_url: str | None) -> Any:
+    """The app of one API process; in a spawned worker, logging is set up here first."""
+    from api import create_app
+
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=settings.log_level, format="%(name)s: %(message)s")
+    return create_app(settings, api_url, ingest_redis_url=ingest_url)
 
 
 @dataclass

@@ -36,6 +36,7 @@ _COMMAND_MODULES = (
     "plateflow._cli_store",
     "plateflow._cli_settings",
     "plateflow._cli_redis",
+    "plateflow._cli_bench",
 )
 
 #: A logged-in act (:mod:`plateflow._cli_session`): its session and justification rules.
@@ -86,6 +87,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "evidence custody": _ACT,
     "settings": tuple(GROUPS),
     "redis acl": ("redis",),
+    "bench target": ("redis", "partitions", "hotlist_files", "ingest_tokens"),
 }
 
 console = Console(stderr=True)

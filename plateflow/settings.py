@@ -38,8 +38,11 @@ POLICY_MIN_RETENTION_DAYS = 365
 #: lowest module that needs them, and imported by matchers.
 DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 
-#: Environment variables with the prefix that are not settings but are read elsewhere.
-_NOT_SETTINGS = frozenset({"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_SESSION_TOKEN"})
+#: Environment variables with the prefix that are not settings but are read elsewhere
+#: (``PLATEFLOW_INGEST_TOKEN``: the one token ``plateflow bench target`` sends).
+_NOT_SETTINGS = frozenset(
+    {"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_SESSION_TOKEN", "PLATEFLOW_INGEST_TOKEN"}
+)
 
 #: Suffix of the variable that names a file holding a secret setting's value.
 FILE_SUFFIX = "_FILE"
@@ -323,6 +326,18 @@ class Settings:
     )
     api_host: str = _setting("127.0.0.1", _host, "address the HTTP API binds", group="api")
     api_port: int = _setting(8000, _int_range(1, 65_535), "port the HTTP API binds", group="api")
+    api_workers: int = _setting(
+        1,
+        _int_range(1, 64),
+        "HTTP API worker processes (about one per core for camera ingest)",
+        group="api",
+    )
+    api_access_log: bool = _setting(
+        False,
+        _bool,
+        "log every HTTP request at INFO (costs about half the ingest rate)",
+        group="api",
+    )
     session_ttl_s: int = _setting(
         8 * 3600,
         _int_range(60, 7 * 86_400),

@@ -4,7 +4,9 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
 
 * key constants and pure naming helpers (:func:`stream_key`, :func:`partition_for`,
   :func:`reads_path`, :func:`alerts_path`, :func:`retain_until`);
-* :func:`append_reads` and :func:`dead_letter` (one pipeline per call);
+* :func:`append_reads` and :func:`dead_letter` (one pipeline per call), and the entries they
+  write as pure values (:func:`read_entries`, :func:`dead_letter_fields`) for callers with an
+  asynchronous pipeline of their own (the HTTP ingest);
 * :func:`acl_file` and :func:`acl_setuser_args`: each service's Redis ACL user (``ACL_ROLES``);
 * :class:`AlertBus` (cooldown, publish, capped log, replay);
 * :class:`ReadStore` (idempotent Parquet writes, pruned lazy scans) and :class:`StreamProgress`
@@ -65,7 +67,13 @@ from sinks._progress import StreamProgress
 from sinks._retention import PURGE_LOG, PurgeRecord
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 from sinks._store import ReadStore, utc_day
-from sinks._streams import DEADLETTER_MAXLEN, append_reads, dead_letter
+from sinks._streams import (
+    DEADLETTER_MAXLEN,
+    append_reads,
+    dead_letter,
+    dead_letter_fields,
+    read_entries,
+)
 
 __all__ = [
     "ACL_ROLES",
@@ -111,10 +119,12 @@ __all__ = [
     "apply_acl",
     "cooldown_key",
     "dead_letter",
+    "dead_letter_fields",
     "is_after",
     "parse_stream_id",
     "partition_for",
     "plate_index_for",
+    "read_entries",
     "reads_path",
     "record_custody",
     "retain_until",

@@ -14,7 +14,7 @@ from sinks._errors import SinksError
 from sinks._layout import DEADLETTER_STREAM, READ_FIELD, partition_for, stream_key
 from sinks._metrics import DEAD_LETTERS, READS_APPENDED
 
-__all__ = ["DEADLETTER_MAXLEN", "append_reads", "dead_letter"]
+__all__ = ["DEADLETTER_MAXLEN", "append_reads", "dead_letter", "dead_letter_fields", "read_entries"]
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +37,49 @@ def append_reads(
     MULTI: a failure part-way may leave some entries written, so callers retry the whole call and
     rely on read ids being stable (at-least-once).
     """
+    entries = read_entries(reads, partitions, per_entry)
+    if not entries:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for key, payload in entries:
+        pipe.xadd(key, {READ_FIELD: payload})
+    pipe.execute()
+    READS_APPENDED.inc(len(reads))
+    return len(entries)
+
+
+def read_entries(
+    reads: Sequence[Mapping[str, Any]], partitions: int, per_entry: int = 100
+) -> list[tuple[str, bytes]]:
+    """The ``(stream key, data)`` entries :func:`append_reads` writes, without writing them.
+
+    Pure, so a caller with its own (asynchronous) pipeline writes exactly the same entries:
+    reads grouped by partition in their order, one JSON object for a lone read, else arrays
+    of up to ``per_entry`` reads, each stored in the entry field :data:`READ_FIELD`.
+    """
     if per_entry < 1:
         msg = f"per_entry must be at least 1, got {per_entry}"
         raise SinksError(msg)
     groups: dict[int, list[Mapping[str, Any]]] = {}
+    # A batch comes from a handful of cameras: one crc32 per camera, not per read.
+    partition_of: dict[str, int] = {}
     for read in reads:
-        groups.setdefault(partition_for(read["camera_id"], partitions), []).append(read)
-    if not groups:
-        return 0
-    entries = 0
-    pipe = client.pipeline(transaction=False)
+        camera = read["camera_id"]
+        partition = partition_of.get(camera)
+        if partition is None:
+            partition = partition_of[camera] = partition_for(camera, partitions)
+        groups.setdefault(partition, []).append(read)
+    entries: list[tuple[str, bytes]] = []
     for partition, group in groups.items():
         key = stream_key(partition)
         for start in range(0, len(group), per_entry):
             chunk = group[start : start + per_entry]
-            if len(chunk) == 1:
-                payload = orjson.dumps(_plain(chunk[0]))
-            else:
-                payload = orjson.dumps([_plain(read) for read in chunk])
-            pipe.xadd(key, {READ_FIELD: payload})
-            entries += 1
-    pipe.execute()
-    READS_APPENDED.inc(len(reads))
+            try:  # dicts, as validation makes them: serialised without a copy
+                payload = orjson.dumps(chunk[0] if len(chunk) == 1 else chunk)
+            except TypeError:  # another Mapping: copied once
+                plain = [_plain(read) for read in chunk]
+                payload = orjson.dumps(plain[0] if len(plain) == 1 else plain)
+            entries.append((key, payload))
     return entries
 
 
@@ -68,19 +89,26 @@ def dead_letter(client: redis.Redis, items: Sequence[tuple[bytes | str, str]], s
     in one pipeline. The stream is capped near :data:`DEADLETTER_MAXLEN` entries (oldest go)."""
     if not items:
         return
-    at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     pipe = client.pipeline(transaction=False)
     for raw, reason in items:
-        fields: dict[Any, Any] = {
-            "raw": raw,
-            "reason": reason,
-            "source": source,
-            "at": at,
-        }
+        fields = dead_letter_fields(raw, reason, source)
         pipe.xadd(DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
     pipe.execute()
     DEAD_LETTERS.labels(source=source).inc(len(items))
     log.debug("dead-lettered %d payloads from %s", len(items), source)
+
+
+def dead_letter_fields(
+    raw: bytes | str, reason: str, source: str, at: str | None = None
+) -> dict[Any, Any]:
+    """The fields of one :data:`DEADLETTER_STREAM` entry (``at`` defaults to now, RFC 3339).
+
+    Pure, for callers that write dead letters in their own pipeline: add the entry with
+    ``maxlen=DEADLETTER_MAXLEN, approximate=True`` as :func:`dead_letter` does.
+    """
+    if at is None:
+        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"raw": raw, "reason": reason, "source": source, "at": at}
 
 
 def _plain(read: Mapping[str, Any]) -> Any:

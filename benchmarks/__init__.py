@@ -1,0 +1,1 @@
+"""plateflow benchmarks: run them all with ``python -m benchmarks`` (see ``__main__``)."""
