@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from api._schemas import HealthResponse
+from sinks import job_metrics
 
 log = logging.getLogger(__name__)
 
@@ -57,5 +58,8 @@ async def healthz(request: Request) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
-def metrics() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    # the periodic jobs' outcomes (sinks.job_metrics) live in the data directory, not in this
+    # process: they are read at each scrape
+    body = generate_latest(REGISTRY) + job_metrics(request.app.state.settings.data_dir)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

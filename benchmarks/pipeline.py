@@ -11,6 +11,13 @@
    current time at ``--latency-rate`` reads/s while the flow runs and a subscriber records
    publish-time minus read-time for every alert (preloaded reads would only measure queueing).
 
+With ``--processes 1,2,3`` it runs the flow as a cluster instead: for each count, the same
+reads are loaded again and N real ``plateflow run --drain`` processes read them, each with the
+environment a flow pod gets and its own index built from hotlist files
+(benchmarks/pipeline_cluster.py); the table compares the counts measured in the same run.
+
+    python benchmarks/pipeline.py --reads 2000000 --processes 1,2,3 --json bench/cluster.json
+
 Redis is ``PLATEFLOW_REDIS_URL`` if set (it is FLUSHED), else a fresh embedded server.
 """
 
@@ -138,7 +145,13 @@ def latency_phase(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reads", type=int, default=1_000_000)
-    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument(
+        "--processes",
+        type=lambda raw: [int(n) for n in raw.split(",")],
+        default=None,
+        help="run the flow as a cluster of N processes instead, e.g. 2 or 1,2,3",
+    )
     parser.add_argument("--mixed", action="store_true", help="the issue-3 mixed hotlist set")
     parser.add_argument("--latency-rate", type=float, default=20_000.0)
     parser.add_argument("--latency-seconds", type=float, default=8.0)
@@ -158,6 +171,9 @@ def main() -> int:
         sim = Simulator(population_size=500_000, seed=5, hot_plates=[
             (e.plate, e.state) for h in lists for e in h.entries[:500] if not e.is_pattern
         ], hit_rate=0.001)  # fmt: skip
+        if args.processes:
+            result = cluster_mode(args, client, url, sim, lists, tmp)
+            return report(result, args.json, "plateflow pipeline benchmark, cluster")
         t = time.perf_counter()
         holder = IndexHolder(lambda: lists, {h.name: h for h in lists}.get, OcrClasses())
         build_s = time.perf_counter() - t
@@ -205,15 +221,69 @@ def main() -> int:
         client.close()
         if server is not None:
             server.stop()
-    table = Table(title="plateflow pipeline benchmark")
+    return report(result, args.json, "plateflow pipeline benchmark")
+
+
+def cluster_mode(
+    args: argparse.Namespace,
+    client: redis.Redis,
+    url: str,
+    sim: Simulator,
+    lists: list[Hotlist],
+    tmp: Path,
+) -> dict[str, Any]:
+    """The same reads through clusters of each size in ``args.processes``, one after another."""
+    import polars as pl
+
+    from benchmarks.pipeline_cluster import run_cluster, write_hotlist_files
+    from sinks import ReadStore
+
+    files = write_hotlist_files(lists, tmp / "hotlists")
+    rows = []
+    for processes in args.processes:
+        client.flushdb()
+        data_dir = tmp / f"data-{processes}"
+        load_s = load_reads(client, sim, args.reads, args.partitions)
+        load_before = os.getloadavg()[0]
+        timing = run_cluster(processes, url, data_dir, files, args.partitions, tmp / "work")
+        stored = ReadStore(data_dir).scan_reads().select(pl.len()).collect().item()
+        rows.append({
+            "processes": processes,
+            "stored_reads": stored,
+            "flow_s": round(timing["flow_s"], 2),
+            "e2e_reads_per_s": round(stored / timing["flow_s"]),
+            "startup_s": round(timing["startup_s"], 1),
+            "load_reads_per_s": round(args.reads / load_s),
+            "load_average_before": round(load_before, 1),
+            "load_average_after": round(os.getloadavg()[0], 1),
+        })  # fmt: skip
+        console.print(rows[-1])
+    return {
+        "reads": args.reads,
+        "hotlist_entries": sum(len(h.entries) for h in lists),
+        "mixed": args.mixed,
+        "partitions": args.partitions,
+        "cores": os.cpu_count(),
+        "cluster": rows,
+    }
+
+
+def report(result: dict[str, Any], json_path: Path | None, title: str) -> int:
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.items():
+        if key == "cluster":
+            for row in value:
+                table.add_row(f"{row['processes']} process(es)", ", ".join(
+                    f"{k} {v:,}" for k, v in row.items() if k != "processes"
+                ))  # fmt: skip
+            continue
         table.add_row(key, str(value))
     console.print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     return 0
 
 

@@ -5,6 +5,13 @@ the sink (dead letters, alerts, Parquet, offsets); ``run_flow`` runs it with Byt
 and worker options.
 """
 
+from dataflow._cluster import (
+    BYTEWAX_ENV,
+    ClusterConfig,
+    check_partitions,
+    cluster_addresses,
+    resolve_cluster,
+)
 from dataflow._config import FlowConfig, HotlistConfig
 from dataflow._errors import DataflowError
 from dataflow._flow import FlowOptions, build_flow, make_holder, run_flow, tune_gc
@@ -15,8 +22,10 @@ from dataflow._sink import BatchSink
 from dataflow._source import RedisStreamSource
 
 __all__ = [
+    "BYTEWAX_ENV",
     "BatchProcessor",
     "BatchSink",
+    "ClusterConfig",
     "DataflowError",
     "FlowConfig",
     "FlowOptions",
@@ -25,7 +34,10 @@ __all__ = [
     "IndexHolder",
     "RedisStreamSource",
     "build_flow",
+    "check_partitions",
+    "cluster_addresses",
     "make_holder",
+    "resolve_cluster",
     "run_flow",
     "tune_gc",
 ]

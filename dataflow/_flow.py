@@ -21,6 +21,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
+from dataflow._cluster import check_partitions
 from dataflow._config import FlowConfig, HotlistConfig
 from dataflow._hotlists import IndexHolder
 from dataflow._process import BatchProcessor
@@ -130,6 +131,7 @@ def run_flow(
     """Run the flow in this process (Bytewax's process and worker options passed through).
 
     The entry point: it alone reads ``settings`` and hands the parts their narrow configs."""
+    check_partitions(settings.partitions, workers_per_process * max(1, len(addresses or ())))
     holder = holder or make_holder(HotlistConfig.from_settings(settings), redis_url)
     flow = build_flow(FlowConfig.from_settings(settings), redis_url, holder, options)
     tune_gc()

@@ -17,11 +17,16 @@ from collections.abc import Callable, Sequence
 
 import redis
 
+from dataflow import _metrics as m
 from matchers import Hotlist as HotlistT
 from matchers import HotlistIndex, OcrClasses
 from sinks import HOTLISTS_CHANGED
 
 log = logging.getLogger(__name__)
+
+#: Seconds between attempts of a hotlist reload that failed.
+RELOAD_RETRY_S = 2.0
+_ALL = "\x00all"  # not a list name: names are printable
 
 
 class IndexHolder:
@@ -51,6 +56,7 @@ class IndexHolder:
         )
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
+        self._failures: dict[str, int] = {}  # reloads failing now, by name: attempts so far
 
     def current(self) -> HotlistIndex:
         return self._index
@@ -95,6 +101,11 @@ class IndexHolder:
 
     def _listen(self, redis_url: str) -> None:
         reconnecting = False
+        # Reloads that failed (the records database restarting, a list that does not load)
+        # are retried until they work: a change announced once must not be lost to an outage.
+        # _ALL stands for "rebuild everything" (changes missed while Redis was away).
+        pending: set[str] = set()
+        retry_at = 0.0
         while not self._stop.is_set():
             client = redis.Redis.from_url(redis_url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
@@ -102,20 +113,17 @@ class IndexHolder:
                 pubsub.subscribe(HOTLISTS_CHANGED)
                 if reconnecting:
                     # changes announced while we were away were missed: take everything again
-                    try:
-                        self.reload_all()
-                    except Exception:  # keep listening; the current index stays live
-                        log.exception("rebuilding the hotlist index failed; the old one stays")
+                    pending = {_ALL}
+                    retry_at = 0.0
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
-                    if message is None:
-                        continue
-                    data = message["data"]
-                    name = data.decode() if isinstance(data, bytes) else str(data)
-                    try:
-                        self.reload(name)
-                    except Exception:  # a bad list must not stop reloads of the others
-                        log.exception("reload of hotlist %r failed; the old one stays live", name)
+                    if message is not None:
+                        data = message["data"]
+                        pending.add(data.decode() if isinstance(data, bytes) else str(data))
+                        retry_at = 0.0
+                    if pending and time.monotonic() >= retry_at:
+                        pending = self._apply(pending)
+                        retry_at = time.monotonic() + RELOAD_RETRY_S
             except (redis.RedisError, OSError) as exc:
                 if self._stop.is_set():
                     return
@@ -125,3 +133,26 @@ class IndexHolder:
             finally:
                 pubsub.close()
                 client.close()
+
+    def _apply(self, names: set[str]) -> set[str]:
+        """Reload ``names`` (or everything, for :data:`_ALL`); return the ones that failed."""
+        if _ALL in names:
+            names = {_ALL}
+        failed: set[str] = set()
+        for name in sorted(names):
+            what = "every hotlist" if name == _ALL else f"hotlist {name!r}"
+            try:
+                self.reload_all() if name == _ALL else self.reload(name)
+            except Exception:  # a bad list or a database away: the old index stays live
+                m.HOTLIST_RELOADS.labels(outcome="failed").inc()
+                failed.add(name)
+                attempts = self._failures[name] = self._failures.get(name, 0) + 1
+                if attempts == 1:
+                    log.exception("reload of %s failed; the old one stays live", what)
+                elif attempts % 30 == 0:
+                    log.warning("reload of %s still failing after %d attempts", what, attempts)
+            else:
+                m.HOTLIST_RELOADS.labels(outcome="ok").inc()
+                if self._failures.pop(name, 0):
+                    log.warning("reload of %s succeeded after an earlier failure", what)
+        return failed

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 READS = Counter("plateflow_flow_reads_total", "Valid reads processed by the flow")
 READS_REJECTED = Counter(
@@ -40,3 +40,27 @@ STAGE_SECONDS = Counter(
     ["stage"],
 )
 PARQUET_ROWS = Counter("plateflow_flow_parquet_rows_total", "Read rows written to Parquet")
+RETRIES = Counter(
+    "plateflow_flow_retries_total",
+    "Failed attempts of a flow step retried in place (Redis away, data volume full)",
+    ["stage"],
+)
+STALLED = Gauge(
+    "plateflow_flow_stalled",
+    "1 while a flow step is failing and being retried, by stage",
+    ["stage"],
+)
+PARTITION_LAG_SECONDS = Gauge(
+    "plateflow_flow_partition_lag_seconds",
+    "Age of the oldest read-stream entry of a partition not yet stored (0 when caught up), "
+    "reported by the process that owns the partition",
+    ["partition"],
+)
+PARTITIONS_OWNED = Gauge(
+    "plateflow_flow_partitions_owned", "Stream partitions this flow process reads"
+)
+HOTLIST_RELOADS = Counter(
+    "plateflow_flow_hotlist_reloads_total",
+    "Hotlist reloads of this process, by outcome (ok, failed: retried until it works)",
+    ["outcome"],
+)

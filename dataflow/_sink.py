@@ -12,10 +12,16 @@ Delivery: dead letters and alerts at-least-once, published as soon as their batc
 copy effectively-once: buffered per partition and flushed every ``flush_s`` seconds or
 ``flush_reads`` reads to files named by the partition and the buffer's first stream id, with a
 write intent recorded first so a crash mid-flush is cleaned up (:class:`sinks.StreamProgress`).
+
+A step that fails because Redis is away or the data volume is full or failing is retried in
+place (:func:`dataflow._retry.retrying`); nothing after it runs meanwhile, so an offset is never
+committed past a read that is not yet in Parquet, and the worker takes no new reads until it is
+written.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -28,6 +34,7 @@ from typing_extensions import override
 
 from dataflow import _metrics as m
 from dataflow._batches import ProcessedBatch
+from dataflow._retry import retrying
 from sinks import (
     AlertBus,
     ReadStore,
@@ -36,6 +43,9 @@ from sinks import (
     is_after,
     stream_key,
 )
+
+#: The ``hotlist`` label of every covert list's alerts (427.6: covert names stay covert).
+COVERT_LABEL = "covert"
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +94,17 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
     def write_batch(self, items: list[ProcessedBatch]) -> None:
         rejects = [r for item in items for r in item.rejects]
         if rejects:
-            dead_letter(self._client, rejects, source="flow")
+            retrying("deadletter", lambda: dead_letter(self._client, rejects, source="flow"))
         alerts = [a for item in items for a in item.alerts]
         started = time.perf_counter()
-        published = self._bus.publish(alerts) if alerts else []
+        published = retrying("alerts", lambda: self._bus.publish(alerts)) if alerts else []
         m.STAGE_SECONDS.labels(stage="alerts").inc(time.perf_counter() - started)
         self._count_alerts(published)
         published_by_id = {a["alert_id"]: a for a in published}
         for item in items:
             if item.partition not in self._recovered:
-                removed = self._progress.recover(item.partition)
+                recover = functools.partial(self._progress.recover, item.partition)
+                removed = retrying("recover", recover)
                 if removed:
                     log.warning(
                         "removed %d half-written files of partition %d",
@@ -123,7 +134,10 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
             if alert.get("sighting_of"):
                 m.SIGHTINGS.inc()
                 continue
-            m.ALERTS.labels(hotlist=alert["hotlist"]["name"], kind=alert["match"]["kind"]).inc()
+            # a covert list's name never leaves the covert channel, not even as a label
+            hotlist = alert["hotlist"]
+            name = COVERT_LABEL if hotlist.get("covert") else hotlist["name"]
+            m.ALERTS.labels(hotlist=name, kind=alert["match"]["kind"]).inc()
             m.ALERT_LATENCY_SECONDS.observe(max(0.0, now - alert["read"]["ts"] / 1000))
 
     def _flush(self, partition: int, buf: _Buffer) -> None:
@@ -133,14 +147,26 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
         store = self._store
         intent = store.paths_for("reads", partition, first, [r["ts"] for r in buf.reads])
         intent += store.paths_for("alerts", partition, first, [a["read"]["ts"] for a in buf.alerts])
-        if intent:
-            self._progress.begin(partition, intent)
-            if buf.reads:
-                self._store.write_reads(partition, first, buf.reads)
-            if buf.alerts:
-                self._store.write_alerts(partition, first, buf.alerts)
-        self._progress.commit(partition, buf.last_id)
-        self._trim(partition, buf.last_id)
+        last = buf.last_id
+
+        def write() -> None:
+            if intent:
+                self._progress.begin(partition, intent)
+                if buf.reads:
+                    store.write_reads(partition, first, buf.reads)
+                if buf.alerts:
+                    store.write_alerts(partition, first, buf.alerts)
+            # only after every file is in place: a failed write never commits its offset
+            self._progress.commit(partition, last)
+
+        def clean_up() -> None:
+            # the files of the failed attempt go (a full disk needs their space back); the next
+            # attempt writes them again under the same names
+            if intent:
+                self._progress.recover(partition)
+
+        retrying("parquet", write, clean_up)
+        retrying("trim", lambda: self._trim(partition, last))
         m.PARQUET_ROWS.inc(len(buf.reads))
         m.STAGE_SECONDS.labels(stage="parquet").inc(time.perf_counter() - started)
         self._buffers[partition] = _Buffer()

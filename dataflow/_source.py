@@ -12,8 +12,13 @@ the commit and a crash are therefore processed twice: their alerts are published
 same deterministic ids and their Parquet files are rewritten under the same names.
 
 The source never blocks: ``XREAD`` without ``BLOCK``; when a stream is empty ``next_awake``
-paces the next poll. In *drain* mode a partition ends once the deadline has passed and a poll
-finds nothing new: tests, the demo and benchmarks use it.
+paces the next poll. When Redis is away (restarting) a poll returns nothing and the next one
+waits a growing backoff (``plateflow_flow_retries_total{stage="source"}``); the read position
+is kept, so nothing is skipped. In *drain* mode a partition ends once the deadline has passed
+and a poll finds nothing new: tests, the demo and benchmarks use it.
+
+Each partition built registers with the process's :class:`dataflow._lag.LagMonitor`, which
+reports ``plateflow_flow_partition_lag_seconds`` and ``plateflow_flow_partitions_owned``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
+from dataflow import _metrics as m
 from dataflow._batches import StreamBatch
+from dataflow._lag import LagMonitor
+from dataflow._retry import TRANSIENT, backoff
 from sinks import StreamProgress, parse_stream_id, stream_key
 
 log = logging.getLogger(__name__)
@@ -80,17 +88,32 @@ class _StreamPartition(StatefulSourcePartition[StreamBatch, str | None]):
         self._client = redis.Redis.from_url(cfg.redis_url)
         self._client.ping()  # fail at build, with the URL in the traceback, not mid-stream
         self._progress = StreamProgress(self._client)
-        committed = self._progress.committed(partition)
-        self._last_id = later_id(committed, resume_state) or "0-0"
+        self._committed = self._progress.committed(partition)
+        self._last_id = later_id(self._committed, resume_state) or "0-0"
         self._next_awake: datetime | None = None
         self._last_emit = time.monotonic()
+        self._failures = 0
+        self._lag = LagMonitor.for_url(cfg.redis_url)
+        self._lag.watch(partition)
         log.info("source partition %s starts after stream id %s", self._key, self._last_id)
 
     @override
     def next_batch(self) -> list[StreamBatch]:
         cfg = self._cfg
-        # redis-py's stub types XREAD's reply as a union of every reply shape
-        response: Any = self._client.xread({self._key: self._last_id}, count=cfg.batch_size)
+        try:
+            # redis-py's stub types XREAD's reply as a union of every reply shape
+            response: Any = self._client.xread({self._key: self._last_id}, count=cfg.batch_size)
+        except TRANSIENT as exc:
+            # Redis restarting: wait it out without blocking the worker (STYLE 3); the read
+            # position is kept, so nothing is skipped when it is back
+            self._failures += 1
+            m.RETRIES.labels(stage="source").inc()
+            if self._failures == 1 or self._failures % 10 == 0:
+                log.warning("reading %s failed (%s); retrying", self._key, exc)
+            delay = backoff(self._failures)
+            self._next_awake = datetime.now(timezone.utc) + timedelta(seconds=delay)
+            return []
+        self._failures = 0
         now = time.monotonic()
         if response:
             raw_entries = response[0][1]
@@ -119,9 +142,15 @@ class _StreamPartition(StatefulSourcePartition[StreamBatch, str | None]):
 
     @override
     def snapshot(self) -> str | None:
-        # The committed offset, not the read position: see the module docstring.
-        return self._progress.committed(self._partition)
+        # The committed offset, not the read position: see the module docstring. While Redis is
+        # away the last one seen stands in (it is never ahead of the truth).
+        try:
+            self._committed = self._progress.committed(self._partition)
+        except TRANSIENT as exc:
+            log.warning("snapshot of %s used the last known offset (%s)", self._key, exc)
+        return self._committed
 
     @override
     def close(self) -> None:
+        self._lag.unwatch(self._partition)
         self._client.close()

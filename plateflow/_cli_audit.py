@@ -15,7 +15,7 @@ from rich.table import Table
 
 import records
 import service
-from plateflow._cli_session import act_as, add_why, door_of
+from plateflow._cli_session import act_as, add_why, cli_client, door_of, os_identity
 from plateflow._cli_users import date_arg
 from plateflow.settings import Settings
 from service import Acts
@@ -57,6 +57,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "listed by sequence number). --anchor compares with a head printed by an earlier report.",
     )
     p.add_argument("--anchor", type=_anchor, action="append", default=[], metavar="SEQ:HASH")
+    p.add_argument(
+        "--scheduled",
+        action="store_true",
+        help="a scheduler's check (no login): print only the verdict; recorded under the OS "
+        "identity",
+    )
     add_why(p)
     p.set_defaults(handler=cmd_verify)
 
@@ -89,8 +95,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     door = door_of(settings)
-    actor = act_as(door, Acts.AUDIT_VERIFY, settings, args)
-    result = service.verify_audit(door, actor, anchors=dict(args.anchor) or None)
+    if args.scheduled:
+        result = service.verify_audit_scheduled(door, os_identity(), cli_client())
+    else:
+        actor = act_as(door, Acts.AUDIT_VERIFY, settings, args)
+        result = service.verify_audit(door, actor, anchors=dict(args.anchor) or None)
     if result.ok:
         out.print(f"[green]{result.describe()}[/]")
         return 0

@@ -32,9 +32,20 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Run the matching flow. Bytewax's scaling and recovery options pass through; "
         "set BYTEWAX_DATAFLOW_API_ENABLED=true to serve the flow's /metrics on port 3030.",
     )
-    p.add_argument("-w", "--workers-per-process", type=int, default=1)
-    p.add_argument("-i", "--process-id", type=int, default=None)
-    p.add_argument("-a", "--addresses", default=None, help='"host1:2101;host2:2101"')
+    p.add_argument(
+        "-w", "--workers-per-process", type=int, default=None,
+        help="worker threads (default BYTEWAX_WORKERS_PER_PROCESS, else 1)",
+    )  # fmt: skip
+    p.add_argument(
+        "-i", "--process-id", type=int, default=None,
+        help="this process's id (default BYTEWAX_PROCESS_ID, else the ordinal of "
+        "BYTEWAX_POD_NAME in BYTEWAX_STATEFULSET_NAME)",
+    )  # fmt: skip
+    p.add_argument(
+        "-a", "--addresses", default=None,
+        help='"host1:9999;host2:9999" (default BYTEWAX_ADDRESSES, BYTEWAX_HOSTFILE_PATH, '
+        "else derived from the cluster_* settings)",
+    )  # fmt: skip
     p.add_argument("-r", "--recovery-directory", type=Path, default=None)
     p.add_argument("--drain", action="store_true", help="stop once every stream is read to its end")
     p.set_defaults(handler=cmd_run)
@@ -73,17 +84,30 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from dataflow import FlowOptions, run_flow
+    import os
 
-    addresses = args.addresses.split(";") if args.addresses else None
+    from dataflow import FlowOptions, resolve_cluster, run_flow
+
+    cluster = resolve_cluster(
+        os.environ,
+        process_id=args.process_id,
+        addresses=[a for a in args.addresses.split(";") if a] if args.addresses else None,
+        workers_per_process=args.workers_per_process,
+        cluster_processes=settings.cluster_processes,
+        cluster_service=settings.cluster_service,
+        cluster_namespace=settings.cluster_namespace,
+        cluster_port=settings.cluster_port,
+    )
+    if cluster.addresses:
+        log.info("flow process %s of %d", cluster.process_id, cluster.processes)
     with redis_url(settings, "flow") as url:
         run_flow(
             settings,
             url,
             options=FlowOptions(drain=args.drain),
-            workers_per_process=args.workers_per_process,
-            process_id=args.process_id,
-            addresses=addresses,
+            workers_per_process=cluster.workers_per_process,
+            process_id=cluster.process_id,
+            addresses=list(cluster.addresses) if cluster.addresses else None,
             recovery_directory=args.recovery_directory,
         )
     return 0

@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "plateflow._cli_settings",
     "plateflow._cli_redis",
     "plateflow._cli_bench",
+    "plateflow._cli_jobs",
 )
 
 #: A logged-in act (:mod:`plateflow._cli_session`): its session and justification rules.
@@ -48,7 +49,7 @@ _STORE = (*_ACT, "storage")
 #: missing here takes every setting, so a new command works before it is listed (a test fails
 #: until it is).
 COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
-    "run": ("redis", "database", "storage", "streams", "matching"),
+    "run": ("redis", "database", "storage", "streams", "matching", "cluster"),
     "demo": ("redis", "database", "storage", "streams", "matching"),
     "simulate": ("redis", "database", "partitions", "hotlist_files"),
     "subscribe": ("redis", *_ACT),
@@ -88,6 +89,8 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "settings": tuple(GROUPS),
     "redis acl": ("redis",),
     "bench target": ("redis", "partitions", "hotlist_files", "ingest_tokens"),
+    # the data directory (general) for the outcome file; the command run reads its own
+    "job": (),
 }
 
 console = Console(stderr=True)

@@ -60,6 +60,7 @@ GROUPS: dict[str, str] = {
     "api": "HTTP API and camera ingest",
     "logins": "logins and sessions",
     "inquiry": "inquiries (427.3(c))",
+    "cluster": "flow cluster (one process per StatefulSet pod)",
 }
 
 
@@ -189,6 +190,12 @@ def _host(raw: str) -> str:
     return raw
 
 
+def _dns_label(raw: str) -> str:
+    if raw and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", raw):
+        raise ValueError("a DNS label (lower-case letters, digits and '-'), or empty")
+    return raw
+
+
 def _setting(
     default: Any, parse: Callable[[str], Any], help: str, *, group: str, secret: bool = False
 ) -> Any:
@@ -257,14 +264,39 @@ class Settings:
         "directory for Parquet reads, alerts and the embedded stores",
         group="general",
     )
+    # 12 divides evenly among 1, 2, 3, 4, 6 and 12 flow workers (see dataflow.check_partitions)
     partitions: int = _setting(
-        4, _int_range(1, 1024), "number of read stream partitions", group="streams"
+        12,
+        _int_range(1, 1024),
+        "number of read stream partitions (a multiple of the flow workers)",
+        group="streams",
     )
     batch_size: int = _setting(
         500,
         _int_range(1, 100_000),
         "stream entries taken per source poll (each may hold many reads)",
         group="streams",
+    )
+    cluster_processes: int = _setting(
+        1,
+        _int_range(1, 1024),
+        "flow processes in the cluster (the StatefulSet's replicas); peers are derived from it",
+        group="cluster",
+    )
+    cluster_service: str = _setting(
+        "",
+        _dns_label,
+        "headless service of the flow pods (peer i is <statefulset>-i.<service>)",
+        group="cluster",
+    )
+    cluster_namespace: str = _setting(
+        "",
+        _dns_label,
+        "Kubernetes namespace of the flow pods, for the peer addresses",
+        group="cluster",
+    )
+    cluster_port: int = _setting(
+        9999, _int_range(1, 65_535), "port the flow processes exchange data on", group="cluster"
     )
     retention_days: int = _setting(
         POLICY_MIN_RETENTION_DAYS,

@@ -41,7 +41,7 @@ from records import (
 )
 from service._acts import Acts
 from service._alerts import ALERT_KINDS, alert_history, alert_log, subscribe
-from service._audit import audit_report, read_audit, verify_audit
+from service._audit import audit_report, read_audit, verify_audit, verify_audit_scheduled
 from service._config import ServiceConfig
 from service._covert import Covert
 from service._door import ANONYMOUS, Act, Actor, Door, Justification
@@ -202,6 +202,7 @@ __all__ = [
     "today",
     "utc_window",
     "verify_audit",
+    "verify_audit_scheduled",
     "verify_export",
     "view_hotlist",
     "view_user",

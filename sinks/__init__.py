@@ -13,6 +13,7 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
   (committed stream offsets that make the read sink exactly-once in effect);
 * on :class:`ReadStore`, stored-read work: compaction, plate history, partial-plate search and
   canvass (paged :class:`Pages`), retention purge and legal holds, evidence export;
+* :func:`record_job_run` / :func:`job_metrics`: the periodic jobs' last outcome, as gauges;
   :func:`verify_evidence` checks an export.
 
 Errors: :class:`SinksError` and its narrow classes :class:`SinksValueError` (a bad argument,
@@ -44,6 +45,7 @@ from sinks._errors import (
 )
 from sinks._evidence import EVIDENCE_FORMAT, record_custody, verify_evidence
 from sinks._holds import HOLDS_DIR, LegalHold
+from sinks._jobs import JOBS_DIR, JobRun, job_metrics, job_runs, record_job_run
 from sinks._layout import (
     ALERTS_CHANNEL,
     ALERTS_LOG,
@@ -90,6 +92,7 @@ __all__ = [
     "EVIDENCE_FORMAT",
     "HOLDS_DIR",
     "HOTLISTS_CHANGED",
+    "JOBS_DIR",
     "KEY_PREFIX",
     "MATCH_COLUMNS",
     "OFFSETS_KEY",
@@ -103,6 +106,7 @@ __all__ = [
     "AclRole",
     "AlertBus",
     "EvidenceError",
+    "JobRun",
     "LegalHold",
     "Pages",
     "PurgeRecord",
@@ -121,12 +125,15 @@ __all__ = [
     "dead_letter",
     "dead_letter_fields",
     "is_after",
+    "job_metrics",
+    "job_runs",
     "parse_stream_id",
     "partition_for",
     "plate_index_for",
     "read_entries",
     "reads_path",
     "record_custody",
+    "record_job_run",
     "retain_until",
     "stream_key",
     "utc_day",

@@ -22,6 +22,7 @@ day covers both. Every Parquet file is zstd with statistics and carries key-valu
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
@@ -174,8 +175,13 @@ class ReadStore:
         }
 
     def _write_file(self, path: Path, frame: pl.DataFrame, metadata: dict[str, str]) -> None:
+        # Encoded in memory first, then written by Python: a full or failing volume then raises
+        # OSError (ENOSPC, EIO) that callers can wait out, where polars writing to the file
+        # itself raises its own ComputeError for any I/O failure.
+        encoded = io.BytesIO()
+        frame.write_parquet(encoded, compression="zstd", statistics=True, metadata=metadata)
         with atomic_file(path, fsync=self.fsync) as handle:
-            frame.write_parquet(handle, compression="zstd", statistics=True, metadata=metadata)
+            handle.write(encoded.getbuffer())
 
     # -- sidecars --------------------------------------------------------------------------
 

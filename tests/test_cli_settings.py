@@ -96,7 +96,7 @@ def test_settings_lists_sources_and_masks_secrets(
     }
     assert rows["database_url"]["value"] == "postgresql+psycopg://alpr:***@db:5432/alpr"
     assert (rows["api_port"]["value"], rows["api_port"]["source"]) == (9000, "flag")
-    assert (rows["partitions"]["value"], rows["partitions"]["source"]) == (4, "default")
+    assert (rows["partitions"]["value"], rows["partitions"]["source"]) == (12, "default")
 
     monkeypatch.setattr(_cli_settings, "out", Console(width=250, no_color=True))
     assert main(["settings", "--api-port", "9000"]) == 0

@@ -19,7 +19,7 @@ import records
 import service
 import sinks
 from plateflow import _cli_audit, _cli_hotlist, _cli_session, _cli_users
-from plateflow._cli_session import cli_client, token_path
+from plateflow._cli_session import cli_client, os_identity, token_path
 from plateflow.cli import settings_from_args, settings_parser
 from sinks import ReadStore
 from tests.test_api_support import PASSWORD, add_member
@@ -67,6 +67,16 @@ def login(run, username: str, password: str = PASSWORD) -> None:  # type: ignore
 
 def last(engine: Engine, action: str) -> records.AuditRecord:
     return [r for r in records.read_audit(engine) if r.action == action][-1]
+
+
+def _edit_first_audit_record(engine: Engine) -> None:
+    """An insider's edit of record 1, past the append-only trigger."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_log_no_update")
+        conn.exec_driver_sql("UPDATE audit_log SET username = 'someone' WHERE seq = 1")
 
 
 def test_bootstrap_login_users_and_training(
@@ -276,11 +286,27 @@ def test_audit_verify_log_and_report_are_audited(
         record = last(engine, action)
         assert (record.username, record.client, record.outcome) == ("aud", cli_client(), "allowed")
         assert record.event_number == "E26-100"
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
-        else:
-            conn.exec_driver_sql("DROP TRIGGER audit_log_no_update")
-        conn.exec_driver_sql("UPDATE audit_log SET username = 'someone' WHERE seq = 1")
+    _edit_first_audit_record(engine)
     code, out = run("audit", "verify", *WHY)
+    assert code == 1 and "record 1: edited" in out
+
+
+def test_scheduled_audit_verify_needs_no_login_and_is_recorded_under_the_os_identity(
+    run,
+    engine: Engine,  # type: ignore[no-untyped-def]
+) -> None:
+    add_member(engine, "aud", "auditor")
+    with pytest.raises(service.Unauthenticated, match="log in first"):
+        run("audit", "verify", *WHY)  # a person's verification still needs a session
+    code, out = run("audit", "verify", "--scheduled")
+    assert code == 0 and "intact" in out
+    record = last(engine, "audit.verify")
+    assert (record.username, record.client, record.outcome) == (
+        os_identity(),
+        cli_client(),
+        "allowed",
+    )
+    assert record.terms["scheduled"] is True and record.terms["ok"] is True
+    _edit_first_audit_record(engine)
+    code, out = run("audit", "verify", "--scheduled")
     assert code == 1 and "record 1: edited" in out
