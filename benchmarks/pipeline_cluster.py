@@ -106,6 +106,8 @@ def run_cluster(
     first_read = None
     try:
         while any(p.poll() is None for p in procs):
+            if any(p.returncode for p in procs):
+                break  # a Timely cluster cannot finish without every process: stop the rest
             if time.monotonic() - started > timeout_s:
                 raise RuntimeError(f"{processes} flow processes still running after {timeout_s} s")
             if first_read is None and any(_reads_processed(mp) > 0 for mp in metrics_ports):

@@ -335,9 +335,23 @@ def connect(url: str, *, echo: bool = False) -> Engine:
         _sqlite_setup(engine)
     else:
         engine = sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
-    metadata.create_all(engine, checkfirst=True)
+    _create_tables(engine)
     log.debug("records database ready at %s", parsed.render_as_string(hide_password=True))
     return engine
+
+
+#: The PostgreSQL advisory lock key under which processes create the tables one at a time.
+_SCHEMA_LOCK = 0x706C6174  # "plat"
+
+
+def _create_tables(engine: Engine) -> None:
+    """Create the missing tables in one write transaction, so processes that start together on
+    one database (a cluster's pods, a benchmark's flow processes) take turns instead of failing:
+    on SQLite the transaction holds the write lock from BEGIN, on PostgreSQL an advisory lock."""
+    with engine.connect().execution_options(plateflow_write=True) as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        metadata.create_all(conn, checkfirst=True)
 
 
 def reset_schema(engine: Engine) -> None:
