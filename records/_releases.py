@@ -259,6 +259,11 @@ def decide_release(
                 "law-enforcement agency: refer it to the public-records process instead of "
                 "approving an ALPR release (427.6, 427.7)"
             )
+        if approve and request.created_by == by:
+            raise ConflictError(
+                f"release request {request_id} was recorded by {by!r}, who cannot also approve "
+                "it (separation of duties, 427.7); ask another holder of releases:decide"
+            )
         conn.execute(
             sa.insert(release_decisions).values(
                 request_id=request_id,

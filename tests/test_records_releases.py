@@ -137,3 +137,33 @@ def test_purges_and_dispositions(engine: Engine) -> None:
     assert [d.disposition for d in records.list_dispositions(engine)] == ["accepted", "rejected"]
     actions = [r.action for r in records.read_audit(engine) if r.kind in ("alert", "retention")]
     assert actions == ["retention.purge", "alert.accept", "alert.reject"]
+
+
+def test_the_requester_cannot_approve_their_own_release(engine: Engine) -> None:
+    """Separation of duties (427.7): the person who records a request cannot approve it."""
+    import pytest as _pytest
+
+    from records import ConflictError, add_user, create_release_request, decide_release
+
+    add_user(
+        engine,
+        username="both",
+        name="Both Hats",
+        agency="PD",
+        job_title="Supervisor",
+        roles=["administrator", "records_supervisor"],
+        password="correct horse battery staple 9",
+        by="test",
+    )
+    request = create_release_request(
+        engine,
+        requesting_agency="County Sheriff",
+        law_enforcement=True,
+        requester="Det. Roe",
+        purpose="investigation of case 24-1",
+        case_number="24-1",
+        terms={},
+        by="both",
+    )
+    with _pytest.raises(ConflictError, match="separation of duties"):
+        decide_release(engine, request.id, approve=True, reason="ok", by="both")

@@ -76,7 +76,7 @@ def scenario(engine: Engine, tmp_path: Path) -> None:
         law_enforcement=True,
         requester="DDA Park",
         purpose="prosecution 26-0042",
-        by="sup.ng",
+        by="inv.lee",
     )
     records.decide_release(engine, request.id, approve=True, reason="case filed", by="sup.ng")
     records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.ng")
