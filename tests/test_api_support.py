@@ -59,8 +59,8 @@ def stream_reads(client: redis.Redis, partition: int) -> list[dict[str, Any]]:
     return out
 
 
-def all_reads(client: redis.Redis) -> list[dict[str, Any]]:
-    return [r for p in range(PARTITIONS) for r in stream_reads(client, p)]
+def all_reads(client: redis.Redis, partitions: int = PARTITIONS) -> list[dict[str, Any]]:
+    return [r for p in range(partitions) for r in stream_reads(client, p)]
 
 
 def dead_letters(client: redis.Redis) -> list[dict[str, str]]:
