@@ -134,6 +134,11 @@ class UserDetailOut(BaseModel):
 class LoginIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+    cookie: bool = Field(
+        False,
+        description="A browser's login: also set the session cookie `plateflow_session` "
+        "(HttpOnly, SameSite=Strict) and the CSRF cookie `plateflow_csrf`.",
+    )
 
 
 class LoginOut(BaseModel):
@@ -141,6 +146,11 @@ class LoginOut(BaseModel):
     token_type: str = "bearer"
     expires_at: str | None
     user: UserOut
+    csrf_token: str | None = Field(
+        None,
+        description="With `cookie`: send it as header `X-CSRF-Token` on every request other "
+        "than GET, HEAD and OPTIONS that the session cookie signs in.",
+    )
 
 
 class UserIn(BaseModel):

@@ -16,7 +16,8 @@ Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate,
 :func:`place_hold`, :func:`release_hold`, :func:`list_holds`, :func:`export_evidence`,
 :func:`verify_export`, :func:`evidence_file`, :func:`add_custody`, :func:`request_release`,
 :func:`list_releases`, :func:`get_release`, :func:`decide_release`, :func:`fulfil_release`,
-:func:`alert_history`, :func:`alert_log`, :func:`list_hotlists`, :func:`view_hotlist`,
+:func:`alert_history`, :func:`alert_log`, :func:`open_stream` (the live alert stream,
+:class:`AlertStream`), :func:`list_hotlists`, :func:`view_hotlist`,
 :func:`create_hotlist`, :func:`import_hotlist`, :func:`add_entry`, :func:`remove_entry`,
 :func:`set_policy`, :func:`check_policy`, user administration and training
 (:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`.
@@ -106,21 +107,36 @@ from service._releases import (
     request_release,
 )
 from service._search import ResultStream, SearchPage, search_act, search_page, search_stream
+from service._stream import (
+    CONSOLE_WATCH,
+    REPLAY_DEFAULT,
+    REPLAY_MAX,
+    AlertStream,
+    Cursor,
+    StreamEvent,
+    current_dispositions,
+    open_stream,
+)
 from service._window import to_ms, utc_window
 from sinks import LegalHold
 
 __all__ = [
     "ALERT_KINDS",
     "ANONYMOUS",
+    "CONSOLE_WATCH",
     "MATCH_MODES",
     "PAST_SCHEMA",
     "READ_RESULT_SCHEMA",
+    "REPLAY_DEFAULT",
+    "REPLAY_MAX",
     "Act",
     "Actor",
     "Acts",
+    "AlertStream",
     "AuditRecord",
     "Conflict",
     "Covert",
+    "Cursor",
     "Door",
     "EntryRecord",
     "EvidenceCheck",
@@ -149,6 +165,7 @@ __all__ = [
     "ServiceConfig",
     "ServiceError",
     "Session",
+    "StreamEvent",
     "TrainingRecord",
     "Unauthenticated",
     "Unavailable",
@@ -164,6 +181,7 @@ __all__ = [
     "audit_report",
     "check_policy",
     "create_hotlist",
+    "current_dispositions",
     "cursor_window",
     "decide_release",
     "describe_user",
@@ -183,6 +201,7 @@ __all__ = [
     "list_users",
     "login",
     "logout",
+    "open_stream",
     "past_page",
     "past_stream",
     "place_hold",

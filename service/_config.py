@@ -30,6 +30,7 @@ class ServiceConfig:
     session_ttl_s: int = 8 * 3600
     lockout_attempts: int = 5
     lockout_s: int = 900
+    sse_heartbeat_s: float = 15.0
 
     @classmethod
     def pick(cls, source: object) -> ServiceConfig:

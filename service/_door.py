@@ -109,10 +109,14 @@ class Door:
     """The records database, the read store, the optional Redis client (alert bus, hotlist
     notices) and the narrow config, and the checked, audited way every act runs."""
 
-    def __init__(self, engine: Engine, config: ServiceConfig, *, redis: Any = None) -> None:
+    def __init__(
+        self, engine: Engine, config: ServiceConfig, *, redis: Any = None, redis_async: Any = None
+    ) -> None:
         self.engine = engine
         self.config = config
         self.redis = redis
+        #: A ``redis.asyncio`` client for the alert stream's blocking reads (API only).
+        self.redis_async = redis_async
 
     @classmethod
     def open(
@@ -121,11 +125,13 @@ class Door:
         config: ServiceConfig,
         *,
         redis: Any = None,
+        redis_async: Any = None,
         engine: Engine | None = None,
     ) -> Door:
         """A door on the records database at ``database_url`` (tables created if missing),
         or on ``engine`` when one is given."""
-        return cls(engine or records.connect(database_url), config, redis=redis)
+        engine = engine or records.connect(database_url)
+        return cls(engine, config, redis=redis, redis_async=redis_async)
 
     @cached_property
     def store(self) -> ReadStore:
@@ -315,9 +321,10 @@ class Door:
         terms: Mapping[str, Any],
         client: str | None,
         why: Justification | None = None,
+        result_count: int | None = None,
     ) -> None:
         """Append one audit record in its own transaction (refusals, outcomes of changes,
-        requests refused for their shape)."""
+        requests refused for their shape, the close of an alert stream with its count)."""
         with self.engine.begin() as conn:
             records.append_audit(
                 conn,
@@ -331,4 +338,5 @@ class Door:
                 case_number=why.case_number if why else None,
                 event_number=why.event_number if why else None,
                 description=why.description if why else None,
+                result_count=result_count,
             )

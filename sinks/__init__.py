@@ -8,7 +8,8 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
   write as pure values (:func:`read_entries`, :func:`dead_letter_fields`) for callers with an
   asynchronous pipeline of their own (the HTTP ingest);
 * :func:`acl_file` and :func:`acl_setuser_args`: each service's Redis ACL user (``ACL_ROLES``);
-* :class:`AlertBus` (cooldown, publish, capped log, replay);
+* :class:`AlertBus` (cooldown, publish, capped log, replay) and :class:`StreamTail` (the
+  asynchronous backfill-then-block reads of the alert logs and disposition events);
 * :class:`ReadStore` (idempotent Parquet writes, pruned lazy scans) and :class:`StreamProgress`
   (committed stream offsets that make the read sink exactly-once in effect);
 * on :class:`ReadStore`, stored-read work: compaction, plate history, partial-plate search and
@@ -50,8 +51,10 @@ from sinks._layout import (
     ALERTS_CHANNEL,
     ALERTS_LOG,
     COVERT_CHANNEL,
+    COVERT_DISPOSITION_EVENTS,
     COVERT_LOG,
     DEADLETTER_STREAM,
+    DISPOSITION_EVENTS,
     HOTLISTS_CHANGED,
     OFFSETS_KEY,
     PENDING_KEY,
@@ -76,6 +79,7 @@ from sinks._streams import (
     dead_letter_fields,
     read_entries,
 )
+from sinks._tail import DISPOSITION_FIELD, StreamTail, TailEntry, TrimInfo
 
 __all__ = [
     "ACL_ROLES",
@@ -86,9 +90,12 @@ __all__ = [
     "CANVASS_SCHEMA",
     "COMPACTION_MANIFEST",
     "COVERT_CHANNEL",
+    "COVERT_DISPOSITION_EVENTS",
     "COVERT_LOG",
     "DEADLETTER_MAXLEN",
     "DEADLETTER_STREAM",
+    "DISPOSITION_EVENTS",
+    "DISPOSITION_FIELD",
     "EVIDENCE_FORMAT",
     "HOLDS_DIR",
     "HOTLISTS_CHANGED",
@@ -116,6 +123,9 @@ __all__ = [
     "SinksNotFoundError",
     "SinksValueError",
     "StreamProgress",
+    "StreamTail",
+    "TailEntry",
+    "TrimInfo",
     "acl_file",
     "acl_setuser_args",
     "alerts_path",

@@ -30,8 +30,10 @@ from sinks._layout import (
     ALERTS_LOG,
     COOLDOWN_PREFIX,
     COVERT_CHANNEL,
+    COVERT_DISPOSITION_EVENTS,
     COVERT_LOG,
     DEADLETTER_STREAM,
+    DISPOSITION_EVENTS,
     HOTLISTS_CHANGED,
     OFFSETS_KEY,
     PENDING_KEY,
@@ -106,7 +108,9 @@ ACL_ROLES: Mapping[str, AclRole] = {
         ),
         channels=(_rel(ALERTS_CHANNEL), _rel(COVERT_CHANNEL), _rel(HOTLISTS_CHANGED)),
     ),
-    # Alert consoles (SUBSCRIBE, replay with XRANGE/XREAD, XINFO for the first id of a log),
+    # Alert consoles (the SSE stream: XRANGE/XREVRANGE backfill, XREAD BLOCK, XINFO for the
+    # first and trimmed ids of a log; the disposition event streams likewise; the demo's feed
+    # SUBSCRIBEs),
     # hotlist changes (PUBLISH), historical alerts of past-read matching (the same alert script
     # with no cooldown: it names the cooldown keys but only PUBLISHes and XADDs to the logs),
     # and the committed offsets that compaction reads.
@@ -129,6 +133,8 @@ ACL_ROLES: Mapping[str, AclRole] = {
         keys=(
             _rel(ALERTS_LOG),
             _rel(COVERT_LOG),
+            _rel(DISPOSITION_EVENTS),
+            _rel(COVERT_DISPOSITION_EVENTS),
             _rel(COOLDOWN_PREFIX) + "*",
             _rel(OFFSETS_KEY),
             _rel(PENDING_KEY),

@@ -1,0 +1,360 @@
+"""The live alert stream to a console as an act (ARCHITECTURE "Alert stream to consoles (SSE)").
+
+:func:`open_stream` checks the actor (``alerts:receive``; the covert log only for actors
+:class:`~service.Covert` allows, refused and audited before anything is read), checks the
+cursor and audits the opening. :meth:`AlertStream.events` then yields plain
+:class:`StreamEvent` values: the alerts after the cursor (XRANGE on the logs) or the last
+``replay`` ones, a ``gap`` when the cursor's successors were trimmed away, one ``dispositions``
+snapshot, then live alerts and disposition transitions (XREAD BLOCK on the log and event
+streams, never pub/sub) with a ``ping`` every heartbeat. :meth:`AlertStream.close` audits the
+closing with the number of alerts delivered; it runs however the events end (the client left,
+the session ended, the server stopped).
+
+The cursor of an alert is the position reached in each log the session reads: the general log's
+stream id, or ``<general id>_<covert id>`` for a session that reads the covert log too ("0-0"
+where nothing was seen). Resuming from it is exact for both logs whatever order the alerts of
+the two logs were delivered in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import orjson
+
+import records
+from service._acts import Acts
+from service._door import Actor, Door, Justification
+from service._errors import Forbidden, Invalid, ServiceError, Unauthenticated
+from sinks import (
+    ALERTS_LOG,
+    COVERT_DISPOSITION_EVENTS,
+    COVERT_LOG,
+    DISPOSITION_EVENTS,
+    SinksError,
+    StreamTail,
+    TailEntry,
+    parse_stream_id,
+)
+
+__all__ = [
+    "CONSOLE_WATCH",
+    "REPLAY_DEFAULT",
+    "REPLAY_MAX",
+    "AlertStream",
+    "Cursor",
+    "StreamEvent",
+    "current_dispositions",
+    "open_stream",
+]
+
+REPLAY_DEFAULT = 50
+REPLAY_MAX = 1000
+#: Entries read per round trip, in the backfill and the live reads.
+BATCH = 500
+#: How far back the ``dispositions`` snapshot looks.
+SNAPSHOT_MS = 24 * 3600 * 1000
+#: The justification recorded for a console stream opened without one: watching live alerts is
+#: the dispatcher's duty itself (``alerts:receive``), not an inquiry into stored reads. A case
+#: or event number or a description given with the request is recorded instead.
+CONSOLE_WATCH = Justification(description="watching live hotlist alerts on a dispatch console")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The position reached in the general log and, for a covert session, the covert log."""
+
+    general: str = "0-0"
+    covert: str | None = None
+
+    def text(self) -> str:
+        return self.general if self.covert is None else f"{self.general}_{self.covert}"
+
+    @classmethod
+    def parse(cls, text: str, *, covert: bool) -> Cursor:
+        """``"<id>"`` or ``"<id>_<id>"``; raises :class:`Invalid` (field ``last_event_id``). A
+        plain id given to a covert session has seen nothing of the covert log; a pair given to
+        a session without covert keeps its general part only."""
+        general, _, secret = text.strip().partition("_")
+        try:
+            parts = [parse_stream_id(general), *([parse_stream_id(secret)] if secret else [])]
+        except SinksError as exc:
+            msg = (
+                f"last_event_id {text!r} is not an event id of this stream: a stream id like "
+                "1764331200000-0, or two joined by '_' for a covert session"
+            )
+            raise Invalid(msg, "last_event_id") from exc
+        ids = [f"{ms}-{seq}" for ms, seq in parts]
+        if not covert:
+            return cls(ids[0])
+        return cls(ids[0], ids[1] if len(ids) > 1 else "0-0")
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event of the stream: ``kind`` is ``alert``, ``gap``, ``dispositions``,
+    ``disposition``, ``ping`` or ``end``; ``data`` is JSON; ``id`` the cursor (alerts only)."""
+
+    kind: str
+    data: bytes | None = None
+    id: str | None = None
+
+
+def _before(stream_id: str) -> str:
+    """The id just before ``stream_id``, so an exclusive read starts at ``stream_id``."""
+    ms, seq = parse_stream_id(stream_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-{2**64 - 1}" if ms > 0 else "0-0"
+
+
+def _alert_json(entry: TailEntry, covert: bool) -> bytes:
+    # The logged JSON is an object: add the two fields without decoding and encoding it again.
+    extra = b'"log_id":"' + entry.id.encode() + b'","covert":' + (b"true" if covert else b"false")
+    body = entry.payload.rstrip()
+    if body == b"{}":
+        return b"{" + extra + b"}"
+    return body[:-1] + b"," + extra + b"}"
+
+
+@dataclass
+class AlertStream:
+    """One console's open stream; build it with :func:`open_stream`."""
+
+    door: Door
+    actor: Actor
+    covert: bool
+    cursor: Cursor | None
+    replay: int
+    token: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    delivered: int = 0
+    transitions: int = 0
+    opened: float = field(default_factory=time.monotonic)
+    #: Why the stream ended on its own (the session ended), else None.
+    ended: str | None = None
+    _closed: bool = False
+
+    @property
+    def logs(self) -> list[str]:
+        return [ALERTS_LOG, COVERT_LOG] if self.covert else [ALERTS_LOG]
+
+    @property
+    def event_streams(self) -> list[str]:
+        return (
+            [DISPOSITION_EVENTS, COVERT_DISPOSITION_EVENTS] if self.covert else [DISPOSITION_EVENTS]
+        )
+
+    def _at(self, pos: dict[str, str]) -> str:
+        return Cursor(pos[ALERTS_LOG], pos[COVERT_LOG] if self.covert else None).text()
+
+    def _alert(self, entry: TailEntry, pos: dict[str, str]) -> StreamEvent:
+        pos[entry.stream] = entry.id
+        self.delivered += 1
+        return StreamEvent("alert", _alert_json(entry, entry.stream == COVERT_LOG), self._at(pos))
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        """The stream's events until the session ends (then one ``end``) or the caller stops."""
+        if self.door.redis_async is None:
+            raise AssertionError("the alert stream needs the door's asynchronous Redis client")
+        tail = StreamTail(self.door.redis_async)
+        pos: dict[str, str] = {}
+        if self.cursor is None:
+            async for event in self._replay(tail, pos):
+                yield event
+        else:
+            async for event in self._backfill(tail, pos):
+                yield event
+        events_pos = {s: await tail.last_id(s) for s in self.event_streams}
+        since = int(time.time() * 1000) - SNAPSHOT_MS
+        items = await asyncio.to_thread(
+            current_dispositions, self.door, self.actor, since, covert=self.covert
+        )
+        yield StreamEvent("dispositions", orjson.dumps({"items": items}))
+        async for event in self._live(tail, pos, events_pos):
+            yield event
+
+    async def _replay(self, tail: StreamTail, pos: dict[str, str]) -> AsyncIterator[StreamEvent]:
+        fetched = {s: await tail.newest(s, self.replay + 1) for s in self.logs}
+        merged = sorted((e for es in fetched.values() for e in es), key=lambda e: e.order)
+        shown = merged[len(merged) - self.replay :] if self.replay else []
+        first = {(e.stream, e.id) for e in shown}
+        for stream, entries in fetched.items():
+            # the newest entry of this log that is not replayed: everything after it is
+            older = [e.id for e in entries if (stream, e.id) not in first]
+            pos[stream] = older[-1] if older else "0-0"
+        for entry in shown:
+            yield self._alert(entry, pos)
+
+    async def _backfill(self, tail: StreamTail, pos: dict[str, str]) -> AsyncIterator[StreamEvent]:
+        assert self.cursor is not None
+        pos.update({ALERTS_LOG: self.cursor.general})
+        if self.covert:
+            pos[COVERT_LOG] = self.cursor.covert or "0-0"
+        gapped: dict[str, str] = {}
+        for stream in self.logs:
+            info = await tail.trim_info(stream)
+            if info.first_id is not None and info.lost_after(pos[stream]):
+                gapped[stream] = info.first_id
+        if gapped:
+            oldest = {**pos, **gapped}
+            data = {"after": self.cursor.text(), "oldest": self._at(oldest)}
+            data["logs"] = ["covert" if s == COVERT_LOG else "general" for s in gapped]
+            yield StreamEvent("gap", orjson.dumps(data))
+            pos.update({s: _before(first) for s, first in gapped.items()})
+        while True:
+            batches = {s: await tail.after(s, pos[s], BATCH) for s in self.logs}
+            full = [b[-1].order for b in batches.values() if len(b) == BATCH]
+            limit = min(full) if full else None
+            ready = sorted((e for b in batches.values() for e in b), key=lambda e: e.order)
+            for entry in ready:
+                if limit is None or entry.order <= limit:
+                    yield self._alert(entry, pos)
+            if limit is None:
+                return
+
+    async def _live(
+        self, tail: StreamTail, pos: dict[str, str], events_pos: dict[str, str]
+    ) -> AsyncIterator[StreamEvent]:
+        beat = self.door.config.sse_heartbeat_s
+        next_beat = time.monotonic() + beat
+        while True:
+            wait_ms = max(1, int((next_beat - time.monotonic()) * 1000))
+            entries = await tail.wait({**pos, **events_pos}, wait_ms, BATCH)
+            alerts = sorted((e for e in entries if e.stream in pos), key=lambda e: e.order)
+            for entry in alerts:
+                yield self._alert(entry, pos)
+            for entry in entries:
+                if entry.stream in events_pos:
+                    events_pos[entry.stream] = entry.id
+                    self.transitions += 1
+                    yield StreamEvent("disposition", entry.payload)
+            if time.monotonic() >= next_beat:
+                ended = await asyncio.to_thread(self._session_ended)
+                if ended:
+                    self.ended = ended
+                    yield StreamEvent("end", orjson.dumps({"reason": ended}))
+                    return
+                yield StreamEvent("ping")
+                next_beat = time.monotonic() + beat
+
+    def _session_ended(self) -> str | None:
+        """Why the session no longer holds (logged out, expired, disabled), else None."""
+        if self.token is None:
+            return None
+        try:
+            user = self.door.session_user(self.token)
+        except Unauthenticated as exc:
+            return f"session ended: {exc}"
+        if not user.active:
+            return f"user {user.username!r} is disabled"
+        return None
+
+    def close(self, how: str) -> None:
+        """Audit the closing (once): alerts and transitions delivered, the cursor reached."""
+        if self._closed:
+            return
+        self._closed = True
+        terms = {
+            **self.actor.origin,
+            "stream": self.id,
+            "covert": self.covert,
+            "delivered": self.delivered,
+            "transitions": self.transitions,
+            "seconds": round(time.monotonic() - self.opened, 3),
+            "closed": self.ended or how,
+        }
+        act = Acts.ALERT_STREAM_CLOSE
+        self.door.record_attempt(
+            self.actor.username,
+            act.action,
+            act.kind,
+            "allowed",
+            None,
+            terms,
+            self.actor.client,
+            self.actor.why,
+            result_count=self.delivered,
+        )
+
+
+def open_stream(
+    door: Door,
+    actor: Actor,
+    *,
+    covert: bool = False,
+    last_event_id: str | None = None,
+    replay: int = REPLAY_DEFAULT,
+    token: str | None = None,
+) -> AlertStream:
+    """Check and audit the opening of ``actor``'s alert stream; every refusal is audited.
+    ``token`` is the session's, checked at each heartbeat so a logout ends the stream."""
+    act = Acts.ALERT_STREAM
+    door.admit(actor, act)
+    if covert:
+        refused = actor.covert.forbidden_log(actor.username)
+        if refused:
+            raise door.deny(actor, act, Forbidden(refused))
+    if not 0 <= replay <= REPLAY_MAX:
+        msg = f"replay {replay} is not from 0 to {REPLAY_MAX} (the alerts shown on connect)"
+        raise door.deny(actor, act, Invalid(msg, "replay"))
+    try:
+        cursor = Cursor.parse(last_event_id, covert=covert) if last_event_id else None
+    except ServiceError as exc:
+        raise door.deny(actor, act, exc) from exc
+    stream = AlertStream(door, actor, covert, cursor, replay, token)
+    terms = {
+        "stream": stream.id,
+        "covert": covert,
+        "last_event_id": cursor.text() if cursor else None,
+        "replay": None if cursor else replay,
+    }
+    door.read(actor, act, lambda access: None, terms)
+    return stream
+
+
+def current_dispositions(
+    door: Door, actor: Actor, since_ms: int, *, covert: bool = False
+) -> list[dict[str, object]]:
+    """The current state of each alert dispositioned since ``since_ms`` that this session may
+    see (covert lists' alerts only when ``covert``), for the stream's ``dispositions`` snapshot.
+
+    Reads the dispositions :mod:`records` keeps today (the verdict of each alert, the latest
+    winning), in the shape of the console's transitions; fields that table does not hold are
+    null."""
+    secret = {h.name for h in records.list_hotlists(door.engine, include_covert=True) if h.covert}
+    show_covert = covert and actor.covert.allowed
+    latest: dict[str, tuple[int, records.Disposition]] = {}
+    for seq, found in enumerate(records.list_dispositions(door.engine, start_ms=since_ms), 1):
+        latest[found.alert_id] = (seq, found)
+    out: list[dict[str, object]] = []
+    for seq, found in latest.values():
+        is_covert = found.hotlist in secret
+        if is_covert and not show_covert:
+            continue
+        out.append(
+            {
+                "alert_id": found.alert_id,
+                "log_id": None,
+                "hotlist_id": None,
+                "hotlist": found.hotlist,
+                "priority": None,
+                "match_kind": None,
+                "covert": is_covert,
+                "state": found.disposition,
+                "seq": seq,
+                "by": found.username,
+                "at": records.iso_utc(found.at_ms),
+                "reason": found.reason or None,
+                "reason_text": None,
+                "action": None,
+                "note": None,
+                "deadline_at": None,
+                "claimed_by": None,
+            }
+        )
+    return out
