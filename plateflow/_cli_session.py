@@ -49,6 +49,7 @@ __all__ = [
     "cli_client",
     "door_of",
     "os_identity",
+    "read_token",
     "register",
     "token_path",
 ]
@@ -100,7 +101,8 @@ def _write_token(path: Path, token: str) -> None:
     os.replace(temp, path)
 
 
-def _read_token(settings: Settings) -> str | None:
+def read_token(settings: Settings) -> str | None:
+    """The session token: ``PLATEFLOW_SESSION_TOKEN``, else the cached file, else None."""
     given = os.environ.get(SESSION_ENV, "").strip()
     if given:
         return given
@@ -169,7 +171,7 @@ def act_as(
     )
     return door.enter(
         act,
-        _read_token(settings),
+        read_token(settings),
         why=why_of(args, case_number),
         client=cli_client(),
         origin={"command": command},
@@ -227,7 +229,7 @@ def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_logout(args: argparse.Namespace, settings: Settings) -> int:
-    token = _read_token(settings)
+    token = read_token(settings)
     if token is None:
         out.print("no session to close")
         return 0

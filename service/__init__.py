@@ -41,7 +41,7 @@ from records import (
     iso_utc,
 )
 from service._acts import Acts
-from service._alerts import ALERT_KINDS, alert_history, alert_log, subscribe
+from service._alerts import ALERT_KINDS, alert_history, alert_log
 from service._audit import audit_report, read_audit, verify_audit, verify_audit_scheduled
 from service._config import ServiceConfig
 from service._covert import Covert
@@ -216,7 +216,6 @@ __all__ = [
     "set_password",
     "set_policy",
     "set_roles",
-    "subscribe",
     "to_ms",
     "today",
     "utc_window",

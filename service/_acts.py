@@ -37,7 +37,6 @@ class Acts:
     # alerts
     ALERT_HISTORY = Act("alerts.history", P.ALERTS_VIEW)
     ALERT_LOG = Act("alerts.log", P.ALERTS_VIEW)
-    ALERT_SUBSCRIBE = Act("alerts.subscribe", P.ALERTS_RECEIVE, kind="alert")
     #: The live alert stream (SSE): its opening, and its closing with the count delivered.
     ALERT_STREAM = Act("alerts.stream", P.ALERTS_RECEIVE, kind="alert")
     ALERT_STREAM_CLOSE = Act("alerts.stream.close", P.ALERTS_RECEIVE, kind="alert")

@@ -4,6 +4,9 @@ the gap after trimming, heartbeats, dispositions, and the audited opening and cl
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ class Live:
     bus: AlertBus
     redis: redis.Redis
     tokens: dict[str, str]
+    database_url: str
 
     def stream(self, user: str, **params: Any) -> SseClient:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
@@ -73,7 +77,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[L
         for username in USERS:
             body = {"username": username, "password": PASSWORD}
             tokens[username] = httpx.post(f"{base}/v1/auth/login", json=body).json()["token"]
-        yield Live(base, engine, AlertBus(client, cooldown_s=0), client, tokens)
+        yield Live(base, engine, AlertBus(client, cooldown_s=0), client, tokens, url)
     client.close()
     engine.dispose()
 
@@ -247,3 +251,43 @@ def test_a_logout_ends_the_stream(live: Live, tmp_path: Path) -> None:
     with pytest.raises(EOFError):
         stream.next()
     stream.close()
+
+
+def test_plateflow_subscribe_follows_the_stream_after_plateflow_login(
+    live: Live, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEFLOW_")}
+    env |= {
+        "PLATEFLOW_DATABASE_URL": live.database_url,
+        "PLATEFLOW_DATA_DIR": str(tmp_path / "data"),
+        "PLATEFLOW_API_URL": live.url,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    cli = [sys.executable, "-m", "plateflow.cli"]
+    run = subprocess.run(
+        [*cli, "login", "dora", "--password-stdin"],
+        input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    live.publish("s-001")
+    follow = subprocess.Popen(
+        [*cli, "subscribe", "--json", "--replay", "1", "--count", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert follow.stdout is not None
+        first = follow.stdout.readline()  # the replayed alert: the stream is open
+        live.publish("s-002")
+        stdout, stderr = follow.communicate(timeout=60)
+    finally:
+        follow.kill()
+    assert follow.returncode == 0, stderr
+    alerts = [orjson.loads(line) for line in [first, *stdout.splitlines()]]
+    assert [a["alert_id"] for a in alerts] == ["s-001", "s-002"]
+    assert live.audit("alerts.stream")[-1].username == "dora"
+    # without a login the command says what to do
+    env["XDG_STATE_HOME"] = str(tmp_path / "nobody")
+    refused = subprocess.run(
+        [*cli, "subscribe"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode != 0 and "plateflow login" in refused.stderr
