@@ -56,6 +56,9 @@ REPLAY_DEFAULT = 50
 REPLAY_MAX = 1000
 #: Entries read per round trip, in the backfill and the live reads.
 BATCH = 500
+#: The longest one blocking read waits, in ms: well under the client's socket timeout (redis-py
+#: gives up on a reply after 5 s by default), whatever the heartbeat interval.
+BLOCK_MAX_MS = 2000
 #: How far back the ``dispositions`` snapshot looks.
 SNAPSHOT_MS = 24 * 3600 * 1000
 #: The justification recorded for a console stream opened without one: watching live alerts is
@@ -223,7 +226,7 @@ class AlertStream:
         beat = self.door.config.sse_heartbeat_s
         next_beat = time.monotonic() + beat
         while True:
-            wait_ms = max(1, int((next_beat - time.monotonic()) * 1000))
+            wait_ms = min(BLOCK_MAX_MS, max(1, int((next_beat - time.monotonic()) * 1000)))
             entries = await tail.wait({**pos, **events_pos}, wait_ms, BATCH)
             alerts = sorted((e for e in entries if e.stream in pos), key=lambda e: e.order)
             for entry in alerts:
