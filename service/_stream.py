@@ -6,7 +6,8 @@ cursor and audits the opening. :meth:`AlertStream.events` then yields plain
 :class:`StreamEvent` values: the alerts after the cursor (XRANGE on the logs) or the last
 ``replay`` ones, a ``gap`` when the cursor's successors were trimmed away, one ``dispositions``
 snapshot, then live alerts and disposition transitions (XREAD BLOCK on the log and event
-streams, never pub/sub) with a ``ping`` every heartbeat. :meth:`AlertStream.close` audits the
+streams, never pub/sub, by one reader per process for every open stream:
+:mod:`service._fanout`) with a ``ping`` every heartbeat. :meth:`AlertStream.close` audits the
 closing with the number of alerts delivered; it runs however the events end (the client left,
 the session ended, the server stopped).
 
@@ -30,6 +31,7 @@ import records
 from service._acts import Acts
 from service._door import Actor, Door, Justification
 from service._errors import Forbidden, Invalid, ServiceError, Unauthenticated
+from service._fanout import Fanout, Subscriber, fanout_of
 from sinks import (
     ALERTS_LOG,
     COVERT_DISPOSITION_EVENTS,
@@ -162,24 +164,28 @@ class AlertStream:
 
     async def events(self) -> AsyncIterator[StreamEvent]:
         """The stream's events until the session ends (then one ``end``) or the caller stops."""
-        if self.door.redis_async is None:
+        client = self.door.redis_async
+        if client is None:
             raise AssertionError("the alert stream needs the door's asynchronous Redis client")
-        tail = StreamTail(self.door.redis_async)
-        pos: dict[str, str] = {}
-        if self.cursor is None:
-            async for event in self._replay(tail, pos):
+        tail = StreamTail(client)
+        hub = fanout_of(client, BLOCK_MAX_MS, BATCH)
+        # subscribed before the backfill: whatever is added from now on reaches the queue
+        sub = await hub.subscribe([*self.logs, *self.event_streams])
+        try:
+            pos: dict[str, str] = {}
+            head = self._replay(tail, pos) if self.cursor is None else self._backfill(tail, pos)
+            async for event in head:
                 yield event
-        else:
-            async for event in self._backfill(tail, pos):
+            pos.update({s: await tail.last_id(s) for s in self.event_streams})
+            since = int(time.time() * 1000) - SNAPSHOT_MS
+            items = await asyncio.to_thread(
+                current_dispositions, self.door, self.actor, since, covert=self.covert
+            )
+            yield StreamEvent("dispositions", orjson.dumps({"items": items}))
+            async for event in self._live(hub, sub, tail, pos):
                 yield event
-        events_pos = {s: await tail.last_id(s) for s in self.event_streams}
-        since = int(time.time() * 1000) - SNAPSHOT_MS
-        items = await asyncio.to_thread(
-            current_dispositions, self.door, self.actor, since, covert=self.covert
-        )
-        yield StreamEvent("dispositions", orjson.dumps({"items": items}))
-        async for event in self._live(tail, pos, events_pos):
-            yield event
+        finally:
+            hub.unsubscribe(sub)
 
     async def _replay(self, tail: StreamTail, pos: dict[str, str]) -> AsyncIterator[StreamEvent]:
         fetched = {s: await tail.newest(s, self.replay + 1) for s in self.logs}
@@ -221,29 +227,57 @@ class AlertStream:
                 return
 
     async def _live(
-        self, tail: StreamTail, pos: dict[str, str], events_pos: dict[str, str]
+        self, hub: Fanout, sub: Subscriber, tail: StreamTail, pos: dict[str, str]
     ) -> AsyncIterator[StreamEvent]:
+        """Live entries from the fan-out past ``pos`` (each log and event stream's position)."""
         beat = self.door.config.sse_heartbeat_s
         next_beat = time.monotonic() + beat
-        while True:
-            wait_ms = min(BLOCK_MAX_MS, max(1, int((next_beat - time.monotonic()) * 1000)))
-            entries = await tail.wait({**pos, **events_pos}, wait_ms, BATCH)
-            alerts = sorted((e for e in entries if e.stream in pos), key=lambda e: e.order)
-            for entry in alerts:
-                yield self._alert(entry, pos)
-            for entry in entries:
-                if entry.stream in events_pos:
-                    events_pos[entry.stream] = entry.id
-                    self.transitions += 1
-                    yield StreamEvent("disposition", entry.payload)
-            if time.monotonic() >= next_beat:
-                ended = await asyncio.to_thread(self._session_ended)
-                if ended:
-                    self.ended = ended
-                    yield StreamEvent("end", orjson.dumps({"reason": ended}))
-                    return
-                yield StreamEvent("ping")
-                next_beat = time.monotonic() + beat
+        try:
+            while True:
+                entries = await sub.next_batch(next_beat - time.monotonic())
+                if sub.error is not None:
+                    raise sub.error
+                if sub.overflowed and sub.queue.empty():
+                    hub.unsubscribe(sub)
+                    sub = await hub.subscribe(sub.streams)
+                    entries += await self._catch_up(tail, pos)
+                # an entry at or before its stream's position was delivered already (by the
+                # backfill, or twice in a catch-up): checked as each one goes out
+                alerts = sorted(
+                    (e for e in entries if e.stream in self.logs), key=lambda e: e.order
+                )
+                for entry in alerts:
+                    if entry.order > parse_stream_id(pos[entry.stream]):
+                        yield self._alert(entry, pos)
+                for entry in entries:
+                    if entry.stream in self.event_streams and entry.order > parse_stream_id(
+                        pos[entry.stream]
+                    ):
+                        pos[entry.stream] = entry.id
+                        self.transitions += 1
+                        yield StreamEvent("disposition", entry.payload)
+                if time.monotonic() >= next_beat:
+                    ended = await asyncio.to_thread(self._session_ended)
+                    if ended:
+                        self.ended = ended
+                        yield StreamEvent("end", orjson.dumps({"reason": ended}))
+                        return
+                    yield StreamEvent("ping")
+                    next_beat = time.monotonic() + beat
+        finally:
+            hub.unsubscribe(sub)
+
+    async def _catch_up(self, tail: StreamTail, pos: dict[str, str]) -> list[TailEntry]:
+        """Everything after ``pos`` in each stream, read from Redis (after an overflow)."""
+        out: list[TailEntry] = []
+        for stream, after in pos.items():
+            while True:
+                found = await tail.after(stream, after, BATCH)
+                out.extend(found)
+                if len(found) < BATCH:
+                    break
+                after = found[-1].id
+        return out
 
     def _session_ended(self) -> str | None:
         """Why the session no longer holds (logged out, expired, disabled), else None."""

@@ -149,10 +149,10 @@ def test_reconnect_with_last_event_id_gets_exactly_the_missed_alerts(live: Live)
 def test_covert_alerts_reach_only_the_covert_right_and_resume_over_both_logs(
     live: Live,
 ) -> None:
-    live.publish("g-001")
-    live.publish("c-001", covert=True)
-    live.publish("g-002")
-    live.publish("c-002", covert=True)
+    # the two logs are merged by stream id, whose unit is the millisecond: publish in distinct ones
+    for alert_id in ("g-001", "c-001", "g-002", "c-002"):
+        live.publish(alert_id, covert=alert_id.startswith("c"))
+        time.sleep(0.003)
 
     refused = httpx.get(
         f"{live.url}/v1/alerts/stream",
@@ -179,6 +179,7 @@ def test_covert_alerts_reach_only_the_covert_right_and_resume_over_both_logs(
     resume_at = [e for e in got if e.event == "alert"][1].id  # g-002 and c-002 were missed
     covert.close()
     live.publish("g-003")
+    time.sleep(0.003)
     live.publish("c-003", covert=True)
     again = live.stream("cora", covert="true", last_event_id=resume_at)
     assert ids_of(again.until("dispositions")) == ["g-002", "c-002", "g-003", "c-003"]
@@ -223,6 +224,20 @@ def test_disposition_events_and_snapshot_travel_on_the_stream(live: Live) -> Non
     items = covert.until("dispositions")[-1].json()["items"]
     assert {i["alert_id"] for i in items} == {"a-old", "a-cov"}
     covert.close()
+
+
+def test_a_stream_whose_queue_overflows_catches_up_from_redis(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("service._fanout.QUEUE_MAX", 3)
+    stream = live.stream("dora", replay="0")
+    stream.until("dispositions")
+    burst = [f"o-{i:03d}" for i in range(12)]
+    live.publish(*burst)  # one XADD script: the reader hands all twelve at once
+    live.publish("o-100")
+    got = ids_of(stream.alerts(13))
+    assert got == [*burst, "o-100"]
+    stream.close()
 
 
 def test_refusals_before_the_stream_opens(live: Live) -> None:
