@@ -40,7 +40,8 @@ class SseEvent:
 def parse_events(lines: Iterator[bytes]) -> Iterator[SseEvent | int]:
     """Events of an event stream; an ``int`` is a ``retry:`` (milliseconds). Comments (the
     heartbeats) are skipped."""
-    event, data, event_id, seen = "message", [], None, False
+    event, event_id, seen = "message", None, False
+    data: list[str] = []
     for raw in lines:
         line = raw.decode("utf-8").rstrip("\r\n")
         if not line:

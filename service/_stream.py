@@ -211,7 +211,7 @@ class AlertStream:
                 gapped[stream] = info.first_id
         if gapped:
             oldest = {**pos, **gapped}
-            data = {"after": self.cursor.text(), "oldest": self._at(oldest)}
+            data: dict[str, object] = {"after": self.cursor.text(), "oldest": self._at(oldest)}
             data["logs"] = ["covert" if s == COVERT_LOG else "general" for s in gapped]
             yield StreamEvent("gap", orjson.dumps(data))
             pos.update({s: _before(first) for s, first in gapped.items()})

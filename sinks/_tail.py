@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -56,18 +57,20 @@ class TrimInfo:
         return parse_stream_id(cursor) < parse_stream_id(self.first_id)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _entries(
-    stream: str, raw: Sequence[tuple[bytes, dict[bytes, bytes]]] | None
-) -> list[TailEntry]:
+def _entries(stream: str, raw: Sequence[Any] | None) -> list[TailEntry]:
+    """``[(id, {field: value})...]`` as redis-py returns them (bytes, or str when decoded)."""
     out: list[TailEntry] = []
     for entry_id, fields in raw or ():
         if entry_id is None or not fields:
             continue
         payload = next((fields[f] for f in _PAYLOAD_FIELDS if f in fields), None)
+        if payload is None:  # a client built with decode_responses=True: str field names
+            text = next((fields[f.decode()] for f in _PAYLOAD_FIELDS if f.decode() in fields), None)
+            payload = text.encode() if isinstance(text, str) else text
         if payload is not None:
             out.append(TailEntry(stream, _text(entry_id), payload))
     return out
@@ -109,7 +112,7 @@ class StreamTail:
 
     async def wait(self, positions: dict[str, str], block_ms: int, count: int) -> list[TailEntry]:
         """Entries after each stream's position, waiting up to ``block_ms`` for the first."""
-        raw = await self._client.xread(positions, count=count, block=block_ms)  # type: ignore[arg-type]
+        raw: Any = await self._client.xread(positions, count=count, block=block_ms)  # type: ignore[arg-type]
         out: list[TailEntry] = []
         for stream, entries in raw or ():
             out.extend(_entries(_text(stream), entries))
