@@ -13,6 +13,7 @@ once, with the alerts delivered; a generator route would leave that to garbage c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -83,8 +84,9 @@ def _wire(event: service.StreamEvent) -> bytes:
 
 async def _encode(stream: service.AlertStream) -> AsyncIterator[bytes]:
     yield format_sse_event(retry=RETRY_MS)
-    async for event in stream.events():
-        yield _wire(event)
+    async with contextlib.aclosing(stream.events()) as events:
+        async for event in events:
+            yield _wire(event)
 
 
 _EVENTS_DOC = (

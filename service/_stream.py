@@ -20,9 +20,10 @@ the two logs were delivered in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import orjson
@@ -63,6 +64,8 @@ BATCH = 500
 BLOCK_MAX_MS = 2000
 #: How far back the ``dispositions`` snapshot looks.
 SNAPSHOT_MS = 24 * 3600 * 1000
+Events = AsyncGenerator["StreamEvent", None]
+
 #: The justification recorded for a console stream opened without one: watching live alerts is
 #: the dispatcher's duty itself (``alerts:receive``), not an inquiry into stored reads. A case
 #: or event number or a description given with the request is recorded instead.
@@ -162,7 +165,7 @@ class AlertStream:
         self.delivered += 1
         return StreamEvent("alert", _alert_json(entry, entry.stream == COVERT_LOG), self._at(pos))
 
-    async def events(self) -> AsyncIterator[StreamEvent]:
+    async def events(self) -> Events:
         """The stream's events until the session ends (then one ``end``) or the caller stops."""
         client = self.door.redis_async
         if client is None:
@@ -174,20 +177,23 @@ class AlertStream:
         try:
             pos: dict[str, str] = {}
             head = self._replay(tail, pos) if self.cursor is None else self._backfill(tail, pos)
-            async for event in head:
-                yield event
+            async with contextlib.aclosing(head) as events:
+                async for event in events:
+                    yield event
             pos.update({s: await tail.last_id(s) for s in self.event_streams})
             since = int(time.time() * 1000) - SNAPSHOT_MS
             items = await asyncio.to_thread(
                 current_dispositions, self.door, self.actor, since, covert=self.covert
             )
             yield StreamEvent("dispositions", orjson.dumps({"items": items}))
-            async for event in self._live(hub, sub, tail, pos):
-                yield event
+            # closed with this generator, not when collected: its finally leaves the fan-out
+            async with contextlib.aclosing(self._live(hub, sub, tail, pos)) as live:
+                async for event in live:
+                    yield event
         finally:
             hub.unsubscribe(sub)
 
-    async def _replay(self, tail: StreamTail, pos: dict[str, str]) -> AsyncIterator[StreamEvent]:
+    async def _replay(self, tail: StreamTail, pos: dict[str, str]) -> Events:
         fetched = {s: await tail.newest(s, self.replay + 1) for s in self.logs}
         merged = sorted((e for es in fetched.values() for e in es), key=lambda e: e.order)
         shown = merged[len(merged) - self.replay :] if self.replay else []
@@ -199,7 +205,7 @@ class AlertStream:
         for entry in shown:
             yield self._alert(entry, pos)
 
-    async def _backfill(self, tail: StreamTail, pos: dict[str, str]) -> AsyncIterator[StreamEvent]:
+    async def _backfill(self, tail: StreamTail, pos: dict[str, str]) -> Events:
         assert self.cursor is not None
         pos.update({ALERTS_LOG: self.cursor.general})
         if self.covert:
@@ -228,7 +234,7 @@ class AlertStream:
 
     async def _live(
         self, hub: Fanout, sub: Subscriber, tail: StreamTail, pos: dict[str, str]
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> Events:
         """Live entries from the fan-out past ``pos`` (each log and event stream's position)."""
         beat = self.door.config.sse_heartbeat_s
         next_beat = time.monotonic() + beat
