@@ -240,6 +240,17 @@ def test_a_stream_whose_queue_overflows_catches_up_from_redis(
     stream.close()
 
 
+def test_a_browser_streams_with_its_session_cookie(live: Live) -> None:
+    body = {"username": "dora", "password": PASSWORD, "cookie": True}
+    login = httpx.post(f"{live.url}/v1/auth/login", json=body)
+    cookie = f"plateflow_session={login.cookies['plateflow_session']}"
+    live.publish("b-001")
+    stream = SseClient(f"{live.url}/v1/alerts/stream", headers={"Cookie": cookie})
+    assert stream.status == 200  # a GET: no CSRF header needed
+    assert ids_of(stream.until("dispositions")) == ["b-001"]
+    stream.close()
+
+
 def test_refusals_before_the_stream_opens(live: Live) -> None:
     url = f"{live.url}/v1/alerts/stream"
     assert httpx.get(url).status_code == 401
