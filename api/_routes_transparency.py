@@ -43,7 +43,9 @@ _PUBLIC = (
     "searched, a case number or a confidential list (427.6). 404 when the page is turned off "
     "(`PLATEFLOW_TRANSPARENCY_PAGE=false`)."
 )
-_OFF = {404: {"description": "The transparency page is turned off."}}
+_OFF: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The transparency page is turned off."}
+}
 
 
 def _cache(request: Request) -> service.TransparencyCache:

@@ -242,10 +242,11 @@ def designate(
     if missing:
         raise RecordsError(f"a designee needs a {' and a '.join(missing)} (427.2.1(e))")
     at = now_ms()
-    values = {
+    title, name = title.strip()[:128], name.strip()[:128]
+    values: dict[str, Any] = {
         "role": role,
-        "title": title.strip()[:128],
-        "name": name.strip()[:128],
+        "title": title,
+        "name": name,
         "since": since,
         "recorded_by": by,
         "recorded_at": at,
@@ -261,12 +262,12 @@ def designate(
             at_ms=at,
             terms={
                 "role": role,
-                "title": values["title"],
-                "name": values["name"],
+                "title": title,
+                "name": name,
                 "since": since.isoformat(),
             },
         )
-    return Designee(role, values["title"], values["name"], since, by, at)
+    return Designee(role, title, name, since, by, at)
 
 
 def _designee(row: Mapping[Any, Any]) -> Designee:

@@ -294,7 +294,7 @@ def _dispositions(door: Door, months: list[str], covert: set[str], k: int) -> di
 
 def _policy(door: Door, today: date) -> dict[str, Any]:
     versions = records.list_policies(door.engine)
-    history = [
+    history: list[dict[str, Any]] = [
         {
             "version": p.version,
             "title": p.title,

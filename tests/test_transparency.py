@@ -33,6 +33,7 @@ import records
 import service
 from api import create_app
 from plateflow._cli_cases import record_purges
+from plateflow.cli import main
 from plateflow.settings import Settings
 from records._schema import audit_log, hotlist_entries, release_requests, users
 from service import Acts, Justification, SearchSpec
@@ -443,3 +444,37 @@ def test_the_page_opens_in_chromium_with_everything_local(world: World, redis_ur
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_the_command_line_publishes_designates_and_shows(
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    flags = ["--database-url", str(world.engine.url.render_as_string(hide_password=False)),
+             "--data-dir", str(world.data_dir)]  # fmt: skip
+    assert main(["transparency", "show", *flags]) == 0  # public figures: no session needed
+    shown = capsys.readouterr().out
+    assert "Morgan Castellano" in shown and POLICY_TITLE in shown and "fewer than 5" in shown
+    why = ["--description", DESCRIPTION]
+    assert main(["transparency", "designate", "--role", "custodian", "--title", "Records "
+                 "Manager", "--name", "Dana Whitfield", *why, *flags]) == 1  # fmt: skip
+    assert "log in first" in capsys.readouterr().err + capsys.readouterr().out
+    token = login_all(world.client, [ADMIN])[ADMIN]
+    monkeypatch.setenv("PLATEFLOW_SESSION_TOKEN", token)
+    pdf = tmp_path / "policy.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n% a tiny stand-in for the adopted policy\n%%EOF\n")
+    today = date.today().isoformat()
+    assert main(["transparency", "publish", str(pdf), "--effective", today, "--title",
+                 "Adopted ALPR policy", *why, *flags]) == 0  # fmt: skip
+    assert main(["transparency", "designate", "--role", "custodian", "--title", "Records "
+                 "Manager", "--name", "Dana Whitfield", *why, *flags]) == 0  # fmt: skip
+    page = service.transparency(world.door)
+    current = page["policy"]["current"]
+    assert current["title"] == "Adopted ALPR policy" and current["media_type"] == "application/pdf"
+    assert "text" not in current
+    assert page["designees"]["current"]["custodian"]["name"] == "Dana Whitfield"
+    assert service.policy_file(world.door, current["version"]).content == pdf.read_bytes()
+    html = service.render_transparency_html(page)
+    assert "Dana Whitfield" in html and f'href="/transparency/policy/{current["version"]}"' in html
