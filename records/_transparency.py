@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from records._audit import append_audit
 from records._errors import NotFoundError, RecordsError
-from records._schema import now_ms, policy_documents, transparency_designees, write_tx
+from records._schema import audit_head, now_ms, policy_documents, transparency_designees, write_tx
 
 __all__ = [
     "DESIGNEE_ROLES",
@@ -163,6 +163,9 @@ def publish_policy(
     at = now_ms()
     digest = hashlib.sha256(content).hexdigest()
     with write_tx(engine) as conn:
+        # Two administrators publishing at once take turns on the audit head's lock (SQLite:
+        # the write transaction), so both do not take the same next version.
+        conn.execute(sa.select(audit_head.c.seq).with_for_update())
         last = conn.execute(sa.select(sa.func.max(policy_documents.c.version))).scalar()
         version = int(last or 0) + 1
         conn.execute(

@@ -199,7 +199,7 @@ def _series(counts: Counter[str], months: list[str], k: int) -> dict[str, Any]:
 
 
 def _file_rows(path: Path) -> int:
-    return int(pq.ParquetFile(path).metadata.num_rows)
+    return int(pq.read_metadata(path).num_rows)
 
 
 def _stored_reads(door: Door) -> Counter[str]:
