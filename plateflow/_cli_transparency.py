@@ -103,6 +103,13 @@ def cmd_designate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_WHY = {
+    "case": "with a case number",
+    "event": "with an event number",
+    "description": "with a description",
+}
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return f"fewer than {value['fewer_than']}"
@@ -160,7 +167,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
                 ("cameras reporting (30 days)", page["cameras_reporting_30d"]),
                 ("alerts (12 months)", page["alerts"]["total"]),
                 ("searches (12 months)", searches["total"]),
-                *((f"  with a {k}", v) for k, v in searches["by_justification"].items()),
+                *((f"  {_WHY.get(k, k)}", v) for k, v in searches["by_justification"].items()),
                 *((f"  {k} searches", v) for k, v in searches["by_kind"].items()),
                 ("refused search attempts", searches["refused"]),
                 *((f"releases {k}", v) for k, v in page["releases"].items()),
