@@ -69,8 +69,9 @@ NOTES: Mapping[str, str] = {
     "reads": "plate reads held in the read store now, by the month they were read; reads "
     "past retention are purged, so older months are gone",
     "cameras": f"cameras that sent at least one stored read in the last {CAMERA_DAYS} days",
-    "hotlists": "hotlists in use by category, with their live entries; lists kept confidential "
-    "(427.6) are counted as one number, never named, and their entries are not shown",
+    "hotlists": "hotlists kept in the system's records, by category, with their live entries "
+    "(lists loaded from files at start are not counted); lists kept confidential (427.6) are "
+    "counted as one number, never named, and their entries are not shown",
     "alerts": "hotlist hits stored, by the month of the read; repeat sightings within the "
     "cooldown and hits on confidential lists are not counted",
     "dispositions": "alerts an operator checked and accepted or rejected, by month "
