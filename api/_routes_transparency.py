@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 import service
@@ -36,6 +36,7 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "public, max-age=60",
 }
+_JSON_HEADERS = {"Cache-Control": "public, max-age=60", "X-Content-Type-Options": "nosniff"}
 _PUBLIC = (
     " Public: no login, no justification and no audit record per request. This is the one "
     "unauthenticated data route of the API; it shows aggregates only (counts under the "
@@ -65,9 +66,9 @@ def _cache(request: Request) -> service.TransparencyCache:
     "figure counts. Recomputed at most once per `PLATEFLOW_TRANSPARENCY_REFRESH_S`." + _PUBLIC,
     responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **_OFF},
 )
-async def transparency_json(request: Request) -> JSONResponse:
-    page: dict[str, Any] = await run_in_threadpool(_cache(request).get)
-    return JSONResponse(page, headers={"Cache-Control": "public, max-age=60"})
+async def transparency_json(request: Request) -> Response:
+    body, _ = await run_in_threadpool(_cache(request).rendered)
+    return Response(body, media_type="application/json", headers=_JSON_HEADERS)
 
 
 @router.get(
@@ -79,8 +80,7 @@ async def transparency_json(request: Request) -> JSONResponse:
     responses=_OFF,
 )
 async def transparency_page(request: Request) -> HTMLResponse:
-    page: dict[str, Any] = await run_in_threadpool(_cache(request).get)
-    html = await run_in_threadpool(service.render_transparency_html, page)
+    _, html = await run_in_threadpool(_cache(request).rendered)
     return HTMLResponse(html, headers=_PAGE_HEADERS)
 
 

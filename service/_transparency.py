@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -38,6 +39,7 @@ import records
 from service._acts import Acts
 from service._door import Actor, Door
 from service._errors import NotFound, Unavailable
+from service._transparency_html import render_transparency_html
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +421,7 @@ class TransparencyCache:
         self._at = 0.0
         self._failed_at: float | None = None
         self._documents: dict[int, records.PolicyDocument] = {}
+        self._rendered: tuple[dict[str, Any], bytes, str] | None = None
 
     def _fresh(self) -> bool:
         if self._page is None:
@@ -443,6 +446,16 @@ class TransparencyCache:
         if self._page is None:
             raise Unavailable("the transparency figures cannot be computed now; retry later")
         return self._page
+
+    def rendered(self) -> tuple[bytes, str]:
+        """The page as JSON bytes and as HTML, rendered once per computation (rendering on
+        every request would let a caller spend the server's time at will)."""
+        page = self.get()
+        held = self._rendered
+        if held is None or held[0] is not page:
+            held = (page, orjson.dumps(page), render_transparency_html(page))
+            self._rendered = held
+        return held[1], held[2]
 
     def policy(self, version: int) -> records.PolicyDocument:
         """A version listed on the page, with its bytes; read once, since a published version

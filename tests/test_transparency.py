@@ -391,6 +391,8 @@ def test_the_page_is_computed_once_per_interval(world: World) -> None:
     for thread in threads:
         thread.join()
     assert cache.get() is first and cache.computations == 1
+    html = cache.rendered()[1]
+    assert cache.rendered()[1] is html  # rendered once per computation, not per request
     now[0] = 901.0
     assert cache.get() is not first and cache.computations == 2
 
