@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from html import escape
 
 from records._audit import iso_utc
+from records._hits import HitSummary
 from records._report import Report
 
 _GREEN, _RED, _BLUE, _GREY, _AMBER = "#2e7d32", "#c62828", "#1f5fa8", "#8a8f98", "#b26a00"
+_HIT_STATES = ("confirmed", "rejected", "dismissed", "verifying", "claimed")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;color:#1d232b;
@@ -170,6 +171,48 @@ def _card(value: object, label: str, cls: str = "") -> str:
     )
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _hits_section(h: HitSummary) -> str:
+    """Counts by list, match kind, final state and reason, and the time to verification."""
+    lists = [name for name, _ in h.by("hotlist")]
+    chart = hbar_chart(
+        "Hits per list by final state",
+        [(n, tuple(h.states_of(n)[s] for s in _HIT_STATES)) for n in lists],
+        (_GREEN, _RED, _GREY, _BLUE, _AMBER),
+        _HIT_STATES,
+    )
+    times = _table(
+        ("from", "to", "decisions", "median", "90th percentile"),
+        (
+            (start, "confirmed or rejected", t.count, _duration(t.median_s), _duration(t.p90_s))
+            for start, t in (
+                ("claim", h.claim_to_decision),
+                ("verification request", h.verify_to_decision),
+            )
+        ),
+        {2},
+    )
+    return (
+        chart + f'<p class="muted">{h.alerts} alerts dispositioned; {h.overdue} decided after '
+        "their verification deadline.</p>"
+        + _table(
+            ("list", "match kind", "final state", "reason", "alerts"),
+            ((c.hotlist, c.match_kind, c.state, c.reason or "", c.alerts) for c in h.counts),
+            {4},
+            empty="No alert was dispositioned in this period.",
+        )
+        + _table(("match kind", "alerts"), h.by("match_kind"), {1}, empty="")
+        + _table(("rejection or dismissal reason", "alerts"), h.by("reason"), {1}, empty="")
+        + "<h3>Time to verification</h3>"
+        + times
+    )
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML document."""
     r = report
@@ -216,15 +259,6 @@ def render_html(report: Report) -> str:
         (_RED,),
         ("denied",),
     )
-    disp = Counter((d.hotlist or "(unknown)", d.disposition) for d in r.dispositions)
-    lists = sorted({h for h, _ in disp})
-    disp_chart = hbar_chart(
-        "Alert dispositions per hotlist",
-        [(h, (disp[(h, "accepted")], disp[(h, "rejected")])) for h in lists],
-        (_GREEN, _GREY),
-        ("accepted", "rejected"),
-    )
-    rejections = Counter(d.reason for d in r.dispositions if d.disposition == "rejected")
     problems = _table(
         ("record", "finding", "detail"),
         ((p.seq, p.kind, p.detail) for p in r.chain.problems[:500]),
@@ -351,16 +385,7 @@ def render_html(report: Report) -> str:
                 {2},
             ),
         ),
-        (
-            "Alert dispositions",
-            disp_chart
-            + _table(
-                ("rejection reason", "count"),
-                rejections.most_common(),
-                {1},
-                empty="No rejected alerts.",
-            ),
-        ),
+        ("Hits and their dispositions (427.3(g))", _hits_section(r.hits)),
         (
             "Audit chain verification",
             (
@@ -433,15 +458,15 @@ def render_csv(report: Report) -> str:
         )
     for pu in r.purges:
         w.writerow(("purge", pu.partition, pu.rows, f"{iso_utc(pu.at_ms)} by {pu.by}"))
-    for di in r.dispositions:
+    h = r.hits
+    for hc in h.counts:
+        key = f"{hc.hotlist}; {hc.match_kind}; {hc.state}"
+        w.writerow(("hits", key, hc.alerts, f"reason={hc.reason or ''}"))
+    for name, t in (("claim", h.claim_to_decision), ("verify", h.verify_to_decision)):
         w.writerow(
-            (
-                "disposition",
-                di.alert_id,
-                di.disposition,
-                f"{di.hotlist or ''}; {di.reason}; {di.username}",
-            )
+            (f"time_{name}_to_decision", "seconds", t.count, f"median={t.median_s} p90={t.p90_s}")
         )
+    w.writerow(("hits_overdue", "decided after the deadline", h.overdue, ""))
     w.writerow(
         (
             "chain",

@@ -19,16 +19,21 @@ Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate,
 :func:`alert_history`, :func:`alert_log`, :func:`list_hotlists`, :func:`view_hotlist`,
 :func:`create_hotlist`, :func:`import_hotlist`, :func:`add_entry`, :func:`remove_entry`,
 :func:`set_policy`, :func:`check_policy`, user administration and training
-(:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`.
+(:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`,
+dispositions (:func:`transition`, :func:`current_dispositions`, :func:`disposition_lists`,
+:func:`add_disposition_code`, :func:`retire_disposition_code`).
 """
 
 from records import (
     AuditRecord,
+    DispositionCode,
+    DispositionLists,
     EntryRecord,
     HotlistChange,
     HotlistDetail,
     HotlistInfo,
     ImportResult,
+    KindShare,
     PlateSample,
     PolicyCost,
     ReleaseRequest,
@@ -44,6 +49,14 @@ from service._alerts import ALERT_KINDS, alert_history, alert_log, subscribe
 from service._audit import audit_report, read_audit, verify_audit, verify_audit_scheduled
 from service._config import ServiceConfig
 from service._covert import Covert
+from service._dispositions import (
+    add_disposition_code,
+    current_dispositions,
+    disposition_lists,
+    retire_disposition_code,
+    since_ms_of,
+    transition,
+)
 from service._door import ANONYMOUS, Act, Actor, Door, Justification
 from service._errors import (
     Conflict,
@@ -121,6 +134,8 @@ __all__ = [
     "AuditRecord",
     "Conflict",
     "Covert",
+    "DispositionCode",
+    "DispositionLists",
     "Door",
     "EntryRecord",
     "EvidenceCheck",
@@ -134,6 +149,7 @@ __all__ = [
     "ImportResult",
     "Invalid",
     "Justification",
+    "KindShare",
     "LegalHold",
     "Locked",
     "NewUser",
@@ -156,6 +172,7 @@ __all__ = [
     "UserDetail",
     "VerifyResult",
     "add_custody",
+    "add_disposition_code",
     "add_entry",
     "add_user",
     "alert_history",
@@ -164,10 +181,12 @@ __all__ = [
     "audit_report",
     "check_policy",
     "create_hotlist",
+    "current_dispositions",
     "cursor_window",
     "decide_release",
     "describe_user",
     "disable_user",
+    "disposition_lists",
     "enable_user",
     "evidence_file",
     "export_evidence",
@@ -191,15 +210,18 @@ __all__ = [
     "release_hold",
     "remove_entry",
     "request_release",
+    "retire_disposition_code",
     "search_act",
     "search_page",
     "search_stream",
     "set_password",
     "set_policy",
     "set_roles",
+    "since_ms_of",
     "subscribe",
     "to_ms",
     "today",
+    "transition",
     "utc_window",
     "verify_audit",
     "verify_audit_scheduled",
