@@ -295,14 +295,14 @@ def record_transition(
     if to == "undo":
         values = _undo(alert.alert_id, last_two, user.username, note, at, rules)
     else:
+        if last is not None and (conflict := _holder_conflict(alert.alert_id, last, user.username)):
+            raise conflict
         if to not in _NEXT.get(state, frozenset()):
             hint = " (claim it first)" if state == "new" else ""
             if state in FINAL_STATES:
                 hint = f" (it is final; {last.by if last else '?'} may undo it within the window)"
             msg = f"alert {alert.alert_id} is {state}: it cannot move to {to}{hint}"
             raise ConflictError(msg)
-        if last is not None and (conflict := _holder_conflict(alert.alert_id, last, user.username)):
-            raise conflict
         lists = disposition_lists(conn)
         reason, reason_text = _code(lists, "reason", reason, reason_text, to)
         action, _ = _code(lists, "action", action, None, to)
