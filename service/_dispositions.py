@@ -178,11 +178,17 @@ def current_dispositions(
 
 
 def since_ms_of(door: Door, actor: Actor, since: datetime | None) -> int:
-    """``since`` (aware; default 24 h ago) as epoch ms; a naive or future time is a 422."""
-    begin, _ = door.checked(
-        actor, Acts.DISPOSITION_STATES, lambda: utc_window(since, None, default_days=1)
-    )
-    return int(begin.timestamp() * 1000)
+    """``since`` (aware; default 24 h ago) as epoch ms; a naive or future time is a 422
+    naming ``since``."""
+
+    def build() -> int:
+        try:
+            begin, _ = utc_window(since, None, default_days=1)
+        except Invalid as exc:
+            raise Invalid(str(exc).replace("start", "since", 1), "since") from exc
+        return int(begin.timestamp() * 1000)
+
+    return door.checked(actor, Acts.DISPOSITION_STATES, build)
 
 
 def disposition_lists(door: Door, actor: Actor) -> records.DispositionLists:
