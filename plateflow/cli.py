@@ -71,6 +71,8 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "users list": _ACT,
     "users roles": (),
     "users bootstrap": ("database",),
+    "dispositions move": ("database", "redis", "dispositions", "alerts_log_maxlen"),
+    "dispositions current": ("database",),
     "dispositions lists": ("database",),
     "dispositions add-reason": ("database",),
     "dispositions add-action": ("database",),

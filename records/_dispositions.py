@@ -180,18 +180,18 @@ def current_state(conn: Engine | Connection, alert_id: str) -> Transition | None
     return found[0] if found else None
 
 
-def latest_transitions() -> sa.Select[Any]:
-    """The last transition of every alert (its current state), to narrow further."""
-    newest = (
-        sa.select(alert_transitions.c.alert_id, sa.func.max(alert_transitions.c.seq).label("top"))
-        .group_by(alert_transitions.c.alert_id)
-        .subquery()
+def latest_transitions(since_ms: int | None = None) -> sa.Select[Any]:
+    """The last transition of every alert (its current state) logged at or after
+    ``since_ms``, to narrow further."""
+    newest = sa.select(
+        alert_transitions.c.alert_id, sa.func.max(alert_transitions.c.seq).label("top")
     )
+    newest = in_window(newest, alert_transitions.c.alert_at, since_ms, None)
+    top = newest.group_by(alert_transitions.c.alert_id).subquery()
     return sa.select(alert_transitions).join(
-        newest,
+        top,
         sa.and_(
-            alert_transitions.c.alert_id == newest.c.alert_id,
-            alert_transitions.c.seq == newest.c.top,
+            alert_transitions.c.alert_id == top.c.alert_id, alert_transitions.c.seq == top.c.top
         ),
     )
 
@@ -201,7 +201,7 @@ def current_states(
 ) -> list[Transition]:
     """The current state of every alert logged at or after ``since_ms`` that has one, oldest
     alert first; covert alerts only when ``covert``."""
-    query = in_window(latest_transitions(), alert_transitions.c.alert_at, since_ms, None)
+    query = latest_transitions(since_ms)
     if not covert:
         query = query.where(alert_transitions.c.covert.is_(False))
     query = query.order_by(alert_transitions.c.alert_at, alert_transitions.c.alert_id)

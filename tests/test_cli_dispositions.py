@@ -7,12 +7,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy.engine import Engine
 
 import records
+import service
+import sinks
 from plateflow import _cli_dispositions
 from tests import test_records_cli as base
-from tests.dispositions_support import dispose
+from tests.dispositions_support import alert, dispose, publish
 from tests.test_api_support import add_member
 
 WHY = base.WHY
@@ -70,3 +73,27 @@ def test_hotlist_check_prints_the_measured_share_confirmed(cli: Any, engine: Eng
     rows = {row[0]: row for row in cells if row and row[0] in ("exact", "ocr")}
     assert rows["exact"][1:] == ["4", "3", "1", "0", "75.0%"]
     assert rows["ocr"][1:] == ["1", "0", "0", "1", "0.0%"]
+
+
+def test_a_hit_is_moved_and_shown_from_the_command_line(
+    cli: Any, engine: Engine, redis_client: redis.Redis
+) -> None:
+    add_member(engine, "dora", "dispatcher")
+    ids = publish(redis_client, alert("a-c1", hotlist="ncic", kind="ocr"))
+    base.login(cli, "dora")
+    code, out = cli("dispositions", "move", "a-c1", "--log-id", ids["a-c1"], "--to", "claimed")
+    assert code == 0 and "claimed" in out and "dora" in out
+    with pytest.raises(service.Invalid, match="needs the action taken"):
+        cli("dispositions", "move", "a-c1", "--log-id", ids["a-c1"], "--to", "confirmed")
+    code, out = cli(
+        "dispositions", "move", "a-c1", "--log-id", ids["a-c1"], "--to", "confirmed",
+        "--action", "no_action",
+    )  # fmt: skip
+    assert code == 0 and "confirmed" in out and "no_action" in out
+    code, out = cli("dispositions", "current")
+    assert code == 0 and "a-c1" in out and "confirmed" in out and "ocr" in out
+    with pytest.raises(service.Invalid, match="--since 'today' is not a time"):
+        cli("dispositions", "current", "--since", "today")
+    assert redis_client.xlen(sinks.DISPOSITION_EVENTS) == 2
+    moves = [r for r in records.read_audit(engine) if r.action == "alerts.disposition"]
+    assert [r.outcome for r in moves] == ["allowed", "failed", "allowed"]
