@@ -168,7 +168,7 @@ def test_report_files_are_self_contained(engine: Engine, tmp_path: Path) -> None
     assert "audit chain intact" in page
     hits = page[page.index("Hits and their dispositions") :]
     assert "Hits per list by final state" in hits and "misread" in hits
-    assert "<td>claim</td><td>confirmed or rejected</td><td class=\"n\">2</td><td>75 s</td>" in hits
+    assert '<td>claim</td><td>confirmed or rejected</td><td class="n">2</td><td>75 s</td>' in hits
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"))))
     sections = {r["section"] for r in rows}
     assert {
