@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 import records
 import service
 import sinks
+from records._schema import write_tx
 from service import Acts
 from tests.dispositions_support import alert, dispose, publish
 from tests.people import add_person
@@ -304,3 +305,36 @@ def test_hotlist_check_shows_the_measured_share_confirmed_by_match_kind(
     measured = {m.match_kind: (m.confirmed, m.rejected, m.dismissed) for m in cost.measured}
     assert measured == {"exact": (2, 1, 0), "ocr": (1, 1, 1)}
     assert [round(m.share, 3) for m in cost.measured] == [0.667, 0.333]
+
+
+def test_a_claim_that_loses_the_race_is_a_conflict_naming_the_winner(engine: Engine) -> None:
+    """The loser waits for the winner's commit (PostgreSQL: on the unique (alert_id, seq)
+    index, after reading the old state; SQLite: for the write lock), then gets a conflict."""
+    for username in ("dora", "otto"):
+        add_member(engine, username, "dispatcher")
+    dora, otto = records.get_user(engine, "dora"), records.get_user(engine, "otto")
+    ref = records.AlertRef(
+        "a-race", "1764331200000-0", 1_764_331_200_000, "stolen", 1, "exact", False
+    )
+    rules = records.DispositionRules()
+    outcome: list[BaseException | records.Transition] = []
+
+    def second() -> None:
+        try:
+            with write_tx(engine) as conn:
+                outcome.append(
+                    records.record_transition(conn, ref, "claimed", user=otto, rules=rules)
+                )
+        except records.RecordsError as exc:
+            outcome.append(exc)
+
+    with write_tx(engine) as conn:
+        records.record_transition(conn, ref, "claimed", user=dora, rules=rules)
+        loser = threading.Thread(target=second)
+        loser.start()
+        loser.join(0.5)  # it is waiting for this transaction
+        assert loser.is_alive()
+    loser.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], records.ConflictError), outcome
+    assert "dora" in str(outcome[0])
+    assert [(t.seq, t.by) for t in records.list_transitions(engine)] == [(1, "dora")]
