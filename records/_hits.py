@@ -68,13 +68,12 @@ class HitSummary:
             total[value or "(unknown)"] += c.alerts
         return sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
 
-    def states_of(self, hotlist: str) -> Counter[str]:
-        return Counter(
-            {
-                s: sum(c.alerts for c in self.counts if c.hotlist == hotlist and c.state == s)
-                for s in {c.state for c in self.counts}
-            }
-        )
+    def outcomes(self, key: str) -> list[tuple[str, Counter[str]]]:
+        """Per ``hotlist`` or ``match_kind`` (most alerts first): alerts by final state."""
+        states: dict[str, Counter[str]] = {}
+        for c in self.counts:
+            states.setdefault(getattr(c, key), Counter())[c.state] += c.alerts
+        return [(value, states[value]) for value, _ in self.by(key)]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -118,7 +117,9 @@ def hits(engine: Engine, *, start_ms: int, end_ms: int) -> HitSummary:
         alerts=len(groups),
         counts=tuple(
             HitCount(h, k, s, r, n)
-            for (h, k, s, r), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1]))
+            for (h, k, s, r), n in sorted(
+                counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], -kv[1])
+            )
         ),
         claim_to_decision=_times(claim_times),
         verify_to_decision=_times(verify_times),

@@ -177,15 +177,26 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def _outcome_rows(h: HitSummary, key: str) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for value, n in h.outcomes(key):
+        decided = n["confirmed"] + n["rejected"] + n["dismissed"]
+        share = f"{n['confirmed'] / decided:.0%}" if decided else "-"
+        still = n["claimed"] + n["verifying"]
+        rows.append((value, n["confirmed"], n["rejected"], n["dismissed"], still, share))
+    return rows
+
+
 def _hits_section(h: HitSummary) -> str:
-    """Counts by list, match kind, final state and reason, and the time to verification."""
-    lists = [name for name, _ in h.by("hotlist")]
+    """Outcomes by list and by match kind, reasons, every combination (folded) and the time
+    to verification."""
     chart = hbar_chart(
         "Hits per list by final state",
-        [(n, tuple(h.states_of(n)[s] for s in _HIT_STATES)) for n in lists],
+        [(n, tuple(c[s] for s in _HIT_STATES)) for n, c in h.outcomes("hotlist")],
         (_GREEN, _RED, _GREY, _BLUE, _AMBER),
         _HIT_STATES,
     )
+    heads = ("confirmed", "rejected", "dismissed", "still open", "share confirmed")
     times = _table(
         ("from", "to", "decisions", "median", "90th percentile"),
         (
@@ -197,20 +208,24 @@ def _hits_section(h: HitSummary) -> str:
         ),
         {2},
     )
+    late = "bad" if h.overdue else "muted"
+    detail = _table(
+        ("list", "match kind", "final state", "reason", "alerts"),
+        ((c.hotlist, c.match_kind, c.state, c.reason or "", c.alerts) for c in h.counts),
+        {4},
+    )
     return (
-        chart + f'<p class="muted">{h.alerts} alerts dispositioned; {h.overdue} decided after '
+        chart
+        + f'<p class="{late}">{h.alerts} alerts dispositioned; {h.overdue} decided after '
         "their verification deadline.</p>"
-        + _table(
-            ("list", "match kind", "final state", "reason", "alerts"),
-            ((c.hotlist, c.match_kind, c.state, c.reason or "", c.alerts) for c in h.counts),
-            {4},
-            empty="No alert was dispositioned in this period.",
-        )
-        + _table(("match kind", "alerts"), h.by("match_kind"), {1}, empty="")
-        + _table(("rejection or dismissal reason", "alerts"), h.by("reason"), {1}, empty="")
+        + _table(("list", *heads), _outcome_rows(h, "hotlist"), {1, 2, 3, 4, 5},
+                 empty="No alert was dispositioned in this period.")
+        + _table(("match kind", *heads), _outcome_rows(h, "match_kind"), {1, 2, 3, 4, 5}, empty="")
+        + _table(("rejection reason", "alerts"), h.by("reason"), {1}, empty="No rejections.")
+        + _collapsed("Every list, match kind, state and reason", detail, open_=False)
         + "<h3>Time to verification</h3>"
         + times
-    )
+    )  # fmt: skip
 
 
 def render_html(report: Report) -> str:
