@@ -14,7 +14,7 @@ import orjson
 import redis
 from rich.console import Console
 
-from plateflow._cli_session import add_why
+from plateflow._cli_session import add_why, os_identity
 from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
 
@@ -246,4 +246,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         time.sleep(0.3)  # let the last published alerts reach the feed
         feed.stop()
         _demo.summary(out, settings, urls.flow, started, feed, feeder.sent)
+    if _demo.seed_transparency(settings, f"demo:{os_identity()}"):
+        out.print("posted the sample ALPR policy and sample designees for the public page")
+    out.print(
+        "public transparency page: run `plateflow serve`, then open "
+        f"http://{settings.api_host}:{settings.api_port}/transparency"
+    )
     return 0

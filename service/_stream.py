@@ -5,11 +5,11 @@
 cursor and audits the opening. :meth:`AlertStream.events` then yields plain
 :class:`StreamEvent` values: the alerts after the cursor (XRANGE on the logs) or the last
 ``replay`` ones, a ``gap`` when the cursor's successors were trimmed away, one ``dispositions``
-snapshot, then live alerts and disposition transitions (XREAD BLOCK on the log and event
-streams, never pub/sub, by one reader per process for every open stream:
-:mod:`service._fanout`) with a ``ping`` every heartbeat. :meth:`AlertStream.close` audits the
-closing with the number of alerts delivered; it runs however the events end (the client left,
-the session ended, the server stopped).
+snapshot (:func:`service.current_dispositions`), then live alerts and disposition transitions
+(XREAD BLOCK on the log and event streams, never pub/sub, by one reader per process for every
+open stream: :mod:`service._fanout`) with a ``ping`` every heartbeat. :meth:`AlertStream.close`
+audits the closing with the number of alerts delivered; it runs however the events end (the
+client left, the session ended, the server stopped).
 
 The cursor of an alert is the position reached in each log the session reads: the general log's
 stream id, or ``<general id>_<covert id>`` for a session that reads the covert log too ("0-0"
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-import records
 from service._acts import Acts
+from service._dispositions import current_dispositions
 from service._door import Actor, Door, Justification
 from service._errors import Forbidden, Invalid, ServiceError, Unauthenticated
 from service._fanout import Fanout, Subscriber, fanout_of
@@ -51,7 +51,6 @@ __all__ = [
     "AlertStream",
     "Cursor",
     "StreamEvent",
-    "current_dispositions",
     "open_stream",
 ]
 
@@ -182,9 +181,9 @@ class AlertStream:
                     yield event
             pos.update({s: await tail.last_id(s) for s in self.event_streams})
             since = int(time.time() * 1000) - SNAPSHOT_MS
-            items = await asyncio.to_thread(
-                current_dispositions, self.door, self.actor, since, covert=self.covert
-            )
+            found = await asyncio.to_thread(current_dispositions, self.door, self.actor, since)
+            # the covert ones only on a stream that carries covert alerts
+            items = [i for i in found if self.covert or not i.get("covert")]
             yield StreamEvent("dispositions", orjson.dumps({"items": items}))
             # closed with this generator, not when collected: its finally leaves the fan-out
             async with contextlib.aclosing(self._live(hub, sub, tail, pos)) as live:
@@ -358,46 +357,3 @@ def open_stream(
     }
     door.read(actor, act, lambda access: None, terms)
     return stream
-
-
-def current_dispositions(
-    door: Door, actor: Actor, since_ms: int, *, covert: bool = False
-) -> list[dict[str, object]]:
-    """The current state of each alert dispositioned since ``since_ms`` that this session may
-    see (covert lists' alerts only when ``covert``), for the stream's ``dispositions`` snapshot.
-
-    Reads the dispositions :mod:`records` keeps today (the verdict of each alert, the latest
-    winning), in the shape of the console's transitions; fields that table does not hold are
-    null."""
-    secret = {h.name for h in records.list_hotlists(door.engine, include_covert=True) if h.covert}
-    show_covert = covert and actor.covert.allowed
-    latest: dict[str, tuple[int, records.Disposition]] = {}
-    for seq, found in enumerate(records.list_dispositions(door.engine, start_ms=since_ms), 1):
-        latest[found.alert_id] = (seq, found)
-    out: list[dict[str, object]] = []
-    for seq, found in latest.values():
-        is_covert = found.hotlist in secret
-        if is_covert and not show_covert:
-            continue
-        out.append(
-            {
-                "alert_id": found.alert_id,
-                "log_id": None,
-                "hotlist_id": None,
-                "hotlist": found.hotlist,
-                "priority": None,
-                "match_kind": None,
-                "covert": is_covert,
-                "state": found.disposition,
-                "seq": seq,
-                "by": found.username,
-                "at": records.iso_utc(found.at_ms),
-                "reason": found.reason or None,
-                "reason_text": None,
-                "action": None,
-                "note": None,
-                "deadline_at": None,
-                "claimed_by": None,
-            }
-        )
-    return out

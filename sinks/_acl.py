@@ -113,7 +113,8 @@ ACL_ROLES: Mapping[str, AclRole] = {
     # SUBSCRIBEs),
     # hotlist changes (PUBLISH), historical alerts of past-read matching (the same alert script
     # with no cooldown: it names the cooldown keys but only PUBLISHes and XADDs to the logs),
-    # and the committed offsets that compaction reads.
+    # the committed offsets that compaction reads, and the disposition events (XADD of each
+    # transition, XREAD by the consoles' stream).
     "api": AclRole(
         commands=(
             *_BASE,

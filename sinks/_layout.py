@@ -44,8 +44,8 @@ ALERTS_CHANNEL = "plateflow:alerts"
 ALERTS_LOG = "plateflow:alerts:log"
 COVERT_CHANNEL = "plateflow:alerts:covert"
 COVERT_LOG = "plateflow:alerts:covert:log"
-#: Disposition transitions (field ``event``: one transition's JSON), read by the alert stream;
-#: covert alerts' transitions go to their own stream, like their alerts.
+#: Streams of disposition transitions (field ``event``: the transition JSON), general and
+#: covert, read by the consoles' alert stream after its snapshot of current states.
 DISPOSITION_EVENTS = "plateflow:alerts:events"
 COVERT_DISPOSITION_EVENTS = "plateflow:alerts:covert:events"
 HOTLISTS_CHANGED = "plateflow:hotlists:changed"

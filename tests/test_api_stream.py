@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 import records
 from api import create_app
 from plateflow.settings import Settings
-from sinks import ALERTS_LOG, COVERT_DISPOSITION_EVENTS, DISPOSITION_EVENTS, AlertBus
+from sinks import ALERTS_LOG, COVERT_LOG, AlertBus
 from tests.people import add_person
 from tests.stream_support import Event, SseClient, live_server
 from tests.test_sinks_alerts import make_alert
@@ -209,20 +209,40 @@ def test_a_trimmed_cursor_gets_a_gap_then_the_oldest_kept(live: Live) -> None:
 
 
 def test_disposition_events_and_snapshot_travel_on_the_stream(live: Live) -> None:
-    records.record_disposition(live.engine, "a-old", "accepted", user="dora", hotlist="ncic")
-    records.record_disposition(live.engine, "a-cov", "accepted", user="cora", hotlist="covert-ops")
-    stream = live.stream("dora", replay="0")
+    live.publish("d-001")
+    live.publish("d-cov", covert=True)
+    ids = {
+        a: i.decode()
+        for log in (ALERTS_LOG, COVERT_LOG)
+        for i, f in live.redis.xrange(log)
+        for a in [orjson.loads(f[b"alert"])["alert_id"]]
+    }
+
+    def claim(user: str, alert_id: str) -> httpx.Response:
+        return httpx.post(
+            f"{live.url}/v1/alerts/{alert_id}/disposition",
+            json={"log_id": ids[alert_id], "to": "claimed"},
+            headers={"Authorization": f"Bearer {live.tokens[user]}"},
+        )
+
+    assert claim("dora", "d-001").status_code == 200
+    assert claim("cora", "d-cov").status_code == 200
+    stream = live.stream("cora", replay="0")  # may see covert lists, but did not ask
     snapshot = stream.until("dispositions")[-1].json()["items"]
-    assert [(i["alert_id"], i["state"]) for i in snapshot] == [("a-old", "accepted")]
-    transition = {"alert_id": "a-009", "state": "claimed", "by": "dora", "seq": 1}
-    live.redis.xadd(COVERT_DISPOSITION_EVENTS, {"event": orjson.dumps({"alert_id": "secret"})})
-    live.redis.xadd(DISPOSITION_EVENTS, {"event": orjson.dumps(transition)})
+    assert [(i["alert_id"], i["state"], i["by"]) for i in snapshot] == [
+        ("d-001", "claimed", "dora")
+    ]
+    live.publish("d-002")
+    (alert,) = stream.alerts(1)
+    ids["d-002"] = alert.json()["log_id"]
+    assert claim("dora", "d-002").status_code == 200
     event = stream.until("disposition")[-1]
-    assert event.json() == transition and event.id is None
+    assert event.id is None
+    assert (event.json()["alert_id"], event.json()["state"]) == ("d-002", "claimed")
     stream.close()
     covert = live.stream("cora", replay="0", covert="true")
     items = covert.until("dispositions")[-1].json()["items"]
-    assert {i["alert_id"] for i in items} == {"a-old", "a-cov"}
+    assert {i["alert_id"] for i in items} == {"d-001", "d-cov", "d-002"}
     covert.close()
 
 
