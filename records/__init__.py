@@ -20,13 +20,9 @@ from records._audit import (
 from records._auth import (
     AuditedAccess,
     Inquiry,
-    Session,
     audited,
     check_inquiry,
-    login,
-    logout,
     record_denied,
-    resolve_session,
 )
 from records._csv import (
     CATEGORIES,
@@ -71,6 +67,20 @@ from records._hotlists import (
     import_hotlist,
     remove_entry,
     set_policy,
+)
+from records._login import (
+    ENROL_FIRST,
+    LOGIN_REFUSED,
+    PASSWORD_CHANGE_FIRST,
+    LoginThrottled,
+    Session,
+    change_password,
+    enrol_totp,
+    login,
+    logout,
+    resolve_session,
+    session_restriction,
+    sweep_sessions,
 )
 from records._passwords import password_problems
 from records._people import (
@@ -120,13 +130,19 @@ from records._roles import (
     role_table_markdown,
 )
 from records._schema import connect, metadata, reset_schema
+from records._throttle import note_anonymous
+from records._totp import SEARCH_PERMISSIONS
 
 __all__ = [
     "CATEGORIES",
+    "ENROL_FIRST",
     "LAYOUTS",
+    "LOGIN_REFUSED",
+    "PASSWORD_CHANGE_FIRST",
     "PERMISSIONS",
     "ROLES",
     "ROLE_PERMISSIONS",
+    "SEARCH_PERMISSIONS",
     "AccessDenied",
     "AccountLockedError",
     "AuditError",
@@ -143,6 +159,7 @@ __all__ = [
     "HotlistInfo",
     "ImportResult",
     "Inquiry",
+    "LoginThrottled",
     "NotFoundError",
     "NotifyError",
     "Permission",
@@ -168,6 +185,7 @@ __all__ = [
     "audited",
     "bootstrap_admin",
     "canonical_json",
+    "change_password",
     "check_inquiry",
     "connect",
     "create_hotlist",
@@ -175,6 +193,7 @@ __all__ = [
     "decide_release",
     "disable_user",
     "enable_user",
+    "enrol_totp",
     "estimate_policy_cost",
     "fulfil_release",
     "get_hotlist",
@@ -195,6 +214,7 @@ __all__ = [
     "logout",
     "metadata",
     "normalise_category",
+    "note_anonymous",
     "password_problems",
     "permissions_for",
     "quarter_range",
@@ -210,11 +230,13 @@ __all__ = [
     "reset_schema",
     "resolve_session",
     "role_table_markdown",
+    "session_restriction",
     "set_password",
     "set_policy",
     "set_roles",
     "simulated_plates",
     "simulated_sample",
+    "sweep_sessions",
     "training_records",
     "users_without_current_training",
     "verify_chain",

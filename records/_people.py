@@ -39,6 +39,10 @@ class User:
     created_by: str
     created_at_ms: int
     disabled_reason: str | None
+    #: an administrator reset the password: the user must change it before anything else
+    must_change_password: bool = False
+    #: enrolled in the second factor (the secret itself never leaves records)
+    totp_enrolled: bool = False
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -62,6 +66,8 @@ class User:
             created_by=row["created_by"],
             created_at_ms=row["created_at"],
             disabled_reason=row["disabled_reason"],
+            must_change_password=bool(row.get("must_change_password")),
+            totp_enrolled=row.get("totp_secret") is not None,
         )
 
 
