@@ -130,10 +130,11 @@ from records._roles import (
     role_table_markdown,
 )
 from records._schema import connect, metadata, reset_schema
-from records._throttle import note_anonymous
+from records._throttle import ANONYMOUS, note_anonymous
 from records._totp import SEARCH_PERMISSIONS
 
 __all__ = [
+    "ANONYMOUS",
     "CATEGORIES",
     "ENROL_FIRST",
     "LAYOUTS",

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import records
-from records._schema import now_ms, sessions, users
+from records._schema import now_ms, users
 from tests.people import add_person
 
 PASSWORD = "Correct-Horse-42"
@@ -77,7 +77,9 @@ def test_same_answer_for_unknown_wrong_and_locked(engine: Engine) -> None:
             records.login(engine, username, password, lockout_attempts=2, lockout_s=600)
         answers.append(str(info.value))
     assert set(answers) == {records.LOGIN_REFUSED}
-    reasons = [(r.username, (r.reason or "")[:14]) for r in records.read_audit(engine, kind="login")]
+    reasons = [
+        (r.username, (r.reason or "")[:14]) for r in records.read_audit(engine, kind="login")
+    ]
     assert reasons == [
         ("nobody.here", "unknown user"),
         ("ofc.enum", "wrong password"),

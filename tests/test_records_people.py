@@ -175,9 +175,7 @@ def test_lockout_after_repeated_failures(engine: Engine) -> None:
         engine, "ofc.diaz", PASSWORD, lockout_attempts=3, lockout_s=60, at_ms=start + 61_000
     )
     assert session.user.locked_until_ms is None
-    outcomes = [
-        (r.outcome, r.reason or "") for r in records.read_audit(engine, kind="login")
-    ]
+    outcomes = [(r.outcome, r.reason or "") for r in records.read_audit(engine, kind="login")]
     assert outcomes == [
         ("denied", "wrong password (1 of 3)"),
         ("denied", "wrong password (2 of 3)"),

@@ -1,0 +1,112 @@
+"""``plateflow passwd`` and ``plateflow totp enrol``: a logged-in user's own account.
+
+Passwords never travel on the command line. ``passwd`` takes the current password at a prompt
+(or the first line of standard input with ``--password-stdin``) and the new one from
+``PLATEFLOW_NEW_PASSWORD``, the file ``--new-password-file`` names, the next line of standard
+input, or typed twice at a prompt. After an administrator's reset it is the one command a
+session may run. ``totp enrol`` prints the provisioning URI of a new second factor once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+import service
+from plateflow._cli_session import (
+    CliSessionError,
+    cli_client,
+    door_of,
+    read_password,
+    read_token,
+)
+from plateflow._cli_users import CliInputError, read_new_password
+from plateflow.settings import Settings
+
+out = Console()
+
+NEW_PASSWORD_ENV = "PLATEFLOW_NEW_PASSWORD"
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "passwd",
+        parents=parents,
+        help="change your own password",
+        description="Change the password of the logged-in user. The current password is "
+        "typed (or the first line of stdin with --password-stdin); the new one comes from "
+        f"{NEW_PASSWORD_ENV}, --new-password-file, the next line of stdin, or is typed twice. "
+        "Your other sessions are closed.",
+    )
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the passwords from stdin, one a line"
+    )
+    p.add_argument(
+        "--new-password-file",
+        type=Path,
+        default=None,
+        help="a file (readable by you only) whose first line is the new password",
+    )
+    p.set_defaults(handler=cmd_passwd)
+
+    totp = sub.add_parser("totp", help="the TOTP second factor of your account")
+    cmds = totp.add_subparsers(dest="totp_command", metavar="ACTION", required=True)
+    p = cmds.add_parser(
+        "enrol",
+        parents=parents,
+        help="enrol a second factor; prints its provisioning URI once",
+        description="Enrol the logged-in user in a TOTP second factor (your password proves "
+        "it is you). The otpauth:// URI printed holds the secret: add it to an authenticator "
+        "app now, it is never shown again. From then on `plateflow login --otp` asks for a code.",
+    )
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(handler=cmd_totp_enrol)
+
+
+def _token(settings: Settings) -> str:
+    token = read_token(settings)
+    if token is None:
+        raise CliSessionError("log in first: `plateflow login`")
+    return token
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    path: Path | None = args.new_password_file
+    if path is not None:
+        try:
+            line = path.read_text().splitlines()[0].strip() if path.read_text() else ""
+        except OSError as exc:
+            raise CliInputError(f"cannot read --new-password-file {path}: {exc}") from exc
+        if not line:
+            raise CliInputError(f"--new-password-file {path} is empty")
+        return line
+    return read_new_password(from_stdin=args.password_stdin, env=NEW_PASSWORD_ENV)
+
+
+def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    token = _token(settings)
+    current = read_password(args.password_stdin, prompt="current password: ")
+    new = _new_password(args)
+    door = door_of(settings)
+    try:
+        user = service.change_password(door, token, current, new, client=cli_client())
+    finally:
+        door.engine.dispose()
+    out.print(f"password of [bold]{user.username}[/] changed; your other sessions are closed")
+    return 0
+
+
+def cmd_totp_enrol(args: argparse.Namespace, settings: Settings) -> int:
+    token = _token(settings)
+    password = read_password(args.password_stdin)
+    door = door_of(settings)
+    try:
+        uri = service.enrol_totp(door, token, password, client=cli_client())
+    finally:
+        door.engine.dispose()
+    out.print("add this to your authenticator app now; it is not shown again:")
+    out.print(uri, soft_wrap=True, highlight=False)
+    return 0
