@@ -207,7 +207,7 @@ def login(
         if ok:
             bump(conn, LOGIN_SCOPE, client, window_s=LOGIN_WINDOW_S, at_ms=at, by=-1)
             if not row["active"]:
-                _set_user(conn, row["id"], failed_logins=users.c.failed_logins - 1)
+                _give_back(conn, row["id"])
                 failure = AuthError(f"account {username!r} is disabled; ask an administrator")
                 reason = "disabled"
             else:
@@ -237,6 +237,12 @@ def login(
         raise failure
     assert session is not None
     return session
+
+
+def _give_back(conn: Connection, user_id: int) -> None:
+    """Return a reserved failure (the password was right after all)."""
+    counter = users.c.failed_logins
+    _set_user(conn, user_id, failed_logins=sa.case((counter > 0, counter - 1), else_=0))
 
 
 def _set_user(conn: Connection, user_id: int, **values: Any) -> None:
@@ -353,29 +359,56 @@ def logout(engine: Engine, token: str, *, client: str | None = None) -> None:
 # -- the user's own account ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Proof:
+    """How a session's user proves it is them again (their password), and the lockout that
+    keeps a stolen session from being a password-guessing oracle."""
+
+    client: str | None = None
+    idle_s: int | None = None
+    lockout_attempts: int = 5
+    lockout_s: int = 900
+
+
 def _proven(
-    engine: Engine, token: str, password: str, action: str, client: str | None, idle_s: int | None
+    engine: Engine, token: str, password: str, action: str, proof: Proof
 ) -> tuple[User, str]:
-    """The session's user, once their current password is proven; a wrong one is audited
-    and refused with :class:`AuthError`. Also the stored hash."""
-    user = resolve_session(engine, token, idle_s=idle_s)
-    with engine.connect() as conn:
+    """The session's user, once their current password is proven; a wrong one counts as a
+    failed login (the account locks like at login), is audited and refused with
+    :class:`AuthError`. Also the stored hash."""
+    user = resolve_session(engine, token, idle_s=proof.idle_s)
+    at = now_ms()
+    with write_tx(engine) as conn:
+        reserved = _reserve(conn, user.id, at)
         stored = conn.execute(
             sa.select(users.c.password_hash).where(users.c.id == user.id)
         ).scalar_one()
-    if not verify_password(stored, password):
-        with write_tx(engine) as conn:
-            append_audit(
-                conn,
-                username=user.username,
-                action=action,
-                kind="login",
-                client=client,
-                outcome="denied",
-                reason="wrong current password",
-            )
-        raise AuthError("the current password is wrong; nothing was changed")
-    return user, stored
+    locked = reserved is None or reserved > proof.lockout_attempts
+    right = not locked and verify_password(stored, password)
+    with write_tx(engine) as conn:
+        if right:
+            _set_user(conn, user.id, failed_logins=0)
+            return user, stored
+        reason = "locked" if locked else f"wrong current password ({reserved} of "
+        if not locked:
+            reason += f"{proof.lockout_attempts})"
+            if reserved is not None and reserved >= proof.lockout_attempts:
+                until = at + proof.lockout_s * 1000
+                _set_user(conn, user.id, failed_logins=0, locked_until=until)
+                reason += f"; locked for {proof.lockout_s} s"
+        append_audit(
+            conn,
+            username=user.username,
+            action=action,
+            kind="login",
+            client=proof.client,
+            outcome="denied",
+            reason=reason,
+        )
+    if locked:
+        msg = "the account is locked after repeated failed passwords; try again later"
+        raise AuthError(msg)
+    raise AuthError("the current password is wrong; nothing was changed")
 
 
 def change_password(
@@ -384,13 +417,12 @@ def change_password(
     current: str,
     new: str,
     *,
-    client: str | None = None,
-    idle_s: int | None = None,
+    proof: Proof = Proof(),
 ) -> User:
     """The session's user changes their own password: the current one proves it is them, the
     new one must pass the rules and differ. Clears a forced change; closes every other session
     of theirs (this one stays open). Audited as ``password.change``."""
-    user, stored = _proven(engine, token, current, "password.change", client, idle_s)
+    user, stored = _proven(engine, token, current, "password.change", proof)
     check_password_strength(new, username=user.username)
     if verify_password(stored, new):
         raise ConflictError("the new password is the current one; choose a different password")
@@ -414,7 +446,11 @@ def change_password(
             .values(closed_at=at)
         )
         append_audit(
-            conn, username=user.username, action="password.change", kind="login", client=client
+            conn,
+            username=user.username,
+            action="password.change",
+            kind="login",
+            client=proof.client,
         )
         fresh = conn.execute(sa.select(users).where(users.c.id == user.id)).mappings().one()
     return User.from_row(fresh)
@@ -426,14 +462,13 @@ def enrol_totp(
     password: str,
     *,
     key: str | None,
-    client: str | None = None,
-    idle_s: int | None = None,
+    proof: Proof = Proof(),
 ) -> str:
     """Enrol the session's user in the second factor (their password proves it is them) and
     return the provisioning URI, once: it holds the secret, which is stored only encrypted
     under ``key`` and never shown again. Refused (:class:`ConflictError`) when already
     enrolled (an administrator's password reset clears it) or without a key."""
-    user, _ = _proven(engine, token, password, "totp.enrol", client, idle_s)
+    user, _ = _proven(engine, token, password, "totp.enrol", proof)
     if user.totp_enrolled:
         msg = (
             f"{user.username!r} already has a second factor; to replace a lost one, ask an "
@@ -443,5 +478,7 @@ def enrol_totp(
     secret, stored = new_secret(key)
     with write_tx(engine) as conn:
         _set_user(conn, user.id, totp_secret=stored, totp_enrolled_at=now_ms(), totp_last_step=None)
-        append_audit(conn, username=user.username, action="totp.enrol", kind="login", client=client)
+        append_audit(
+            conn, username=user.username, action="totp.enrol", kind="login", client=proof.client
+        )
     return provisioning_uri(secret, user.username)

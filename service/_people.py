@@ -91,9 +91,7 @@ def change_password(
     the one act a session whose password was reset may do. Their other sessions close."""
     door.session_user(token)  # an expired session is Unauthenticated, like every act
     try:
-        return records.change_password(
-            door.engine, token, current, new, client=client, idle_s=door.config.session_idle_s
-        )
+        return records.change_password(door.engine, token, current, new, proof=_proof(door, client))
     except records.RecordsError as exc:
         raise _own_error(exc) from exc
 
@@ -104,15 +102,15 @@ def enrol_totp(door: Door, token: str, password: str, *, client: str | None) -> 
     door.session_user(token)
     try:
         return records.enrol_totp(
-            door.engine,
-            token,
-            password,
-            key=door.config.totp_key,
-            client=client,
-            idle_s=door.config.session_idle_s,
+            door.engine, token, password, key=door.config.totp_key, proof=_proof(door, client)
         )
     except records.RecordsError as exc:
         raise _own_error(exc) from exc
+
+
+def _proof(door: Door, client: str | None) -> records.Proof:
+    config = door.config
+    return records.Proof(client, config.session_idle_s, config.lockout_attempts, config.lockout_s)
 
 
 def _own_error(exc: records.RecordsError) -> ServiceError:

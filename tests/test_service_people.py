@@ -99,3 +99,20 @@ def test_idle_sessions_expire_and_expired_ones_are_deleted(engine: Engine) -> No
     assert left == 1
     with pytest.raises(records.SessionError, match="unknown"):
         records.resolve_session(engine, old.token, at_ms=start + 16 * 60_000)
+
+
+def test_a_stolen_session_is_no_password_oracle(engine: Engine, data_dir: Path) -> None:
+    """Wrong current passwords count like failed logins: the account locks."""
+    door = _door(engine, data_dir, lockout_attempts=2)
+    add_member(engine, "dora", "dispatcher")
+    token = service.login(door, "dora", PASSWORD, client="x").token
+    for _ in range(2):
+        with pytest.raises(service.Forbidden, match="current password is wrong"):
+            service.change_password(door, token, "Guess-Number-1!", "Mine-Alone-2026!", client="x")
+    with pytest.raises(service.Forbidden, match="locked"):
+        service.change_password(door, token, PASSWORD, "Mine-Alone-2026!", client="x")
+    with pytest.raises(service.Unauthenticated, match="wrong password"):
+        service.login(door, "dora", PASSWORD, client="x")
+    reasons = [r.reason for r in records.read_audit(engine, username="dora")][-4:]
+    assert reasons[1] == "wrong current password (2 of 2); locked for 900 s"
+    assert reasons[2] == "locked"
