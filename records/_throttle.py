@@ -199,6 +199,7 @@ def flush_anonymous(conn: Connection, *, interval_s: int, at_ms: int) -> int:
     rows = conn.execute(
         sa.select(client_counters)
         .where(client_counters.c.scope == ANONYMOUS_SCOPE, client_counters.c.window_start <= cut)
+        .order_by(client_counters.c.client)  # one lock order: concurrent sweeps cannot deadlock
         .with_for_update()
     ).mappings()
     written = 0
