@@ -25,6 +25,7 @@ from api._schemas import (
     OwnPasswordIn,
     PasswordIn,
     RolesIn,
+    TotpCodeIn,
     TotpIn,
     TotpOut,
     TrainingIn,
@@ -138,8 +139,11 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 _OWN: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No session, or an expired one."},
-    403: {"model": ErrorBody, "description": "The current password is wrong."},
-    409: {"model": ErrorBody, "description": "Already enrolled, or no TOTP key configured."},
+    403: {"model": ErrorBody, "description": "The current password (or the code) is wrong."},
+    409: {
+        "model": ErrorBody,
+        "description": "Already enrolled, nothing to confirm, or no TOTP key configured.",
+    },
     422: {"model": ErrorBody, "description": "The new password breaks the password rules."},
 }
 
@@ -178,7 +182,8 @@ def change_password(
     responses=_OWN,
     summary="Enrol in the TOTP second factor",
     description="Your password proves it is you. The provisioning URI (it holds the secret) "
-    "is returned this once; from then on login needs `totp_code`.",
+    "is returned this once; confirm it with a first code (POST /v1/auth/totp/confirm), and "
+    "from then on login needs `totp_code`.",
 )
 def enrol_totp(
     *,
@@ -190,6 +195,27 @@ def enrol_totp(
         door_of(request), _token(credentials), body.password, client=client_of(request)
     )
     return TotpOut(provisioning_uri=uri)
+
+
+@router.post(
+    "/v1/auth/totp/confirm",
+    tags=["session"],
+    response_model=UserOut,
+    responses=_OWN,
+    summary="Confirm the second factor with a first code",
+    description="A code from the app just enrolled; from now on login needs `totp_code`. A "
+    "wrong code counts as a failed login.",
+)
+def confirm_totp(
+    *,
+    body: TotpCodeIn,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> UserOut:
+    user = service.confirm_totp(
+        door_of(request), _token(credentials), body.code, client=client_of(request)
+    )
+    return UserOut.of(user)
 
 
 def _detail(found: service.UserDetail) -> UserDetailOut:

@@ -39,6 +39,7 @@ __all__ = [
     "ReleaseIn",
     "ReleaseOut",
     "RolesIn",
+    "TotpCodeIn",
     "TotpIn",
     "TotpOut",
     "TrainingIn",
@@ -157,9 +158,14 @@ class TotpIn(BaseModel):
     password: str = Field(min_length=1, max_length=1024, description="Your current password.")
 
 
+class TotpCodeIn(BaseModel):
+    code: str = Field(min_length=6, max_length=16, description="A code the app shows now.")
+
+
 class TotpOut(BaseModel):
     provisioning_uri: str = Field(
-        description="otpauth:// URI for an authenticator app; holds the secret; shown once."
+        description="otpauth:// URI for an authenticator app; holds the secret; shown once. "
+        "Confirm with a first code: POST /v1/auth/totp/confirm."
     )
 
 

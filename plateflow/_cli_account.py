@@ -20,6 +20,7 @@ from plateflow._cli_session import (
     CliSessionError,
     cli_client,
     door_of,
+    read_code,
     read_password,
     read_token,
 )
@@ -64,6 +65,15 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.set_defaults(handler=cmd_totp_enrol)
+    p = cmds.add_parser(
+        "confirm",
+        parents=parents,
+        help="confirm the second factor with a first code from the app",
+        description="Finish enrolment with a code the app shows (typed, or the first line of "
+        "stdin with --code-stdin); from then on login needs `--otp`.",
+    )
+    p.add_argument("--code-stdin", action="store_true", help="read the code from stdin")
+    p.set_defaults(handler=cmd_totp_confirm)
 
 
 def _token(settings: Settings) -> str:
@@ -109,4 +119,17 @@ def cmd_totp_enrol(args: argparse.Namespace, settings: Settings) -> int:
         door.engine.dispose()
     out.print("add this to your authenticator app now; it is not shown again:")
     out.print(uri, soft_wrap=True, highlight=False)
+    out.print("then run `plateflow totp confirm` with a code the app shows")
+    return 0
+
+
+def cmd_totp_confirm(args: argparse.Namespace, settings: Settings) -> int:
+    token = _token(settings)
+    code = read_code(args.code_stdin)
+    door = door_of(settings)
+    try:
+        user = service.confirm_totp(door, token, code, client=cli_client())
+    finally:
+        door.engine.dispose()
+    out.print(f"second factor of [bold]{user.username}[/] confirmed; log in with `--otp` now")
     return 0

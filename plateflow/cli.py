@@ -60,6 +60,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "logout": ("database",),
     "passwd": ("database", "logins"),
     "totp enrol": ("database", "logins"),
+    "totp confirm": ("database", "logins"),
     "hotlist import": (*_ACT, "redis", "storage", "hotlists"),
     "hotlist add": (*_ACT, "redis"),
     "hotlist remove": (*_ACT, "redis"),

@@ -6,6 +6,7 @@ dispositions and the quarterly audit report. SQLAlchemy Core on SQLite by defaul
 (psycopg 3) when configured; :func:`connect` creates the tables.
 """
 
+from records._account import Proof, change_password, confirm_totp, enrol_totp
 from records._audit import (
     AuditRecord,
     ChainProblem,
@@ -73,10 +74,7 @@ from records._login import (
     LOGIN_REFUSED,
     PASSWORD_CHANGE_FIRST,
     LoginThrottled,
-    Proof,
     Session,
-    change_password,
-    enrol_totp,
     login,
     logout,
     resolve_session,
@@ -190,6 +188,7 @@ __all__ = [
     "canonical_json",
     "change_password",
     "check_inquiry",
+    "confirm_totp",
     "connect",
     "create_hotlist",
     "create_release_request",

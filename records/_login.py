@@ -15,8 +15,8 @@ use; an expired session is deleted when it is presented, and every login sweeps 
 idle and closed ones. The token is returned once and stored only as its sha256.
 
 :func:`session_restriction` is what a session may not do yet: after an administrator's reset
-the user must change their password (:func:`change_password`) first; with the second factor
-required for their roles, they must enrol (:func:`enrol_totp`) first.
+the user must change their password (:func:`records.change_password`) first; with the second factor
+required for their roles, they must enrol (:func:`records.enrol_totp`) first.
 """
 
 from __future__ import annotations
@@ -30,14 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from records._audit import append_audit
-from records._errors import AccountLockedError, AuthError, ConflictError, SessionError
-from records._passwords import (
-    DUMMY_HASH,
-    check_password_strength,
-    hash_password,
-    needs_rehash,
-    verify_password,
-)
+from records._errors import AccountLockedError, AuthError, SessionError
+from records._passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from records._people import User
 from records._schema import now_ms, sessions, users, write_tx
 from records._throttle import (
@@ -48,7 +42,7 @@ from records._throttle import (
     note_anonymous,
     window_retry_s,
 )
-from records._totp import SEARCH_PERMISSIONS, accepted_step, new_secret, provisioning_uri
+from records._totp import SEARCH_PERMISSIONS, accepted_step
 
 #: The one answer to a login refused before the password is proven.
 LOGIN_REFUSED = "unknown username or wrong password (or one-time code, if your account has one)"
@@ -58,7 +52,8 @@ PASSWORD_CHANGE_FIRST = (
 )
 ENROL_FIRST = (
     "your roles search stored reads, which needs a second factor: enrol first (`plateflow "
-    "totp enrol`, or POST /v1/auth/totp); nothing else is allowed until then"
+    "totp enrol` then `plateflow totp confirm`, or POST /v1/auth/totp then "
+    "/v1/auth/totp/confirm); nothing else is allowed until then"
 )
 
 
@@ -110,7 +105,7 @@ def sweep_sessions(
         return conn.execute(statement).rowcount
 
 
-def _reserve(conn: Connection, user_id: int, at: int) -> int | None:
+def reserve_failure(conn: Connection, user_id: int, at: int) -> int | None:
     """Count one failure in advance, atomically, unless the account is locked (None)."""
     return conn.execute(
         sa.update(users)
@@ -164,7 +159,7 @@ def login(
                 .first()
             )
             if row is not None:
-                reserved = _reserve(conn, row["id"], at)
+                reserved = reserve_failure(conn, row["id"], at)
     if throttled:
         retry = window_retry_s(window, window_s=LOGIN_WINDOW_S, at_ms=at)
         note_anonymous(
@@ -191,7 +186,7 @@ def login(
         reason = "locked" if reserved is None else "locked by a parallel attempt"
     elif not verify_password(row["password_hash"], password):
         reason = f"wrong password ({reserved} of {lockout_attempts})"
-    elif row["totp_secret"] is not None:
+    elif row["totp_enrolled_at"] is not None:
         step = accepted_step(row["totp_secret"], totp_code, totp_key, at_ms=at)
         ok = step is not None
         what = "missing" if not totp_code else "wrong"
@@ -202,7 +197,7 @@ def login(
     failure: AuthError | None = None
     session: Session | None = None
     with write_tx(engine) as conn:
-        if ok and step is not None and not _use_step(conn, row["id"], step):
+        if ok and step is not None and not use_step(conn, row["id"], step):
             ok, reason = False, f"one-time code used before ({reserved} of {lockout_attempts})"
         if ok:
             bump(conn, LOGIN_SCOPE, client, window_s=LOGIN_WINDOW_S, at_ms=at, by=-1)
@@ -214,9 +209,8 @@ def login(
                 session = _open_session(conn, row, password, session_ttl_s, client, at)
         elif reserved is not None and reserved <= lockout_attempts:
             failure = AuthError(LOGIN_REFUSED)
-            if reserved >= lockout_attempts:
-                until = at + lockout_s * 1000
-                _set_user(conn, row["id"], failed_logins=0, locked_until=until)
+            until = lock_if_due(conn, row["id"], reserved, lockout_attempts, lockout_s, at)
+            if until is not None:
                 reason += f"; locked for {lockout_s} s"
                 failure = AccountLockedError(LOGIN_REFUSED, until)
         elif row is not None:
@@ -239,17 +233,29 @@ def login(
     return session
 
 
+def lock_if_due(
+    conn: Connection, user_id: int, reserved: int, attempts: int, lockout_s: int, at: int
+) -> int | None:
+    """Lock the account when the failure reserved as number ``reserved`` reaches ``attempts``
+    (the counter starts again); when it is locked until, or None."""
+    if reserved < attempts:
+        return None
+    until = at + lockout_s * 1000
+    set_user(conn, user_id, failed_logins=0, locked_until=until)
+    return until
+
+
 def _give_back(conn: Connection, user_id: int) -> None:
     """Return a reserved failure (the password was right after all)."""
     counter = users.c.failed_logins
-    _set_user(conn, user_id, failed_logins=sa.case((counter > 0, counter - 1), else_=0))
+    set_user(conn, user_id, failed_logins=sa.case((counter > 0, counter - 1), else_=0))
 
 
-def _set_user(conn: Connection, user_id: int, **values: Any) -> None:
+def set_user(conn: Connection, user_id: int, **values: Any) -> None:
     conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
 
 
-def _use_step(conn: Connection, user_id: int, step: int) -> bool:
+def use_step(conn: Connection, user_id: int, step: int) -> bool:
     """Record ``step`` as the last code used, atomically; False if it (or a later one) was."""
     used = conn.execute(
         sa.update(users)
@@ -281,7 +287,7 @@ def _open_session(
     values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_login_at": at}
     if needs_rehash(row["password_hash"]):
         values["password_hash"] = hash_password(password)
-    _set_user(conn, row["id"], **values)
+    set_user(conn, row["id"], **values)
     fresh = conn.execute(sa.select(users).where(users.c.id == row["id"])).mappings().one()
     return Session(token, User.from_row(fresh), at, expires)
 
@@ -354,131 +360,3 @@ def logout(engine: Engine, token: str, *, client: str | None = None) -> None:
         append_audit(
             conn, username=row.username, action="logout", kind="login", client=client, at_ms=at
         )
-
-
-# -- the user's own account ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Proof:
-    """How a session's user proves it is them again (their password), and the lockout that
-    keeps a stolen session from being a password-guessing oracle."""
-
-    client: str | None = None
-    idle_s: int | None = None
-    lockout_attempts: int = 5
-    lockout_s: int = 900
-
-
-def _proven(
-    engine: Engine, token: str, password: str, action: str, proof: Proof
-) -> tuple[User, str]:
-    """The session's user, once their current password is proven; a wrong one counts as a
-    failed login (the account locks like at login), is audited and refused with
-    :class:`AuthError`. Also the stored hash."""
-    user = resolve_session(engine, token, idle_s=proof.idle_s)
-    at = now_ms()
-    with write_tx(engine) as conn:
-        reserved = _reserve(conn, user.id, at)
-        stored = conn.execute(
-            sa.select(users.c.password_hash).where(users.c.id == user.id)
-        ).scalar_one()
-    locked = reserved is None or reserved > proof.lockout_attempts
-    right = not locked and verify_password(stored, password)
-    with write_tx(engine) as conn:
-        if right:
-            _set_user(conn, user.id, failed_logins=0)
-            return user, stored
-        reason = "locked" if locked else f"wrong current password ({reserved} of "
-        if not locked:
-            reason += f"{proof.lockout_attempts})"
-            if reserved is not None and reserved >= proof.lockout_attempts:
-                until = at + proof.lockout_s * 1000
-                _set_user(conn, user.id, failed_logins=0, locked_until=until)
-                reason += f"; locked for {proof.lockout_s} s"
-        append_audit(
-            conn,
-            username=user.username,
-            action=action,
-            kind="login",
-            client=proof.client,
-            outcome="denied",
-            reason=reason,
-        )
-    if locked:
-        msg = "the account is locked after repeated failed passwords; try again later"
-        raise AuthError(msg)
-    raise AuthError("the current password is wrong; nothing was changed")
-
-
-def change_password(
-    engine: Engine,
-    token: str,
-    current: str,
-    new: str,
-    *,
-    proof: Proof = Proof(),
-) -> User:
-    """The session's user changes their own password: the current one proves it is them, the
-    new one must pass the rules and differ. Clears a forced change; closes every other session
-    of theirs (this one stays open). Audited as ``password.change``."""
-    user, stored = _proven(engine, token, current, "password.change", proof)
-    check_password_strength(new, username=user.username)
-    if verify_password(stored, new):
-        raise ConflictError("the new password is the current one; choose a different password")
-    at = now_ms()
-    with write_tx(engine) as conn:
-        _set_user(
-            conn,
-            user.id,
-            password_hash=hash_password(new),
-            must_change_password=False,
-            failed_logins=0,
-            locked_until=None,
-        )
-        conn.execute(
-            sa.update(sessions)
-            .where(
-                sessions.c.user_id == user.id,
-                sessions.c.closed_at.is_(None),
-                sessions.c.token_hash != token_hash(token),
-            )
-            .values(closed_at=at)
-        )
-        append_audit(
-            conn,
-            username=user.username,
-            action="password.change",
-            kind="login",
-            client=proof.client,
-        )
-        fresh = conn.execute(sa.select(users).where(users.c.id == user.id)).mappings().one()
-    return User.from_row(fresh)
-
-
-def enrol_totp(
-    engine: Engine,
-    token: str,
-    password: str,
-    *,
-    key: str | None,
-    proof: Proof = Proof(),
-) -> str:
-    """Enrol the session's user in the second factor (their password proves it is them) and
-    return the provisioning URI, once: it holds the secret, which is stored only encrypted
-    under ``key`` and never shown again. Refused (:class:`ConflictError`) when already
-    enrolled (an administrator's password reset clears it) or without a key."""
-    user, _ = _proven(engine, token, password, "totp.enrol", proof)
-    if user.totp_enrolled:
-        msg = (
-            f"{user.username!r} already has a second factor; to replace a lost one, ask an "
-            "administrator to reset your password, then enrol again"
-        )
-        raise ConflictError(msg)
-    secret, stored = new_secret(key)
-    with write_tx(engine) as conn:
-        _set_user(conn, user.id, totp_secret=stored, totp_enrolled_at=now_ms(), totp_last_step=None)
-        append_audit(
-            conn, username=user.username, action="totp.enrol", kind="login", client=proof.client
-        )
-    return provisioning_uri(secret, user.username)

@@ -41,7 +41,7 @@ class User:
     disabled_reason: str | None
     #: an administrator reset the password: the user must change it before anything else
     must_change_password: bool = False
-    #: enrolled in the second factor (the secret itself never leaves records)
+    #: enrolled in the second factor and confirmed (the secret itself never leaves records)
     totp_enrolled: bool = False
 
     @property
@@ -67,7 +67,7 @@ class User:
             created_at_ms=row["created_at"],
             disabled_reason=row["disabled_reason"],
             must_change_password=bool(row.get("must_change_password")),
-            totp_enrolled=row.get("totp_secret") is not None,
+            totp_enrolled=row.get("totp_enrolled_at") is not None,
         )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "UserDetail",
     "add_user",
     "change_password",
+    "confirm_totp",
     "describe_user",
     "disable_user",
     "enable_user",
@@ -97,8 +98,8 @@ def change_password(
 
 
 def enrol_totp(door: Door, token: str, password: str, *, client: str | None) -> str:
-    """Enrol the session's user in the second factor; the provisioning URI (which holds the
-    secret) is returned this once."""
+    """Start enrolling the session's user in the second factor; the provisioning URI (which
+    holds the secret) is returned this once; :func:`confirm_totp` finishes."""
     door.session_user(token)
     try:
         return records.enrol_totp(
@@ -108,15 +109,27 @@ def enrol_totp(door: Door, token: str, password: str, *, client: str | None) -> 
         raise _own_error(exc) from exc
 
 
+def confirm_totp(door: Door, token: str, code: str, *, client: str | None) -> records.User:
+    """Finish enrolment with a first code from the app; from then on login needs codes."""
+    door.session_user(token)
+    try:
+        return records.confirm_totp(
+            door.engine, token, code, key=door.config.totp_key, proof=_proof(door, client)
+        )
+    except records.RecordsError as exc:
+        raise _own_error(exc, "code") from exc
+
+
 def _proof(door: Door, client: str | None) -> records.Proof:
     config = door.config
     return records.Proof(client, config.session_idle_s, config.lockout_attempts, config.lockout_s)
 
 
-def _own_error(exc: records.RecordsError) -> ServiceError:
-    """A wrong current password is a refusal of the request (403), not of the session."""
+def _own_error(exc: records.RecordsError, field: str = "current_password") -> ServiceError:
+    """A wrong current password (or code) is a refusal of the request (403, naming
+    ``field``), not of the session."""
     if isinstance(exc, records.AuthError) and not isinstance(exc, records.SessionError):
-        return Forbidden(str(exc), "current_password", reason="wrong_password")
+        return Forbidden(str(exc), field, reason="wrong_password")
     error = as_service_error(exc)
     assert error is not None
     return error

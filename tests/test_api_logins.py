@@ -5,6 +5,7 @@ or training, and the TOTP second factor."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,14 @@ def test_totp_second_factor(tmp_path: Path, redis_url: str) -> None:
         uri = resp.json()["provisioning_uri"]
         totp = pyotp.parse_uri(uri)
         assert uri.startswith("otpauth://totp/") and "ivy" in uri
+        # not confirmed yet: still refused, login needs no code yet, a wrong code is refused
+        assert client.get("/v1/hotlists", headers=ivy, params=CASE).status_code == 403
+        assert login(client, "ivy").status_code == 200
+        wrong = client.post("/v1/auth/totp/confirm", headers=ivy, json={"code": "000000"})
+        assert wrong.status_code == 403 and wrong.json()["field"] == "code"
+        code = totp.now()
+        done = client.post("/v1/auth/totp/confirm", headers=ivy, json={"code": code})
+        assert done.status_code == 200 and done.json()["totp_enrolled"] is True
         again = client.post("/v1/auth/totp", headers=ivy, json={"password": PASSWORD})
         assert again.status_code == 409
         assert client.get("/v1/hotlists", headers=ivy, params=CASE).status_code == 200
@@ -191,8 +200,11 @@ def test_totp_second_factor(tmp_path: Path, redis_url: str) -> None:
         # login now needs the code, and a code is good once
         missing = login(client, "ivy")
         assert (missing.status_code, missing.json()["detail"]) == (401, records.LOGIN_REFUSED)
-        code = totp.now()
-        assert login(client, "ivy", totp_code=code).status_code == 200
-        replay = login(client, "ivy", totp_code=code)
+        replay = login(client, "ivy", totp_code=code)  # the confirmation used this one
         assert replay.status_code == 401
+        step = records.get_user(engine, "ivy")
+        assert step.totp_enrolled
+        later = totp.at(time.time() + 30)  # the next step: accepted (one step of drift)
+        assert login(client, "ivy", totp_code=later).status_code == 200
+        assert login(client, "ivy", totp_code=later).status_code == 401  # good once
     engine.dispose()

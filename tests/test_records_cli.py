@@ -350,10 +350,12 @@ def test_totp_enrol_then_login_with_a_code(  # type: ignore[no-untyped-def]
     run("login", "ivy", "--password-stdin", stdin=PASSWORD + "\n")
     code, out = run("totp", "enrol", "--password-stdin", stdin=PASSWORD + "\n")
     uri = next(line for line in out.splitlines() if line.startswith("otpauth://"))
+    code, out = run("totp", "confirm", "--code-stdin", stdin=pyotp.parse_uri(uri).now() + "\n")
+    assert code == 0 and "confirmed" in out
     with pytest.raises(service.Unauthenticated, match="wrong password"):
         run("login", "ivy", "--password-stdin", stdin=PASSWORD + "\n")
     code, out = run(
         "login", "ivy", "--otp", "--password-stdin",
-        stdin=f"{PASSWORD}\n{pyotp.parse_uri(uri).now()}\n",
+        stdin=f"{PASSWORD}\n{pyotp.parse_uri(uri).at(time.time() + 30)}\n",
     )  # fmt: skip
     assert code == 0 and "logged in as ivy" in out
