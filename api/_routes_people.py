@@ -121,12 +121,8 @@ def me(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> UserDetailOut:
-    if credentials is None:
-        raise Refusal(
-            401, "log in first: POST /v1/auth/login", headers={"WWW-Authenticate": "Bearer"}
-        )
     door = door_of(request)
-    return _detail(service.describe_user(door, door.session_user(credentials.credentials)))
+    return _detail(service.describe_user(door, door.session_user(_token(credentials))))
 
 
 def _token(credentials: HTTPAuthorizationCredentials | None) -> str:

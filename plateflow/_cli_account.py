@@ -10,8 +10,9 @@ session may run. ``totp enrol`` prints the provisioning URI of a new second fact
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 
@@ -30,6 +31,7 @@ from plateflow.settings import Settings
 out = Console()
 
 NEW_PASSWORD_ENV = "PLATEFLOW_NEW_PASSWORD"
+T = TypeVar("T")
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -87,7 +89,7 @@ def _new_password(args: argparse.Namespace) -> str:
     path: Path | None = args.new_password_file
     if path is not None:
         try:
-            line = path.read_text().splitlines()[0].strip() if path.read_text() else ""
+            line = next(iter(path.read_text().splitlines()), "").strip()
         except OSError as exc:
             raise CliInputError(f"cannot read --new-password-file {path}: {exc}") from exc
         if not line:
@@ -96,27 +98,33 @@ def _new_password(args: argparse.Namespace) -> str:
     return read_new_password(from_stdin=args.password_stdin, env=NEW_PASSWORD_ENV)
 
 
-def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:
+def _own(settings: Settings, act: Callable[[service.Door, str], T]) -> T:
+    """Run an act on the session's own account, with a door closed afterwards."""
     token = _token(settings)
-    current = read_password(args.password_stdin, prompt="current password: ")
-    new = _new_password(args)
     door = door_of(settings)
     try:
-        user = service.change_password(door, token, current, new, client=cli_client())
+        return act(door, token)
     finally:
         door.engine.dispose()
+
+
+def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    current = read_password(args.password_stdin, prompt="current password: ")
+    new = _new_password(args)
+    user = _own(
+        settings,
+        lambda door, token: service.change_password(door, token, current, new, client=cli_client()),
+    )
     out.print(f"password of [bold]{user.username}[/] changed; your other sessions are closed")
     return 0
 
 
 def cmd_totp_enrol(args: argparse.Namespace, settings: Settings) -> int:
-    token = _token(settings)
     password = read_password(args.password_stdin)
-    door = door_of(settings)
-    try:
-        uri = service.enrol_totp(door, token, password, client=cli_client())
-    finally:
-        door.engine.dispose()
+    uri = _own(
+        settings,
+        lambda door, token: service.enrol_totp(door, token, password, client=cli_client()),
+    )
     out.print("add this to your authenticator app now; it is not shown again:")
     out.print(uri, soft_wrap=True, highlight=False)
     out.print("then run `plateflow totp confirm` with a code the app shows")
@@ -124,12 +132,9 @@ def cmd_totp_enrol(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_totp_confirm(args: argparse.Namespace, settings: Settings) -> int:
-    token = _token(settings)
     code = read_code(args.code_stdin)
-    door = door_of(settings)
-    try:
-        user = service.confirm_totp(door, token, code, client=cli_client())
-    finally:
-        door.engine.dispose()
+    user = _own(
+        settings, lambda door, token: service.confirm_totp(door, token, code, client=cli_client())
+    )
     out.print(f"second factor of [bold]{user.username}[/] confirmed; log in with `--otp` now")
     return 0

@@ -85,6 +85,13 @@ def _proven(
     raise AuthError("the current password is wrong; nothing was changed")
 
 
+def _done(conn: Connection, user: User, action: str, proof: Proof) -> User:
+    """Audit ``action`` as done by ``user`` and return their record as it is now."""
+    append_audit(conn, username=user.username, action=action, kind="login", client=proof.client)
+    fresh = conn.execute(sa.select(users).where(users.c.id == user.id)).mappings().one()
+    return User.from_row(fresh)
+
+
 def change_password(
     engine: Engine,
     token: str,
@@ -119,15 +126,7 @@ def change_password(
             )
             .values(closed_at=at)
         )
-        append_audit(
-            conn,
-            username=user.username,
-            action="password.change",
-            kind="login",
-            client=proof.client,
-        )
-        fresh = conn.execute(sa.select(users).where(users.c.id == user.id)).mappings().one()
-    return User.from_row(fresh)
+        return _done(conn, user, "password.change", proof)
 
 
 def enrol_totp(
@@ -198,13 +197,5 @@ def confirm_totp(
             )
         else:
             set_user(conn, user.id, totp_enrolled_at=now_ms())
-            append_audit(
-                conn,
-                username=user.username,
-                action="totp.confirm",
-                kind="login",
-                client=proof.client,
-            )
-            fresh = conn.execute(sa.select(users).where(users.c.id == user.id)).mappings().one()
-            return User.from_row(fresh)
+            return _done(conn, user, "totp.confirm", proof)
     raise AuthError("the one-time code is wrong; check the app's clock and try the next code")
