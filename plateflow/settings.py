@@ -65,7 +65,9 @@ GROUPS: dict[str, str] = {
     "api": "HTTP API and camera ingest",
     "logins": "logins and sessions",
     "inquiry": "inquiries (427.3(c))",
+    "dispositions": "alert dispositions: verification deadlines and undo (427.3(g))",
     "cluster": "flow cluster (one process per StatefulSet pod)",
+    "transparency": "the public transparency page (427.2.1(g))",
 }
 
 
@@ -436,11 +438,53 @@ class Settings:
         "shortest description accepted for an inquiry without a case number",
         group="inquiry",
     )
+    urgent_priority_max: int = _setting(
+        1,
+        _int_range(0, 9),
+        "hotlist priorities up to this one (0 highest) are urgent: the short verify deadline",
+        group="dispositions",
+    )
+    verify_urgent_s: int = _setting(
+        600,
+        _int_range(1, 86_400),
+        "seconds to confirm a hit of an urgent list with NCIC/CLETS (10 minutes)",
+        group="dispositions",
+    )
+    verify_routine_s: int = _setting(
+        3600,
+        _int_range(1, 7 * 86_400),
+        "seconds to confirm a hit of a routine list with NCIC/CLETS (an hour)",
+        group="dispositions",
+    )
+    disposition_undo_s: int = _setting(
+        300,
+        _int_range(0, 86_400),
+        "seconds in which the maker of a disposition step may undo it",
+        group="dispositions",
+    )
     policy_alert_ceiling: float = _setting(
         0.01,
         _float_range(0, 1),
         "largest share of reads a hotlist policy may alert on unless forced",
         group="hotlists",
+    )
+    transparency_page: bool = _setting(
+        True,
+        _bool,
+        "serve the public page /transparency and /v1/transparency (false: both answer 404)",
+        group="transparency",
+    )
+    transparency_min_cell: int = _setting(
+        5,
+        _int_range(1, 1000),
+        "smallest count the public page shows; a count under it reads 'fewer than N'",
+        group="transparency",
+    )
+    transparency_refresh_s: int = _setting(
+        900,
+        _int_range(1, 86_400),
+        "seconds the public page's figures are kept before they are computed again",
+        group="transparency",
     )
     log_level: str = _setting(
         "INFO", _log_level, "log level: DEBUG, INFO, WARNING or ERROR", group="general"

@@ -18,7 +18,8 @@ __all__ = ["ServiceConfig"]
 @dataclass(frozen=True)
 class ServiceConfig:
     """What the acts need to know: where the reads are, how long they are kept, the rules of
-    justification and login, how alerts are matched, published and advised."""
+    justification and login, how alerts are matched, published and advised, the deadlines and
+    undo window of dispositions, and the smallest count the public transparency page shows."""
 
     data_dir: Path
     retention_days: int = 365
@@ -35,6 +36,11 @@ class ServiceConfig:
     anonymous_audit_interval_s: int = 60
     totp_required: bool = False
     totp_key: str | None = field(default=None, repr=False)  # a secret: never shown
+    transparency_min_cell: int = 5
+    urgent_priority_max: int = 1
+    verify_urgent_s: int = 600
+    verify_routine_s: int = 3600
+    disposition_undo_s: int = 300
 
     @classmethod
     def pick(cls, source: object) -> ServiceConfig:
