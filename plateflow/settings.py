@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+# Re-exported: the API and the CLI take the token table from here, beside the setting.
+from plateflow._ingest_tokens import IngestToken as IngestToken
+from plateflow._ingest_tokens import IngestTokens as IngestTokens
 from plateflow.errors import SettingsError
 
 ENV_PREFIX = "PLATEFLOW_"
@@ -146,12 +149,12 @@ def _files(raw: str) -> tuple[Path, ...]:
     return paths
 
 
-def _tokens(raw: str) -> tuple[str, ...]:
-    # Commas in a variable, one a line in a secret file; a token never holds a space.
-    tokens = tuple(t for t in re.split(r"[,\s]+", raw) if t)
-    if any(len(t) < 16 for t in tokens):
-        raise ValueError("tokens of at least 16 characters each, separated by commas")
-    return tokens
+def _tokens(raw: str) -> IngestTokens:
+    return IngestTokens.parse(raw)
+
+
+def _tokens_at(value: IngestTokens, path: Path) -> IngestTokens:
+    return value.at(path)
 
 
 def _bool(raw: str) -> bool:
@@ -197,11 +200,21 @@ def _dns_label(raw: str) -> str:
 
 
 def _setting(
-    default: Any, parse: Callable[[str], Any], help: str, *, group: str, secret: bool = False
+    default: Any,
+    parse: Callable[[str], Any],
+    help: str,
+    *,
+    group: str,
+    secret: bool = False,
+    at_path: Callable[[Any, Path], Any] | None = None,
 ) -> Any:
+    """A settings field. ``at_path(value, path)``, for a secret, is given the parsed value and
+    the file it came from when ``PLATEFLOW_<NAME>_FILE`` set it (a file the program re-reads)."""
     if group not in GROUPS:
         raise ValueError(f"setting group {group!r} is not one of {', '.join(GROUPS)}")
-    metadata = {"parse": parse, "help": help, "secret": secret, "group": group}
+    metadata = {
+        "parse": parse, "help": help, "secret": secret, "group": group, "at_path": at_path
+    }  # fmt: skip
     return field(default=default, metadata=metadata)
 
 
@@ -331,12 +344,15 @@ class Settings:
         "approximate length cap of the alert replay stream",
         group="streams",
     )
-    ingest_tokens: tuple[str, ...] = _setting(
-        (),
+    ingest_tokens: IngestTokens = _setting(
+        IngestTokens(),
         _tokens,
-        "camera ingest tokens (X-Plateflow-Token header), separated by commas",
+        "camera ingest tokens (X-Plateflow-Token header): a tokens file of `plateflow ingest "
+        "token add` (each token bound to its cameras, re-read when it changes), or shared "
+        "tokens separated by commas",
         secret=True,
         group="api",
+        at_path=_tokens_at,
     )
     hotlist_files: tuple[Path, ...] = _setting(
         (),
@@ -436,6 +452,8 @@ class Settings:
                 where = f"{source.kind} {source.where}"
                 msg = f"setting {f.name} ({where}) = {shown} is not allowed: expected {exc}"
                 raise SettingsError(msg) from exc
+            if source.kind == "file" and f.metadata["at_path"] is not None:
+                values[f.name] = f.metadata["at_path"](values[f.name], Path(source.where))
         settings = cls(**values)
         settings._check()
         return settings, sources
@@ -500,14 +518,22 @@ def _raw_value(
         raise SettingsError(msg)
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if f.metadata["at_path"] is None:
+            raise _unreadable(f.name, file_variable, path, exc) from exc
+        # A file the program re-reads (the ingest tokens) may appear later: empty until then.
+        return "", Source("file", path)
     except (OSError, UnicodeDecodeError) as exc:
-        msg = (
-            f"setting {f.name} ({file_variable}) names {path!r}, which cannot be read ({exc}); "
-            "give the path of a readable UTF-8 file holding the value"
-        )
-        raise SettingsError(msg) from exc
+        raise _unreadable(f.name, file_variable, path, exc) from exc
     # Files written by editors and `echo` end with a newline that is no part of the secret.
     return text.strip(), Source("file", path)
+
+
+def _unreadable(name: str, file_variable: str, path: str, exc: Exception) -> SettingsError:
+    return SettingsError(
+        f"setting {name} ({file_variable}) names {path!r}, which cannot be read ({exc}); "
+        "give the path of a readable UTF-8 file holding the value"
+    )
 
 
 def env_name(field_name: str) -> str:
