@@ -139,8 +139,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "`plateflow ingest token add --camera CAMERA`",
             ", ".join(shared),
         )
+    _warn_readable_key(settings.tls_key_file)
     with redis_urls(settings) as urls:
-        where = f"http://{settings.api_host}:{settings.api_port}"
+        scheme = "https" if settings.tls_cert_file else "http"
+        where = f"{scheme}://{settings.api_host}:{settings.api_port}"
         config = uvicorn.Config(
             functools.partial(_worker_app, settings, urls.api, urls.ingest),
             factory=True,
@@ -151,6 +153,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             log_config=None,
             log_level=settings.log_level.lower(),
             access_log=settings.api_access_log,
+            ssl_certfile=settings.tls_cert_file,
+            ssl_keyfile=settings.tls_key_file,
+            # X-Forwarded-For is believed from the allowed proxies only, and from nobody when
+            # none is set (uvicorn would otherwise trust 127.0.0.1): the audit log's client is
+            # the peer unless a proxy we know says who is behind it.
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
         )
         out.print(
             f"plateflow API on {where} (OpenAPI docs at {where}/docs), "
@@ -165,6 +174,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
             Multiprocess(config, sockets=[config.bind_socket()]).run()
     return 0
+
+
+def _warn_readable_key(key: Path | None) -> None:
+    if key is not None and key.stat().st_mode & 0o077:
+        log.warning("the TLS key %s is readable by other users of this machine; chmod 600 it", key)
 
 
 def _worker_app(settings: Settings, api_url: str, ingest_url: str | None) -> Any:

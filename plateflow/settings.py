@@ -20,6 +20,7 @@ directory, and the data directory is ``./plateflow-data``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -155,6 +156,21 @@ def _tokens(raw: str) -> IngestTokens:
 
 def _tokens_at(value: IngestTokens, path: Path) -> IngestTokens:
     return value.at(path)
+
+
+def _proxies(raw: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in raw.split(",") if p.strip())
+    if items == ("*",):
+        return items
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(
+                "comma-separated IP addresses or networks of the proxies in front (e.g. "
+                f"10.0.0.5,10.1.0.0/16), or * for any; {item!r} is neither"
+            ) from exc
+    return items
 
 
 def _bool(raw: str) -> bool:
@@ -374,6 +390,25 @@ class Settings:
     )
     api_host: str = _setting("127.0.0.1", _host, "address the HTTP API binds", group="api")
     api_port: int = _setting(8000, _int_range(1, 65_535), "port the HTTP API binds", group="api")
+    tls_cert_file: Path | None = _setting(
+        None,
+        _optional_file,
+        "PEM certificate (chain) the API serves HTTPS with; needs tls_key_file",
+        group="api",
+    )
+    tls_key_file: Path | None = _setting(
+        None,
+        _optional_file,
+        "PEM private key of tls_cert_file (readable by the API's user only)",
+        group="api",
+    )
+    forwarded_allow_ips: tuple[str, ...] = _setting(
+        (),
+        _proxies,
+        "proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed; none: the "
+        "peer is the client",
+        group="api",
+    )
     api_workers: int = _setting(
         1,
         _int_range(1, 64),
@@ -459,6 +494,17 @@ class Settings:
         return settings, sources
 
     def _check(self) -> None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            given, missing = (
+                ("tls_cert_file", "tls_key_file")
+                if self.tls_key_file is None
+                else ("tls_key_file", "tls_cert_file")
+            )
+            msg = (
+                f"setting {given} is set but {missing} is not: HTTPS needs both the certificate "
+                f"and its key; set {env_name(missing)} too (or unset {env_name(given)})"
+            )
+            raise SettingsError(msg)
         if self.retention_days < POLICY_MIN_RETENTION_DAYS and not self.retention_override:
             msg = (
                 f"setting retention_days = {self.retention_days} is below the policy minimum of "

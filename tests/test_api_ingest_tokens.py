@@ -52,7 +52,7 @@ def test_the_cli_writes_hashes_only_and_prints_each_token_once(
     tokens = IngestTokens.parse(text)
     assert [t.token_id for t in tokens.tokens] == ["cam-elm-01", "north-lot", "cam-elm-01-2"]
     found = tokens.find(agent)
-    assert found is not None and found.cameras == {"cam-a", "cam-b"}
+    assert found is not None and found.cameras == frozenset({"cam-a", "cam-b"})
     assert found.agent == "north-lot" and found.created
     assert tokens.find(again) is tokens.tokens[2]
 
