@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from plateflow.errors import SettingsError
 from plateflow._ingest_tokens import token_digest
+from plateflow.errors import SettingsError
 from plateflow.settings import GROUPS, Settings, Source, setting_fields
 
 TOKEN_A = "a" * 24
