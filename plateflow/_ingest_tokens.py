@@ -80,6 +80,10 @@ class IngestTokens:
     tokens: tuple[IngestToken, ...] = ()
     path: Path | None = None
     _by_hash: dict[str, IngestToken] = field(default_factory=dict, compare=False, repr=False)
+    #: Tokens already presented and found: a request's lookup is then one dict get, not a hash.
+    #: Only hits are kept (at most one entry per configured token), so unknown tokens cannot
+    #: grow it; a reload builds a new table, so a revoked token leaves with its entry.
+    _hits: dict[str, IngestToken] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_hash.update((t.sha256, t) for t in self.tokens)
@@ -94,8 +98,14 @@ class IngestTokens:
         """The token whose hash matches ``token``, else ``None``.
 
         One hash and one dict lookup: the lookup compares digests, which an attacker cannot
-        steer, so it leaks nothing about the configured tokens."""
-        return self._by_hash.get(token_digest(token))
+        steer, so it leaks nothing about the configured tokens. A token found once is found
+        by one dict lookup after that."""
+        found = self._hits.get(token)
+        if found is None:
+            found = self._by_hash.get(token_digest(token))
+            if found is not None and len(self._hits) < len(self._by_hash):
+                self._hits[token] = found
+        return found
 
     def ids(self) -> set[str]:
         return {t.token_id for t in self.tokens}
