@@ -6,35 +6,43 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import select
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 import redis
+import sqlalchemy.exc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
 
 import records
+from api import create_app
 from plateflow.errors import SettingsError
 from plateflow.settings import Settings
 from tests.people import add_person
 from tests.test_api_cli import ROOT, _free_port
+from tests.test_api_support import PARTITIONS, TOKEN, all_reads, read
 
 PASSWORD = "Correct-Stapler-7-Horse"
 FORGED = "203.0.113.9"
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
+def _self_signed(folder: Path, stem: str = "api") -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 (its own CA) and its key, mode 0600."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "plateflow test")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"plateflow test {stem}")])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
         x509.CertificateBuilder()
@@ -51,7 +59,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = folder / "api.crt", folder / "api.key"
+    cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
@@ -178,3 +186,105 @@ def test_tls_needs_both_files_and_the_allow_list_names_addresses(tmp_path: Path)
     assert (settings.tls_cert_file, settings.tls_key_file) == (cert, key)
     with pytest.raises(SettingsError, match=r"forwarded_allow_ips .*'proxy\.local' is neither"):
         Settings.load({"PLATEFLOW_FORWARDED_ALLOW_IPS": "10.0.0.5,proxy.local"})
+
+
+class _TlsRedis:
+    """A TLS front for the test Redis that asks for a client certificate (Redis's
+    ``tls-auth-clients yes``), as a TLS-enabled Redis would: the machine's Redis has no TLS."""
+
+    def __init__(self, backend: str, server: tuple[Path, Path], client_ca: Path) -> None:
+        self._backend = urlsplit(backend)
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=client_ca)
+        self._context.verify_mode = ssl.CERT_REQUIRED
+        self._context.load_cert_chain(*server)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.refused = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, ca: Path, cert: tuple[Path, Path] | None) -> str:
+        query = {"ssl_ca_certs": str(ca), "ssl_cert_reqs": "required"}
+        if cert is not None:
+            query |= {"ssl_certfile": str(cert[0]), "ssl_keyfile": str(cert[1])}
+        auth = self._backend.netloc.rsplit("@", 1)[0] + "@" if "@" in self._backend.netloc else ""
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?{urlencode(query)}"
+
+    def _open_backend(self) -> socket.socket:
+        if self._backend.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(self._backend.path)
+            return sock
+        return socket.create_connection((self._backend.hostname, self._backend.port or 6379))
+
+    def _accept(self) -> None:
+        while True:
+            conn, _ = self._listener.accept()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            tls = self._context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.refused += 1
+            conn.close()
+            return
+        backend = self._open_backend()
+        with tls, backend:
+            pair = {tls: backend, backend: tls}
+            while True:
+                ready, _, _ = select.select([tls, backend], [], [], 30)
+                if not ready:
+                    return
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    pair[sock].sendall(data)
+                while tls.pending():  # decrypted bytes select() cannot see
+                    backend.sendall(tls.recv(65536))
+
+
+def test_redis_over_tls_with_a_client_certificate(
+    tmp_path: Path, data_dir: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    server, client = _self_signed(tmp_path, "redis"), _self_signed(tmp_path, "client")
+    front = _TlsRedis(redis_url, server, client_ca=client[0])
+    url = front.url(server[0], client)
+    settings = Settings.load(
+        environ={}, data_dir=str(data_dir), ingest_tokens=TOKEN, partitions=str(PARTITIONS)
+    )
+    # Both clients of the API (the API's own and the ingest's asynchronous writer) over TLS.
+    with TestClient(create_app(settings, url, ingest_redis_url=url)) as api:
+        assert api.get("/healthz").json()["checks"]["redis"] == "ok"
+        resp = api.post("/v1/reads", json=read(), headers={"X-Plateflow-Token": TOKEN})
+        assert resp.status_code == 202, resp.text
+    assert [r["camera_id"] for r in all_reads(redis_client)] == ["cam-elm-01"]
+    # Without its client certificate a service is refused at the handshake: nothing stored.
+    bare = front.url(server[0], None)
+    with TestClient(create_app(settings, bare, ingest_redis_url=bare)) as api:
+        resp = api.post(
+            "/v1/reads", json=read(plate="NOCERT1"), headers={"X-Plateflow-Token": TOKEN}
+        )
+        assert resp.status_code == 503
+    assert front.refused >= 1 and len(all_reads(redis_client)) == 1
+
+
+def test_postgresql_sslmode_in_the_url_reaches_the_driver() -> None:
+    url = os.environ.get("PLATEFLOW_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        pytest.skip("needs PLATEFLOW_DATABASE_URL naming a PostgreSQL server")
+    settings = Settings.load({"PLATEFLOW_DATABASE_URL": url + "?sslmode=require"})
+    assert settings.effective_database_url.endswith("?sslmode=require")
+    try:
+        engine = records.connect(settings.effective_database_url)
+    except sqlalchemy.exc.OperationalError as exc:
+        # A server without TLS is refused rather than used in clear.
+        assert "server does not support SSL, but SSL was required" in str(exc)
+        return
+    try:
+        with engine.connect() as conn:
+            pid = "pg_backend_pid()"
+            used = conn.exec_driver_sql(f"SELECT ssl FROM pg_stat_ssl WHERE pid = {pid}").scalar()
+        assert used is True  # a server with TLS: the connection is encrypted
+    finally:
+        engine.dispose()
