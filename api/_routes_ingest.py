@@ -5,7 +5,10 @@ decode it with orjson, split vendor payloads into per-read items, validate them
 (:func:`api.prepare_batch`), then write the reads and dead letters through the app's
 group-commit :class:`~api._ingest_writer.StreamWriter`. The answer is 202 with the accepted
 count and every rejected item's index and reason, sent only once Redis acknowledged the write;
-rejected items are also in ``plateflow:deadletter``.
+rejected items are also in ``plateflow:deadletter``. A read of a camera the token may not post
+for refuses the whole request with 403 naming the cameras (those reads dead-lettered, nothing
+else written): see :mod:`api._auth_ingest`. Every stored read records the token's id
+(``token_id``).
 
 This is the hot path of the whole system (every read of every camera passes here), so the
 endpoints are raw ASGI apps that :class:`IngestLane` dispatches in front of FastAPI rather than
