@@ -91,7 +91,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "evidence custody": _ACT,
     "settings": tuple(GROUPS),
     "redis acl": ("redis",),
-    "bench target": ("redis", "partitions", "hotlist_files", "ingest_tokens"),
+    "bench target": ("redis", "partitions", "hotlist_files"),
     # the data directory (general) for the outcome file; the command run reads its own
     "job": (),
 }
