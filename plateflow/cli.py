@@ -57,7 +57,10 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "simulate": ("redis", "database", "partitions", "hotlist_files"),
     "subscribe": ("redis", *_ACT),
     "serve": tuple(GROUPS),
-    "ingest": ("redis", "partitions"),
+    "ingest file": ("redis", "partitions"),
+    "ingest token add": ("ingest_tokens",),
+    "ingest token list": ("ingest_tokens",),
+    "ingest token revoke": ("ingest_tokens",),
     "login": ("database", "logins"),
     "logout": ("database",),
     "passwd": ("database", "logins"),
@@ -104,7 +107,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "transparency show": ("database", "storage", "transparency_min_cell"),
     "settings": tuple(GROUPS),
     "redis acl": ("redis",),
-    "bench target": ("redis", "partitions", "hotlist_files", "ingest_tokens"),
+    "bench target": ("redis", "partitions", "hotlist_files"),
     # the data directory (general) for the outcome file; the command run reads its own
     "job": (),
 }
