@@ -8,6 +8,11 @@ and a justification are required too). The door runs an act in one of three ways
 
 * :meth:`Door.read` inside :func:`records.audited`: the checks run, and the ``allowed`` record
   with the result count is committed in the same transaction before any result is returned;
+* :meth:`Door.scan` for a slow read of the Parquet store (a search): the checks run and the
+  intent (``terms.stage`` ``intent``) is committed first, the scan then runs outside any
+  database transaction (on SQLite a write transaction holds the one writer lock, and logins
+  would queue behind a year-long search), and its outcome is a second record linking to the
+  intent (``terms.intent`` = the intent's ``seq``) with the result count, or ``failed``;
 * :meth:`Door.write` for a records change that audits itself: the checks run first, then the
   change, then the justified attempt is recorded with its real outcome;
 * :meth:`Door.deny` for a refusal the act decides itself (a covert list, a bad value): audited
@@ -35,7 +40,7 @@ from sinks import ReadStore
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ANONYMOUS", "Act", "Actor", "Door", "Justification"]
+__all__ = ["ANONYMOUS", "Act", "Actor", "Door", "Justification", "Outcome"]
 
 T = TypeVar("T")
 
@@ -76,6 +81,15 @@ class Act:
 
     def permission_for(self, user: records.User) -> str:
         return next((p for p in self.permissions if user.can(p)), self.permissions[0])
+
+
+@dataclass
+class Outcome:
+    """What a :meth:`Door.scan` records when its work is done: the terms (set ``total`` and
+    the like here) and the result count."""
+
+    terms: dict[str, Any]
+    result_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +243,50 @@ class Door:
         with self.audited(actor, act, terms) as access:
             return fn(access)
 
+    def scan(
+        self,
+        actor: Actor,
+        act: Act,
+        fn: Callable[[Outcome], T],
+        terms: Mapping[str, Any] | None = None,
+    ) -> T:
+        """Record the intent of ``act`` (checked and committed), run ``fn`` outside any
+        database transaction, then record its outcome linked to the intent: ``allowed`` with
+        ``outcome.result_count`` and ``outcome.terms``, or ``failed`` with the error. Nothing
+        is returned before the outcome record is committed."""
+        asked = {**(terms or {}), "stage": "intent"}
+        with self.audited(actor, act, asked) as access:
+            pass  # the intent: committed here, before the store is read
+        assert access.record is not None
+        outcome = Outcome({**(terms or {}), "stage": "result", "intent": access.record.seq})
+        try:
+            result = fn(outcome)
+        except BaseException as exc:
+            reason = f"{exc.__class__.__name__}: {exc}"
+            self.record_attempt(
+                actor.username,
+                act.action,
+                act.kind,
+                "failed",
+                reason,
+                {**actor.origin, **outcome.terms},
+                actor.client,
+                actor.why,
+            )
+            raise
+        self.record_attempt(
+            actor.username,
+            act.action,
+            act.kind,
+            "allowed",
+            None,
+            {**actor.origin, **outcome.terms},
+            actor.client,
+            actor.why,
+            result_count=outcome.result_count,
+        )
+        return result
+
     def read_all(
         self,
         actor: Actor,
@@ -315,9 +373,11 @@ class Door:
         terms: Mapping[str, Any],
         client: str | None,
         why: Justification | None = None,
+        *,
+        result_count: int | None = None,
     ) -> None:
-        """Append one audit record in its own transaction (refusals, outcomes of changes,
-        requests refused for their shape)."""
+        """Append one audit record in its own transaction (refusals, outcomes of changes and
+        of scans, requests refused for their shape)."""
         with self.engine.begin() as conn:
             records.append_audit(
                 conn,
@@ -331,4 +391,5 @@ class Door:
                 case_number=why.case_number if why else None,
                 event_number=why.event_number if why else None,
                 description=why.description if why else None,
+                result_count=result_count,
             )
