@@ -37,6 +37,8 @@ POLICY_MIN_RETENTION_DAYS = 365
 #: The default OCR look-alike groups (ARCHITECTURE "Matching semantics"); defined here, the
 #: lowest module that needs them, and imported by matchers.
 DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
+#: A partial plate pins down at least this many positions (``matchers`` applies the rule).
+MIN_KNOWN_CHARACTERS = 2
 
 #: Environment variables with the prefix that are not settings but are read elsewhere
 #: (``PLATEFLOW_INGEST_TOKEN``: the one token ``plateflow bench target`` sends).
@@ -389,6 +391,36 @@ class Settings:
         20,
         _int_range(1, 1000),
         "shortest description accepted for an inquiry without a case number",
+        group="inquiry",
+    )
+    search_max_days_plate: float = _setting(
+        366.0,
+        _float_range(0.01, 36_500),
+        "longest window of a plate history search, in days (a supervisor may override)",
+        group="inquiry",
+    )
+    search_max_days_partial: float = _setting(
+        92.0,
+        _float_range(0.01, 36_500),
+        "longest window of a partial-plate search, in days (a supervisor may override)",
+        group="inquiry",
+    )
+    search_max_days_canvass: float = _setting(
+        3.0,
+        _float_range(0.01, 36_500),
+        "longest window of a canvass, in days (a supervisor may override)",
+        group="inquiry",
+    )
+    search_max_area_km2: float = _setting(
+        25.0,
+        _float_range(0.0001, 10_000_000),
+        "largest canvass area (circle or polygon), in square km (a supervisor may override)",
+        group="inquiry",
+    )
+    search_min_known_characters: int = _setting(
+        MIN_KNOWN_CHARACTERS,
+        _int_range(1, 10),
+        "fewest known characters of a partial-plate search (a supervisor may override)",
         group="inquiry",
     )
     policy_alert_ceiling: float = _setting(

@@ -18,7 +18,8 @@ __all__ = ["ServiceConfig"]
 @dataclass(frozen=True)
 class ServiceConfig:
     """What the acts need to know: where the reads are, how long they are kept, the rules of
-    justification and login, how alerts are matched, published and advised."""
+    justification and login, how alerts are matched, published and advised, and how far a
+    search may reach before it needs a supervisor's override."""
 
     data_dir: Path
     retention_days: int = 365
@@ -30,6 +31,11 @@ class ServiceConfig:
     session_ttl_s: int = 8 * 3600
     lockout_attempts: int = 5
     lockout_s: int = 900
+    search_max_days_plate: float = 366.0
+    search_max_days_partial: float = 92.0
+    search_max_days_canvass: float = 3.0
+    search_max_area_km2: float = 25.0
+    search_min_known_characters: int = matchers.MIN_KNOWN_CHARACTERS
 
     @classmethod
     def pick(cls, source: object) -> ServiceConfig:

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from service._acts import Acts
+from service._bounds import check_bounds
 from service._door import Act, Actor, Door, Outcome
 from service._pages import page_of_canvass, page_of_reads, rows_json, with_alerts
 from service._query import READ_RESULT_SCHEMA, SearchSpec
@@ -59,11 +60,16 @@ def search_act(kind: str) -> Act:
     return {"plate": Acts.PLATE_HISTORY, "partial": Acts.PARTIAL_SEARCH}.get(kind, Acts.CANVASS)
 
 
-def _spec(door: Door, actor: Actor, act: Act, build: Callable[[], SearchSpec]) -> SearchSpec:
+def _spec(
+    door: Door, actor: Actor, act: Act, build: Callable[[], SearchSpec], override: str | None
+) -> tuple[SearchSpec, dict[str, Any]]:
+    """The search ``build`` makes, checked against the bounds: a bad value or a bound passed
+    without a supervisor's override is an audited refusal; an override goes into the terms."""
     spec = door.checked(actor, act, build)
     if search_act(spec.kind) != act:
         raise AssertionError(f"a {spec.kind} search run as {act.action}")
-    return spec
+    passed = door.checked(actor, act, lambda: check_bounds(spec, door.config, actor, override))
+    return spec, ({"override": passed} if passed else {})
 
 
 def search_page(
@@ -75,12 +81,14 @@ def search_page(
     page_size: int = 100,
     cursor: str | None = None,
     newest_first: bool = True,
+    override_reason: str | None = None,
 ) -> SearchPage:
-    """One page of the search ``build`` returns (a bad value there is audited as a refusal).
-    ``act`` is :data:`Acts.PLATE_HISTORY`, :data:`Acts.PARTIAL_SEARCH` or :data:`Acts.CANVASS`."""
-    spec = _spec(door, actor, act, build)
+    """One page of the search ``build`` returns (a bad value there, or a bound passed without
+    a supervisor's ``override_reason``, is audited as a refusal). ``act`` is
+    :data:`Acts.PLATE_HISTORY`, :data:`Acts.PARTIAL_SEARCH` or :data:`Acts.CANVASS`."""
+    spec, override = _spec(door, actor, act, build, override_reason)
     store, covert = door.store, actor.covert
-    terms = {**spec.terms(), "page_size": page_size, "cursor": bool(cursor)}
+    terms = {**spec.terms(), "page_size": page_size, "cursor": bool(cursor), **override}
     if spec.kind != "canvass":
         terms["order"] = "desc" if newest_first else "asc"
 
@@ -122,10 +130,11 @@ def search_stream(
     page_size: int = 1000,
     newest_first: bool = True,
     output: str = "terminal",
+    override_reason: str | None = None,
 ) -> ResultStream:
     """The whole result of a search, counted before its outcome is recorded (with the total,
     and where the result goes, ``output``); the pages are read after that record commits."""
-    spec = _spec(door, actor, act, build)
+    spec, override = _spec(door, actor, act, build, override_reason)
     store = door.store
     newest = newest_first and spec.kind != "canvass"
 
@@ -144,7 +153,7 @@ def search_stream(
         access.result_count = total
         return total
 
-    total = door.scan(actor, act, run, {**spec.terms(), "output": output})
+    total = door.scan(actor, act, run, {**spec.terms(), "output": output, **override})
     grouped = spec.kind == "canvass"
     return ResultStream(
         spec.terms(),

@@ -96,3 +96,109 @@ def test_a_long_search_does_not_hold_the_database_while_logins_go_on(
     report = records.audit_report(door.engine, None, start_ms=0, end_ms=2**42)
     [ivys] = [u for u in report.inquiries_by_user if u.username == "ivy"]
     assert (ivys.allowed, ivys.failed, ivys.results) == (1, 0, 1)  # one inquiry, counted once
+
+
+# A county-wide polygon (about 40 km by 40 km) around the scene, [lon, lat] order.
+COUNTY = {
+    "type": "Polygon",
+    "coordinates": [[[-118.5, 34.0], [-118.06, 34.0], [-118.06, 34.36], [-118.5, 34.36],
+                     [-118.5, 34.0]]],
+}  # fmt: skip
+
+
+def _canvass() -> SearchSpec:
+    return SearchSpec.canvass(NOW - timedelta(hours=2), NOW, polygon=COUNTY)
+
+
+def _partial(pattern: str, days: float = 7) -> Any:
+    return lambda: SearchSpec.partial(pattern, NOW - timedelta(days=days), NOW)
+
+
+def test_searches_over_a_bound_are_refused_naming_the_field_the_bound_and_the_override(
+    door: service.Door,
+) -> None:
+    ivy = _actor(door, "ivy", "investigator", Acts.CANVASS)
+    cases = [
+        (Acts.PLATE_HISTORY, lambda: _plate(NOW - timedelta(days=400)), "start", "366 days"),
+        (Acts.PARTIAL_SEARCH, _partial("7ABC*", days=93), "start", "92 days"),
+        (Acts.PARTIAL_SEARCH, _partial("7*"), "pattern", "at least 2"),
+        (Acts.CANVASS, _canvass, "polygon", "25 km²"),
+    ]
+    for act, build, field, bound in cases:
+        with pytest.raises(service.Invalid) as refused:
+            service.search_page(door, ivy, act, build)
+        assert refused.value.field == field, refused.value
+        assert bound in str(refused.value) and "override_reason" in str(refused.value)
+        assert "PLATEFLOW_SEARCH_" in str(refused.value)
+        last = records.read_audit(door.engine)[-1]
+        assert (last.action, last.outcome, last.username) == (act.action, "denied", "ivy")
+    circle = lambda: SearchSpec.canvass(  # noqa: E731
+        NOW - timedelta(hours=2), NOW, center=(34.1, -118.3), radius_m=3_000
+    )
+    with pytest.raises(service.Invalid, match="km²") as refused:
+        service.search_page(door, ivy, Acts.CANVASS, circle)
+    assert refused.value.field == "radius_m"
+    # Without search:override, a reason does not help: refused and audited.
+    with pytest.raises(service.Forbidden, match="search:override"):
+        service.search_page(door, ivy, Acts.CANVASS, _canvass, override_reason="homicide")
+    assert records.read_audit(door.engine)[-1].outcome == "denied"
+
+
+def test_a_supervisor_overrides_a_bound_with_a_reason_on_record(door: service.Door) -> None:
+    records.add_user(
+        door.engine,
+        username="sue",
+        name="Sgt Sue",
+        agency="Test PD",
+        job_title="records supervisor",
+        roles=["investigator", "records_supervisor"],
+        password=PASSWORD,
+        by="setup",
+    )
+    records.record_training(
+        door.engine,
+        "sue",
+        course="ALPR",
+        completed_on=NOW.date(),
+        expires_on=NOW.date() + timedelta(days=3650),
+        by="setup",
+    )
+    token = records.login(door.engine, "sue", PASSWORD).token
+    sue = door.enter(Acts.CANVASS, token, why=WHY, client="test")
+    reason = "abduction: suspect vehicle crossed the county"
+    page = service.search_page(door, sue, Acts.CANVASS, _canvass, override_reason=reason)
+    assert page.total == 0
+    record = records.read_audit(door.engine)[-1]
+    assert record.terms["stage"] == "result" and record.terms["override"]["reason"] == reason
+    [bound] = record.terms["override"]["bounds"]
+    assert bound["field"] == "polygon" and bound["bound"] == 25.0 and bound["value"] > 1000
+    # The same search within the bounds records no override.
+    page = service.search_page(
+        door, sue, Acts.PARTIAL_SEARCH, _partial("7A*"), override_reason=reason
+    )
+    assert "override" not in records.read_audit(door.engine)[-1].terms
+
+
+def test_bounds_are_settings_and_the_known_character_rule_is_one(
+    engine: Engine, data_dir: Path
+) -> None:
+    from plateflow.settings import Settings
+    from records._csv import normalise_entry_text
+
+    settings = Settings.load(
+        {"PLATEFLOW_SEARCH_MAX_DAYS_PARTIAL": "7", "PLATEFLOW_SEARCH_MIN_KNOWN_CHARACTERS": "3"},
+        data_dir=str(data_dir),
+    )
+    config = service.ServiceConfig.pick(settings)
+    assert (config.search_max_days_partial, config.search_min_known_characters) == (7.0, 3)
+    door = service.Door(engine, config)
+    ivy = _actor(door, "ivy", "investigator", Acts.PARTIAL_SEARCH)
+    with pytest.raises(service.Invalid, match="at most 7 days"):
+        service.search_page(door, ivy, Acts.PARTIAL_SEARCH, _partial("7AB*", days=8))
+    with pytest.raises(service.Invalid, match="fixes 2 known character") as refused:
+        service.search_page(door, ivy, Acts.PARTIAL_SEARCH, _partial("7A*"))
+    # A hotlist pattern is judged by the same rule (at its default minimum of 2).
+    with pytest.raises(ValueError, match="fixes 1 known character"):
+        normalise_entry_text("7*")
+    assert normalise_entry_text("[8B]1*") == ("[8B]1*", True)
+    assert "fixes 2 known character" in str(refused.value)
