@@ -333,6 +333,18 @@ class Settings:
         "approximate length cap of the alert replay stream",
         group="streams",
     )
+    alerts_log_keep_s: int = _setting(
+        7 * 86_400,
+        _int_range(0, 3650 * 86_400),
+        "seconds alerts stay in the replay streams (0: by length only)",
+        group="streams",
+    )
+    deadletter_keep_s: int = _setting(
+        7 * 86_400,
+        _int_range(0, 3650 * 86_400),
+        "seconds rejected payloads stay in the dead-letter stream (0: by length only)",
+        group="streams",
+    )
     ingest_tokens: tuple[str, ...] = _setting(
         (),
         _tokens,

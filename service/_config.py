@@ -26,6 +26,7 @@ class ServiceConfig:
     min_description_length: int = 20
     ocr_classes: tuple[str, ...] = tuple(matchers.DEFAULT_OCR_CLASSES)
     alerts_log_maxlen: int = 100_000
+    alerts_log_keep_s: int = 7 * 86_400
     policy_alert_ceiling: float = 0.01
     geofence_file: Path | None = None
     session_ttl_s: int = 8 * 3600

@@ -284,7 +284,12 @@ def _publish(door: Door, past: PastSearch, store: ReadStore) -> int:
         raise AssertionError("publishing historical alerts needs the door's Redis client")
     advisories = advisories_for(door.config.geofence_file)
     now_ms = int(time.time() * 1000)
-    bus = AlertBus(door.redis, log_maxlen=door.config.alerts_log_maxlen, cooldown_s=0)
+    bus = AlertBus(
+        door.redis,
+        log_maxlen=door.config.alerts_log_maxlen,
+        cooldown_s=0,
+        log_keep_s=door.config.alerts_log_keep_s,
+    )
     published = 0
     for frame in past.pages(store, past.start, past.end):
         alerts = past.alerts(past.transform(frame), advisories, now_ms)

@@ -75,6 +75,7 @@ from sinks._streams import (
     dead_letter,
     dead_letter_fields,
     read_entries,
+    trim_dead_letters,
 )
 
 __all__ = [
@@ -136,6 +137,7 @@ __all__ = [
     "record_job_run",
     "retain_until",
     "stream_key",
+    "trim_dead_letters",
     "utc_day",
     "verify_evidence",
 ]
