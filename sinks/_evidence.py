@@ -29,6 +29,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from sinks._errors import EvidenceError, SinksConflictError
+from sinks._files import open_private, private_dir
 from sinks._holds import hold_dir, load_hold
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 
@@ -59,7 +60,7 @@ def _record_hash(record: Mapping[str, Any]) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
-    with open(path, "xb") as handle:  # never overwrite evidence
+    with open_private(path, "xb") as handle:  # never overwrite evidence
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -106,7 +107,7 @@ def export_evidence(
     if out.exists() and any(out.iterdir()):
         msg = f"evidence directory {out} is not empty; export to a new directory"
         raise SinksConflictError(msg, "out")
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     source = hold_dir(store, case_number)
     reads = pl.read_parquet(source / "reads.parquet").cast(READS_SCHEMA)  # type: ignore[arg-type]
     alerts_file = source / "alerts.parquet"
@@ -116,7 +117,7 @@ def export_evidence(
         else pl.DataFrame(schema=ALERTS_SCHEMA)
     )
     for name, frame in (("reads", reads), ("alerts", alerts)):
-        with open(out / f"{name}.parquet", "xb") as handle:
+        with open_private(out / f"{name}.parquet", "xb") as handle:
             frame.write_parquet(handle, compression="zstd", statistics=True)
             handle.flush()
             os.fsync(handle.fileno())
@@ -178,7 +179,7 @@ def record_custody(
         "prev": previous[-1]["hash"] if previous else None,
     }
     record["hash"] = _record_hash(record)
-    with open(chain_path, "ab") as handle:
+    with open_private(chain_path, "ab") as handle:
         handle.write(orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -31,7 +31,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from sinks._compact import PLATE_INDEX_SUFFIX
-from sinks._files import atomic_write_bytes, fsync_dir, locked, read_json
+from sinks._files import atomic_write_bytes, fsync_dir, locked, open_private, read_json
 from sinks._layout import date_dir, retain_until
 from sinks._scan import as_utc
 
@@ -222,7 +222,7 @@ def _finish(store: ReadStore, tombstone: Path) -> PurgeRecord | None:
         record = PurgeRecord.from_dict(read_json(record_path))
         if record.purge_id not in _logged_ids(store):
             line = orjson.dumps(record.to_dict()) + b"\n"
-            with open(store.data_dir / PURGE_LOG, "ab") as handle:
+            with open_private(store.data_dir / PURGE_LOG, "ab") as handle:
                 handle.write(line)
                 handle.flush()
                 os.fsync(handle.fileno())
