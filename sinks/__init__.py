@@ -43,7 +43,7 @@ from sinks._errors import (
     SinksNotFoundError,
     SinksValueError,
 )
-from sinks._evidence import EVIDENCE_FORMAT, record_custody, verify_evidence
+from sinks._evidence import EVIDENCE_FORMAT, is_export_file_name, record_custody, verify_evidence
 from sinks._holds import HOLDS_DIR, LegalHold
 from sinks._jobs import JOBS_DIR, JobRun, job_metrics, job_runs, record_job_run
 from sinks._layout import (
@@ -126,6 +126,7 @@ __all__ = [
     "dead_letter",
     "dead_letter_fields",
     "is_after",
+    "is_export_file_name",
     "job_metrics",
     "job_runs",
     "parse_stream_id",

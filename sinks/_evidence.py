@@ -36,7 +36,13 @@ from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 if TYPE_CHECKING:
     from sinks._store import ReadStore
 
-__all__ = ["EVIDENCE_FORMAT", "export_evidence", "record_custody", "verify_evidence"]
+__all__ = [
+    "EVIDENCE_FORMAT",
+    "export_evidence",
+    "is_export_file_name",
+    "record_custody",
+    "verify_evidence",
+]
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +215,20 @@ def _read_chain(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def is_export_file_name(name: str) -> bool:
+    """Whether ``name`` is a plain file name inside an export (no separator, no ``..``, not
+    hidden, not empty): the only names a manifest may list and a download may serve."""
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and not name.startswith(".")
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+        and Path(name).name == name
+    )
+
+
 def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
     """Check an evidence directory: every file's size and SHA-256 against the manifest, no
     missing or extra file, the custody chain intact and bound to this manifest, and row counts
@@ -226,7 +246,15 @@ def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
     except orjson.JSONDecodeError as error:
         msg = f"{directory / MANIFEST} is not valid JSON: the manifest was altered"
         raise EvidenceError(msg) from error
-    listed = {entry["name"]: entry for entry in manifest.get("files", [])}
+    listed = {str(entry.get("name")): entry for entry in manifest.get("files", [])}
+    outside = sorted(name for name in listed if not is_export_file_name(name))
+    if outside:
+        # Never opened: a name with a separator or ``..`` points outside the export.
+        msg = (
+            f"evidence {directory} failed verification: the manifest names files outside the "
+            f"export directory ({', '.join(map(repr, outside[:5]))}): the manifest was altered"
+        )
+        raise EvidenceError(msg)
     present = {path.name for path in directory.iterdir()} - {MANIFEST, CUSTODY}
     for name in sorted(present - set(listed)):
         problems.append(f"{name}: not in the manifest (added after export)")

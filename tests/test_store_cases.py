@@ -330,6 +330,39 @@ def test_evidence_through_the_api_export_fetch_verify(env: Env) -> None:
     assert resp.status_code == 409 and "no active legal hold" in resp.json()["detail"]
 
 
+def test_a_covert_export_is_fetched_and_verified_only_with_the_covert_right(env: Env) -> None:
+    case = {"case_number": "26-201"}
+    body = {"reason": "covert op", "plate": {"plate": TARGET, "start": iso(START)}}
+    resp = env.client.post("/v1/holds", json=body, params=case, headers=env.auth("rex"))
+    assert resp.status_code == 201, resp.text
+    resp = env.client.post("/v1/evidence/exports", json=case, headers=env.auth("ivy"))
+    assert resp.status_code == 201, resp.text
+    export = resp.json()
+    assert export["manifest"]["counts"]["alerts"] == 2  # one of them from a covert list
+    base = f"/v1/evidence/exports/{export['export_id']}"
+    for path in (f"{base}/files/alerts.csv", f"{base}/verify"):
+        resp = env.client.get(path, params=case, headers=env.auth("rex"))  # records supervisor
+        assert resp.status_code == 403 and "covert-list alert" in resp.text, resp.text
+        assert env.audit()[-1].outcome == "denied"
+    resp = env.client.get(f"{base}/files/alerts.csv", params=case, headers=env.auth("ivy"))
+    assert resp.status_code == 200
+    assert env.audit("evidence.download")[-1].terms["exporter"] == "ivy"
+    resp = env.client.get(f"{base}/verify", params=case, headers=env.auth("ivy"))
+    assert resp.json()["ok"] is True
+    assert env.audit("evidence.verify")[-1].terms["exporter"] == "ivy"
+    # A manifest altered to list a file outside the export is refused, never opened.
+    directory = env.data_dir / "evidence" / export["export_id"]
+    manifest = orjson.loads((directory / "manifest.json").read_bytes())
+    manifest["files"].append({"name": "../../plateflow.db", "bytes": 1, "sha256": "0"})
+    (directory / "manifest.json").write_bytes(orjson.dumps(manifest))
+    resp = env.client.get(f"{base}/verify", params=case, headers=env.auth("ivy"))
+    assert resp.json()["ok"] is False and "outside the export directory" in resp.json()["problems"]
+    resp = env.client.get(
+        f"{base}/files/..%2F..%2Fplateflow.db", params=case, headers=env.auth("ivy")
+    )
+    assert resp.status_code == 404
+
+
 # -- releases (427.7) ---------------------------------------------------------------------------
 
 
