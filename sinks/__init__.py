@@ -43,7 +43,13 @@ from sinks._errors import (
     SinksNotFoundError,
     SinksValueError,
 )
-from sinks._evidence import EVIDENCE_FORMAT, is_export_file_name, record_custody, verify_evidence
+from sinks._evidence import (
+    EVIDENCE_FORMAT,
+    csv_safe,
+    is_export_file_name,
+    record_custody,
+    verify_evidence,
+)
 from sinks._holds import HOLDS_DIR, LegalHold
 from sinks._jobs import JOBS_DIR, JobRun, job_metrics, job_runs, record_job_run
 from sinks._layout import (
@@ -123,6 +129,7 @@ __all__ = [
     "append_reads",
     "apply_acl",
     "cooldown_key",
+    "csv_safe",
     "dead_letter",
     "dead_letter_fields",
     "is_after",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
+from plateflow.csvcells import FORMULA_STARTS
 from sinks._errors import EvidenceError, SinksConflictError
 from sinks._files import open_private, private_dir
 from sinks._holds import hold_dir, load_hold
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVIDENCE_FORMAT",
+    "csv_safe",
     "export_evidence",
     "is_export_file_name",
     "record_custody",
@@ -72,6 +75,23 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every text cell that starts like a spreadsheet formula prefixed with
+    ``'`` (:func:`plateflow.csvcells.safe_cell`, for whole columns): apply it to every frame
+    written as CSV."""
+    starts = "".join(re.escape(c) for c in FORMULA_STARTS)
+    pattern = f"^[{starts}]"
+    columns = [
+        pl.when(pl.col(name).str.contains(pattern))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    ]
+    return frame.with_columns(columns) if columns else frame
+
+
 def _csv(frame: pl.DataFrame) -> bytes:
     converted = frame.with_columns(
         [
@@ -87,7 +107,7 @@ def _csv(frame: pl.DataFrame) -> bytes:
                 pl.col("candidates").list.eval(pl.element().struct.json_encode()).list.join(","),
             )
         )
-    return converted.write_csv().encode()
+    return csv_safe(converted).write_csv().encode()
 
 
 def export_evidence(
