@@ -405,6 +405,12 @@ class Settings:
         "shortest description accepted for an inquiry without a case number",
         group="inquiry",
     )
+    release_separate_export: bool = _setting(
+        True,
+        _bool,
+        "the approver of a release request cannot also export it (separation of duties, 427.7)",
+        group="inquiry",
+    )
     search_max_days_plate: float = _setting(
         366.0,
         _float_range(0.01, 36_500),

@@ -32,6 +32,7 @@ class ServiceConfig:
     session_ttl_s: int = 8 * 3600
     lockout_attempts: int = 5
     lockout_s: int = 900
+    release_separate_export: bool = True
     search_max_days_plate: float = 366.0
     search_max_days_partial: float = 92.0
     search_max_days_canvass: float = 3.0

@@ -21,6 +21,7 @@ import pytest
 import records
 import service
 from plateflow._cli_session import os_identity
+from tests.test_api_support import PASSWORD, add_member
 from tests.test_store_support import (
     CASE,
     NOW,
@@ -377,8 +378,17 @@ def _request(env: Env, *, law_enforcement: bool = True, approve: bool | None = T
         case_number="26-300",
     )
     if approve is not None:
-        records.decide_release(env.engine, made.id, approve=approve, reason="ok", by="rex")
+        records.decide_release(env.engine, made.id, approve=approve, reason="ok", by=_approver(env))
     return made.id
+
+
+def _approver(env: Env) -> str:
+    """A second records supervisor: the one who approves does not also export (427.7)."""
+    try:
+        records.get_user(env.engine, "sam")
+    except records.NotFoundError:
+        add_member(env.engine, "sam", "records_supervisor")
+    return "sam"
 
 
 def test_release_fulfilment_through_the_api(env: Env) -> None:
@@ -516,7 +526,7 @@ def test_a_release_is_checked_against_the_hold(env: Env) -> None:
             env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
             purpose="fugitive search", by="ivy", case_number="26-300", terms=terms,
         )  # fmt: skip
-        records.decide_release(env.engine, made.id, approve=True, reason="ok", by="rex")
+        records.decide_release(env.engine, made.id, approve=True, reason="ok", by=_approver(env))
         resp = env.client.post(
             f"/v1/releases/{made.id}/export", json={}, params=case, headers=env.auth("rex")
         )
@@ -531,7 +541,7 @@ def test_a_release_is_checked_against_the_hold(env: Env) -> None:
         env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
         purpose="fugitive search", by="ivy",
     )  # fmt: skip
-    records.decide_release(env.engine, caseless.id, approve=True, reason="ok", by="rex")
+    records.decide_release(env.engine, caseless.id, approve=True, reason="ok", by=_approver(env))
     resp = env.client.post(
         f"/v1/releases/{caseless.id}/export", json={}, params=case, headers=env.auth("rex")
     )
@@ -552,3 +562,24 @@ def test_a_release_exports_exactly_its_case_through_the_cli(env: Env, tmp_path: 
     code, text = env.cli(*argv, "--case", "26-300", as_user="rex")
     assert code == 0 and "exported case 26-300" in text
     assert set(pq.read_table(out / "reads.parquet").column("plate").to_pylist()) == {"7ABC124"}
+
+
+def test_the_approver_of_a_release_cannot_also_export_it(env: Env) -> None:
+    case = {"case_number": "26-300"}
+    body = {"reason": "release", "plate": {"plate": "7ABC124", "start": iso(START)}}
+    assert env.client.post("/v1/holds", json=body, params=case, headers=env.auth("rex")).is_success
+    made = records.create_release_request(
+        env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
+        purpose="fugitive search", by="ivy", case_number="26-300",
+    )  # fmt: skip
+    records.decide_release(env.engine, made.id, approve=True, reason="ok", by="rex")
+    path = f"/v1/releases/{made.id}/export"
+    resp = env.client.post(path, json={}, params=case, headers=env.auth("rex"))
+    assert resp.status_code == 409 and "cannot also export" in resp.json()["detail"]
+    assert env.audit("releases.export")[-1].outcome in ("failed", "denied")
+    assert _exports(env) == [] and records.get_release(env.engine, made.id).export_id is None
+    _approver(env)
+    token = records.login(env.engine, "sam", PASSWORD).token
+    resp = env.client.post(path, json={}, params=case, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200, resp.text
+    assert records.get_release(env.engine, made.id).fulfilled_by == "sam"
