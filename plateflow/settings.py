@@ -207,6 +207,11 @@ def _setting(
     return field(default=default, metadata=metadata)
 
 
+def _search_window(search: str, days: float) -> Any:
+    help = f"longest window of a {search}, in days (a supervisor may override)"
+    return _setting(days, _float_range(0.01, 36_500), help, group="inquiry")
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a setting's value came from: ``kind`` is ``default``, ``env``, ``file`` (a secret
@@ -411,24 +416,9 @@ class Settings:
         "the approver of a release request cannot also export it (separation of duties, 427.7)",
         group="inquiry",
     )
-    search_max_days_plate: float = _setting(
-        366.0,
-        _float_range(0.01, 36_500),
-        "longest window of a plate history search, in days (a supervisor may override)",
-        group="inquiry",
-    )
-    search_max_days_partial: float = _setting(
-        92.0,
-        _float_range(0.01, 36_500),
-        "longest window of a partial-plate search, in days (a supervisor may override)",
-        group="inquiry",
-    )
-    search_max_days_canvass: float = _setting(
-        3.0,
-        _float_range(0.01, 36_500),
-        "longest window of a canvass, in days (a supervisor may override)",
-        group="inquiry",
-    )
+    search_max_days_plate: float = _search_window("plate history search", 366.0)
+    search_max_days_partial: float = _search_window("partial-plate search", 92.0)
+    search_max_days_canvass: float = _search_window("canvass", 3.0)
     search_max_area_km2: float = _setting(
         25.0,
         _float_range(0.0001, 10_000_000),

@@ -262,29 +262,10 @@ class Door:
         try:
             result = fn(outcome)
         except BaseException as exc:
-            reason = f"{exc.__class__.__name__}: {exc}"
-            self.record_attempt(
-                actor.username,
-                act.action,
-                act.kind,
-                "failed",
-                reason,
-                {**actor.origin, **outcome.terms},
-                actor.client,
-                actor.why,
-            )
+            self._outcome(actor, act, exc, {**actor.origin, **outcome.terms})
             raise
-        self.record_attempt(
-            actor.username,
-            act.action,
-            act.kind,
-            "allowed",
-            None,
-            {**actor.origin, **outcome.terms},
-            actor.client,
-            actor.why,
-            result_count=outcome.result_count,
-        )
+        terms_done = {**actor.origin, **outcome.terms}
+        self._outcome(actor, act, None, terms_done, result_count=outcome.result_count)
         return result
 
     def read_all(
@@ -317,28 +298,32 @@ class Door:
         try:
             result = fn()
         except (records.RecordsError, ServiceError) as exc:
-            self.record_attempt(
-                actor.username,
-                act.action,
-                act.kind,
-                "failed",
-                f"{exc.__class__.__name__}: {exc}",
-                all_terms,
-                actor.client,
-                actor.why,
-            )
+            self._outcome(actor, act, exc, all_terms)
             raise
+        self._outcome(actor, act, None, all_terms)
+        return result
+
+    def _outcome(
+        self,
+        actor: Actor,
+        act: Act,
+        error: BaseException | None,
+        terms: Mapping[str, Any],
+        *,
+        result_count: int | None = None,
+    ) -> None:
+        """Record how an act that ran came out: ``failed`` with ``error``, else ``allowed``."""
         self.record_attempt(
             actor.username,
             act.action,
             act.kind,
-            "allowed",
-            None,
-            all_terms,
+            "failed" if error is not None else "allowed",
+            f"{error.__class__.__name__}: {error}" if error is not None else None,
+            terms,
             actor.client,
             actor.why,
+            result_count=result_count,
         )
-        return result
 
     def deny(self, actor: Actor, act: Act, error: ServiceError) -> ServiceError:
         """Audit a refusal the act decided (a covert list, a weaker role, a bad value) and

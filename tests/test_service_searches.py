@@ -32,7 +32,7 @@ class _ScanUntil(sinks.ReadStore):
         self.scanning = threading.Event()
         self.release = threading.Event()
 
-    def plate_history(self, *args: Any, **kwargs: Any) -> sinks.Pages:  # type: ignore[override]
+    def plate_history(self, *args: Any, **kwargs: Any) -> sinks.Pages:
         self.scanning.set()
         self.release.wait(20)
         return sinks.ReadStore.plate_history(self, *args, **kwargs)
