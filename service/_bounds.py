@@ -82,12 +82,18 @@ def overreach(spec: SearchSpec, config: ServiceConfig) -> list[Overreach]:
 
 
 def check_bounds(
-    spec: SearchSpec, config: ServiceConfig, actor: Actor, reason: str | None
+    spec: SearchSpec,
+    config: ServiceConfig,
+    actor: Actor,
+    reason: str | None,
+    *,
+    fields: tuple[str, ...] | None = None,
 ) -> dict[str, Any] | None:
-    """None when ``spec`` keeps within the bounds; the override's audit terms when it passes
-    some with a supervisor's ``reason``. Raises :class:`Invalid` (over a bound, no override)
-    or :class:`Forbidden` (an override without ``search:override``)."""
-    over = overreach(spec, config)
+    """None when ``spec`` keeps within the bounds (only those of ``fields``, when given); the
+    override's audit terms when it passes some with a supervisor's ``reason``. Raises
+    :class:`Invalid` (over a bound, no override) or :class:`Forbidden` (an override without
+    ``search:override``)."""
+    over = [o for o in overreach(spec, config) if fields is None or o.field in fields]
     why = (reason or "").strip()
     if not over:
         return None

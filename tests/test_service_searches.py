@@ -202,3 +202,20 @@ def test_bounds_are_settings_and_the_known_character_rule_is_one(
         normalise_entry_text("7*")
     assert normalise_entry_text("[8B]1*") == ("[8B]1*", True)
     assert "fixes 2 known character" in str(refused.value)
+
+
+def test_a_hold_by_query_follows_the_known_character_rule_and_scans_outside(
+    door: service.Door,
+) -> None:
+    rex = _actor(door, "rex", "records_supervisor", Acts.HOLD_PLACE)
+    with pytest.raises(service.Invalid, match="fixes 1 known character") as refused:
+        service.place_hold(door, rex, reason="homicide", build=_partial("7*"))
+    assert refused.value.field == "pattern"
+    with pytest.raises(service.NotFound, match="no reads to hold"):
+        service.place_hold(door, rex, reason="homicide", build=_partial("7A*"))
+    intent, outcome = [r for r in records.read_audit(door.engine) if r.action == "holds.place"][-2:]
+    assert (intent.terms["stage"], outcome.outcome, outcome.terms["intent"]) == (
+        "intent",
+        "failed",
+        intent.seq,
+    )
