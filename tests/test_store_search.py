@@ -499,3 +499,15 @@ def test_a_search_over_its_bound_is_a_422_until_a_supervisor_overrides(shared_en
     body["polygon"] = {"type": "Polygon", "coordinates": county}
     resp = env.client.post("/v1/search/canvass", json=body, headers=env.auth("ivy"))
     assert resp.status_code == 422 and resp.json()["field"] == "polygon" and "km²" in resp.text
+
+
+def test_cli_override_reason_passes_a_bound_for_a_supervisor(shared_env: Env) -> None:
+    env = shared_env
+    argv = ["search", "partial", "7*", "--days", "7", "--case-number", "26-1"]
+    with pytest.raises(service.Invalid, match="--override-reason") as refused:
+        env.cli(*argv, as_user="rex")
+    assert refused.value.field == "pattern"
+    code, text = env.cli(*argv, "--override-reason", "witness saw a 7 only", as_user="rex")
+    assert code == 0, text
+    record = env.audit("reads.partial")[-1]
+    assert record.terms["override"]["reason"] == "witness saw a 7 only"
