@@ -33,7 +33,13 @@ import records
 from service._acts import Acts
 from service._door import Act, Actor, Door
 from service._errors import Conflict, Forbidden, Invalid, NotFound, from_sinks
-from sinks import SinksError, is_export_file_name, record_custody, verify_evidence
+from sinks import (
+    SinksError,
+    is_export_file_name,
+    private_dir,
+    record_custody,
+    verify_evidence,
+)
 
 __all__ = [
     "EVIDENCE_DIR",
@@ -123,7 +129,10 @@ def run_export(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise Conflict(f"{out} is not an empty directory; export to a new one", "out")
     staging = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.staging")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir is None:
+        private_dir(out.parent)  # {data_dir}/evidence: 0700 like the rest of the data
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)  # portable media: the operator's modes
     held = door.store.hold(case_number)
     if held is None or not held.active:
         msg = f"case {case_number} has no active legal hold; place a hold before exporting"

@@ -50,6 +50,7 @@ from sinks._evidence import (
     record_custody,
     verify_evidence,
 )
+from sinks._files import private_dir
 from sinks._holds import HOLDS_DIR, LegalHold
 from sinks._jobs import JOBS_DIR, JobRun, job_metrics, job_runs, record_job_run
 from sinks._layout import (
@@ -139,6 +140,7 @@ __all__ = [
     "parse_stream_id",
     "partition_for",
     "plate_index_for",
+    "private_dir",
     "read_entries",
     "reads_path",
     "record_custody",

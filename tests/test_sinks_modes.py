@@ -10,9 +10,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
+import records
+import service
 import sinks
 from plateflow.embedded import EmbeddedRedis
+from tests.test_api_support import PASSWORD, add_member
 
 DAY = date(2026, 3, 1)
 
@@ -70,3 +74,22 @@ def test_the_embedded_redis_keeps_its_files_private(tmp_path: Path, open_umask: 
     finally:
         server.stop()
     assert _loose(tmp_path / "redis") == {}
+
+
+def test_an_evidence_export_by_the_service_lands_in_a_private_directory(
+    engine: Engine, tmp_path: Path, open_umask: None
+) -> None:
+    data_dir = tmp_path / "data"
+    door = service.Door(engine, service.ServiceConfig(data_dir=data_dir))
+    at = datetime.now(timezone.utc) - timedelta(hours=1)
+    read = {"read_id": "r1", "camera_id": "c1", "plate": "ABC123", "confidence": 0.9,
+            "ts": int(at.timestamp() * 1000)}  # fmt: skip
+    door.store.write_reads(0, "1-0", [read])
+    door.store.place_hold("C-1", ["r1"], by="det", at=at, start=at, end=at + timedelta(minutes=1))
+    add_member(engine, "ivy", "investigator")
+    token = records.login(engine, "ivy", PASSWORD).token
+    why = service.Justification(case_number="C-1")
+    ivy = door.enter(service.Acts.EVIDENCE_EXPORT, token, why=why, client="test")
+    export = service.export_evidence(door, ivy)
+    assert export.directory.parent == data_dir / "evidence"
+    assert _loose(data_dir) == {}
