@@ -171,8 +171,9 @@ def _untrained(engine: Engine, users: list[User], on: date) -> list[UntrainedUse
 
 def _completes_intent(record: AuditRecord) -> bool:
     """The outcome of a search whose intent was recorded first (``terms.intent`` links to it):
-    the inquiry is counted once, by its intent; the outcome adds the results."""
-    return "intent" in record.terms and record.outcome == "allowed"
+    the inquiry is counted once, by its intent; the outcome adds the results (a ``failed``
+    outcome turns its intent's count into a failure)."""
+    return "intent" in record.terms
 
 
 def audit_report(
@@ -203,9 +204,16 @@ def audit_report(
     names: dict[str, tuple[str, str]] = {}
     purposes: dict[str, Counter[str]] = defaultdict(Counter)
     weeks: dict[str, Counter[str]] = defaultdict(Counter)
+    intents = {r.seq: r for r in inquiries if r.terms.get("stage") == "intent"}
     for r in inquiries:
         per_user[r.username]["results"] += r.result_count or 0
         if _completes_intent(r):
+            intent = intents.get(r.terms["intent"])
+            if r.outcome != "allowed" and intent is not None:  # failed after its intent
+                per_user[r.username]["allowed"] -= 1
+                per_user[r.username]["failed"] += 1
+                weeks[_week(intent.ts_ms)]["allowed"] -= 1
+                weeks[_week(intent.ts_ms)]["failed"] += 1
             continue
         per_user[r.username][r.outcome] += 1
         names[r.username] = (r.user_name, r.agency)

@@ -79,7 +79,7 @@ def scenario(engine: Engine, tmp_path: Path) -> None:
         by="inv.lee",
     )
     records.decide_release(engine, request.id, approve=True, reason="case filed", by="sup.ng")
-    records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.ng")
+    records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.kim")  # not the approver (427.7)
     records.record_purge(engine, "reads/date=2025-01-01", 1000, "retention-job")
     records.record_disposition(engine, "al-1", "accepted", user="ofc.diaz", hotlist="ncic")
     records.record_disposition(

@@ -219,3 +219,14 @@ def test_a_hold_by_query_follows_the_known_character_rule_and_scans_outside(
         "failed",
         intent.seq,
     )
+
+
+def test_the_report_counts_a_search_that_failed_after_its_intent_once(door: service.Door) -> None:
+    ivy = _actor(door, "ivy", "investigator", Acts.PLATE_HISTORY)
+    with pytest.raises(service.Invalid):
+        service.search_page(door, ivy, Acts.PLATE_HISTORY, _plate, cursor="not-a-cursor")
+    service.search_page(door, ivy, Acts.PLATE_HISTORY, _plate)
+    report = records.audit_report(door.engine, None, start_ms=0, end_ms=2**42)
+    [ivys] = [u for u in report.inquiries_by_user if u.username == "ivy"]
+    assert (ivys.allowed, ivys.failed) == (1, 1)
+    assert dict(report.inquiries_by_action)["reads.plate"] == 2
