@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sinks._errors import SinksError
-from sinks._files import atomic_write_bytes, fsync_dir, read_json, temp_for
+from sinks._files import atomic_write_bytes, fsync_dir, open_private, read_json, temp_for
 from sinks._layout import date_dir, retain_until
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION
 
@@ -96,6 +96,7 @@ READ_COLUMN_STORAGE: dict[str, tuple[str, bool, str | None]] = {
     "candidates.list.element.confidence": ("lz4", False, None),
     "agency": ("lz4", False, None),
     "image_ref": ("zstd", False, None),
+    "token_id": ("none", True, None),
     "partition": ("none", True, None),
 }
 #: Columns of a compacted reads file with row-group statistics: the ones searches prune on.
@@ -244,7 +245,7 @@ def _write_reads(frame: pl.DataFrame, path: Path, metadata: dict[str, str], fsyn
     schema = arrow(frame.head(0)).schema
     schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
     with (
-        open(path, "wb") as handle,
+        open_private(path, "wb") as handle,
         pq.ParquetWriter(
             handle,
             schema,
