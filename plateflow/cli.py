@@ -41,7 +41,7 @@ _COMMAND_MODULES = (
 )
 
 #: A logged-in act (:mod:`plateflow._cli_session`): its session and justification rules.
-_ACT = ("database", "inquiry")
+_ACT = ("database", "audit", "inquiry")
 _STORE = (*_ACT, "storage")
 
 #: The settings each command takes as flags: groups of :data:`GROUPS` or single settings by
@@ -50,13 +50,13 @@ _STORE = (*_ACT, "storage")
 #: until it is).
 COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "run": ("redis", "database", "storage", "streams", "matching", "cluster"),
-    "demo": ("redis", "database", "storage", "streams", "matching"),
+    "demo": ("redis", "database", "audit", "storage", "streams", "matching"),
     "simulate": ("redis", "database", "partitions", "hotlist_files"),
     "subscribe": ("redis", *_ACT),
     "serve": tuple(GROUPS),
     "ingest": ("redis", "partitions"),
-    "login": ("database", "logins"),
-    "logout": ("database",),
+    "login": ("database", "audit", "logins"),
+    "logout": ("database", "audit"),
     "hotlist import": (*_ACT, "redis", "storage", "hotlists"),
     "hotlist add": (*_ACT, "redis"),
     "hotlist remove": (*_ACT, "redis"),
@@ -69,7 +69,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "users disable": _ACT,
     "users list": _ACT,
     "users roles": (),
-    "users bootstrap": ("database",),
+    "users bootstrap": ("database", "audit"),
     "audit verify": _ACT,
     "audit log": _ACT,
     "audit report": _ACT,
@@ -77,7 +77,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "search partial": (*_STORE, "ocr_classes"),
     "search canvass": _STORE,
     "search past": (*_STORE, "ocr_classes", "redis", "alerts_log_maxlen"),
-    "retention purge": ("database", "storage"),
+    "retention purge": ("database", "audit", "storage"),
     "retention compact": ("redis", "storage"),
     "retention status": ("storage",),
     "hold place": (*_STORE, "ocr_classes"),

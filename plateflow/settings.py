@@ -53,6 +53,7 @@ GROUPS: dict[str, str] = {
     "general": "general",
     "redis": "Redis, the stream and alert bus",
     "database": "records database",
+    "audit": "audit log keys and head export (427.5)",
     "storage": "read store and retention (427.4)",
     "streams": "read streams and the alert log",
     "matching": "hotlists and matching",
@@ -152,6 +153,19 @@ def _tokens(raw: str) -> tuple[str, ...]:
     if any(len(t) < 16 for t in tokens):
         raise ValueError("tokens of at least 16 characters each, separated by commas")
     return tokens
+
+
+def _audit_key(raw: str) -> str | None:
+    if len(raw) < 32:
+        raise ValueError("a secret of at least 32 characters (secrets.token_urlsafe(32))")
+    return raw
+
+
+def _audit_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k for k in re.split(r"[,\s]+", raw) if k)
+    if any(len(k) < 32 for k in keys):
+        raise ValueError("keys of at least 32 characters each, one a line or comma-separated")
+    return keys
 
 
 def _bool(raw: str) -> bool:
@@ -257,6 +271,27 @@ class Settings:
         _database_url,
         "SQLAlchemy database URL; unset means SQLite in the data directory",
         group="database",
+    )
+    audit_key: str | None = _setting(
+        None,
+        _audit_key,
+        "HMAC key signing the audit log (same on every host); unset: {data_dir}/audit.key, "
+        "generated, with the SQLite database",
+        secret=True,
+        group="audit",
+    )
+    audit_keys: tuple[str, ...] = _setting(
+        (),
+        _audit_keys,
+        "retired audit keys verification still accepts (one a line), for key rotation",
+        secret=True,
+        group="audit",
+    )
+    audit_head_file: Path | None = _setting(
+        None,
+        lambda raw: Path(raw) if raw else None,
+        "file the scheduled audit check appends the head to; unset: {data_dir}/audit-head.jsonl",
+        group="audit",
     )
     data_dir: Path = _setting(
         Path("plateflow-data"),
@@ -456,6 +491,11 @@ class Settings:
         return settings
 
     # -- derived --------------------------------------------------------------------------------
+
+    @property
+    def effective_audit_head_file(self) -> Path:
+        """Where the scheduled audit check appends the head it verified."""
+        return self.audit_head_file or self.data_dir / "audit-head.jsonl"
 
     @property
     def effective_database_url(self) -> str:

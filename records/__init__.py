@@ -11,10 +11,13 @@ from records._audit import (
     ChainProblem,
     VerifyResult,
     append_audit,
+    audit_keys,
     canonical_json,
+    head_message,
     iso_utc,
     read_audit,
     record_hash,
+    record_message,
     verify_chain,
 )
 from records._auth import (
@@ -51,6 +54,7 @@ from records._errors import (
     SessionError,
     WeakPasswordError,
 )
+from records._head_export import export_head, exported_heads
 from records._hotlist_store import (
     get_hotlist,
     hotlist_changes,
@@ -72,6 +76,7 @@ from records._hotlists import (
     remove_entry,
     set_policy,
 )
+from records._keys import AuditKeys, key_id
 from records._passwords import password_problems
 from records._people import (
     TrainingRecord,
@@ -130,6 +135,7 @@ __all__ = [
     "AccessDenied",
     "AccountLockedError",
     "AuditError",
+    "AuditKeys",
     "AuditRecord",
     "AuditedAccess",
     "AuthError",
@@ -164,6 +170,7 @@ __all__ = [
     "add_entry",
     "add_user",
     "append_audit",
+    "audit_keys",
     "audit_report",
     "audited",
     "bootstrap_admin",
@@ -176,13 +183,17 @@ __all__ = [
     "disable_user",
     "enable_user",
     "estimate_policy_cost",
+    "export_head",
+    "exported_heads",
     "fulfil_release",
     "get_hotlist",
     "get_release",
     "get_user",
+    "head_message",
     "hotlist_changes",
     "import_hotlist",
     "iso_utc",
+    "key_id",
     "list_dispositions",
     "list_hotlists",
     "list_purges",
@@ -204,6 +215,7 @@ __all__ = [
     "record_denied",
     "record_disposition",
     "record_hash",
+    "record_message",
     "record_purge",
     "record_training",
     "remove_entry",

@@ -13,8 +13,9 @@ detects tampering with the audit log after that.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+
+from records._keys import ENGINE_OPTION, KEY_FILE, AuditKeys, generated_key
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +172,23 @@ audit_log = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # HMAC-SHA256 of the hash under the key named (records._keys); NULL only on records
+    # written before the chain was keyed (schema 0001), which the first keyed record seals
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("hmac", sa.String(64), nullable=True),
 )
 
-#: One row (id 1): the sequence number and hash of the last audit record. Appending locks it,
-#: which serialises writers, and verification compares the chain's end with it.
+#: The head of the chain: one row per audit record appended (its sequence number, hash and
+#: signature), never updated, so the newest row is the current head. Appending takes a lock
+#: (:func:`records._audit.lock_head`) that serialises writers.
 audit_head = sa.Table(
     "audit_head",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=True),  # NULL only for a head kept from 0001
+    sa.Column("hmac", sa.String(64), nullable=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
 )
 
 # -- releases, purges, dispositions -------------------------------------------------------------
@@ -243,6 +253,7 @@ alert_dispositions = sa.Table(
 
 APPEND_ONLY = (
     "audit_log",
+    "audit_head",
     "hotlist_versions",
     "release_requests",
     "release_decisions",
@@ -258,41 +269,46 @@ def _ddl(statement: str) -> sa.DDL:
     return sa.DDL(statement)  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
 
 
-_PG_FUNCTION = _ddl(
-    """
+_REFUSED = "the table is append-only (policy 427.5, 427.7)"
+
+#: The PostgreSQL function every append-only trigger runs (created once per database).
+PG_APPEND_ONLY_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION plateflow_append_only() RETURNS trigger AS $$
 BEGIN
-  RAISE EXCEPTION 'plateflow: %% on %% is refused: the table is append-only (policy 427.5, 427.7)',
-    TG_OP, TG_TABLE_NAME;
+  RAISE EXCEPTION 'plateflow: % on % is refused: {_REFUSED}', TG_OP, TG_TABLE_NAME;
 END
 $$ LANGUAGE plpgsql
 """
-)
+
+
+def append_only(table: str, dialect: str) -> list[str]:
+    """The statements that make ``table`` append-only on ``dialect`` (``sqlite`` or
+    ``postgresql``): triggers refusing UPDATE, DELETE (and on PostgreSQL TRUNCATE). The one
+    place they are written: the schema and the migrations both use it. On PostgreSQL the
+    function :data:`PG_APPEND_ONLY_FUNCTION` must exist first."""
+    if dialect == "postgresql":
+        return [
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION plateflow_append_only()",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION plateflow_append_only()",
+        ]
+    return [
+        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN "
+        f"SELECT RAISE(ABORT, 'plateflow: {op} on {table} is refused: {_REFUSED}'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
 
 
 def _install_triggers() -> None:
-    event.listen(metadata, "before_create", _PG_FUNCTION.execute_if(dialect="postgresql"))
+    # sa.DDL formats with %: the function's own % placeholders are doubled for it
+    function = _ddl(PG_APPEND_ONLY_FUNCTION.replace("%", "%%"))
+    event.listen(metadata, "before_create", function.execute_if(dialect="postgresql"))
     for name in APPEND_ONLY:
-        table = metadata.tables[name]
-        pg = _ddl(
-            f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
-            "FOR EACH ROW EXECUTE FUNCTION plateflow_append_only()"
-        )
-        pg_truncate = _ddl(
-            f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION plateflow_append_only()"
-        )
-        event.listen(table, "after_create", pg.execute_if(dialect="postgresql"))
-        event.listen(table, "after_create", pg_truncate.execute_if(dialect="postgresql"))
-        for op in ("UPDATE", "DELETE"):
-            lite = _ddl(
-                f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} BEGIN "
-                f"SELECT RAISE(ABORT, 'plateflow: {op} on {name} is refused: the table is "
-                "append-only (policy 427.5, 427.7)'); END"
-            )
-            event.listen(table, "after_create", lite.execute_if(dialect="sqlite"))
-    head_row = _ddl(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')")
-    event.listen(audit_head, "after_create", head_row)
+        for dialect in ("postgresql", "sqlite"):
+            for statement in append_only(name, dialect):
+                ddl = _ddl(statement).execute_if(dialect=dialect)
+                event.listen(metadata.tables[name], "after_create", ddl)
 
 
 _install_triggers()
@@ -320,8 +336,21 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def connect(url: str, *, echo: bool = False) -> Engine:
-    """An engine on ``url`` with every records table created if missing.
+def connect(
+    url: str,
+    *,
+    audit_key: str | None = None,
+    retired_audit_keys: Sequence[str] = (),
+    echo: bool = False,
+) -> Engine:
+    """An engine on ``url`` with every records table created if missing, carrying the audit
+    keys (:mod:`records._keys`) that sign and verify the audit log.
+
+    ``audit_key`` signs new audit records; ``retired_audit_keys`` are earlier keys that
+    verification still accepts. Without ``audit_key``, a SQLite file database uses (and on
+    first use creates, mode 0600) ``audit.key`` beside the database file, an in-memory one a
+    random key; a PostgreSQL database is then opened for reading and verifying only, and
+    appending an audit record is refused.
 
     SQLite (``sqlite:///path``) runs in WAL mode with foreign keys on and a 30 s busy timeout;
     its parent directory is created. PostgreSQL URLs use psycopg 3
@@ -330,11 +359,18 @@ def connect(url: str, *, echo: bool = False) -> Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            folder.mkdir(parents=True, exist_ok=True)
+            if audit_key is None:
+                audit_key = generated_key(folder / KEY_FILE)
+        elif audit_key is None:
+            audit_key = secrets.token_urlsafe(32)
         engine = sa.create_engine(parsed, echo=echo, connect_args={"timeout": 30})
         _sqlite_setup(engine)
     else:
         engine = sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
+    keys = AuditKeys.of(audit_key, retired_audit_keys)
+    engine.update_execution_options(**{ENGINE_OPTION: keys})
     _create_tables(engine)
     log.debug("records database ready at %s", parsed.render_as_string(hide_password=True))
     return engine

@@ -7,7 +7,7 @@ Entry points (the CLI, the API's app factory) build it from their settings with
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matchers
@@ -30,6 +30,10 @@ class ServiceConfig:
     session_ttl_s: int = 8 * 3600
     lockout_attempts: int = 5
     lockout_s: int = 900
+    #: the audit key signing new records and the retired ones still accepted (records._keys);
+    #: None: the key file beside a SQLite database
+    audit_key: str | None = field(default=None, repr=False)
+    audit_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def pick(cls, source: object) -> ServiceConfig:

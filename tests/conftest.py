@@ -17,8 +17,12 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-import records
 from plateflow.embedded import EmbeddedRedis
+from tests import records_support
+
+if os.environ.get("PLATEFLOW_DATABASE_URL"):
+    # One shared database: every process of the session signs the audit log with one key.
+    os.environ.setdefault("PLATEFLOW_AUDIT_KEY", records_support.TEST_AUDIT_KEY)
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +72,7 @@ def data_dir(tmp_path: Path) -> Path:
 def engine(database_url: str) -> Iterator[Engine]:
     """The records database on emptied tables (a configured PostgreSQL is shared between tests,
     so every test starts from empty tables)."""
-    eng = records.connect(database_url)
-    records.reset_schema(eng)
+    eng = records_support.fresh(database_url)
     yield eng
     eng.dispose()
 
