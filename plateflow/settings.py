@@ -147,12 +147,18 @@ def _files(raw: str) -> tuple[Path, ...]:
     return paths
 
 
-def _tokens(raw: str) -> tuple[str, ...]:
-    # Commas in a variable, one a line in a secret file; a token never holds a space.
-    tokens = tuple(t for t in re.split(r"[,\s]+", raw) if t)
-    if any(len(t) < 16 for t in tokens):
-        raise ValueError("tokens of at least 16 characters each, separated by commas")
-    return tokens
+def _secret_list(minimum: int, what: str) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        # Commas in a variable, one a line in a secret file; a secret never holds a space.
+        values = tuple(t for t in re.split(r"[,\s]+", raw) if t)
+        if any(len(t) < minimum for t in values):
+            raise ValueError(f"{what} of at least {minimum} characters each, separated by commas")
+        return values
+
+    return parse
+
+
+_tokens = _secret_list(16, "tokens")
 
 
 def _audit_key(raw: str) -> str | None:
@@ -161,11 +167,7 @@ def _audit_key(raw: str) -> str | None:
     return raw
 
 
-def _audit_keys(raw: str) -> tuple[str, ...]:
-    keys = tuple(k for k in re.split(r"[,\s]+", raw) if k)
-    if any(len(k) < 32 for k in keys):
-        raise ValueError("keys of at least 32 characters each, one a line or comma-separated")
-    return keys
+_audit_keys = _secret_list(32, "keys")
 
 
 def _bool(raw: str) -> bool:
@@ -292,6 +294,14 @@ class Settings:
         lambda raw: Path(raw) if raw else None,
         "file the scheduled audit check appends the head to; unset: {data_dir}/audit-head.jsonl",
         group="audit",
+    )
+    database_owner_url: str | None = _setting(
+        None,
+        _database_url,
+        "URL of the database's owner role, for `plateflow db upgrade` only (the application "
+        "runs with a DML-only role); unset uses database_url",
+        secret=True,
+        group="database",
     )
     data_dir: Path = _setting(
         Path("plateflow-data"),

@@ -3,7 +3,8 @@
 Hotlists and their entries with provenance (versioned), users, roles and training, login and
 sessions, justified inquiries, the hash-chained audit log, release requests, purge records, alert
 dispositions and the quarterly audit report. SQLAlchemy Core on SQLite by default, PostgreSQL
-(psycopg 3) when configured; :func:`connect` creates the tables.
+(psycopg 3) when configured; :func:`connect` opens it at the
+current schema (migrations: :func:`upgrade`, ``plateflow db upgrade``).
 """
 
 from records._audit import (
@@ -31,6 +32,7 @@ from records._auth import (
     record_denied,
     resolve_session,
 )
+from records._connect import connect, engine_for
 from records._csv import (
     CATEGORIES,
     LAYOUTS,
@@ -77,6 +79,7 @@ from records._hotlists import (
     set_policy,
 )
 from records._keys import AuditKeys, key_id
+from records._migrate import SchemaError, current, head, upgrade
 from records._passwords import password_problems
 from records._people import (
     TrainingRecord,
@@ -124,7 +127,7 @@ from records._roles import (
     permissions_for,
     role_table_markdown,
 )
-from records._schema import connect, metadata, reset_schema
+from records._schema import metadata
 
 __all__ = [
     "CATEGORIES",
@@ -161,6 +164,7 @@ __all__ = [
     "ReleaseRequest",
     "Report",
     "SampleProvider",
+    "SchemaError",
     "Session",
     "SessionError",
     "TrainingRecord",
@@ -179,9 +183,11 @@ __all__ = [
     "connect",
     "create_hotlist",
     "create_release_request",
+    "current",
     "decide_release",
     "disable_user",
     "enable_user",
+    "engine_for",
     "estimate_policy_cost",
     "export_head",
     "exported_heads",
@@ -189,6 +195,7 @@ __all__ = [
     "get_hotlist",
     "get_release",
     "get_user",
+    "head",
     "head_message",
     "hotlist_changes",
     "import_hotlist",
@@ -219,7 +226,6 @@ __all__ = [
     "record_purge",
     "record_training",
     "remove_entry",
-    "reset_schema",
     "resolve_session",
     "role_table_markdown",
     "set_password",
@@ -228,6 +234,7 @@ __all__ = [
     "simulated_plates",
     "simulated_sample",
     "training_records",
+    "upgrade",
     "users_without_current_training",
     "verify_chain",
 ]

@@ -1,47 +1,45 @@
-"""Tables, the engine factory and the transaction helpers of the system of record.
+"""Tables and the transaction helpers of the system of record (the engine: records._connect;
+the migrations that build these tables: records/migrations).
 
 Times are stored as epoch milliseconds UTC (``*_at`` / ``*_ms`` columns, BigInteger) so that
 SQLite and PostgreSQL compare and sort them the same way; training dates are calendar dates.
 
-The tables that hold evidence of what people did (the audit log, hotlist versions, release
-requests and their decisions and fulfilments, purge records, alert dispositions) are append-only:
-on both databases a trigger refuses UPDATE and DELETE, so a mistake in application code cannot
-rewrite history. A database owner can still drop a trigger; :func:`records.verify_chain` is what
-detects tampering with the audit log after that.
+The tables that hold evidence of what people did (the audit log and its head, hotlist versions,
+release requests and their decisions and fulfilments, purge records, alert dispositions) are
+append-only: on both databases a trigger refuses UPDATE and DELETE, so a mistake in application
+code cannot rewrite history. The application's PostgreSQL role holds DML rights only, so it
+cannot drop a trigger; the owner can, and :func:`records.verify_chain` (signatures under a key
+outside the database) is what detects tampering with the audit log after that.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from records._keys import ENGINE_OPTION, KEY_FILE, AuditKeys, generated_key
-
-log = logging.getLogger(__name__)
-
 #: prev_hash of the first audit record.
 GENESIS_HASH = "0" * 64
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
+#: Constraint and index names, the same in the schema and in every migration.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+#: Today's schema: what the newest migration (records/migrations/versions) leaves. A change
+#: here needs a new revision there (tests/test_records_migrations.py compares the two).
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def _ms() -> sa.Column[Any]:
@@ -300,112 +298,21 @@ def append_only(table: str, dialect: str) -> list[str]:
     ]
 
 
-def _install_triggers() -> None:
-    # sa.DDL formats with %: the function's own % placeholders are doubled for it
-    function = _ddl(PG_APPEND_ONLY_FUNCTION.replace("%", "%%"))
-    event.listen(metadata, "before_create", function.execute_if(dialect="postgresql"))
-    for name in APPEND_ONLY:
-        for dialect in ("postgresql", "sqlite"):
-            for statement in append_only(name, dialect):
-                ddl = _ddl(statement).execute_if(dialect=dialect)
-                event.listen(metadata.tables[name], "after_create", ddl)
+def run_append_only(conn: Connection, tables: Iterable[str]) -> None:
+    """Make ``tables`` append-only on the connection's database (the function first, on
+    PostgreSQL): what the schema and the migrations run."""
+    dialect = conn.dialect.name
+    statements = [PG_APPEND_ONLY_FUNCTION] if dialect == "postgresql" else []
+    statements += [statement for table in tables for statement in append_only(table, dialect)]
+    for statement in statements:
+        # sa.DDL formats with %: the function's own % placeholders are doubled for it
+        conn.execute(_ddl(statement.replace("%", "%%")))
 
 
-_install_triggers()
-
-# -- engine -------------------------------------------------------------------------------------
-
-
-def _sqlite_setup(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide when a transaction begins (see _on_begin).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # A writer takes the write lock at BEGIN: two writers wait for each other (busy_timeout)
-        # instead of failing when a read snapshot cannot be upgraded.
-        write = conn.get_execution_options().get("plateflow_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def connect(
-    url: str,
-    *,
-    audit_key: str | None = None,
-    retired_audit_keys: Sequence[str] = (),
-    echo: bool = False,
-) -> Engine:
-    """An engine on ``url`` with every records table created if missing, carrying the audit
-    keys (:mod:`records._keys`) that sign and verify the audit log.
-
-    ``audit_key`` signs new audit records; ``retired_audit_keys`` are earlier keys that
-    verification still accepts. Without ``audit_key``, a SQLite file database uses (and on
-    first use creates, mode 0600) ``audit.key`` beside the database file, an in-memory one a
-    random key; a PostgreSQL database is then opened for reading and verifying only, and
-    appending an audit record is refused.
-
-    SQLite (``sqlite:///path``) runs in WAL mode with foreign keys on and a 30 s busy timeout;
-    its parent directory is created. PostgreSQL URLs use psycopg 3
-    (``postgresql+psycopg://user@host:5432/db``). Creating tables is idempotent.
-    """
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            folder = Path(parsed.database).expanduser().parent
-            folder.mkdir(parents=True, exist_ok=True)
-            if audit_key is None:
-                audit_key = generated_key(folder / KEY_FILE)
-        elif audit_key is None:
-            audit_key = secrets.token_urlsafe(32)
-        engine = sa.create_engine(parsed, echo=echo, connect_args={"timeout": 30})
-        _sqlite_setup(engine)
-    else:
-        engine = sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
-    keys = AuditKeys.of(audit_key, retired_audit_keys)
-    engine.update_execution_options(**{ENGINE_OPTION: keys})
-    _create_tables(engine)
-    log.debug("records database ready at %s", parsed.render_as_string(hide_password=True))
-    return engine
-
-
-#: The PostgreSQL advisory lock key under which processes create the tables one at a time.
-_SCHEMA_LOCK = 0x706C6174  # "plat"
-
-
-def _create_tables(engine: Engine) -> None:
-    """Create the missing tables in one write transaction, so processes that start together on
-    one database (a cluster's pods, a benchmark's flow processes) take turns instead of failing:
-    on SQLite the transaction holds the write lock from BEGIN, on PostgreSQL an advisory lock."""
-    with engine.connect().execution_options(plateflow_write=True) as conn, conn.begin():
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-        metadata.create_all(conn, checkfirst=True)
-
-
-def reset_schema(engine: Engine) -> None:
-    """Drop and re-create every records table (and its triggers). For tests and fresh installs
-    only: it destroys the audit log.
-
-    The test fixture pattern (PostgreSQL is one shared database in CI, so every test starts
-    from empty tables; SQLite gets a fresh file per test anyway)::
-
-        @pytest.fixture()
-        def engine(database_url):
-            eng = records.connect(database_url)
-            records.reset_schema(eng)
-            yield eng
-            eng.dispose()
-    """
-    metadata.drop_all(engine, checkfirst=True)
-    metadata.create_all(engine, checkfirst=True)
+@event.listens_for(metadata, "after_create")
+def _after_create(_target: Any, connection: Connection, **_kw: Any) -> None:
+    # create_all (the tests' reset) leaves the same triggers as the migrations
+    run_append_only(connection, [t for t in APPEND_ONLY if t in metadata.tables])
 
 
 @contextmanager

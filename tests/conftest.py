@@ -25,6 +25,15 @@ if os.environ.get("PLATEFLOW_DATABASE_URL"):
     os.environ.setdefault("PLATEFLOW_AUDIT_KEY", records_support.TEST_AUDIT_KEY)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _records_schema_at_head() -> None:
+    """A configured PostgreSQL is brought to the newest migration once per session (as
+    `plateflow db upgrade` would), so processes the tests start find it ready."""
+    configured = os.environ.get("PLATEFLOW_DATABASE_URL")
+    if configured:
+        records_support.to_head(configured)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a real Redis: the configured one, else an embedded server for the session."""

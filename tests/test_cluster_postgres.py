@@ -58,6 +58,7 @@ def alerted_partitions(client: redis.Redis, plate: str) -> set[int]:
 def test_e_postgres_restarted_hotlist_reloads_resume(
     postgres: LocalPostgres, tmp_path: Path
 ) -> None:
+    records.upgrade(postgres.url)  # what `plateflow db upgrade` does before the pods start
     engine = records_support.connect(postgres.url)
     records.create_hotlist(engine, "wanted", category="wanted_vehicle", user="admin")
     records.add_entry(engine, "wanted", LISTED, user="admin", reason="Felony warrant")
