@@ -149,3 +149,42 @@ def test_the_exported_head_anchors_later_checks(engine: Engine, tmp_path: Path) 
     exported.write_text(exported.read_text() + "not json\n")
     with pytest.raises(records.AuditError, match="line 2"):
         records.exported_heads(exported)
+
+
+def test_the_scheduled_check_catches_a_rewrite_by_someone_holding_the_key(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import service
+
+    _seed(engine, 2)
+    door = service.Door(engine, service.ServiceConfig(data_dir=tmp_path))
+    exported = tmp_path / "audit-head.jsonl"
+    assert service.verify_audit_scheduled(door, "os:cron", "cron", head_file=exported).ok
+    # the owner, holding the key, rewrites record 3 and re-signs everything after it
+    keys = records.audit_keys(engine)
+    with engine.begin() as conn:
+        for table in ("audit_log", "audit_head"):
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            else:
+                conn.exec_driver_sql(f"DROP TRIGGER {table}_no_update")
+        rows = [
+            dict(r) for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings()
+        ]
+        prev = rows[1]["hash"]
+        for row in rows[2:]:
+            if row["seq"] == 3:
+                row["client"] = "somewhere else"
+            row["prev_hash"] = prev
+            row["hash"] = prev = records.record_hash(row)
+            row["hmac"] = keys.mac(row["key_id"], records.record_message(row))
+            conn.execute(sa.update(audit_log).where(audit_log.c.seq == row["seq"]).values(**row))
+            conn.execute(
+                sa.update(audit_head)
+                .where(audit_head.c.seq == row["seq"])
+                .values(hash=row["hash"], hmac=keys.sign(records.head_message(row["seq"], prev))[1])
+            )
+    assert records.verify_chain(engine).ok  # consistent and signed: only the export can tell
+    result = service.verify_audit_scheduled(door, "os:cron", "cron", head_file=exported)
+    assert not result.ok and [p.kind for p in result.problems] == ["anchor"]
+    assert len(exported.read_text().splitlines()) == 1
