@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import records
@@ -51,8 +50,3 @@ def to_head(url: str) -> None:
     finally:
         engine.dispose()
     records.upgrade(url)
-
-
-def count(engine: Engine, table: sa.Table) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
