@@ -23,17 +23,21 @@ from starlette.concurrency import run_in_threadpool
 import plateflow
 import service
 from api._access import ANONYMOUS, client_of
+from api._auth_ingest import TokenSource
 from api._errors import ApiError, Refusal, refusal_response, service_error_response
 from api._ingest_docs import add_ingest_docs
 from api._ingest_writer import StreamWriter
 from api._metrics import MetricsMiddleware
 from api._routes_cases import router as cases_router
+from api._routes_dispositions import router as dispositions_router
 from api._routes_hotlists import router as hotlists_router
 from api._routes_ingest import IngestLane
 from api._routes_ops import router as ops_router
 from api._routes_people import router as people_router
 from api._routes_records import router as records_router
 from api._routes_store import router as store_router
+from api._routes_transparency import PUBLIC_PREFIXES
+from api._routes_transparency import router as transparency_router
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 
@@ -56,12 +60,20 @@ The HTTP face of plateflow, an ALPR back end run under a written ALPR policy.
 * **Stored reads** (`/v1/search/*`, `/v1/holds`, `/v1/evidence/*`): plate history, partial
   plates, canvass and past-read matching, a page at a time (`next_cursor`); legal holds and
   evidence exports with a verifiable manifest and chain of custody (427.3(d), 427.4).
+* **Dispositions** (`/v1/alerts/{alert_id}/disposition`, `/v1/alerts/dispositions`,
+  `/v1/dispositions/lists`): claim, verify, confirm, reject, dismiss and undo a hit (427.3(g)),
+  each step audited and broadcast; no justification asked (the alert is the reason).
 * **Operations** (`/healthz`, `/metrics`): no ALPR data.
+* **The public transparency page** (`/transparency`, `/v1/transparency`,
+  `/transparency/policy/{version}`): the **one unauthenticated data route**. It needs no login
+  and shows the posted ALPR policy, its designees and aggregate counts only (a count under the
+  minimum cell size reads "fewer than N"), never a plate, a read, a person or a case
+  (427.2.1(g), 427.6); cached and recomputed on a schedule, 404 when turned off.
 
 Every refusal is a JSON object `{"detail": "...", "field": "..."}` whose sentence names the fix.
 """
 
-_UNAUDITED_PREFIXES = ("/v1/reads", "/v1/ingest/")
+_UNAUDITED_PREFIXES = ("/v1/reads", "/v1/ingest/", *PUBLIC_PREFIXES)
 
 
 def _audit_invalid(request: Request, detail: str) -> None:
@@ -143,8 +155,10 @@ def create_app(
     app.state.settings = settings
     app.state.redis = client
     app.state.ingest_writer = writer
+    app.state.ingest_tokens = TokenSource(settings.ingest_tokens)
     app.state.engine = db
     app.state.door = door
+    app.state.transparency = service.TransparencyCache(door, settings.transparency_refresh_s)
 
     def database_probe() -> None:
         with db.connect() as conn:
@@ -186,7 +200,9 @@ def create_app(
     app.include_router(records_router)
     app.include_router(store_router)
     app.include_router(cases_router)
+    app.include_router(dispositions_router)
     app.include_router(ops_router)
+    app.include_router(transparency_router)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -196,9 +212,12 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     log.info(
-        "API built: %d partitions, %d ingest token(s), database %s",
+        "API built: %d partitions, %d ingest token(s)%s, database %s",
         settings.partitions,
         len(settings.ingest_tokens),
+        f" from {settings.ingest_tokens.path} (re-read when it changes)"
+        if settings.ingest_tokens.path
+        else "",
         db.url.get_backend_name(),
     )
     return app

@@ -20,6 +20,7 @@ directory, and the data directory is ``./plateflow-data``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+# Re-exported: the API and the CLI take the token table from here, beside the setting.
+from plateflow._ingest_tokens import IngestToken as IngestToken
+from plateflow._ingest_tokens import IngestTokens as IngestTokens
 from plateflow.errors import SettingsError
 
 ENV_PREFIX = "PLATEFLOW_"
@@ -61,7 +65,9 @@ GROUPS: dict[str, str] = {
     "api": "HTTP API and camera ingest",
     "logins": "logins and sessions",
     "inquiry": "inquiries (427.3(c))",
+    "dispositions": "alert dispositions: verification deadlines and undo (427.3(g))",
     "cluster": "flow cluster (one process per StatefulSet pod)",
+    "transparency": "the public transparency page (427.2.1(g))",
 }
 
 
@@ -158,9 +164,6 @@ def _secret_list(minimum: int, what: str) -> Callable[[str], tuple[str, ...]]:
     return parse
 
 
-_tokens = _secret_list(16, "tokens")
-
-
 def _audit_key(raw: str) -> str | None:
     if len(raw) < 32:
         raise ValueError("a secret of at least 32 characters (secrets.token_urlsafe(32))")
@@ -168,6 +171,29 @@ def _audit_key(raw: str) -> str | None:
 
 
 _audit_keys = _secret_list(32, "keys")
+
+
+def _tokens(raw: str) -> IngestTokens:
+    return IngestTokens.parse(raw)
+
+
+def _tokens_at(value: IngestTokens, path: Path) -> IngestTokens:
+    return value.at(path)
+
+
+def _proxies(raw: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in raw.split(",") if p.strip())
+    if items == ("*",):
+        return items
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(
+                "comma-separated IP addresses or networks of the proxies in front (e.g. "
+                f"10.0.0.5,10.1.0.0/16), or * for any; {item!r} is neither"
+            ) from exc
+    return items
 
 
 def _bool(raw: str) -> bool:
@@ -213,11 +239,21 @@ def _dns_label(raw: str) -> str:
 
 
 def _setting(
-    default: Any, parse: Callable[[str], Any], help: str, *, group: str, secret: bool = False
+    default: Any,
+    parse: Callable[[str], Any],
+    help: str,
+    *,
+    group: str,
+    secret: bool = False,
+    at_path: Callable[[Any, Path], Any] | None = None,
 ) -> Any:
+    """A settings field. ``at_path(value, path)``, for a secret, is given the parsed value and
+    the file it came from when ``PLATEFLOW_<NAME>_FILE`` set it (a file the program re-reads)."""
     if group not in GROUPS:
         raise ValueError(f"setting group {group!r} is not one of {', '.join(GROUPS)}")
-    metadata = {"parse": parse, "help": help, "secret": secret, "group": group}
+    metadata = {
+        "parse": parse, "help": help, "secret": secret, "group": group, "at_path": at_path
+    }  # fmt: skip
     return field(default=default, metadata=metadata)
 
 
@@ -376,12 +412,15 @@ class Settings:
         "approximate length cap of the alert replay stream",
         group="streams",
     )
-    ingest_tokens: tuple[str, ...] = _setting(
-        (),
+    ingest_tokens: IngestTokens = _setting(
+        IngestTokens(),
         _tokens,
-        "camera ingest tokens (X-Plateflow-Token header), separated by commas",
+        "camera ingest tokens (X-Plateflow-Token header): a tokens file of `plateflow ingest "
+        "token add` (each token bound to its cameras, re-read when it changes), or shared "
+        "tokens separated by commas",
         secret=True,
         group="api",
+        at_path=_tokens_at,
     )
     hotlist_files: tuple[Path, ...] = _setting(
         (),
@@ -403,6 +442,25 @@ class Settings:
     )
     api_host: str = _setting("127.0.0.1", _host, "address the HTTP API binds", group="api")
     api_port: int = _setting(8000, _int_range(1, 65_535), "port the HTTP API binds", group="api")
+    tls_cert_file: Path | None = _setting(
+        None,
+        _optional_file,
+        "PEM certificate (chain) the API serves HTTPS with; needs tls_key_file",
+        group="api",
+    )
+    tls_key_file: Path | None = _setting(
+        None,
+        _optional_file,
+        "PEM private key of tls_cert_file (readable by the API's user only)",
+        group="api",
+    )
+    forwarded_allow_ips: tuple[str, ...] = _setting(
+        (),
+        _proxies,
+        "proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed; none: the "
+        "peer is the client",
+        group="api",
+    )
     api_workers: int = _setting(
         1,
         _int_range(1, 64),
@@ -436,11 +494,53 @@ class Settings:
         "shortest description accepted for an inquiry without a case number",
         group="inquiry",
     )
+    urgent_priority_max: int = _setting(
+        1,
+        _int_range(0, 9),
+        "hotlist priorities up to this one (0 highest) are urgent: the short verify deadline",
+        group="dispositions",
+    )
+    verify_urgent_s: int = _setting(
+        600,
+        _int_range(1, 86_400),
+        "seconds to confirm a hit of an urgent list with NCIC/CLETS (10 minutes)",
+        group="dispositions",
+    )
+    verify_routine_s: int = _setting(
+        3600,
+        _int_range(1, 7 * 86_400),
+        "seconds to confirm a hit of a routine list with NCIC/CLETS (an hour)",
+        group="dispositions",
+    )
+    disposition_undo_s: int = _setting(
+        300,
+        _int_range(0, 86_400),
+        "seconds in which the maker of a disposition step may undo it",
+        group="dispositions",
+    )
     policy_alert_ceiling: float = _setting(
         0.01,
         _float_range(0, 1),
         "largest share of reads a hotlist policy may alert on unless forced",
         group="hotlists",
+    )
+    transparency_page: bool = _setting(
+        True,
+        _bool,
+        "serve the public page /transparency and /v1/transparency (false: both answer 404)",
+        group="transparency",
+    )
+    transparency_min_cell: int = _setting(
+        5,
+        _int_range(1, 1000),
+        "smallest count the public page shows; a count under it reads 'fewer than N'",
+        group="transparency",
+    )
+    transparency_refresh_s: int = _setting(
+        900,
+        _int_range(1, 86_400),
+        "seconds the public page's figures are kept before they are computed again",
+        group="transparency",
     )
     log_level: str = _setting(
         "INFO", _log_level, "log level: DEBUG, INFO, WARNING or ERROR", group="general"
@@ -481,11 +581,24 @@ class Settings:
                 where = f"{source.kind} {source.where}"
                 msg = f"setting {f.name} ({where}) = {shown} is not allowed: expected {exc}"
                 raise SettingsError(msg) from exc
+            if source.kind == "file" and f.metadata["at_path"] is not None:
+                values[f.name] = f.metadata["at_path"](values[f.name], Path(source.where))
         settings = cls(**values)
         settings._check()
         return settings, sources
 
     def _check(self) -> None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            given, missing = (
+                ("tls_cert_file", "tls_key_file")
+                if self.tls_key_file is None
+                else ("tls_key_file", "tls_cert_file")
+            )
+            msg = (
+                f"setting {given} is set but {missing} is not: HTTPS needs both the certificate "
+                f"and its key; set {env_name(missing)} too (or unset {env_name(given)})"
+            )
+            raise SettingsError(msg)
         if self.retention_days < POLICY_MIN_RETENTION_DAYS and not self.retention_override:
             msg = (
                 f"setting retention_days = {self.retention_days} is below the policy minimum of "
@@ -550,14 +663,22 @@ def _raw_value(
         raise SettingsError(msg)
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if f.metadata["at_path"] is None:
+            raise _unreadable(f.name, file_variable, path, exc) from exc
+        # A file the program re-reads (the ingest tokens) may appear later: empty until then.
+        return "", Source("file", path)
     except (OSError, UnicodeDecodeError) as exc:
-        msg = (
-            f"setting {f.name} ({file_variable}) names {path!r}, which cannot be read ({exc}); "
-            "give the path of a readable UTF-8 file holding the value"
-        )
-        raise SettingsError(msg) from exc
+        raise _unreadable(f.name, file_variable, path, exc) from exc
     # Files written by editors and `echo` end with a newline that is no part of the secret.
     return text.strip(), Source("file", path)
+
+
+def _unreadable(name: str, file_variable: str, path: str, exc: Exception) -> SettingsError:
+    return SettingsError(
+        f"setting {name} ({file_variable}) names {path!r}, which cannot be read ({exc}); "
+        "give the path of a readable UTF-8 file holding the value"
+    )
 
 
 def env_name(field_name: str) -> str:

@@ -5,11 +5,12 @@ Times are stored as epoch milliseconds UTC (``*_at`` / ``*_ms`` columns, BigInte
 SQLite and PostgreSQL compare and sort them the same way; training dates are calendar dates.
 
 The tables that hold evidence of what people did (the audit log and its head, hotlist versions,
-release requests and their decisions and fulfilments, purge records, alert dispositions) are
-append-only: on both databases a trigger refuses UPDATE and DELETE, so a mistake in application
-code cannot rewrite history. The application's PostgreSQL role holds DML rights only, so it
-cannot drop a trigger; the owner can, and :func:`records.verify_chain` (signatures under a key
-outside the database) is what detects tampering with the audit log after that.
+release requests and their decisions and fulfilments, purge records, alert disposition
+transitions, the posted policy's versions and the named designees) are append-only: on both
+databases a trigger refuses UPDATE and DELETE, so a mistake in application code cannot rewrite
+history. The application's PostgreSQL role holds DML rights only, so it cannot drop a trigger;
+the owner can, and :func:`records.verify_chain` (signatures under a key outside the database)
+is what detects tampering with the audit log after that.
 """
 
 from __future__ import annotations
@@ -236,17 +237,96 @@ purge_records = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
 )
 
-alert_dispositions = sa.Table(
-    "alert_dispositions",
+#: One row per transition of an alert's disposition (records/_dispositions.py); the alert's
+#: current state is its row with the highest ``seq``. ``(alert_id, seq)`` is unique, so of two
+#: people acting on the same state at once exactly one insert succeeds.
+alert_transitions = sa.Table(
+    "alert_transitions",
     metadata,
     sa.Column("id", _ID, primary_key=True, autoincrement=True),
-    sa.Column("alert_id", sa.String(128), nullable=False, index=True),
+    sa.Column("alert_id", sa.String(128), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),  # 1, 2, ... per alert
+    sa.Column("log_id", sa.String(48), nullable=False),  # the alert's id in its Redis log
+    sa.Column("alert_at", sa.BigInteger, nullable=False, index=True),  # the log id's time
+    sa.Column("hotlist_id", sa.Integer, nullable=True),
     sa.Column("hotlist", sa.String(64), nullable=True),
-    sa.Column("disposition", sa.String(16), nullable=False),  # accepted|rejected
-    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("match_kind", sa.String(16), nullable=False),
+    sa.Column("covert", sa.Boolean, nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=False),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("undo_of", sa.Integer, nullable=True),  # the seq this transition undid
     sa.Column("username", sa.String(64), nullable=False),
     sa.Column("client", sa.String(64), nullable=True),
     sa.Column("at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("reason_code", sa.String(32), nullable=True),
+    sa.Column("reason_text", sa.Text, nullable=True),
+    sa.Column("action_code", sa.String(32), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("deadline_at", sa.BigInteger, nullable=True),  # set while verifying
+    sa.Column("claimed_by", sa.String(64), nullable=True),  # who holds the alert after it
+    sa.UniqueConstraint("alert_id", "seq"),
+)
+
+#: The reason and action lists of dispositions, managed by administrators. A code is retired,
+#: never deleted, so old transitions keep their labels.
+disposition_codes = sa.Table(
+    "disposition_codes",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),  # reason|action
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("label", sa.String(128), nullable=False),
+    sa.Column("needs_text", sa.Boolean, nullable=False),  # the transition must describe it
+    sa.Column("position", sa.Integer, nullable=False),  # the order the console lists them
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("retired_by", sa.String(128), nullable=True),
+    sa.Column("retired_at", sa.BigInteger, nullable=True),
+)
+
+#: The lists a new database starts with (kind, code, label, needs_text).
+DEFAULT_DISPOSITION_CODES: tuple[tuple[str, str, str, bool], ...] = (
+    ("reason", "misread", "Misread plate (OCR error)", False),
+    ("reason", "wrong_state", "Wrong state", False),
+    ("reason", "entry_cleared", "Entry cleared or expired", False),
+    ("reason", "vehicle_mismatch", "Vehicle does not match", False),
+    ("reason", "duplicate", "Duplicate alert", False),
+    ("reason", "other", "Other (describe)", True),
+    ("action", "stop_made", "Stop made", False),
+    ("action", "officer_dispatched", "Officer dispatched", False),
+    ("action", "bolo_broadcast", "BOLO broadcast", False),
+    ("action", "no_action", "No action taken", False),
+)
+
+# -- transparency (427.2.1(e)(g)) ----------------------------------------------------------------
+
+#: The posted ALPR policy, one row per published version (Markdown text or a PDF, as bytes).
+policy_documents = sa.Table(
+    "policy_documents",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("version", sa.Integer, nullable=False, unique=True),
+    sa.Column("title", sa.String(256), nullable=False),
+    sa.Column("media_type", sa.String(32), nullable=False),  # text/markdown | application/pdf
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("effective_on", sa.Date, nullable=False),
+    sa.Column("published_by", sa.String(128), nullable=False),
+    sa.Column("published_at", sa.BigInteger, nullable=False),
+)
+
+#: Who holds a public role (the ALPR administrator, the custodian of records), one row per
+#: designation; the newest row of a role is the current designee.
+transparency_designees = sa.Table(
+    "transparency_designees",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("role", sa.String(32), nullable=False, index=True),
+    sa.Column("title", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("since", sa.Date, nullable=False),
+    sa.Column("recorded_by", sa.String(128), nullable=False),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
 )
 
 APPEND_ONLY = (
@@ -257,7 +337,9 @@ APPEND_ONLY = (
     "release_decisions",
     "release_fulfilments",
     "purge_records",
-    "alert_dispositions",
+    "alert_transitions",
+    "policy_documents",
+    "transparency_designees",
 )
 
 # -- triggers -----------------------------------------------------------------------------------
@@ -298,6 +380,25 @@ def append_only(table: str, dialect: str) -> list[str]:
     ]
 
 
+def seed_codes(target: sa.Table, connection: Connection, **_: Any) -> None:
+    """Insert the default reason and action lists (the migrations and create_all both do)."""
+    connection.execute(
+        sa.insert(target),
+        [
+            {
+                "kind": kind,
+                "code": code,
+                "label": label,
+                "needs_text": needs_text,
+                "position": i,
+                "created_by": "(default)",
+                "created_at": now_ms(),
+            }
+            for i, (kind, code, label, needs_text) in enumerate(DEFAULT_DISPOSITION_CODES)
+        ],
+    )
+
+
 def run_append_only(conn: Connection, tables: Iterable[str]) -> None:
     """Make ``tables`` append-only on the connection's database (the function first, on
     PostgreSQL): what the schema and the migrations run."""
@@ -307,6 +408,9 @@ def run_append_only(conn: Connection, tables: Iterable[str]) -> None:
     for statement in statements:
         # sa.DDL formats with %: the function's own % placeholders are doubled for it
         conn.execute(_ddl(statement.replace("%", "%%")))
+
+
+event.listen(disposition_codes, "after_create", seed_codes)
 
 
 @event.listens_for(metadata, "after_create")

@@ -19,16 +19,24 @@ Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate,
 :func:`alert_history`, :func:`alert_log`, :func:`list_hotlists`, :func:`view_hotlist`,
 :func:`create_hotlist`, :func:`import_hotlist`, :func:`add_entry`, :func:`remove_entry`,
 :func:`set_policy`, :func:`check_policy`, user administration and training
-(:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`.
+(:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`,
+:func:`publish_policy` and :func:`designate` (the public page's records). :func:`transparency`
+computes the public page's figures (aggregates only, no actor; :class:`TransparencyCache`
+keeps them), :func:`render_transparency_html` renders them; dispositions
+(:func:`transition`, :func:`current_dispositions`, :func:`disposition_lists`,
+:func:`add_disposition_code`, :func:`retire_disposition_code`).
 """
 
 from records import (
     AuditRecord,
+    DispositionCode,
+    DispositionLists,
     EntryRecord,
     HotlistChange,
     HotlistDetail,
     HotlistInfo,
     ImportResult,
+    KindShare,
     PlateSample,
     PolicyCost,
     ReleaseRequest,
@@ -44,6 +52,14 @@ from service._alerts import ALERT_KINDS, alert_history, alert_log, subscribe
 from service._audit import audit_report, read_audit, verify_audit, verify_audit_scheduled
 from service._config import ServiceConfig
 from service._covert import Covert
+from service._dispositions import (
+    add_disposition_code,
+    current_dispositions,
+    disposition_lists,
+    retire_disposition_code,
+    since_ms_of,
+    transition,
+)
 from service._door import ANONYMOUS, Act, Actor, Door, Justification
 from service._errors import (
     Conflict,
@@ -106,6 +122,15 @@ from service._releases import (
     request_release,
 )
 from service._search import ResultStream, SearchPage, search_act, search_page, search_stream
+from service._transparency import (
+    TransparencyCache,
+    designate,
+    fewer_than,
+    policy_file,
+    publish_policy,
+    transparency,
+)
+from service._transparency_html import render_transparency_html
 from service._window import to_ms, utc_window
 from sinks import LegalHold
 
@@ -121,6 +146,8 @@ __all__ = [
     "AuditRecord",
     "Conflict",
     "Covert",
+    "DispositionCode",
+    "DispositionLists",
     "Door",
     "EntryRecord",
     "EvidenceCheck",
@@ -134,6 +161,7 @@ __all__ = [
     "ImportResult",
     "Invalid",
     "Justification",
+    "KindShare",
     "LegalHold",
     "Locked",
     "NewUser",
@@ -150,12 +178,14 @@ __all__ = [
     "ServiceError",
     "Session",
     "TrainingRecord",
+    "TransparencyCache",
     "Unauthenticated",
     "Unavailable",
     "User",
     "UserDetail",
     "VerifyResult",
     "add_custody",
+    "add_disposition_code",
     "add_entry",
     "add_user",
     "alert_history",
@@ -164,13 +194,17 @@ __all__ = [
     "audit_report",
     "check_policy",
     "create_hotlist",
+    "current_dispositions",
     "cursor_window",
     "decide_release",
     "describe_user",
+    "designate",
     "disable_user",
+    "disposition_lists",
     "enable_user",
     "evidence_file",
     "export_evidence",
+    "fewer_than",
     "fulfil_release",
     "get_release",
     "import_hotlist",
@@ -186,20 +220,27 @@ __all__ = [
     "past_page",
     "past_stream",
     "place_hold",
+    "policy_file",
+    "publish_policy",
     "read_audit",
     "record_training",
     "release_hold",
     "remove_entry",
+    "render_transparency_html",
     "request_release",
+    "retire_disposition_code",
     "search_act",
     "search_page",
     "search_stream",
     "set_password",
     "set_policy",
     "set_roles",
+    "since_ms_of",
     "subscribe",
     "to_ms",
     "today",
+    "transition",
+    "transparency",
     "utc_window",
     "verify_audit",
     "verify_audit_scheduled",

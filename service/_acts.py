@@ -38,6 +38,18 @@ class Acts:
     ALERT_HISTORY = Act("alerts.history", P.ALERTS_VIEW)
     ALERT_LOG = Act("alerts.log", P.ALERTS_VIEW)
     ALERT_SUBSCRIBE = Act("alerts.subscribe", P.ALERTS_RECEIVE, kind="alert")
+    # dispositions (427.3(g)): not inquiries (the alert is the reason; no justification asked),
+    # but a transition needs current training, checked by records
+    DISPOSITION = Act("alerts.disposition", P.ALERTS_DISPOSITION, kind="alert", data_access=False)
+    DISPOSITION_STATES = Act(
+        "alerts.dispositions", P.ALERTS_RECEIVE, kind="alert", data_access=False
+    )
+    DISPOSITION_LISTS = Act(
+        "dispositions.lists", (P.ALERTS_RECEIVE, P.USERS_MANAGE), kind="alert", data_access=False
+    )
+    DISPOSITION_LISTS_EDIT = Act(
+        "dispositions.lists.edit", P.USERS_MANAGE, kind="admin", data_access=False
+    )
     # hotlists
     HOTLIST_LIST = Act("hotlists.list", P.HOTLISTS_VIEW)
     HOTLIST_VIEW = Act("hotlists.view", P.HOTLISTS_VIEW)
@@ -65,6 +77,9 @@ class Acts:
     AUDIT_READ = Act("audit.read", P.AUDIT_VIEW)
     AUDIT_VERIFY = Act("audit.verify", P.AUDIT_VIEW)
     AUDIT_REPORT = Act("audit.report", P.AUDIT_VIEW)
+    # the public transparency page (427.2.1(e)(g)): the posted policy and its designees
+    TRANSPARENCY_PUBLISH = Act("transparency.publish", P.TRANSPARENCY_MANAGE, kind="admin")
+    TRANSPARENCY_DESIGNATE = Act("transparency.designate", P.TRANSPARENCY_MANAGE, kind="admin")
 
     #: Roles that may enter hotlist entries may also raise their historical alerts.
     ENTRY_PERMISSIONS = (P.HOTLISTS_MANAGE, P.HOTLISTS_PARTIAL)

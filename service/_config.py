@@ -18,7 +18,8 @@ __all__ = ["ServiceConfig"]
 @dataclass(frozen=True)
 class ServiceConfig:
     """What the acts need to know: where the reads are, how long they are kept, the rules of
-    justification and login, how alerts are matched, published and advised."""
+    justification and login, how alerts are matched, published and advised, the deadlines and
+    undo window of dispositions, and the smallest count the public transparency page shows."""
 
     data_dir: Path
     retention_days: int = 365
@@ -30,6 +31,11 @@ class ServiceConfig:
     session_ttl_s: int = 8 * 3600
     lockout_attempts: int = 5
     lockout_s: int = 900
+    transparency_min_cell: int = 5
+    urgent_priority_max: int = 1
+    verify_urgent_s: int = 600
+    verify_routine_s: int = 3600
+    disposition_undo_s: int = 300
     #: the audit key signing new records and the retired ones still accepted (records._keys);
     #: None: the key file beside a SQLite database
     audit_key: str | None = field(default=None, repr=False)
