@@ -45,7 +45,12 @@ DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 #: Environment variables with the prefix that are not settings but are read elsewhere
 #: (``PLATEFLOW_INGEST_TOKEN``: the one token ``plateflow bench target`` sends).
 _NOT_SETTINGS = frozenset(
-    {"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_SESSION_TOKEN", "PLATEFLOW_INGEST_TOKEN"}
+    {
+        "PLATEFLOW_BOOTSTRAP_PASSWORD",
+        "PLATEFLOW_NEW_PASSWORD",
+        "PLATEFLOW_SESSION_TOKEN",
+        "PLATEFLOW_INGEST_TOKEN",
+    }
 )
 
 #: Suffix of the variable that names a file holding a secret setting's value.
@@ -203,6 +208,15 @@ def _bool(raw: str) -> bool:
     if low in ("0", "false", "no", "off", ""):
         return False
     raise ValueError("true or false")
+
+
+def _optional_secret(raw: str) -> str | None:
+    key = raw.strip()
+    if not key:
+        return None
+    if len(key) < 32:
+        raise ValueError("32 or more random characters (e.g. `openssl rand -base64 32`)")
+    return key
 
 
 def _ocr_classes(raw: str) -> tuple[str, ...]:
@@ -486,6 +500,37 @@ class Settings:
         900,
         _int_range(1, 86_400 * 30),
         "seconds a locked account stays locked",
+        group="logins",
+    )
+    session_idle_s: int = _setting(
+        1800,
+        _int_range(60, 7 * 86_400),
+        "seconds a session may go unused before it expires (idle timeout)",
+        group="logins",
+    )
+    login_client_failures: int = _setting(
+        20,
+        _int_range(1, 100_000),
+        "failed logins one client address may make in a minute before 429 Too Many Requests",
+        group="logins",
+    )
+    anonymous_audit_interval_s: int = _setting(
+        60,
+        _int_range(1, 86_400),
+        "seconds over which a client's anonymous refusals make one audit record (and a summary)",
+        group="logins",
+    )
+    totp_required: bool = _setting(
+        False,
+        _bool,
+        "users whose roles search reads must enrol a TOTP second factor before acting",
+        group="logins",
+    )
+    totp_key: str | None = _setting(
+        None,
+        _optional_secret,
+        "key (32+ random characters) that encrypts the TOTP secrets; kept outside the database",
+        secret=True,
         group="logins",
     )
     min_description_length: int = _setting(

@@ -8,6 +8,7 @@ action lists) and the quarterly audit report. SQLAlchemy Core on SQLite by defau
 :func:`upgrade`, ``plateflow db upgrade``).
 """
 
+from records._account import Proof, change_password, confirm_totp, enrol_totp
 from records._audit import (
     AuditRecord,
     ChainProblem,
@@ -25,13 +26,9 @@ from records._audit import (
 from records._auth import (
     AuditedAccess,
     Inquiry,
-    Session,
     audited,
     check_inquiry,
-    login,
-    logout,
     record_denied,
-    resolve_session,
 )
 from records._connect import connect, engine_for
 from records._csv import (
@@ -110,6 +107,18 @@ from records._hotlists import (
     set_policy,
 )
 from records._keys import AuditKeys, key_id
+from records._login import (
+    ENROL_FIRST,
+    LOGIN_REFUSED,
+    PASSWORD_CHANGE_FIRST,
+    LoginThrottled,
+    Session,
+    login,
+    logout,
+    resolve_session,
+    session_restriction,
+    sweep_sessions,
+)
 from records._migrate import SchemaError, current, head, upgrade
 from records._passwords import password_problems
 from records._people import (
@@ -170,6 +179,8 @@ from records._roles import (
     role_table_markdown,
 )
 from records._schema import metadata
+from records._throttle import ANONYMOUS, note_anonymous
+from records._totp import SEARCH_PERMISSIONS
 from records._transparency import (
     DESIGNEE_ROLES,
     Designee,
@@ -184,15 +195,20 @@ from records._transparency import (
 )
 
 __all__ = [
+    "ANONYMOUS",
     "CATEGORIES",
     "CODE_KINDS",
     "DESIGNEE_ROLES",
+    "ENROL_FIRST",
     "FINAL_STATES",
     "LAYOUTS",
+    "LOGIN_REFUSED",
+    "PASSWORD_CHANGE_FIRST",
     "PERMISSIONS",
     "REPORT_CSS",
     "ROLES",
     "ROLE_PERMISSIONS",
+    "SEARCH_PERMISSIONS",
     "STATES",
     "TARGETS",
     "AccessDenied",
@@ -221,6 +237,7 @@ __all__ = [
     "ImportResult",
     "Inquiry",
     "KindShare",
+    "LoginThrottled",
     "NotFoundError",
     "NotifyError",
     "Permission",
@@ -228,6 +245,7 @@ __all__ = [
     "PolicyCost",
     "PolicyCostError",
     "PolicyDocument",
+    "Proof",
     "PurgeRecord",
     "PurgeTotals",
     "RecordsError",
@@ -254,7 +272,9 @@ __all__ = [
     "audited",
     "bootstrap_admin",
     "canonical_json",
+    "change_password",
     "check_inquiry",
+    "confirm_totp",
     "confirmed_shares",
     "connect",
     "create_hotlist",
@@ -270,6 +290,7 @@ __all__ = [
     "disposition_lists",
     "enable_user",
     "engine_for",
+    "enrol_totp",
     "estimate_policy_cost",
     "export_head",
     "exported_heads",
@@ -303,6 +324,7 @@ __all__ = [
     "logout",
     "metadata",
     "normalise_category",
+    "note_anonymous",
     "password_problems",
     "percentile",
     "permissions_for",
@@ -326,11 +348,13 @@ __all__ = [
     "retire_disposition_code",
     "role_table_markdown",
     "search_counts",
+    "session_restriction",
     "set_password",
     "set_policy",
     "set_roles",
     "simulated_plates",
     "simulated_sample",
+    "sweep_sessions",
     "training_records",
     "upgrade",
     "users_without_current_training",

@@ -31,6 +31,7 @@ import records
 from api import create_app
 from plateflow.errors import SettingsError
 from plateflow.settings import Settings
+from tests import records_support
 from tests.people import add_person
 from tests.test_api_cli import ROOT, _free_port
 from tests.test_api_support import PARTITIONS, TOKEN, all_reads, read
@@ -106,8 +107,7 @@ class _Serve:
 @pytest.fixture(name="database")
 def database_fixture(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'records.db'}"
-    engine = records.connect(url)
-    records.reset_schema(engine)
+    engine = records_support.fresh(url)
     add_person(engine, "dora", ["dispatcher"], password=PASSWORD, by="setup")
     engine.dispose()
     yield url
