@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import records
@@ -45,7 +46,7 @@ def to_head(url: str) -> None:
         if records.current(engine) != records.head():
             cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
             with engine.begin() as conn:
-                for table in [*records.metadata.tables, "alembic_version"]:
+                for table in sa.inspect(conn).get_table_names():  # old tables too
                     conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"{cascade}')
     finally:
         engine.dispose()
