@@ -207,7 +207,9 @@ class _TlsRedis:
         if cert is not None:
             query |= {"ssl_certfile": str(cert[0]), "ssl_keyfile": str(cert[1])}
         auth = self._backend.netloc.rsplit("@", 1)[0] + "@" if "@" in self._backend.netloc else ""
-        return f"rediss://{auth}127.0.0.1:{self.port}/0?{urlencode(query)}"
+        # the database the suite reads back (a unix:// backend's path is its socket)
+        database = (self._backend.scheme != "unix" and self._backend.path) or "/0"
+        return f"rediss://{auth}127.0.0.1:{self.port}{database}?{urlencode(query)}"
 
     def _open_backend(self) -> socket.socket:
         if self._backend.scheme == "unix":
