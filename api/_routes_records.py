@@ -216,8 +216,9 @@ def read_audit(
 @router.get(
     "/v1/audit/verify",
     response_model=VerifyOut,
-    summary="Verify the hash chain of the audit log",
-    description="Finds every edited, inserted and deleted record.",
+    summary="Verify the hash chain and the signatures of the audit log",
+    description="Finds every edited, inserted, deleted and forged (written without the audit "
+    "key) record, and names the first bad one.",
     **_AUDIT,
 )
 def verify_audit(*, g: Annotated[Guard, Depends(guard(Acts.AUDIT_VERIFY))]) -> VerifyOut:
@@ -227,6 +228,8 @@ def verify_audit(*, g: Annotated[Guard, Depends(guard(Acts.AUDIT_VERIFY))]) -> V
         records=result.records,
         head_seq=result.head_seq,
         head_hash=result.head_hash,
+        head_key_id=result.head_key_id,
+        first_bad=result.first_bad,
         description=result.describe(),
         problems=[
             ChainProblemOut(seq=p.seq, kind=p.kind, detail=p.detail) for p in result.problems

@@ -463,6 +463,8 @@ class AuditRecordOut(BaseModel):
     reason: str | None
     prev_hash: str
     hash: str
+    key_id: str | None = Field(None, description="the audit key that signed the record")
+    hmac: str | None = Field(None, description="HMAC-SHA256 of the record under that key")
 
     @classmethod
     def of(cls, r: service.AuditRecord) -> AuditRecordOut:
@@ -477,7 +479,10 @@ class AuditOut(BaseModel):
 
 class ChainProblemOut(BaseModel):
     seq: int
-    kind: str = Field(description="edited, deleted, inserted, unlinked or anchor.")
+    kind: str = Field(
+        description="edited, deleted, inserted, unlinked, forged (written without the audit "
+        "key), unknown_key or anchor."
+    )
     detail: str
 
 
@@ -486,5 +491,7 @@ class VerifyOut(BaseModel):
     records: int
     head_seq: int
     head_hash: str
+    head_key_id: str | None = Field(None, description="the audit key that signed the head")
+    first_bad: int | None = Field(None, description="the lowest sequence number with a problem")
     problems: list[ChainProblemOut]
     description: str

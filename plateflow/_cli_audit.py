@@ -61,7 +61,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--scheduled",
         action="store_true",
         help="a scheduler's check (no login): print only the verdict; recorded under the OS "
-        "identity",
+        "identity; every head exported before is checked and an intact head is appended to "
+        "the audit head file (PLATEFLOW_AUDIT_HEAD_FILE), to ship off the host",
     )
     add_why(p)
     p.set_defaults(handler=cmd_verify)
@@ -96,7 +97,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     door = door_of(settings)
     if args.scheduled:
-        result = service.verify_audit_scheduled(door, os_identity(), cli_client())
+        head_file = settings.effective_audit_head_file
+        result = service.verify_audit_scheduled(
+            door, os_identity(), cli_client(), head_file=head_file
+        )
+        if result.ok:
+            out.print(f"head {result.head_seq} appended to {head_file}")
     else:
         actor = act_as(door, Acts.AUDIT_VERIFY, settings, args)
         result = service.verify_audit(door, actor, anchors=dict(args.anchor) or None)

@@ -154,7 +154,7 @@ def record_purges(engine: Any, store: ReadStore, settings: Settings) -> int:
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     store = ReadStore(settings.data_dir, settings.retention_days)
-    engine = records.connect(settings.effective_database_url)
+    engine = door_of(settings).engine
     by = os_identity()
     if settings.retention_days < POLICY_MIN_RETENTION_DAYS:
         log.warning(

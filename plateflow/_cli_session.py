@@ -121,8 +121,8 @@ def read_token(settings: Settings) -> str | None:
 
 def door_of(settings: Settings, redis_client: Any = None) -> service.Door:
     """The service's door on the database and data directory ``settings`` name."""
-    engine = records.connect(settings.effective_database_url)
-    return service.Door(engine, service.ServiceConfig.pick(settings), redis=redis_client)
+    config = service.ServiceConfig.pick(settings)
+    return service.Door.open(settings.effective_database_url, config, redis=redis_client)
 
 
 @contextlib.contextmanager

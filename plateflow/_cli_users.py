@@ -211,7 +211,7 @@ def cmd_roles(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     password = read_new_password(from_stdin=args.password_stdin, env=BOOTSTRAP_ENV)
-    engine = records.connect(settings.effective_database_url)
+    engine = door_of(settings).engine
     user = records.bootstrap_admin(
         engine,
         username=args.username,

@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "plateflow._cli_account",
     "plateflow._cli_hotlist",
     "plateflow._cli_users",
+    "plateflow._cli_db",
     "plateflow._cli_dispositions",
     "plateflow._cli_audit",
     "plateflow._cli_store",
@@ -44,7 +45,7 @@ _COMMAND_MODULES = (
 )
 
 #: A logged-in act (:mod:`plateflow._cli_session`): its session and justification rules.
-_ACT = ("database", "inquiry")
+_ACT = ("database", "audit", "inquiry")
 _STORE = (*_ACT, "storage")
 
 #: The settings each command takes as flags: groups of :data:`GROUPS` or single settings by
@@ -53,7 +54,7 @@ _STORE = (*_ACT, "storage")
 #: until it is).
 COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "run": ("redis", "database", "storage", "streams", "matching", "cluster"),
-    "demo": ("redis", "database", "storage", "streams", "matching"),
+    "demo": ("redis", "database", "audit", "storage", "streams", "matching"),
     "simulate": ("redis", "database", "partitions", "hotlist_files"),
     "subscribe": ("api_url", "sse_heartbeat_s", *_ACT),
     "serve": tuple(GROUPS),
@@ -61,8 +62,8 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "ingest token add": ("ingest_tokens",),
     "ingest token list": ("ingest_tokens",),
     "ingest token revoke": ("ingest_tokens",),
-    "login": ("database", "logins"),
-    "logout": ("database",),
+    "login": ("database", "audit", "logins"),
+    "logout": ("database", "audit"),
     "passwd": ("database", "logins"),
     "totp enrol": ("database", "logins"),
     "totp confirm": ("database", "logins"),
@@ -78,7 +79,9 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "users disable": _ACT,
     "users list": _ACT,
     "users roles": (),
-    "users bootstrap": ("database",),
+    "users bootstrap": ("database", "audit"),
+    "db upgrade": ("database",),
+    "db current": ("database",),
     "dispositions move": ("database", "redis", "dispositions", "alerts_log_maxlen"),
     "dispositions current": ("database",),
     "dispositions lists": ("database",),
@@ -93,7 +96,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "search partial": (*_STORE, "ocr_classes"),
     "search canvass": _STORE,
     "search past": (*_STORE, "ocr_classes", "redis", "alerts_log_maxlen", "alerts_log_keep_s"),
-    "retention purge": ("database", "storage"),
+    "retention purge": ("database", "audit", "storage"),
     "retention compact": ("redis", "storage"),
     "retention status": ("storage",),
     "hold place": (*_STORE, "ocr_classes"),

@@ -64,6 +64,7 @@ GROUPS: dict[str, str] = {
     "general": "general",
     "redis": "Redis, the stream and alert bus",
     "database": "records database",
+    "audit": "audit log keys and head export (427.5)",
     "storage": "read store and retention (427.4)",
     "streams": "read streams and the alert log",
     "matching": "hotlists and matching",
@@ -157,6 +158,26 @@ def _files(raw: str) -> tuple[Path, ...]:
             f"a comma-separated list of existing files (missing: {', '.join(missing)})"
         )
     return paths
+
+
+def _secret_list(minimum: int, what: str) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        # Commas in a variable, one a line in a secret file; a secret never holds a space.
+        values = tuple(t for t in re.split(r"[,\s]+", raw) if t)
+        if any(len(t) < minimum for t in values):
+            raise ValueError(f"{what} of at least {minimum} characters each, separated by commas")
+        return values
+
+    return parse
+
+
+def _audit_key(raw: str) -> str | None:
+    if len(raw) < 32:
+        raise ValueError("a secret of at least 32 characters (secrets.token_urlsafe(32))")
+    return raw
+
+
+_audit_keys = _secret_list(32, "keys")
 
 
 def _tokens(raw: str) -> IngestTokens:
@@ -315,6 +336,35 @@ class Settings:
         None,
         _database_url,
         "SQLAlchemy database URL; unset means SQLite in the data directory",
+        group="database",
+    )
+    audit_key: str | None = _setting(
+        None,
+        _audit_key,
+        "HMAC key signing the audit log (same on every host); unset: {data_dir}/audit.key, "
+        "generated, with the SQLite database",
+        secret=True,
+        group="audit",
+    )
+    audit_keys: tuple[str, ...] = _setting(
+        (),
+        _audit_keys,
+        "retired audit keys verification still accepts (one a line), for key rotation",
+        secret=True,
+        group="audit",
+    )
+    audit_head_file: Path | None = _setting(
+        None,
+        lambda raw: Path(raw) if raw else None,
+        "file the scheduled audit check appends the head to; unset: {data_dir}/audit-head.jsonl",
+        group="audit",
+    )
+    database_owner_url: str | None = _setting(
+        None,
+        _database_url,
+        "URL of the database's owner role, for `plateflow db upgrade` only (the application "
+        "runs with a DML-only role); unset uses database_url",
+        secret=True,
         group="database",
     )
     data_dir: Path = _setting(
@@ -668,6 +718,11 @@ class Settings:
         return settings
 
     # -- derived --------------------------------------------------------------------------------
+
+    @property
+    def effective_audit_head_file(self) -> Path:
+        """Where the scheduled audit check appends the head it verified."""
+        return self.audit_head_file or self.data_dir / "audit-head.jsonl"
 
     @property
     def effective_database_url(self) -> str:

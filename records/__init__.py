@@ -4,7 +4,8 @@ Hotlists and their entries with provenance (versioned), users, roles and trainin
 sessions, justified inquiries, the hash-chained audit log, release requests, purge records, alert
 dispositions (a state machine of append-only transitions, with administrator-managed reason and
 action lists) and the quarterly audit report. SQLAlchemy Core on SQLite by default, PostgreSQL
-(psycopg 3) when configured; :func:`connect` creates the tables.
+(psycopg 3) when configured; :func:`connect` opens it at the current schema (migrations:
+:func:`upgrade`, ``plateflow db upgrade``).
 """
 
 from records._account import Proof, change_password, confirm_totp, enrol_totp
@@ -13,10 +14,13 @@ from records._audit import (
     ChainProblem,
     VerifyResult,
     append_audit,
+    audit_keys,
     canonical_json,
+    head_message,
     iso_utc,
     read_audit,
     record_hash,
+    record_message,
     verify_chain,
 )
 from records._auth import (
@@ -26,6 +30,7 @@ from records._auth import (
     check_inquiry,
     record_denied,
 )
+from records._connect import connect, engine_for
 from records._csv import (
     CATEGORIES,
     LAYOUTS,
@@ -70,6 +75,7 @@ from records._errors import (
     SessionError,
     WeakPasswordError,
 )
+from records._head_export import export_head, exported_heads
 from records._hits import (
     DecisionTimes,
     HitCount,
@@ -100,6 +106,7 @@ from records._hotlists import (
     remove_entry,
     set_policy,
 )
+from records._keys import AuditKeys, key_id
 from records._login import (
     ENROL_FIRST,
     LOGIN_REFUSED,
@@ -112,6 +119,7 @@ from records._login import (
     session_restriction,
     sweep_sessions,
 )
+from records._migrate import SchemaError, current, head, upgrade
 from records._passwords import password_problems
 from records._people import (
     TrainingRecord,
@@ -171,7 +179,7 @@ from records._roles import (
     permissions_for,
     role_table_markdown,
 )
-from records._schema import connect, metadata, reset_schema
+from records._schema import metadata
 from records._throttle import ANONYMOUS, note_anonymous
 from records._totp import SEARCH_PERMISSIONS
 from records._transparency import (
@@ -208,6 +216,7 @@ __all__ = [
     "AccountLockedError",
     "AlertRef",
     "AuditError",
+    "AuditKeys",
     "AuditRecord",
     "AuditedAccess",
     "AuthError",
@@ -246,6 +255,7 @@ __all__ = [
     "ReleaseTotals",
     "Report",
     "SampleProvider",
+    "SchemaError",
     "SearchCount",
     "Session",
     "SessionError",
@@ -258,6 +268,7 @@ __all__ = [
     "add_entry",
     "add_user",
     "append_audit",
+    "audit_keys",
     "audit_report",
     "audited",
     "bootstrap_admin",
@@ -270,6 +281,7 @@ __all__ = [
     "connect",
     "create_hotlist",
     "create_release_request",
+    "current",
     "current_designees",
     "current_state",
     "current_states",
@@ -279,21 +291,28 @@ __all__ = [
     "disposition_counts",
     "disposition_lists",
     "enable_user",
+    "engine_for",
     "enrol_totp",
     "estimate_policy_cost",
+    "export_head",
+    "exported_heads",
     "fulfil_release",
     "get_hotlist",
     "get_release",
     "get_user",
     "hbar_chart",
+    "head",
+    "head_message",
     "hits",
     "hotlist_changes",
     "html_card",
     "html_table",
     "import_hotlist",
     "iso_utc",
+    "key_id",
     "last_audit_event",
     "list_designees",
+    "list_dispositions",
     "list_hotlists",
     "list_policies",
     "list_purges",
@@ -321,12 +340,12 @@ __all__ = [
     "read_policy_file",
     "record_denied",
     "record_hash",
+    "record_message",
     "record_purge",
     "record_training",
     "record_transition",
     "release_totals",
     "remove_entry",
-    "reset_schema",
     "resolve_session",
     "retire_disposition_code",
     "role_table_markdown",
@@ -339,6 +358,7 @@ __all__ = [
     "simulated_sample",
     "sweep_sessions",
     "training_records",
+    "upgrade",
     "users_without_current_training",
     "vbar_chart",
     "verify_chain",

@@ -2,16 +2,20 @@
 
 Each record holds the time (UTC), the user (username, name, agency), the action, the query terms,
 the case/event number or description, the result count, the client address and the outcome, plus
-``prev_hash`` and ``hash = sha256(canonical JSON of every other field, seq included)``. Records
-are appended inside the caller's transaction, so an operation and its audit record commit
-together or not at all. Appending locks the one-row ``audit_head`` table, which serialises
-writers and gives every record the next sequence number.
+``prev_hash`` and ``hash = sha256(canonical JSON of every other field, seq included)``, and
+``hmac``, HMAC-SHA256 of ``key_id`` and ``hash`` under the audit key named by ``key_id``
+(:mod:`records._keys`; the key is never in the database). Records are appended inside the
+caller's transaction, so an operation and its audit record commit together or not at all.
+Appending takes a lock that serialises writers, gives every record the next sequence number and
+adds a signed row to the append-only ``audit_head`` (the newest row is the head).
 
 What the chain proves: :func:`verify_chain` finds a record whose content was edited, a record
-that was deleted (a gap, or a shorter chain than the head says), and a record inserted outside
-the chain or that does not link to its predecessor. Someone who can write the database and
-recomputes every later hash and the head can rewrite history undetected; compare the head with
-an anchor kept elsewhere (every quarterly report prints the head) via ``anchors=``.
+that was deleted (a gap, or a shorter chain than the head says), a record inserted outside the
+chain or that does not link to its predecessor, and a record or head written without the key
+(``forged``: plain DML can append rows with well-formed hashes, not with valid signatures).
+Someone holding the key and the database owner's rights could still rewrite history; compare the
+head with anchors kept elsewhere (``anchors=``: the head exported on a schedule, see
+:func:`export_head`, and the head every quarterly report prints).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from records._errors import AuditError
+from records._keys import ENGINE_OPTION, AuditKeys
 from records._schema import GENESIS_HASH, audit_head, audit_log, in_window, now_ms, users
 
 OUTCOMES = ("allowed", "denied", "failed")
@@ -65,6 +70,66 @@ def record_hash(fields: Mapping[Any, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
+def record_message(fields: Mapping[Any, Any]) -> str:
+    """What a record's HMAC signs: its key id and its hash (which covers every other field)."""
+    return f"record\n{fields['key_id']}\n{fields['hash']}"
+
+
+def head_message(seq: int, digest: str) -> str:
+    """What a head's HMAC signs: the sequence number and hash of the newest record."""
+    return f"head\n{seq}\n{digest}"
+
+
+def audit_keys(conn: Connection | Engine) -> AuditKeys:
+    """The audit keys the engine was opened with (:func:`records.connect`)."""
+    keys = conn.get_execution_options().get(ENGINE_OPTION)
+    if keys is None:
+        msg = (
+            "the records database was opened without audit keys; open it with "
+            "records.connect(url, audit_key=...)"
+        )
+        raise AuditError(msg)
+    return keys  # type: ignore[no-any-return]
+
+
+#: The PostgreSQL advisory lock under which one writer at a time appends to the chain.
+_APPEND_LOCK = 0x61756474  # "audt"
+
+
+def lock_head(conn: Connection) -> None:
+    """Serialise appenders until the transaction ends: on PostgreSQL a transaction-scoped
+    advisory lock (no privilege needed, so the DML-only role can take it); on SQLite the write
+    lock, which a write transaction holds from BEGIN (``BEGIN IMMEDIATE``) and an ordinary one
+    takes here with a write that changes nothing."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    else:
+        conn.execute(sa.delete(audit_head).where(sa.false()))
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest row of ``audit_head`` (sequence 0 and the genesis hash before any record)."""
+
+    seq: int
+    hash: str
+    key_id: str | None = None
+    hmac: str | None = None
+    at_ms: int | None = None
+
+
+def current_head(conn: Connection) -> Head:
+    """The head of the chain: the newest row of ``audit_head``."""
+    row = (
+        conn.execute(sa.select(audit_head).order_by(audit_head.c.seq.desc()).limit(1))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return Head(0, GENESIS_HASH)
+    return Head(int(row["seq"]), str(row["hash"]), row["key_id"], row["hmac"], row["at_ms"])
+
+
 def iso_utc(ms: int) -> str:
     """Epoch ms as RFC 3339 UTC with milliseconds: ``2026-10-01T12:00:00.000Z``."""
     moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
@@ -93,6 +158,8 @@ class AuditRecord:
     reason: str | None
     prev_hash: str
     hash: str
+    key_id: str | None = None
+    hmac: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> AuditRecord:
@@ -128,21 +195,16 @@ def append_audit(
         raise AuditError(f"audit outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
     if kind not in KINDS:
         raise AuditError(f"audit kind {kind!r} is not one of {', '.join(KINDS)}")
+    keys = audit_keys(conn)
     try:
-        # Update first: on SQLite this takes the write lock, on PostgreSQL the row lock, before
-        # the head is read, so two writers can never take the same sequence number.
-        conn.execute(
-            sa.update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1)
-        )
-        head = conn.execute(
-            sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-        ).one()
+        lock_head(conn)
+        head = current_head(conn)
         person = conn.execute(
             sa.select(users.c.name, users.c.agency).where(users.c.username == username)
         ).first()
         ts_ms = now_ms() if at_ms is None else at_ms
         fields: dict[str, Any] = {
-            "seq": int(head.seq),
+            "seq": head.seq + 1,
             "ts_ms": ts_ms,
             "ts": iso_utc(ts_ms),
             "kind": kind,
@@ -161,8 +223,15 @@ def append_audit(
             "prev_hash": head.hash,
         }
         fields["hash"] = record_hash(fields)
+        fields["key_id"] = keys.signing_id()
+        fields["hmac"] = keys.mac(fields["key_id"], record_message(fields))
         conn.execute(sa.insert(audit_log).values(**fields))
-        conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(hash=fields["hash"]))
+        head_key, head_mac = keys.sign(head_message(fields["seq"], fields["hash"]))
+        conn.execute(
+            sa.insert(audit_head).values(
+                seq=fields["seq"], hash=fields["hash"], key_id=head_key, hmac=head_mac, at_ms=ts_ms
+            )
+        )
     except sa.exc.SQLAlchemyError as exc:
         msg = (
             f"the audit record for {action!r} by {username!r} could not be written, so the "
@@ -200,7 +269,9 @@ def read_audit(
 
 @dataclass(frozen=True)
 class ChainProblem:
-    """One finding: ``kind`` is edited, deleted, inserted, unlinked or anchor."""
+    """One finding: ``kind`` is edited, deleted, inserted, unlinked, forged (a record or head
+    not signed by a configured audit key: written without the key), unknown_key (signed with a
+    key that is not configured, so it cannot be checked) or anchor."""
 
     seq: int
     kind: str
@@ -215,6 +286,11 @@ class VerifyResult:
     head_seq: int
     head_hash: str
     problems: tuple[ChainProblem, ...] = field(default_factory=tuple)
+    #: records from before the chain was keyed (schema 0001): checked by hash only, and sealed
+    #: by the signature of the first keyed record after them
+    unsigned: int = 0
+    head_hmac: str | None = None
+    head_key_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -236,14 +312,28 @@ class VerifyResult:
     def inserted(self) -> list[int]:
         return self.seqs("inserted")
 
+    @property
+    def forged(self) -> list[int]:
+        return self.seqs("forged")
+
+    @property
+    def first_bad(self) -> int | None:
+        """The lowest sequence number with a problem: history is trustworthy before it."""
+        return min((p.seq for p in self.problems), default=None)
+
     def describe(self) -> str:
         """One paragraph for an operator."""
         if self.ok:
+            signed = f", {self.unsigned} from before keying checked by hash only"
             return (
                 f"audit chain intact: {self.records} records, head {self.head_seq} "
-                f"hash {self.head_hash}"
+                f"hash {self.head_hash} signed by key {self.head_key_id}"
+                + (signed if self.unsigned else "")
             )
-        lines = [f"audit chain BROKEN: {len(self.problems)} problem(s) in {self.records} records"]
+        lines = [
+            f"audit chain BROKEN: {len(self.problems)} problem(s) in {self.records} records; "
+            f"the first bad record is {self.first_bad}"
+        ]
         lines += [f"  record {p.seq}: {p.kind}: {p.detail}" for p in self.problems[:200]]
         if len(self.problems) > 200:
             lines.append(f"  ... and {len(self.problems) - 200} more")
@@ -275,20 +365,36 @@ def _deleted(start: int, end: int, why: str) -> list[ChainProblem]:
     return [ChainProblem(seq, "deleted", why) for seq in range(start, end + 1)]
 
 
+def _signature_problem(
+    keys: AuditKeys, seq: int, key: str | None, message: str, mac: str | None, what: str
+) -> ChainProblem | None:
+    why = keys.problem(key, message, mac)
+    if why is None:
+        return None
+    kind = "unknown_key" if key and mac and key not in keys.keys else "forged"
+    return ChainProblem(seq, kind, f"{what} {why}")
+
+
 def verify_chain(
     engine: Engine, *, anchors: Mapping[int, str] | None = None, batch: int = 5000
 ) -> VerifyResult:
-    """Walk the whole audit log and report every edited, deleted and inserted record. Time
-    and memory grow with the records stored, never with the numbers the head or a record
+    """Walk the whole audit log and report every edited, deleted, inserted and forged record.
+    Time and memory grow with the records stored, never with the numbers the head or a record
     claims: a run of more than :data:`MAX_LISTED_GAP` missing records is one finding.
 
-    ``anchors`` maps sequence numbers to hashes recorded elsewhere (a printed report); a record
-    whose hash differs from its anchor was rewritten even if the chain is consistent.
+    Every record and the head must be signed by one of the engine's audit keys (the one each
+    names); records from before the chain was keyed are accepted only before the first keyed
+    one. ``anchors`` maps sequence numbers to hashes recorded elsewhere (the exported head, a
+    printed report); a record whose hash differs from its anchor was rewritten even if the
+    chain is consistent.
     """
+    keys = audit_keys(engine)
     problems: list[ChainProblem] = []
+    unsigned = 0
+    keyed = False
     with engine.connect() as conn:
-        head = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash)).first()
-        head_seq, head_hash = (int(head.seq), str(head.hash)) if head else (0, GENESIS_HASH)
+        head = current_head(conn)
+        head_seq, head_hash = head.seq, head.hash
         expected, prev_hash, count, last_hash = 1, GENESIS_HASH, 0, GENESIS_HASH
         for row in _iter_rows(conn, batch):
             count += 1
@@ -310,6 +416,15 @@ def verify_chain(
                         f"does not link to record {seq - 1}: one of them was inserted or replaced",
                     )
                 )
+            if row["key_id"] is None and row["hmac"] is None and not keyed:
+                unsigned += 1
+            else:
+                keyed = True
+                found = _signature_problem(
+                    keys, seq, row["key_id"], record_message(row), row["hmac"], "record"
+                )
+                if found is not None:
+                    problems.append(found)
             if anchors and seq in anchors and anchors[seq] != row["hash"]:
                 problems.append(
                     ChainProblem(seq, "anchor", "hash differs from the recorded anchor")
@@ -319,11 +434,23 @@ def verify_chain(
         problems += _deleted(expected, head_seq, f"missing at the end (the head is {head_seq})")
     elif head_seq and last_hash != head_hash:
         problems.append(ChainProblem(head_seq, "unlinked", "last record does not match the head"))
+    if head_seq and (keyed or head.hmac is not None):
+        found = _signature_problem(
+            keys, head_seq, head.key_id, head_message(head_seq, head_hash), head.hmac, "the head"
+        )
+        if found is not None:
+            problems.append(found)
     if anchors:
         for seq in sorted(anchors):
             if seq > head_seq:
                 problems.append(ChainProblem(seq, "anchor", "anchored record is beyond the head"))
     problems.sort(key=lambda p: (p.seq, p.kind))
     return VerifyResult(
-        records=count, head_seq=head_seq, head_hash=head_hash, problems=tuple(problems)
+        records=count,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        problems=tuple(problems),
+        unsigned=unsigned,
+        head_hmac=head.hmac,
+        head_key_id=head.key_id,
     )

@@ -1,45 +1,46 @@
-"""Tables, the engine factory and the transaction helpers of the system of record.
+"""Tables and the transaction helpers of the system of record (the engine: records._connect;
+the migrations that build these tables: records/migrations).
 
 Times are stored as epoch milliseconds UTC (``*_at`` / ``*_ms`` columns, BigInteger) so that
 SQLite and PostgreSQL compare and sort them the same way; training dates are calendar dates.
 
-The tables that hold evidence of what people did (the audit log, hotlist versions, release
-requests and their decisions and fulfilments, purge records, alert disposition transitions,
-the posted policy's versions and the named designees) are append-only: on both databases a
-trigger refuses UPDATE and DELETE, so a mistake in application code cannot rewrite history.
-A database owner can still drop a trigger; :func:`records.verify_chain` is what detects
-tampering with the audit log after that.
+The tables that hold evidence of what people did (the audit log and its head, hotlist versions,
+release requests and their decisions and fulfilments, purge records, alert disposition
+transitions, the posted policy's versions and the named designees) are append-only: on both
+databases a trigger refuses UPDATE and DELETE, so a mistake in application code cannot rewrite
+history. The application's PostgreSQL role holds DML rights only, so it cannot drop a trigger;
+the owner can, and :func:`records.verify_chain` (signatures under a key outside the database)
+is what detects tampering with the audit log after that.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-log = logging.getLogger(__name__)
-
 #: prev_hash of the first audit record.
 GENESIS_HASH = "0" * 64
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
+#: Constraint and index names, the same in the schema and in every migration.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+#: Today's schema: what the newest migration (records/migrations/versions) leaves. A change
+#: here needs a new revision there (tests/test_records_migrations.py compares the two).
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def _ms() -> sa.Column[Any]:
@@ -189,16 +190,23 @@ audit_log = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # HMAC-SHA256 of the hash under the key named (records._keys); NULL only on records
+    # written before the chain was keyed (schema 0001), which the first keyed record seals
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("hmac", sa.String(64), nullable=True),
 )
 
-#: One row (id 1): the sequence number and hash of the last audit record. Appending locks it,
-#: which serialises writers, and verification compares the chain's end with it.
+#: The head of the chain: one row per audit record appended (its sequence number, hash and
+#: signature), never updated, so the newest row is the current head. Appending takes a lock
+#: (:func:`records._audit.lock_head`) that serialises writers.
 audit_head = sa.Table(
     "audit_head",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=True),  # NULL only for a head kept from 0001
+    sa.Column("hmac", sa.String(64), nullable=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
 )
 
 # -- releases, purges, dispositions -------------------------------------------------------------
@@ -342,6 +350,7 @@ transparency_designees = sa.Table(
 
 APPEND_ONLY = (
     "audit_log",
+    "audit_head",
     "hotlist_versions",
     "release_requests",
     "release_decisions",
@@ -359,45 +368,39 @@ def _ddl(statement: str) -> sa.DDL:
     return sa.DDL(statement)  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
 
 
-_PG_FUNCTION = _ddl(
-    """
+_REFUSED = "the table is append-only (policy 427.5, 427.7)"
+
+#: The PostgreSQL function every append-only trigger runs (created once per database).
+PG_APPEND_ONLY_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION plateflow_append_only() RETURNS trigger AS $$
 BEGIN
-  RAISE EXCEPTION 'plateflow: %% on %% is refused: the table is append-only (policy 427.5, 427.7)',
-    TG_OP, TG_TABLE_NAME;
+  RAISE EXCEPTION 'plateflow: % on % is refused: {_REFUSED}', TG_OP, TG_TABLE_NAME;
 END
 $$ LANGUAGE plpgsql
 """
-)
 
 
-def _install_triggers() -> None:
-    event.listen(metadata, "before_create", _PG_FUNCTION.execute_if(dialect="postgresql"))
-    for name in APPEND_ONLY:
-        table = metadata.tables[name]
-        pg = _ddl(
-            f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
-            "FOR EACH ROW EXECUTE FUNCTION plateflow_append_only()"
-        )
-        pg_truncate = _ddl(
-            f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION plateflow_append_only()"
-        )
-        event.listen(table, "after_create", pg.execute_if(dialect="postgresql"))
-        event.listen(table, "after_create", pg_truncate.execute_if(dialect="postgresql"))
-        for op in ("UPDATE", "DELETE"):
-            lite = _ddl(
-                f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} BEGIN "
-                f"SELECT RAISE(ABORT, 'plateflow: {op} on {name} is refused: the table is "
-                "append-only (policy 427.5, 427.7)'); END"
-            )
-            event.listen(table, "after_create", lite.execute_if(dialect="sqlite"))
-    head_row = _ddl(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')")
-    event.listen(audit_head, "after_create", head_row)
-    event.listen(disposition_codes, "after_create", _seed_codes)
+def append_only(table: str, dialect: str) -> list[str]:
+    """The statements that make ``table`` append-only on ``dialect`` (``sqlite`` or
+    ``postgresql``): triggers refusing UPDATE, DELETE (and on PostgreSQL TRUNCATE). The one
+    place they are written: the schema and the migrations both use it. On PostgreSQL the
+    function :data:`PG_APPEND_ONLY_FUNCTION` must exist first."""
+    if dialect == "postgresql":
+        return [
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION plateflow_append_only()",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION plateflow_append_only()",
+        ]
+    return [
+        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} BEGIN "
+        f"SELECT RAISE(ABORT, 'plateflow: {op} on {table} is refused: {_REFUSED}'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
 
 
-def _seed_codes(target: sa.Table, connection: Connection, **_: Any) -> None:
+def seed_codes(target: sa.Table, connection: Connection, **_: Any) -> None:
+    """Insert the default reason and action lists (the migrations and create_all both do)."""
     connection.execute(
         sa.insert(target),
         [
@@ -415,81 +418,24 @@ def _seed_codes(target: sa.Table, connection: Connection, **_: Any) -> None:
     )
 
 
-_install_triggers()
-
-# -- engine -------------------------------------------------------------------------------------
-
-
-def _sqlite_setup(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide when a transaction begins (see _on_begin).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # A writer takes the write lock at BEGIN: two writers wait for each other (busy_timeout)
-        # instead of failing when a read snapshot cannot be upgraded.
-        write = conn.get_execution_options().get("plateflow_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+def run_append_only(conn: Connection, tables: Iterable[str]) -> None:
+    """Make ``tables`` append-only on the connection's database (the function first, on
+    PostgreSQL): what the schema and the migrations run."""
+    dialect = conn.dialect.name
+    statements = [PG_APPEND_ONLY_FUNCTION] if dialect == "postgresql" else []
+    statements += [statement for table in tables for statement in append_only(table, dialect)]
+    for statement in statements:
+        # sa.DDL formats with %: the function's own % placeholders are doubled for it
+        conn.execute(_ddl(statement.replace("%", "%%")))
 
 
-def connect(url: str, *, echo: bool = False) -> Engine:
-    """An engine on ``url`` with every records table created if missing.
-
-    SQLite (``sqlite:///path``) runs in WAL mode with foreign keys on and a 30 s busy timeout;
-    its parent directory is created. PostgreSQL URLs use psycopg 3
-    (``postgresql+psycopg://user@host:5432/db``). Creating tables is idempotent.
-    """
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, echo=echo, connect_args={"timeout": 30})
-        _sqlite_setup(engine)
-    else:
-        engine = sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
-    _create_tables(engine)
-    log.debug("records database ready at %s", parsed.render_as_string(hide_password=True))
-    return engine
+event.listen(disposition_codes, "after_create", seed_codes)
 
 
-#: The PostgreSQL advisory lock key under which processes create the tables one at a time.
-_SCHEMA_LOCK = 0x706C6174  # "plat"
-
-
-def _create_tables(engine: Engine) -> None:
-    """Create the missing tables in one write transaction, so processes that start together on
-    one database (a cluster's pods, a benchmark's flow processes) take turns instead of failing:
-    on SQLite the transaction holds the write lock from BEGIN, on PostgreSQL an advisory lock."""
-    with engine.connect().execution_options(plateflow_write=True) as conn, conn.begin():
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-        metadata.create_all(conn, checkfirst=True)
-
-
-def reset_schema(engine: Engine) -> None:
-    """Drop and re-create every records table (and its triggers). For tests and fresh installs
-    only: it destroys the audit log.
-
-    The test fixture pattern (PostgreSQL is one shared database in CI, so every test starts
-    from empty tables; SQLite gets a fresh file per test anyway)::
-
-        @pytest.fixture()
-        def engine(database_url):
-            eng = records.connect(database_url)
-            records.reset_schema(eng)
-            yield eng
-            eng.dispose()
-    """
-    metadata.drop_all(engine, checkfirst=True)
-    metadata.create_all(engine, checkfirst=True)
+@event.listens_for(metadata, "after_create")
+def _after_create(_target: Any, connection: Connection, **_kw: Any) -> None:
+    # create_all (the tests' reset) leaves the same triggers as the migrations
+    run_append_only(connection, [t for t in APPEND_ONLY if t in metadata.tables])
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 import records
 from service._acts import Acts
@@ -64,13 +65,20 @@ def verify_audit(
     return door.read(actor, Acts.AUDIT_VERIFY, run, {"anchors": len(anchors or {})})
 
 
-def verify_audit_scheduled(door: Door, operator: str, client: str) -> records.VerifyResult:
+def verify_audit_scheduled(
+    door: Door, operator: str, client: str, *, head_file: Path | None = None
+) -> records.VerifyResult:
     """The scheduler's chain check (a CronJob, no person's session): the same walk as
     :func:`verify_audit`, recorded under ``operator`` (the OS identity of the job). It reads no
     record's content for anyone, only whether the chain holds, so it needs no login; the
-    verdict is what the job's exit code and ``/metrics`` carry."""
+    verdict is what the job's exit code and ``/metrics`` carry.
+
+    With ``head_file``, every head exported there before is an anchor, and the head of an
+    intact chain is appended to it (:func:`records.export_head`), so the file an operator
+    ships off the host grows by one line per run."""
     act = Acts.AUDIT_VERIFY
-    result = records.verify_chain(door.engine)
+    anchors = records.exported_heads(head_file) if head_file is not None else None
+    result = records.verify_chain(door.engine, anchors=anchors)
     with door.engine.begin() as conn:
         records.append_audit(
             conn,
@@ -78,11 +86,13 @@ def verify_audit_scheduled(door: Door, operator: str, client: str) -> records.Ve
             action=act.action,
             kind=act.kind,
             outcome="allowed",
-            terms={"scheduled": True, "ok": result.ok},
+            terms={"scheduled": True, "ok": result.ok, "first_bad": result.first_bad},
             description="scheduled verification of the audit chain (427.5(c))",
             result_count=result.records,
             client=client,
         )
+    if head_file is not None and result.ok:
+        records.export_head(head_file, result)
     return result
 
 

@@ -50,6 +50,10 @@ class ServiceConfig:
     search_max_days_canvass: float = 3.0
     search_max_area_km2: float = 25.0
     search_min_known_characters: int = matchers.MIN_KNOWN_CHARACTERS
+    #: the audit key signing new records and the retired ones still accepted (records._keys);
+    #: None: the key file beside a SQLite database
+    audit_key: str | None = field(default=None, repr=False)
+    audit_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def pick(cls, source: object) -> ServiceConfig:

@@ -148,9 +148,12 @@ class Door:
         redis_async: Any = None,
         engine: Engine | None = None,
     ) -> Door:
-        """A door on the records database at ``database_url`` (tables created if missing),
-        or on ``engine`` when one is given."""
-        engine = engine or records.connect(database_url)
+        """A door on the records database at ``database_url`` (tables created if missing) with
+        the config's audit keys, or on ``engine`` when one is given."""
+        if engine is None:
+            engine = records.connect(
+                database_url, audit_key=config.audit_key, retired_audit_keys=config.audit_keys
+            )
         return cls(engine, config, redis=redis, redis_async=redis_async)
 
     @cached_property

@@ -33,6 +33,7 @@ import records
 from service._acts import Acts
 from service._door import Act, Actor, Door
 from service._errors import Conflict, Forbidden, Invalid, NotFound, from_sinks
+from service._evidence_sig import SIGNATURE, manifest_problem, sign_manifest
 from sinks import (
     SinksError,
     is_export_file_name,
@@ -57,7 +58,7 @@ __all__ = [
 #: Exports made without a target directory go to ``{data_dir}/evidence/{export_id}``.
 EVIDENCE_DIR = "evidence"
 #: Written beside the listed files of every export.
-FIXED_FILES = ("manifest.json", "chain_of_custody.jsonl")
+FIXED_FILES = ("manifest.json", SIGNATURE, "chain_of_custody.jsonl")
 _EXPORT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -153,6 +154,7 @@ def run_export(
             raise Forbidden(msg)
         if check is not None:
             check(staging)
+        signature = sign_manifest(records.audit_keys(door.engine), staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -168,6 +170,8 @@ def run_export(
         )
         record_custody(out, "released", actor.username, at=at, note=note)
     access.result_count = int(manifest["counts"]["reads"])
+    access.terms["manifest_sha256"] = signature["manifest_sha256"]
+    access.terms["manifest_key_id"] = signature["key_id"]
     return Export(export_id, case_number, out, manifest)
 
 
@@ -247,12 +251,19 @@ def verify_export(
     where |= _seen_by(door, actor, act, Path(directory))
 
     def run(access: records.AuditedAccess) -> EvidenceCheck:
+        problems = []
+        summary: dict[str, Any] | None = None
         try:
             summary = verify_evidence(directory)
         except SinksError as exc:  # the verification's finding, not a failure of the act
+            problems.append(str(exc))
+        unsigned = manifest_problem(records.audit_keys(door.engine), directory)
+        if unsigned is not None:
+            problems.append(f"evidence {directory}: {unsigned}")
+        if problems or summary is None:
             access.result_count = 0
             access.terms["ok"] = False
-            return EvidenceCheck(export_id, False, None, str(exc))
+            return EvidenceCheck(export_id, False, None, "; ".join(problems))
         access.result_count = int(summary["files"])
         access.terms["ok"] = True
         return EvidenceCheck(export_id, True, summary, None)

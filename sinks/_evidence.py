@@ -7,6 +7,7 @@
     hold.json                      the legal hold: every placement with its query, who, when
     manifest.json                  case, who exported, when, purpose, the queries, counts, and
                                    the size and SHA-256 of every file above
+    manifest.sig                   added by the service: the manifest's HMAC under the audit key
     chain_of_custody.jsonl         one record per custody event, each hashing the previous
                                    one; the first (``exported``) holds the manifest's SHA-256
 
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 EVIDENCE_FORMAT = "plateflow-evidence/1"
 MANIFEST = "manifest.json"
 CUSTODY = "chain_of_custody.jsonl"
+#: The manifest's signature, written and checked by the service (it holds the audit keys).
+SIGNATURE = "manifest.sig"
 _DATA_FILES = ("reads.parquet", "reads.csv", "alerts.parquet", "alerts.csv", "hold.json")
 
 
@@ -275,7 +278,7 @@ def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
             f"export directory ({', '.join(map(repr, outside[:5]))}): the manifest was altered"
         )
         raise EvidenceError(msg)
-    present = {path.name for path in directory.iterdir()} - {MANIFEST, CUSTODY}
+    present = {path.name for path in directory.iterdir()} - {MANIFEST, CUSTODY, SIGNATURE}
     for name in sorted(present - set(listed)):
         problems.append(f"{name}: not in the manifest (added after export)")
     for name, entry in sorted(listed.items()):

@@ -17,8 +17,21 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-import records
 from plateflow.embedded import EmbeddedRedis
+from tests import records_support
+
+if os.environ.get("PLATEFLOW_DATABASE_URL"):
+    # One shared database: every process of the session signs the audit log with one key.
+    os.environ.setdefault("PLATEFLOW_AUDIT_KEY", records_support.TEST_AUDIT_KEY)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _records_schema_at_head() -> None:
+    """A configured PostgreSQL is brought to the newest migration once per session (as
+    `plateflow db upgrade` would), so processes the tests start find it ready."""
+    configured = os.environ.get("PLATEFLOW_DATABASE_URL")
+    if configured:
+        records_support.to_head(configured)
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +81,7 @@ def data_dir(tmp_path: Path) -> Path:
 def engine(database_url: str) -> Iterator[Engine]:
     """The records database on emptied tables (a configured PostgreSQL is shared between tests,
     so every test starts from empty tables)."""
-    eng = records.connect(database_url)
-    records.reset_schema(eng)
+    eng = records_support.fresh(database_url)
     yield eng
     eng.dispose()
 

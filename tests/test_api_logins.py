@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 import records
 from api import create_app
 from plateflow.settings import Settings
+from tests import records_support
 from tests.people import add_person
 from tests.test_api_support import CASE, PASSWORD, TOKEN, database_url_in
 
@@ -26,8 +27,7 @@ TOTP_KEY = "k" * 40
 
 def _app(tmp: Path, redis_url: str, **overrides: str) -> tuple[TestClient, Engine]:
     url = database_url_in(tmp)
-    engine = records.connect(url)
-    records.reset_schema(engine)
+    engine = records_support.fresh(url)
     settings = Settings.load(
         environ={},
         data_dir=str(tmp / "data"),

@@ -405,7 +405,8 @@ def test_auditor_reads_verifies_and_reports(world: World) -> None:
     first, second = everything["records"][:2]
     assert second["prev_hash"] == first["hash"]
     verify = client.get("/v1/audit/verify", headers=aud, params=CASE).json()
-    assert verify["ok"] is True and verify["problems"] == []
+    assert verify["ok"] is True and verify["problems"] == [] and verify["first_bad"] is None
+    assert verify["head_key_id"].startswith("k")  # signed by the audit key
     quarter = f"{datetime.now(timezone.utc).year}Q{(datetime.now(timezone.utc).month - 1) // 3 + 1}"
     html = client.get("/v1/audit/report", headers=aud, params={**CASE, "quarter": quarter})
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")

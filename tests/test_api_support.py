@@ -22,6 +22,7 @@ import records
 from api import create_app
 from plateflow.settings import Settings
 from sinks import DEADLETTER_STREAM, stream_key
+from tests import records_support
 from tests.people import add_person
 
 TOKEN = "cam-token-0123456789abcdef"
@@ -135,8 +136,7 @@ def login_all(client: TestClient, usernames: Iterable[str]) -> dict[str, str]:
 @pytest.fixture(name="world", scope="module")
 def world_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[World]:
     url = database_url_in(tmp_path_factory.mktemp("db"))
-    engine = records.connect(url)
-    records.reset_schema(engine)
+    engine = records_support.fresh(url)
     data_dir = tmp_path_factory.mktemp("data")
     settings = Settings.load(
         environ={},

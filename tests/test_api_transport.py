@@ -31,6 +31,7 @@ import records
 from api import create_app
 from plateflow.errors import SettingsError
 from plateflow.settings import Settings
+from tests import records_support
 from tests.people import add_person
 from tests.test_api_cli import ROOT, _free_port
 from tests.test_api_support import PARTITIONS, TOKEN, all_reads, read
@@ -106,8 +107,7 @@ class _Serve:
 @pytest.fixture(name="database")
 def database_fixture(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'records.db'}"
-    engine = records.connect(url)
-    records.reset_schema(engine)
+    engine = records_support.fresh(url)
     add_person(engine, "dora", ["dispatcher"], password=PASSWORD, by="setup")
     engine.dispose()
     yield url
@@ -207,7 +207,9 @@ class _TlsRedis:
         if cert is not None:
             query |= {"ssl_certfile": str(cert[0]), "ssl_keyfile": str(cert[1])}
         auth = self._backend.netloc.rsplit("@", 1)[0] + "@" if "@" in self._backend.netloc else ""
-        return f"rediss://{auth}127.0.0.1:{self.port}/0?{urlencode(query)}"
+        # the database the suite reads back (a unix:// backend's path is its socket)
+        database = (self._backend.scheme != "unix" and self._backend.path) or "/0"
+        return f"rediss://{auth}127.0.0.1:{self.port}{database}?{urlencode(query)}"
 
     def _open_backend(self) -> socket.socket:
         if self._backend.scheme == "unix":

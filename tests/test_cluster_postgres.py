@@ -17,6 +17,7 @@ import redis
 import records
 from plateflow.simulator import Simulator
 from sinks import ALERTS_LOG, HOTLISTS_CHANGED, partition_for
+from tests import records_support
 from tests.cluster_support import (
     PARTITIONS,
     Feeder,
@@ -57,7 +58,8 @@ def alerted_partitions(client: redis.Redis, plate: str) -> set[int]:
 def test_e_postgres_restarted_hotlist_reloads_resume(
     postgres: LocalPostgres, tmp_path: Path
 ) -> None:
-    engine = records.connect(postgres.url)
+    records.upgrade(postgres.url)  # what `plateflow db upgrade` does before the pods start
+    engine = records_support.connect(postgres.url)
     records.create_hotlist(engine, "wanted", category="wanted_vehicle", user="admin")
     records.add_entry(engine, "wanted", LISTED, user="admin", reason="Felony warrant")
     server = LocalRedis(tmp_path / "redis").start()

@@ -321,9 +321,9 @@ def test_hot_reload_from_the_records_database(
     (which announces the change) while the flow runs with ``make_holder``."""
     import records
     from dataflow import make_holder
+    from tests import records_support
 
-    engine = records.connect(database_url)
-    records.reset_schema(engine)
+    engine = records_support.fresh(database_url)
     records.create_hotlist(
         engine, "wanted", category="wanted_vehicle", user="admin", policy={"ocr_equivalents": 1}
     )

@@ -54,6 +54,9 @@ EXTERNAL_SECRETS = {
     ("plateflow-redis", "api-url"): "redis://api:x@redis.example:6379/0",
     ("plateflow-redis", "ingest-url"): "redis://ingest:x@redis.example:6379/0",
     ("plateflow-database", "url"): "postgresql+psycopg://plateflow:x@db.example:5432/plateflow",
+    ("plateflow-database", "owner-url"): "postgresql+psycopg://owner:x@db.example:5432/plateflow",
+    ("plateflow-audit", "key"): "an-audit-key-of-at-least-32-characters",
+    ("plateflow-audit", "retired"): "",
     ("plateflow-ingest", "tokens"): "a-camera-token-of-some-length",
 }
 
@@ -157,7 +160,7 @@ def test_commands_are_real_plateflow_command_lines(target: str) -> None:
         if args.command == "job":  # and the command the job runs
             inner = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
             assert parser.parse_args(inner).command in ("retention", "audit"), shlex.join(inner)
-    assert seen == {"run", "serve", "job"}
+    assert seen == {"run", "serve", "job", "db"}
 
 
 def _app_answers(tmp_path: Path) -> set[str]:

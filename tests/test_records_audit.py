@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 import records
 import records._schema
 from records._schema import audit_head, audit_log, purge_records
+from tests import records_support
 from tests.people import add_person
 
 PASSWORD = "Correct-Horse-42"
@@ -144,7 +145,7 @@ def test_failed_operation_rolls_back_and_is_audited(engine: Engine) -> None:
 def test_operation_fails_when_the_audit_record_cannot_be_written(engine: Engine) -> None:
     person(engine, "inv.lee", ["investigator"])
     with engine.begin() as conn:  # occupy the next sequence number so the append collides
-        head = conn.execute(sa.select(audit_head.c.seq)).scalar_one()
+        head = conn.execute(sa.select(sa.func.max(audit_head.c.seq))).scalar_one()
         conn.execute(
             sa.insert(audit_log).values(
                 seq=head + 1,
@@ -187,11 +188,12 @@ def _seed(engine: Engine, n: int = 8) -> None:
 def _drop_guards(engine: Engine) -> None:
     """What a database owner could do: remove the append-only triggers."""
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
-        else:
-            conn.exec_driver_sql("DROP TRIGGER audit_log_no_update")
-            conn.exec_driver_sql("DROP TRIGGER audit_log_no_delete")
+        for table in ("audit_log", "audit_head"):
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            else:
+                conn.exec_driver_sql(f"DROP TRIGGER {table}_no_update")
+                conn.exec_driver_sql(f"DROP TRIGGER {table}_no_delete")
 
 
 def test_append_only_triggers_refuse_update_and_delete(engine: Engine) -> None:
@@ -245,25 +247,37 @@ def test_verify_finds_inserted_records(engine: Engine) -> None:
         conn.execute(sa.insert(audit_log).values(**replacement))
     result = records.verify_chain(engine)
     assert result.inserted == [11]
-    assert [(p.seq, p.kind) for p in result.problems if p.seq != 11] == [(8, "unlinked")]
+    assert [(p.seq, p.kind) for p in result.problems if p.seq != 11] == [
+        (7, "forged"),  # its hash is consistent, its signature is not
+        (8, "unlinked"),
+    ]
 
 
 def test_anchor_detects_a_rewritten_chain(engine: Engine) -> None:
     _seed(engine, 3)
     anchor = records.verify_chain(engine)
     _drop_guards(engine)
-    # rewrite everything consistently, head included: only the anchor can tell
+    # an owner holding the key rewrites everything consistently, head included: only the
+    # anchor can tell
+    keys = records.audit_keys(engine)
     with engine.begin() as conn:
         rows = [
             dict(r) for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings()
         ]
         conn.execute(sa.delete(audit_log))
+        conn.execute(sa.delete(audit_head))
         prev = "0" * 64
         for row in rows:
             row.update(prev_hash=prev, client="192.0.2.1")
             row["hash"] = prev = records.record_hash(row)
+            row["hmac"] = keys.mac(row["key_id"], records.record_message(row))
             conn.execute(sa.insert(audit_log).values(**row))
-        conn.execute(sa.update(audit_head).values(hash=prev))
+        key, mac = keys.sign(records.head_message(rows[-1]["seq"], prev))
+        conn.execute(
+            sa.insert(audit_head).values(
+                seq=rows[-1]["seq"], hash=prev, key_id=key, hmac=mac, at_ms=0
+            )
+        )
     assert records.verify_chain(engine).ok
     result = records.verify_chain(engine, anchors={anchor.head_seq: anchor.head_hash})
     assert [p.kind for p in result.problems] == ["anchor"]
@@ -312,7 +326,7 @@ def test_unauthenticated_attempts_are_audited(engine: Engine) -> None:
 def test_verify_reports_exactly_the_deleted_and_edited_records(
     engine: Engine, data: st.DataObject
 ) -> None:
-    records.reset_schema(engine)
+    records_support.reset_schema(engine)
     n = data.draw(st.integers(min_value=1, max_value=25), label="records")
     with records._schema.write_tx(engine) as conn:
         for i in range(n):

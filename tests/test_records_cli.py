@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import stat
 import time
@@ -294,8 +295,9 @@ def test_audit_verify_log_and_report_are_audited(
 
 
 def test_scheduled_audit_verify_needs_no_login_and_is_recorded_under_the_os_identity(
-    run,
-    engine: Engine,  # type: ignore[no-untyped-def]
+    run,  # type: ignore[no-untyped-def]
+    engine: Engine,
+    data_dir: Path,
 ) -> None:
     add_member(engine, "aud", "auditor")
     with pytest.raises(service.Unauthenticated, match="log in first"):
@@ -309,9 +311,18 @@ def test_scheduled_audit_verify_needs_no_login_and_is_recorded_under_the_os_iden
         "allowed",
     )
     assert record.terms["scheduled"] is True and record.terms["ok"] is True
+    # each intact run appends the head it verified to the file shipped off the host
+    exported = data_dir / "audit-head.jsonl"
+    assert "appended to" in out and len(exported.read_text().splitlines()) == 1
+    code, out = run("audit", "verify", "--scheduled")
+    heads = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert code == 0 and len(heads) == 2 and heads[1]["seq"] == heads[0]["seq"] + 1
+    assert set(heads[1]) == {"seq", "hash", "hmac", "key_id", "at"}
+    assert stat.S_IMODE(exported.stat().st_mode) == 0o600
     _edit_first_audit_record(engine)
     code, out = run("audit", "verify", "--scheduled")
-    assert code == 1 and "record 1: edited" in out
+    assert code == 1 and "record 1: edited" in out and "first bad record is 1" in out
+    assert len(exported.read_text().splitlines()) == 2  # a broken chain is not exported
 
 
 # -- your own account: passwd, totp -----------------------------------------------------------

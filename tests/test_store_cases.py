@@ -20,7 +20,9 @@ import pytest
 
 import records
 import service
+import sinks
 from plateflow._cli_session import os_identity
+from sinks import _evidence as sinks_evidence
 from tests.test_api_support import PASSWORD, add_member
 from tests.test_store_support import (
     CASE,
@@ -219,6 +221,24 @@ def test_holds_through_the_api(env: Env) -> None:
 # -- evidence -----------------------------------------------------------------------------------
 
 
+def _rewrite_manifest_without_the_key(
+    out: Path, *, purpose: str | None = None, manifest: bytes | None = None
+) -> None:
+    """What someone without the audit key can do: change the manifest and recompute every
+    hash of the custody chain over it."""
+    if manifest is None:
+        edited = orjson.loads((out / "manifest.json").read_bytes())
+        edited["purpose"] = purpose
+        manifest = orjson.dumps(edited, option=orjson.OPT_INDENT_2)
+    (out / "manifest.json").write_bytes(manifest)
+    digest, prev, lines = hashlib.sha256(manifest).hexdigest(), None, []
+    for line in (out / "chain_of_custody.jsonl").read_bytes().splitlines():
+        link = dict(orjson.loads(line), manifest_sha256=digest, prev=prev)
+        link["hash"] = prev = sinks_evidence._record_hash(link)
+        lines.append(orjson.dumps(link, option=orjson.OPT_SORT_KEYS) + b"\n")
+    (out / "chain_of_custody.jsonl").write_bytes(b"".join(lines))
+
+
 def test_evidence_export_verifies_and_one_changed_byte_fails_it(env: Env, tmp_path: Path) -> None:
     code, _ = env.cli(
         "hold",
@@ -273,6 +293,13 @@ def test_evidence_export_verifies_and_one_changed_byte_fails_it(env: Env, tmp_pa
         assert code == 1 and "FAILED" in text and name in text, text
         (out / name).write_bytes(original)
     assert env.cli("evidence", "verify", str(out), *WHY, as_user="ivy")[0] == 0
+    manifest_bytes = (out / "manifest.json").read_bytes()
+    assert record.terms["manifest_sha256"] == hashlib.sha256(manifest_bytes).hexdigest()
+    _rewrite_manifest_without_the_key(out, purpose="a purpose nobody recorded")
+    assert sinks.verify_evidence(out)["custody_records"] == 2  # every hash recomputed...
+    code, text = env.cli("evidence", "verify", str(out), *WHY, as_user="ivy")
+    assert code == 1 and "manifest.sig" in text and "manifest altered" in text, text  # ...not this
+    _rewrite_manifest_without_the_key(out, manifest=manifest_bytes)
     code, _ = env.cli(
         "evidence",
         "custody",

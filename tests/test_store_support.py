@@ -33,6 +33,7 @@ from plateflow._cli_session import SESSION_ENV
 from plateflow.cli import settings_from_args, settings_parser
 from plateflow.settings import Settings
 from sinks import ReadStore
+from tests import records_support
 from tests.test_api_support import (  # CASE is the store tests' too
     CASE,  # noqa: F401
     ROLE_USERS,
@@ -273,8 +274,7 @@ def build_env(
     """Store, database, users, API and CLI on fresh files (and tables)."""
     data_dir = tmp / "data"
     url = database_url_in(tmp)
-    engine = records.connect(url)
-    records.reset_schema(engine)
+    engine = records_support.fresh(url)
     usernames = add_people(engine, names, untrained)
     reads = make_reads()
     write_store(data_dir, reads)

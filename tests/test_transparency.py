@@ -39,6 +39,7 @@ from records._schema import audit_log, hotlist_entries, release_requests, users
 from service import Acts, Justification, SearchSpec
 from service._transparency import cells
 from sinks import ReadStore
+from tests import records_support
 from tests.cluster_support import free_port
 from tests.dispositions_support import dispose
 from tests.test_api_support import add_member, database_url_in, login_all
@@ -148,8 +149,7 @@ def _seed_records(engine: Engine) -> None:
 def world_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("transparency")
     url = database_url_in(tmp)
-    engine = records.connect(url)
-    records.reset_schema(engine)
+    engine = records_support.fresh(url)
     for username, role in (
         (ADMIN, "administrator"),
         (INVESTIGATOR, "investigator"),
