@@ -28,6 +28,7 @@ from api._ingest_docs import add_ingest_docs
 from api._ingest_writer import StreamWriter
 from api._metrics import MetricsMiddleware
 from api._routes_cases import router as cases_router
+from api._routes_console import add_console
 from api._routes_hotlists import router as hotlists_router
 from api._routes_ingest import IngestLane
 from api._routes_ops import router as ops_router
@@ -187,6 +188,7 @@ def create_app(
     app.include_router(store_router)
     app.include_router(cases_router)
     app.include_router(ops_router)
+    add_console(app)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
