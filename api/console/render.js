@@ -243,7 +243,12 @@ window.PF = window.PF || {};
       this.map.setView([0, 0], 2);
       if (tileUrl) window.L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(this.map);
       window.L.control.scale().addTo(this.map);
-      this.hasView = false;
+      const legend = window.L.control({ position: "topright" });
+      legend.onAdd = () => h("div", { class: "map-legend" },
+        h("span", { class: "dot" }), " hit (colour: priority)  ",
+        h("span", { class: "ring" }), " camera");
+      legend.addTo(this.map);
+      this.bounds = window.L.latLngBounds([]);
     }
 
     _has(read) {
@@ -258,8 +263,9 @@ window.PF = window.PF || {};
       const L = window.L;
       const at = [read.lat, read.lon];
       if (!this.cameras.has(read.camera_id)) {
-        const cam = L.circleMarker(at, { radius: 5, className: "camera-marker", weight: 1,
-          fillOpacity: 0.9 }).bindTooltip(`camera ${read.camera_id}`);
+        // a ring around the camera's position, drawn under the hits it saw
+        const cam = L.circleMarker(at, { radius: 14, className: "camera-marker", weight: 2,
+          color: "#9aa3ad", dashArray: "3 3", fill: false }).bindTooltip(`camera ${read.camera_id}`);
         cam.addTo(this.map);
         this.cameras.set(read.camera_id, cam);
       }
@@ -272,10 +278,9 @@ window.PF = window.PF || {};
       marker.on("click", () => this.onSelect(item.alert.sighting_of || item.id));
       marker.addTo(this.map);
       this.hits.set(item.id, marker);
-      if (pan || !this.hasView) {
-        this.map.setView(at, Math.max(this.map.getZoom(), 13));
-        this.hasView = true;
-      }
+      this.bounds.extend(at);
+      if (pan) this.map.setView(at, Math.max(this.map.getZoom(), 14));
+      else this.map.fitBounds(this.bounds, { maxZoom: 15, padding: [30, 30] });
     }
 
     focus(item) {
@@ -288,7 +293,7 @@ window.PF = window.PF || {};
       for (const layer of [...this.hits.values(), ...this.cameras.values()]) layer.remove();
       this.hits.clear();
       this.cameras.clear();
-      this.hasView = false;
+      this.bounds = window.L.latLngBounds([]);
     }
   }
 
