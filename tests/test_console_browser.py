@@ -325,6 +325,7 @@ def test_screenshot_for_the_readme(fresh: Console) -> None:
     expect(page.locator(".card")).to_have_count(4)
     card(page, alerts[2]).click()
     page.keyboard.press("c")
+    expect(card(page, alerts[2])).to_have_attribute("data-state", "claimed")
     page.keyboard.press("v")
     expect(card(page, alerts[2])).to_have_attribute("data-state", "verifying")
     card(page, alerts[1]).click()

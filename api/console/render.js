@@ -256,7 +256,7 @@ window.PF = window.PF || {};
         read.lon !== undefined;
     }
 
-    /** Draw an alert (and its camera); pans to it when `pan` (a new live hit). */
+    /** Draw an alert (and its camera); a live one (`pan`) brings the view to all hits. */
     add(item, pan) {
       const { read, hotlist } = item.alert;
       if (!this.ready || !this._has(read)) return;
@@ -278,14 +278,18 @@ window.PF = window.PF || {};
       marker.on("click", () => this.onSelect(item.alert.sighting_of || item.id));
       marker.addTo(this.map);
       this.hits.set(item.id, marker);
+      // every hit stays in view: a new one widens the view to take it in
       this.bounds.extend(at);
-      if (pan) this.map.setView(at, Math.max(this.map.getZoom(), 14));
-      else this.map.fitBounds(this.bounds, { maxZoom: 15, padding: [30, 30] });
+      if (pan || this.hits.size === 1 || !this.map.getBounds().contains(at)) {
+        this.map.fitBounds(this.bounds, { maxZoom: 15, padding: [30, 30] });
+      }
     }
 
     focus(item) {
       const { read } = item.alert;
-      if (this.ready && this._has(read)) this.map.panTo([read.lat, read.lon]);
+      if (!this.ready || !this._has(read)) return;
+      const at = [read.lat, read.lon];
+      if (!this.map.getBounds().pad(-0.1).contains(at)) this.map.panTo(at);
     }
 
     clear() {
