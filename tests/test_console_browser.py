@@ -112,6 +112,10 @@ def test_login_shows_hits_with_why_they_matched(fresh: Console) -> None:
     assert page.locator(".leaflet-tile").count() == 0
     assert page.errors == []  # type: ignore[attr-defined]
     fresh.shot(page, "hits")
+    page.click("#logout")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    assert page.evaluate("() => fetch('/v1/auth/me').then(r => r.status)") == 401
 
 
 def test_an_alert_from_the_real_flow_appears(fresh: Console) -> None:

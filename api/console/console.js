@@ -195,6 +195,9 @@
     es.addEventListener("dispositions", onSnapshot);
     es.addEventListener("disposition", onDisposition);
     es.addEventListener("gap", onGap);
+    es.addEventListener("end", () => { // the session ended (logout elsewhere, expiry)
+      if (es === state.source) showLogin("Your session ended; log in again.");
+    });
     es.addEventListener("error", () => {
       if (es !== state.source) return;
       if (es.readyState === EventSource.CLOSED) diagnose();
@@ -377,6 +380,13 @@
     });
   }
 
+  /** Whether a reason or action code must come with text (the lists say; `other` always). */
+  function needsText(code) {
+    const lists = state.lists || {};
+    const found = [...(lists.reasons || []), ...(lists.actions || [])].find((x) => x.code === code);
+    return found ? !!found.needs_text : code === "other";
+  }
+
   async function act(alertId, to) {
     const item = state.items.get(alertId);
     if (!item || !state.canAct) return;
@@ -396,8 +406,7 @@
         confirm ? `Confirm ${item.alert.read.plate}: what was done?`
           : `Reject ${item.alert.read.plate}: why?`,
         { label: confirm ? "Action" : "Reason", options: confirm ? lists.actions : lists.reasons },
-        confirm ? { label: "Note", optional: () => true }
-          : { label: "Details", optional: (code) => code !== "other" });
+        { label: confirm ? "Note" : "Details", optional: (code) => !needsText(code) });
       if (!answer) return;
       if (confirm) { body.action = answer.code; if (answer.text) body.note = answer.text; }
       else { body.reason = answer.code; if (answer.text) body.reason_text = answer.text; }
