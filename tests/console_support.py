@@ -36,9 +36,13 @@ __all__ = [
     "PASSWORD",
     "Console",
     "Proxy",
+    "card",
     "console_settings",
+    "log_in",
     "make_alert",
     "open_console",
+    "received",
+    "running_console",
 ]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -67,6 +71,9 @@ MEMBERS = {
 _WANTED = {"verify_urgent_s": "2", "sse_heartbeat_s": "1"}
 
 _counter = itertools.count(1)
+
+# the machine is shared: give the page more than Playwright's 5 s before a check fails
+expect.set_options(timeout=10_000)
 
 
 def console_settings(data_dir: Path, database_url: str, **extra: str) -> Settings:
@@ -261,11 +268,20 @@ def running_console(tmp: Path, redis_url: str, shots: Path, **settings: str) -> 
 
 def open_console(console: Console, username: str, why: str = "") -> Page:
     """A new browser context logged in as ``username`` with the console showing the list."""
-    page = console.context().new_page()
+    return log_in(console.context().new_page(), console.url, username, why)
+
+
+def log_in(page: Page, base_url: str, username: str, why: str = "") -> Page:
+    """Open the console at ``base_url`` in ``page`` and log in. ``page.errors`` collects
+    script errors and Content-Security-Policy violations."""
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     page.errors = errors  # type: ignore[attr-defined]
-    page.goto(console.url + "/console")
+    page.goto(base_url + "/console")
     page.fill("#login input[name=username]", username)
     page.fill("#login input[name=password]", PASSWORD)
     if why:

@@ -16,8 +16,9 @@ import httpx
 import orjson
 import pytest
 import redis
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
+from api._routes_console import CONSOLE_DIR
 from matchers import Entry, Hotlist, Policy
 from sinks import ALERTS_LOG
 from tests.console_support import (
@@ -25,12 +26,14 @@ from tests.console_support import (
     PASSWORD,
     Console,
     card,
+    log_in,
     make_alert,
     open_console,
     received,
     running_console,
 )
 from tests.test_api_support import TOKEN
+from tests.test_bench_target import _Api
 from tests.test_flow import holder_for, run_drained
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
@@ -116,6 +119,29 @@ def test_login_shows_hits_with_why_they_matched(fresh: Console) -> None:
     expect(page.locator("#login")).to_be_visible()
     expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
     assert page.evaluate("() => fetch('/v1/auth/me').then(r => r.status)") == 401
+
+
+def test_a_tile_server_gives_the_map_a_base_layer(fresh: Console) -> None:
+    tiles = "http://tiles.test/{z}/{x}/{y}.png"
+    api = _Api(fresh.settings.replace(console_tile_url=tiles), fresh.redis_url)
+    try:
+        page = fresh.context().new_page()
+        asked: list[str] = []
+        png = (CONSOLE_DIR / "vendor/leaflet/images/layers.png").read_bytes()
+
+        def tile(route: Route) -> None:
+            asked.append(route.request.url)
+            route.fulfill(status=200, content_type="image/png", body=png)
+
+        page.route("http://tiles.test/**", tile)
+        log_in(page, f"http://127.0.0.1:{api.port}", "dora")
+        (alert,) = fresh.publish(make_alert("4TIL001"))
+        expect(card(page, alert)).to_have_count(1)
+        expect(page.locator("img.leaflet-tile-loaded").first).to_be_visible()
+        assert asked and all(url.startswith("http://tiles.test/") for url in asked)
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        api.stop()
 
 
 def test_an_alert_from_the_real_flow_appears(fresh: Console) -> None:
