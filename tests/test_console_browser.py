@@ -11,6 +11,7 @@ import shutil
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -113,6 +114,12 @@ def test_login_shows_hits_with_why_they_matched(fresh: Console) -> None:
     assert page.locator("path.hit-marker").count() == 5
     assert page.locator("path.camera-marker").count() == 3
     assert page.locator(".leaflet-tile").count() == 0
+    page.keyboard.press("j")
+    expect(card(page, ocr)).to_have_class(re.compile(r"\bselected\b"))
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(card(page, partial)).to_have_class(re.compile(r"\bselected\b"))
     assert page.errors == []  # type: ignore[attr-defined]
     fresh.shot(page, "hits")
     page.click("#logout")
@@ -171,28 +178,42 @@ def test_an_alert_from_the_real_flow_appears(fresh: Console) -> None:
     expect(hit.locator(".prio")).to_have_text("P1")
 
 
-def test_a_dropped_connection_resumes_with_each_alert_exactly_once(fresh: Console) -> None:
-    page = open_console(fresh, "dora")
-    before = fresh.publish(make_alert("5KLM001"), make_alert("5KLM002"))
-    for alert in before:
+@pytest.mark.parametrize("username", ["dora", "cora"])
+def test_a_dropped_connection_resumes_with_each_alert_exactly_once(
+    fresh: Console, username: str
+) -> None:
+    """dora resumes on the general log's id; cora (covert right) on both logs' ids at once."""
+    page = open_console(fresh, username)
+    sees_covert = username == "cora"
+
+    def batch(prefix: str, n: int) -> list[dict[str, Any]]:
+        made = [make_alert(f"{prefix}{i:02d}", priority=i % 3, covert=i % 2 == 1,
+                           hotlist="covert-ops" if i % 2 else "stolen") for i in range(n)]  # fmt: skip
+        return fresh.publish(*made)
+
+    def shown(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [a for a in alerts if sees_covert or not a["hotlist"]["covert"]]
+
+    before = batch("5KLM0", 3)
+    for alert in shown(before):
         expect(card(page, alert)).to_have_count(1)
     fresh.proxy.cut()
     try:
         expect(page.locator("#conn")).to_have_attribute("data-state", "reconnecting")
-        missed = fresh.publish(*(make_alert(f"5KLM1{i:02d}", priority=i % 3) for i in range(5)))
+        missed = batch("5KLM1", 6)
     finally:
         fresh.proxy.restore()
-    for alert in missed:
+    for alert in shown(missed):
         expect(card(page, alert)).to_have_count(1, timeout=15_000)
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-    late = fresh.publish(make_alert("5KLM200"))
-    expect(card(page, late[0])).to_have_count(1)
+    late = batch("5KLM2", 2)
+    for alert in shown(late):
+        expect(card(page, alert)).to_have_count(1)
     counts = received(page)
-    # the reconnect sent Last-Event-ID: nothing seen before the cut came again
-    assert {a["alert_id"]: counts.get(a["alert_id"]) for a in before + missed + late} == {
-        a["alert_id"]: 1 for a in before + missed + late
-    }
-    expect(page.locator(".card")).to_have_count(8)
+    # the reconnect sent Last-Event-ID: nothing seen before the cut came again, nothing missed
+    everything = shown(before + missed + late)
+    assert counts == {a["alert_id"]: 1 for a in everything}
+    expect(page.locator(".card")).to_have_count(len(everything))
     assert page.evaluate("() => window.plateflowConsole.connects") == 1  # the browser's own retry
 
 
