@@ -187,8 +187,11 @@ def test_a_dropped_connection_resumes_with_each_alert_exactly_once(
     sees_covert = username == "cora"
 
     def batch(prefix: str, n: int) -> list[dict[str, Any]]:
-        made = [make_alert(f"{prefix}{i:02d}", priority=i % 3, covert=i % 2 == 1,
-                           hotlist="covert-ops" if i % 2 else "stolen") for i in range(n)]  # fmt: skip
+        made = [
+            make_alert(f"{prefix}{i:02d}", priority=i % 3, covert=i % 2 == 1,
+                       hotlist="covert-ops" if i % 2 else "stolen")
+            for i in range(n)
+        ]  # fmt: skip
         return fresh.publish(*made)
 
     def shown(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
