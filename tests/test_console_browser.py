@@ -323,6 +323,7 @@ def test_the_verification_deadline_turns_overdue(fresh: Console) -> None:
     expect(c).not_to_have_class(OVERDUE)
     expect(c).to_have_class(OVERDUE, timeout=10_000)
     expect(c.locator(".countdown")).to_contain_text("OVERDUE by")
+    expect(page.locator("#summary")).to_have_text("1 open · 1 overdue")
     fresh.shot(page, "overdue")
 
 

@@ -453,7 +453,25 @@
       for (const it of items) it.sightingsOpen = open.has(it.id);
       list.replaceChildren(...items.map((it) => PF.card(it, ctx)));
       $("#empty").hidden = items.length > 0;
+      summarise(items);
     });
+  }
+
+  /** The header's count of open hits and of overdue verifications. */
+  function summarise(items) {
+    const t = now();
+    let open = 0;
+    let overdue = 0;
+    for (const it of items || sorted(topLevel())) {
+      const d = state.dispositions.get(it.id);
+      if (d && PF.CLOSED.has(d.state)) continue;
+      open += 1;
+      if (d && d.state === "verifying" && d.deadline_at && Date.parse(d.deadline_at) <= t)
+        overdue += 1;
+    }
+    const el = $("#summary");
+    el.textContent = `${open} open` + (overdue ? ` · ${overdue} overdue` : "");
+    el.classList.toggle("alarm", overdue > 0);
   }
 
   function tick() { // countdowns and the overdue switch, every second
@@ -464,6 +482,7 @@
       const cardEl = el.closest(".card");
       if (cardEl) cardEl.classList.toggle("overdue", deadline <= t);
     }
+    if (!$("#app").hidden) summarise();
   }
 
   function select(id) {
