@@ -35,6 +35,8 @@ from api._routes_ops import router as ops_router
 from api._routes_people import router as people_router
 from api._routes_records import router as records_router
 from api._routes_store import router as store_router
+from api._routes_transparency import PUBLIC_PREFIXES
+from api._routes_transparency import router as transparency_router
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 
@@ -58,11 +60,16 @@ The HTTP face of plateflow, an ALPR back end run under a written ALPR policy.
   plates, canvass and past-read matching, a page at a time (`next_cursor`); legal holds and
   evidence exports with a verifiable manifest and chain of custody (427.3(d), 427.4).
 * **Operations** (`/healthz`, `/metrics`): no ALPR data.
+* **The public transparency page** (`/transparency`, `/v1/transparency`,
+  `/transparency/policy/{version}`): the **one unauthenticated data route**. It needs no login
+  and shows the posted ALPR policy, its designees and aggregate counts only (a count under the
+  minimum cell size reads "fewer than N"), never a plate, a read, a person or a case
+  (427.2.1(g), 427.6); cached and recomputed on a schedule, 404 when turned off.
 
 Every refusal is a JSON object `{"detail": "...", "field": "..."}` whose sentence names the fix.
 """
 
-_UNAUDITED_PREFIXES = ("/v1/reads", "/v1/ingest/")
+_UNAUDITED_PREFIXES = ("/v1/reads", "/v1/ingest/", *PUBLIC_PREFIXES)
 
 
 def _audit_invalid(request: Request, detail: str) -> None:
@@ -146,6 +153,7 @@ def create_app(
     app.state.ingest_writer = writer
     app.state.engine = db
     app.state.door = door
+    app.state.transparency = service.TransparencyCache(door, settings.transparency_refresh_s)
 
     def database_probe() -> None:
         with db.connect() as conn:
@@ -188,6 +196,7 @@ def create_app(
     app.include_router(store_router)
     app.include_router(cases_router)
     app.include_router(ops_router)
+    app.include_router(transparency_router)
     add_console(app)
     fastapi_openapi = app.openapi
 

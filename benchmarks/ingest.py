@@ -56,6 +56,7 @@ from benchmarks._servers import (
     wrk_script,
 )
 from plateflow.simulator import Simulator
+from sinks import READS_STREAM_PREFIX
 
 console = Console(stderr=True)
 
@@ -134,8 +135,9 @@ def _crash_check(mode: str, rate: float, seconds: float, tmp: Path) -> dict[str,
         server.crash()
         server.start()
         client = redis.Redis.from_url(url)
-        try:  # single-read requests: one stream entry per accepted read
-            kept = sum(int(client.xlen(f"plateflow:reads:{p}")) for p in range(4))
+        try:  # single-read requests: one stream entry per accepted read, in any partition
+            streams = client.scan_iter(match=f"{READS_STREAM_PREFIX}*", _type="stream")
+            kept = sum(int(client.xlen(key)) for key in streams)
         finally:
             client.close()
     finally:

@@ -15,7 +15,7 @@ import redis
 from rich.console import Console
 
 import service
-from plateflow._cli_session import act_as, add_why, door_of
+from plateflow._cli_session import act_as, add_why, door_of, os_identity
 from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
 from service import Acts
@@ -237,4 +237,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         time.sleep(0.3)  # let the last published alerts reach the feed
         feed.stop()
         _demo.summary(out, settings, urls.flow, started, feed, feeder.sent)
+    if _demo.seed_transparency(settings, f"demo:{os_identity()}"):
+        out.print("posted the sample ALPR policy and sample designees for the public page")
+    out.print(
+        "public transparency page: run `plateflow serve`, then open "
+        f"http://{settings.api_host}:{settings.api_port}/transparency"
+    )
     return 0

@@ -2,7 +2,9 @@
 
 Embedded Redis, the shipped sample hotlists (stolen vehicles, partial plates from a "major
 incident", a covert list) plus a generated 100,000-entry list, the sample tribal-land geofence,
-the Bytewax flow, simulated cameras, a live alert feed and a summary at the end.
+the Bytewax flow, simulated cameras, a live alert feed and a summary at the end. On a records
+database with no policy posted yet it also posts the sample policy and sample designees, so the
+public transparency page (``plateflow serve``, then ``/transparency``) has them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import csv
 import random
 import threading
 import time
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+import records
 from matchers import Hotlist
 from plateflow._console import AlertFeed
 from plateflow.settings import Settings
@@ -29,6 +33,12 @@ from plateflow.simulator import STATE_FORMATS, Simulator, random_plates
 from sinks import ALERTS_LOG, COVERT_LOG, DEADLETTER_STREAM, ReadStore, append_reads
 
 GENERATED_LIST = "ncic_stolen_plates"
+SAMPLE_POLICY = "alpr_policy.md"
+#: Placeholders an agency replaces with ``plateflow transparency designate``.
+SAMPLE_DESIGNEES = {
+    "administrator": ("ALPR administrator (sample)", "Alex Sample"),
+    "custodian": ("Records supervisor (sample)", "Robin Sample"),
+}
 
 
 def samples_dir() -> Path:
@@ -156,3 +166,25 @@ def summary(
     table.add_row("Parquet", str((settings.data_dir / "reads").resolve()))
     console.print(table)
     return {"stored": stored, "sent": sent, "dead": dead, "alerts": dict(feed.counts)}
+
+
+def seed_transparency(settings: Settings, by: str) -> bool:
+    """Post the sample policy and designees when the records database has no policy yet (a
+    demo's records, recorded and audited as ``by``); False when there was one already."""
+    engine = records.connect(settings.effective_database_url)
+    try:
+        if records.list_policies(engine):
+            return False
+        today = datetime.now(timezone.utc).date()
+        records.publish_policy(
+            engine,
+            (samples_dir() / SAMPLE_POLICY).read_bytes(),
+            media_type="text/markdown",
+            effective_on=today,
+            by=by,
+        )
+        for role, (title, name) in SAMPLE_DESIGNEES.items():
+            records.designate(engine, role=role, title=title, name=name, since=today, by=by)
+        return True
+    finally:
+        engine.dispose()

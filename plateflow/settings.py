@@ -61,6 +61,7 @@ GROUPS: dict[str, str] = {
     "logins": "logins and sessions",
     "inquiry": "inquiries (427.3(c))",
     "cluster": "flow cluster (one process per StatefulSet pod)",
+    "transparency": "the public transparency page (427.2.1(g))",
 }
 
 
@@ -422,6 +423,24 @@ class Settings:
         _float_range(0, 1),
         "largest share of reads a hotlist policy may alert on unless forced",
         group="hotlists",
+    )
+    transparency_page: bool = _setting(
+        True,
+        _bool,
+        "serve the public page /transparency and /v1/transparency (false: both answer 404)",
+        group="transparency",
+    )
+    transparency_min_cell: int = _setting(
+        5,
+        _int_range(1, 1000),
+        "smallest count the public page shows; a count under it reads 'fewer than N'",
+        group="transparency",
+    )
+    transparency_refresh_s: int = _setting(
+        900,
+        _int_range(1, 86_400),
+        "seconds the public page's figures are kept before they are computed again",
+        group="transparency",
     )
     log_level: str = _setting(
         "INFO", _log_level, "log level: DEBUG, INFO, WARNING or ERROR", group="general"

@@ -96,6 +96,16 @@ from records._policycost import (
     simulated_plates,
     simulated_sample,
 )
+from records._public_counts import (
+    PurgeTotals,
+    ReleaseTotals,
+    SearchCount,
+    disposition_counts,
+    last_audit_event,
+    purge_totals,
+    release_totals,
+    search_counts,
+)
 from records._releases import (
     Disposition,
     PurgeRecord,
@@ -111,6 +121,10 @@ from records._releases import (
     record_purge,
 )
 from records._report import Report, audit_report, quarter_range
+from records._report_html import _CSS as REPORT_CSS
+from records._report_html import _card as html_card
+from records._report_html import _table as html_table
+from records._report_html import hbar_chart, vbar_chart
 from records._roles import (
     PERMISSIONS,
     ROLE_PERMISSIONS,
@@ -120,11 +134,25 @@ from records._roles import (
     role_table_markdown,
 )
 from records._schema import connect, metadata, reset_schema
+from records._transparency import (
+    DESIGNEE_ROLES,
+    Designee,
+    PolicyDocument,
+    current_designees,
+    designate,
+    list_designees,
+    list_policies,
+    policy_document,
+    policy_media_type,
+    publish_policy,
+)
 
 __all__ = [
     "CATEGORIES",
+    "DESIGNEE_ROLES",
     "LAYOUTS",
     "PERMISSIONS",
+    "REPORT_CSS",
     "ROLES",
     "ROLE_PERMISSIONS",
     "AccessDenied",
@@ -135,6 +163,7 @@ __all__ = [
     "AuthError",
     "ChainProblem",
     "ConflictError",
+    "Designee",
     "Disposition",
     "EntryRecord",
     "HotlistChange",
@@ -149,12 +178,16 @@ __all__ = [
     "PlateSample",
     "PolicyCost",
     "PolicyCostError",
+    "PolicyDocument",
     "PurgeRecord",
+    "PurgeTotals",
     "RecordsError",
     "ReleaseError",
     "ReleaseRequest",
+    "ReleaseTotals",
     "Report",
     "SampleProvider",
+    "SearchCount",
     "Session",
     "SessionError",
     "TrainingRecord",
@@ -172,19 +205,28 @@ __all__ = [
     "connect",
     "create_hotlist",
     "create_release_request",
+    "current_designees",
     "decide_release",
+    "designate",
     "disable_user",
+    "disposition_counts",
     "enable_user",
     "estimate_policy_cost",
     "fulfil_release",
     "get_hotlist",
     "get_release",
     "get_user",
+    "hbar_chart",
     "hotlist_changes",
+    "html_card",
+    "html_table",
     "import_hotlist",
     "iso_utc",
+    "last_audit_event",
+    "list_designees",
     "list_dispositions",
     "list_hotlists",
+    "list_policies",
     "list_purges",
     "list_releases",
     "list_users",
@@ -197,6 +239,10 @@ __all__ = [
     "normalise_category",
     "password_problems",
     "permissions_for",
+    "policy_document",
+    "policy_media_type",
+    "publish_policy",
+    "purge_totals",
     "quarter_range",
     "read_audit",
     "read_hotlist_csv",
@@ -206,10 +252,12 @@ __all__ = [
     "record_hash",
     "record_purge",
     "record_training",
+    "release_totals",
     "remove_entry",
     "reset_schema",
     "resolve_session",
     "role_table_markdown",
+    "search_counts",
     "set_password",
     "set_policy",
     "set_roles",
@@ -217,5 +265,6 @@ __all__ = [
     "simulated_sample",
     "training_records",
     "users_without_current_training",
+    "vbar_chart",
     "verify_chain",
 ]

@@ -38,6 +38,7 @@ class Permission:
     USERS_MANAGE: Final = "users:manage"
     USERS_VIEW: Final = "users:view"
     AUDIT_VIEW: Final = "audit:view"
+    TRANSPARENCY_MANAGE: Final = "transparency:manage"
 
 
 _P = Permission  # short name for the tables below
@@ -61,6 +62,8 @@ PERMISSIONS: Mapping[str, str] = {
     _P.USERS_MANAGE: "add, disable and train users; assign roles",
     _P.USERS_VIEW: "list users and their training",
     _P.AUDIT_VIEW: "read the audit log, verify the chain and run the quarterly report (427.5(c))",
+    _P.TRANSPARENCY_MANAGE: "publish the ALPR policy and name its designees on the public page "
+    "(427.2.1(e)(g))",
 }
 
 #: Role -> the permissions it grants. Least privilege: administrators manage the system but do
@@ -110,6 +113,7 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
             _P.HOTLISTS_PARTIAL,
             _P.USERS_MANAGE,
             _P.USERS_VIEW,
+            _P.TRANSPARENCY_MANAGE,
         }
     ),
     "auditor": frozenset({_P.AUDIT_VIEW, _P.USERS_VIEW, _P.RELEASES_VIEW, _P.ALERTS_VIEW}),

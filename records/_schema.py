@@ -4,7 +4,8 @@ Times are stored as epoch milliseconds UTC (``*_at`` / ``*_ms`` columns, BigInte
 SQLite and PostgreSQL compare and sort them the same way; training dates are calendar dates.
 
 The tables that hold evidence of what people did (the audit log, hotlist versions, release
-requests and their decisions and fulfilments, purge records, alert dispositions) are append-only:
+requests and their decisions and fulfilments, purge records, alert dispositions, the posted
+policy's versions and the named designees) are append-only:
 on both databases a trigger refuses UPDATE and DELETE, so a mistake in application code cannot
 rewrite history. A database owner can still drop a trigger; :func:`records.verify_chain` is what
 detects tampering with the audit log after that.
@@ -241,6 +242,37 @@ alert_dispositions = sa.Table(
     sa.Column("at", sa.BigInteger, nullable=False, index=True),
 )
 
+# -- transparency (427.2.1(e)(g)) ----------------------------------------------------------------
+
+#: The posted ALPR policy, one row per published version (Markdown text or a PDF, as bytes).
+policy_documents = sa.Table(
+    "policy_documents",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("version", sa.Integer, nullable=False, unique=True),
+    sa.Column("title", sa.String(256), nullable=False),
+    sa.Column("media_type", sa.String(32), nullable=False),  # text/markdown | application/pdf
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("effective_on", sa.Date, nullable=False),
+    sa.Column("published_by", sa.String(128), nullable=False),
+    sa.Column("published_at", sa.BigInteger, nullable=False),
+)
+
+#: Who holds a public role (the ALPR administrator, the custodian of records), one row per
+#: designation; the newest row of a role is the current designee.
+transparency_designees = sa.Table(
+    "transparency_designees",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("role", sa.String(32), nullable=False, index=True),
+    sa.Column("title", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("since", sa.Date, nullable=False),
+    sa.Column("recorded_by", sa.String(128), nullable=False),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+)
+
 APPEND_ONLY = (
     "audit_log",
     "hotlist_versions",
@@ -249,6 +281,8 @@ APPEND_ONLY = (
     "release_fulfilments",
     "purge_records",
     "alert_dispositions",
+    "policy_documents",
+    "transparency_designees",
 )
 
 # -- triggers -----------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate,
 :func:`alert_history`, :func:`alert_log`, :func:`list_hotlists`, :func:`view_hotlist`,
 :func:`create_hotlist`, :func:`import_hotlist`, :func:`add_entry`, :func:`remove_entry`,
 :func:`set_policy`, :func:`check_policy`, user administration and training
-(:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`.
+(:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`,
+:func:`publish_policy` and :func:`designate` (the public page's records). :func:`transparency`
+computes the public page's figures (aggregates only, no actor; :class:`TransparencyCache`
+keeps them), :func:`render_transparency_html` renders them.
 """
 
 from records import (
@@ -106,6 +109,15 @@ from service._releases import (
     request_release,
 )
 from service._search import ResultStream, SearchPage, search_act, search_page, search_stream
+from service._transparency import (
+    TransparencyCache,
+    designate,
+    fewer_than,
+    policy_file,
+    publish_policy,
+    transparency,
+)
+from service._transparency_html import render_transparency_html
 from service._window import to_ms, utc_window
 from sinks import LegalHold
 
@@ -150,6 +162,7 @@ __all__ = [
     "ServiceError",
     "Session",
     "TrainingRecord",
+    "TransparencyCache",
     "Unauthenticated",
     "Unavailable",
     "User",
@@ -167,10 +180,12 @@ __all__ = [
     "cursor_window",
     "decide_release",
     "describe_user",
+    "designate",
     "disable_user",
     "enable_user",
     "evidence_file",
     "export_evidence",
+    "fewer_than",
     "fulfil_release",
     "get_release",
     "import_hotlist",
@@ -186,10 +201,13 @@ __all__ = [
     "past_page",
     "past_stream",
     "place_hold",
+    "policy_file",
+    "publish_policy",
     "read_audit",
     "record_training",
     "release_hold",
     "remove_entry",
+    "render_transparency_html",
     "request_release",
     "search_act",
     "search_page",
@@ -200,6 +218,7 @@ __all__ = [
     "subscribe",
     "to_ms",
     "today",
+    "transparency",
     "utc_window",
     "verify_audit",
     "verify_audit_scheduled",

@@ -65,6 +65,9 @@ class Acts:
     AUDIT_READ = Act("audit.read", P.AUDIT_VIEW)
     AUDIT_VERIFY = Act("audit.verify", P.AUDIT_VIEW)
     AUDIT_REPORT = Act("audit.report", P.AUDIT_VIEW)
+    # the public transparency page (427.2.1(e)(g)): the posted policy and its designees
+    TRANSPARENCY_PUBLISH = Act("transparency.publish", P.TRANSPARENCY_MANAGE, kind="admin")
+    TRANSPARENCY_DESIGNATE = Act("transparency.designate", P.TRANSPARENCY_MANAGE, kind="admin")
 
     #: Roles that may enter hotlist entries may also raise their historical alerts.
     ENTRY_PERMISSIONS = (P.HOTLISTS_MANAGE, P.HOTLISTS_PARTIAL)

@@ -58,6 +58,7 @@ def verify_audit(
     def run(access: records.AuditedAccess) -> records.VerifyResult:
         result = records.verify_chain(door.engine, anchors=dict(anchors) if anchors else None)
         access.result_count = result.records
+        access.terms["ok"] = result.ok  # the public page shows whether the last check held
         return result
 
     return door.read(actor, Acts.AUDIT_VERIFY, run, {"anchors": len(anchors or {})})
@@ -105,6 +106,7 @@ def audit_report(
     def run(access: records.AuditedAccess) -> records.Report:
         report = records.audit_report(door.engine, quarter, start_ms=_ms(start), end_ms=_ms(end))
         access.result_count = report.inquiries
+        access.terms["chain_ok"] = report.chain.ok  # shown on the public transparency page
         return report
 
     terms = {"quarter": quarter, "output": output}

@@ -18,7 +18,8 @@ __all__ = ["ServiceConfig"]
 @dataclass(frozen=True)
 class ServiceConfig:
     """What the acts need to know: where the reads are, how long they are kept, the rules of
-    justification and login, how alerts are matched, published and advised."""
+    justification and login, how alerts are matched, published and advised, and the smallest
+    count the public transparency page shows."""
 
     data_dir: Path
     retention_days: int = 365
@@ -30,6 +31,7 @@ class ServiceConfig:
     session_ttl_s: int = 8 * 3600
     lockout_attempts: int = 5
     lockout_s: int = 900
+    transparency_min_cell: int = 5
 
     @classmethod
     def pick(cls, source: object) -> ServiceConfig:

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import redis
+from fastapi.testclient import TestClient
 
+from api import create_app
+from plateflow.settings import Settings
 from tests.test_flow import Subscriber
 
 
@@ -36,3 +39,17 @@ def test_demo_publishes_alerts_and_stores_every_read(
     dead = int(redis_client.xlen("plateflow:deadletter"))
     assert table.num_rows + dead == sent
     assert len(set(table.column("read_id").to_pylist())) == table.num_rows
+    # the newcomer's next step: the public page, served on the demo's data and records
+    assert "/transparency" in proc.stdout
+    settings = Settings.load(
+        environ={},
+        data_dir=str(tmp_path / "plateflow-data"),
+        database_url=env["PLATEFLOW_DATABASE_URL"],
+    )
+    with TestClient(create_app(settings, redis_url)) as client:
+        page = client.get("/v1/transparency").json()
+        html = client.get("/transparency").text
+    assert page["reads"]["total"] == table.num_rows
+    assert page["policy"]["current"]["title"].startswith("Automated License Plate Readers")
+    assert page["designees"]["current"]["administrator"]["name"] == "Alex Sample"
+    assert "Alex Sample" in html and "427.4 Retention" in html
