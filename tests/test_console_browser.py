@@ -73,7 +73,7 @@ def test_login_shows_hits_with_why_they_matched(fresh: Console) -> None:
     expect(page.locator("#app")).to_be_hidden()
     page.context.close()
 
-    page = open_console(fresh, "dora")
+    page = open_console(fresh, "dora", form=True)
     image = fresh.url + "/console/static/vendor/leaflet/images/marker-icon.png"
     ocr = make_alert("7A8C123", "7ABC123", priority=0, ocr_equivalents=1,
                      advisories=(TRIBAL,), image_ref=image)  # fmt: skip
