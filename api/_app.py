@@ -29,6 +29,7 @@ from api._ingest_writer import StreamWriter
 from api._metrics import MetricsMiddleware
 from api._routes_cases import router as cases_router
 from api._routes_console import add_console
+from api._routes_dispositions import router as dispositions_router
 from api._routes_hotlists import router as hotlists_router
 from api._routes_ingest import IngestLane
 from api._routes_ops import router as ops_router
@@ -59,6 +60,9 @@ The HTTP face of plateflow, an ALPR back end run under a written ALPR policy.
 * **Stored reads** (`/v1/search/*`, `/v1/holds`, `/v1/evidence/*`): plate history, partial
   plates, canvass and past-read matching, a page at a time (`next_cursor`); legal holds and
   evidence exports with a verifiable manifest and chain of custody (427.3(d), 427.4).
+* **Dispositions** (`/v1/alerts/{alert_id}/disposition`, `/v1/alerts/dispositions`,
+  `/v1/dispositions/lists`): claim, verify, confirm, reject, dismiss and undo a hit (427.3(g)),
+  each step audited and broadcast; no justification asked (the alert is the reason).
 * **Operations** (`/healthz`, `/metrics`): no ALPR data.
 * **The public transparency page** (`/transparency`, `/v1/transparency`,
   `/transparency/policy/{version}`): the **one unauthenticated data route**. It needs no login
@@ -195,6 +199,7 @@ def create_app(
     app.include_router(records_router)
     app.include_router(store_router)
     app.include_router(cases_router)
+    app.include_router(dispositions_router)
     app.include_router(ops_router)
     app.include_router(transparency_router)
     add_console(app)

@@ -29,10 +29,6 @@ __all__ = ["CONSOLE_DIR", "add_console", "content_security_policy"]
 #: The page's files (package data).
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 
-#: Priorities up to this one are urgent: their sound is never muted (the contract's
-#: ``PLATEFLOW_URGENT_PRIORITY_MAX`` default, used until the setting exists).
-_URGENT_PRIORITY_MAX = 1
-
 router = APIRouter(include_in_schema=False)
 
 
@@ -89,12 +85,13 @@ def console_page(request: Request) -> FileResponse:
 
 @router.get("/console/config.json")
 def console_config(request: Request) -> JSONResponse:
-    """What the page needs to know of the settings (nothing secret, no ALPR data)."""
+    """What the page needs to know of the settings (nothing secret, no ALPR data); priorities
+    up to ``urgent_priority_max`` are urgent, and their sound is never muted."""
     settings: Settings = request.app.state.settings
     body: dict[str, Any] = {
         "version": plateflow.__version__,
         "tile_url": settings.console_tile_url,
-        "urgent_priority_max": getattr(settings, "urgent_priority_max", _URGENT_PRIORITY_MAX),
+        "urgent_priority_max": settings.urgent_priority_max,
     }
     return JSONResponse(body, headers=_headers(request, cache=False))
 

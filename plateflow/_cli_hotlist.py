@@ -1,4 +1,5 @@
-"""``plateflow hotlist``: import, add, remove, list, show, set the policy, check its cost.
+"""``plateflow hotlist``: import, add, remove, list, show, set the policy, check its cost (and,
+beside the estimate, the measured share of the list's dispositioned hits that were confirmed).
 
 Every command is an act of the logged-in user (``plateflow login``) through the service's door,
 justified and audited as over the API; every change is announced on
@@ -274,7 +275,30 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         reads_per_hour=args.reads_per_hour,
     )
     _print_cost(cost)
+    _print_measured(cost)
     return 1 if cost.over_ceiling else 0
+
+
+def _print_measured(cost: records.PolicyCost) -> None:
+    """Beside the estimate, what dispositions measured: the share of the list's decided hits
+    that were confirmed, by match kind."""
+    if not cost.measured:
+        out.print(f"measured: no hit of {cost.hotlist!r} has been dispositioned yet")
+        return
+    table = Table(
+        "match kind", "decided hits", "confirmed", "rejected", "dismissed", "share confirmed",
+        title=f"measured on the dispositions of {cost.hotlist!r}",
+    )  # fmt: skip
+    for m in cost.measured:
+        table.add_row(
+            m.match_kind,
+            f"{m.decided:,}",
+            f"{m.confirmed:,}",
+            f"{m.rejected:,}",
+            f"{m.dismissed:,}",
+            f"{m.share:.1%}",
+        )
+    out.print(table)
 
 
 def cmd_policy(args: argparse.Namespace, settings: Settings) -> int:

@@ -60,6 +60,7 @@ GROUPS: dict[str, str] = {
     "api": "HTTP API and camera ingest",
     "logins": "logins and sessions",
     "inquiry": "inquiries (427.3(c))",
+    "dispositions": "alert dispositions: verification deadlines and undo (427.3(g))",
     "cluster": "flow cluster (one process per StatefulSet pod)",
     "transparency": "the public transparency page (427.2.1(g))",
 }
@@ -417,6 +418,30 @@ class Settings:
         _int_range(1, 1000),
         "shortest description accepted for an inquiry without a case number",
         group="inquiry",
+    )
+    urgent_priority_max: int = _setting(
+        1,
+        _int_range(0, 9),
+        "hotlist priorities up to this one (0 highest) are urgent: the short verify deadline",
+        group="dispositions",
+    )
+    verify_urgent_s: int = _setting(
+        600,
+        _int_range(1, 86_400),
+        "seconds to confirm a hit of an urgent list with NCIC/CLETS (10 minutes)",
+        group="dispositions",
+    )
+    verify_routine_s: int = _setting(
+        3600,
+        _int_range(1, 7 * 86_400),
+        "seconds to confirm a hit of a routine list with NCIC/CLETS (an hour)",
+        group="dispositions",
+    )
+    disposition_undo_s: int = _setting(
+        300,
+        _int_range(0, 86_400),
+        "seconds in which the maker of a disposition step may undo it",
+        group="dispositions",
     )
     policy_alert_ceiling: float = _setting(
         0.01,

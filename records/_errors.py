@@ -112,3 +112,12 @@ class AuditError(RecordsError):
 
 class ReleaseError(RecordsError):
     """A release request step that the 427.7 workflow does not allow."""
+
+
+class DispositionError(RecordsError):
+    """A disposition transition that lacks what it needs (a reason, the action taken, a note);
+    ``field`` names the value to give."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

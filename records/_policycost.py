@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import matchers
+from records._hits import KindShare
 
 #: A sample provider returns up to ``n`` plates of ordinary traffic and says where they came from.
 SampleProvider = Callable[[int], "PlateSample"]
@@ -49,6 +50,9 @@ class PolicyCost:
     sample_source: str
     reads_per_hour: float
     ceiling: float
+    #: Measured, beside the estimate: how the list's dispositioned hits ended, by match kind
+    #: (:func:`records.confirmed_shares`; filled in by ``service.check_policy``).
+    measured: tuple[KindShare, ...] = ()
 
     @property
     def alerts_per_hour(self) -> float:

@@ -16,8 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from records._dispositions import FINAL_STATES
 from records._schema import (
-    alert_dispositions,
+    alert_transitions,
     audit_log,
     purge_records,
     release_decisions,
@@ -138,23 +139,26 @@ def purge_totals(engine: Engine) -> PurgeTotals:
 def disposition_counts(
     engine: Engine, start_ms: int, *, hidden_hotlists: Collection[str] = ()
 ) -> list[tuple[int, str, int]]:
-    """Alert dispositions since ``start_ms`` as ``(UTC day, outcome, count)``, leaving out
-    those of ``hidden_hotlists`` (the covert lists).
+    """Alerts decided since ``start_ms`` as ``(UTC day of the decision, final state, count)``:
+    each alert counted once, by its current state when that is final (confirmed, rejected,
+    dismissed), never a covert one nor one of ``hidden_hotlists``.
 
     The one place the public page reads dispositions: when the disposition model changes,
     only this function changes."""
-    day = (alert_dispositions.c.at // DAY_MS).label("day")
+    t = alert_transitions
+    newest = (
+        sa.select(t.c.alert_id, sa.func.max(t.c.seq).label("seq")).group_by(t.c.alert_id).subquery()
+    )
+    day = (t.c.at // DAY_MS).label("day")
     query = (
-        sa.select(day, alert_dispositions.c.disposition, sa.func.count())
-        .where(alert_dispositions.c.at >= start_ms)
-        .group_by(day, alert_dispositions.c.disposition)
+        sa.select(day, t.c.to_state, sa.func.count())
+        .join(newest, sa.and_(t.c.alert_id == newest.c.alert_id, t.c.seq == newest.c.seq))
+        .where(t.c.at >= start_ms, t.c.to_state.in_(FINAL_STATES), sa.not_(t.c.covert))
+        .group_by(day, t.c.to_state)
     )
     if hidden_hotlists:
         query = query.where(
-            sa.or_(
-                alert_dispositions.c.hotlist.is_(None),
-                alert_dispositions.c.hotlist.not_in(list(hidden_hotlists)),
-            )
+            sa.or_(t.c.hotlist.is_(None), t.c.hotlist.not_in(list(hidden_hotlists)))
         )
     with engine.connect() as conn:
         return [(int(d), str(outcome), int(n)) for d, outcome, n in conn.execute(query)]

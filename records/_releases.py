@@ -1,4 +1,4 @@
-"""Release requests (policy 427.7), purge records (427.4) and alert dispositions.
+"""Release requests (policy 427.7) and purge records (427.4).
 
 A release request records the requesting agency, whether it is a law-enforcement agency, the
 person asking and the purpose. A Records Supervisor (or a designee holding that role) approves
@@ -24,7 +24,6 @@ from records._errors import AccessDenied, ConflictError, NotFoundError, RecordsE
 from records._people import User
 from records._roles import Permission
 from records._schema import (
-    alert_dispositions,
     in_window,
     now_ms,
     purge_records,
@@ -34,8 +33,6 @@ from records._schema import (
     users,
     write_tx,
 )
-
-DISPOSITIONS = ("accepted", "rejected")
 
 
 @dataclass(frozen=True)
@@ -331,7 +328,7 @@ def fulfil_release(
         return _get(conn, request_id)
 
 
-# -- purges and dispositions --------------------------------------------------------------------
+# -- purges --------------------------------------------------------------------------------
 
 
 def _ms(value: datetime | int | None) -> int:
@@ -404,72 +401,4 @@ def list_purges(
     return [
         PurgeRecord(r["partition"], r["rows"], r["purged_by"], r["purged_at"], r["note"])
         for r in _oldest_first(engine, purge_records, purge_records.c.purged_at, start_ms, end_ms)
-    ]
-
-
-@dataclass(frozen=True)
-class Disposition:
-    """An operator's verdict on an alert (427.3(g): verified before action)."""
-
-    alert_id: str
-    hotlist: str | None
-    disposition: str
-    reason: str
-    username: str
-    at_ms: int
-
-
-def record_disposition(
-    engine: Engine,
-    alert_id: str,
-    disposition: str,
-    *,
-    user: str,
-    reason: str = "",
-    hotlist: str | None = None,
-    client: str | None = None,
-    at: datetime | int | None = None,
-) -> Disposition:
-    """Record that ``user`` accepted or rejected an alert. A rejection needs a reason
-    (misread, wrong state, vehicle does not match...)."""
-    if disposition not in DISPOSITIONS:
-        raise RecordsError(f"disposition {disposition!r} is not one of {', '.join(DISPOSITIONS)}")
-    if disposition == "rejected" and not reason.strip():
-        raise RecordsError("a rejected alert needs a reason (e.g. 'misread: 8 read as B')")
-    at_ms = _ms(at)
-    with write_tx(engine) as conn:
-        conn.execute(
-            sa.insert(alert_dispositions).values(
-                alert_id=alert_id,
-                hotlist=hotlist,
-                disposition=disposition,
-                reason=reason.strip(),
-                username=user,
-                client=client,
-                at=at_ms,
-            )
-        )
-        append_audit(
-            conn,
-            username=user,
-            action=f"alert.{disposition[:-2]}",
-            kind="alert",
-            client=client,
-            reason=reason or None,
-            at_ms=at_ms,
-            terms={"alert": alert_id, "hotlist": hotlist},
-        )
-    return Disposition(alert_id, hotlist, disposition, reason.strip(), user, at_ms)
-
-
-def list_dispositions(
-    engine: Engine, *, start_ms: int | None = None, end_ms: int | None = None
-) -> list[Disposition]:
-    """Dispositions recorded in ``[start_ms, end_ms)``, oldest first."""
-    found = _oldest_first(engine, alert_dispositions, alert_dispositions.c.at, start_ms, end_ms)
-    return [
-        Disposition(
-            r["alert_id"], r["hotlist"], r["disposition"], r["reason"], r["username"], r["at"]
-        )
-        for r in found
     ]

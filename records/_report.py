@@ -1,7 +1,8 @@
 """The quarterly audit (policy 427.5(c)): what happened in a date range, gathered from the records.
 
 :func:`audit_report` collects inquiries per user and per purpose, denied attempts, users without
-current training, hotlist changes and who made them, releases, purges, alert dispositions and the
+current training, hotlist changes and who made them, releases, purges, the hits and how they were
+dispositioned (by list, match kind, outcome and reason, with the time to verification) and the
 result of verifying the audit chain. :meth:`Report.write` renders it as one self-contained HTML
 file (inline CSS and SVG charts, nothing fetched) and one CSV.
 """
@@ -18,17 +19,11 @@ from sqlalchemy.engine import Engine
 
 from records._audit import AuditRecord, VerifyResult, read_audit, verify_chain
 from records._errors import RecordsError
+from records._hits import HitSummary, hits
 from records._hotlist_store import hotlist_changes
 from records._hotlist_types import HotlistChange
 from records._people import User, list_users, training_records
-from records._releases import (
-    Disposition,
-    PurgeRecord,
-    ReleaseRequest,
-    list_dispositions,
-    list_purges,
-    list_releases,
-)
+from records._releases import PurgeRecord, ReleaseRequest, list_purges, list_releases
 from records._schema import now_ms
 
 
@@ -98,7 +93,7 @@ class Report:
     hotlist_changes: tuple[HotlistChange, ...]
     releases: tuple[ReleaseRequest, ...]
     purges: tuple[PurgeRecord, ...]
-    dispositions: tuple[Disposition, ...]
+    hits: HitSummary  # how the alerts dispositioned in the range ended
     chain: VerifyResult
 
     @property
@@ -235,6 +230,6 @@ def audit_report(
         hotlist_changes=tuple(hotlist_changes(engine, start_ms=start, end_ms=end)),
         releases=tuple(list_releases(engine, start_ms=start, end_ms=end)),
         purges=tuple(list_purges(engine, start_ms=start, end_ms=end)),
-        dispositions=tuple(list_dispositions(engine, start_ms=start, end_ms=end)),
+        hits=hits(engine, start_ms=start, end_ms=end),
         chain=verify_chain(engine),
     )

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from html import escape
 
 from records._audit import iso_utc
+from records._hits import HitSummary
 from records._report import Report
 
 _GREEN, _RED, _BLUE, _GREY, _AMBER = "#2e7d32", "#c62828", "#1f5fa8", "#8a8f98", "#b26a00"
+_HIT_STATES = ("confirmed", "rejected", "dismissed", "verifying", "claimed")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;color:#1d232b;
@@ -170,6 +171,63 @@ def _card(value: object, label: str, cls: str = "") -> str:
     )
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _outcome_rows(h: HitSummary, key: str) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for value, n in h.outcomes(key):
+        decided = n["confirmed"] + n["rejected"] + n["dismissed"]
+        share = f"{n['confirmed'] / decided:.0%}" if decided else "-"
+        still = n["claimed"] + n["verifying"]
+        rows.append((value, n["confirmed"], n["rejected"], n["dismissed"], still, share))
+    return rows
+
+
+def _hits_section(h: HitSummary) -> str:
+    """Outcomes by list and by match kind, reasons, every combination (folded) and the time
+    to verification."""
+    chart = hbar_chart(
+        "Hits per list by final state",
+        [(n, tuple(c[s] for s in _HIT_STATES)) for n, c in h.outcomes("hotlist")],
+        (_GREEN, _RED, _GREY, _BLUE, _AMBER),
+        _HIT_STATES,
+    )
+    heads = ("confirmed", "rejected", "dismissed", "still open", "share confirmed")
+    times = _table(
+        ("from", "to", "decisions", "median", "90th percentile"),
+        (
+            (start, "confirmed or rejected", t.count, _duration(t.median_s), _duration(t.p90_s))
+            for start, t in (
+                ("claim", h.claim_to_decision),
+                ("verification request", h.verify_to_decision),
+            )
+        ),
+        {2},
+    )
+    late = "bad" if h.overdue else "muted"
+    detail = _table(
+        ("list", "match kind", "final state", "reason", "alerts"),
+        ((c.hotlist, c.match_kind, c.state, c.reason or "", c.alerts) for c in h.counts),
+        {4},
+    )
+    return (
+        chart
+        + f'<p class="{late}">{h.alerts} alerts dispositioned; {h.overdue} decided after '
+        "their verification deadline.</p>"
+        + _table(("list", *heads), _outcome_rows(h, "hotlist"), {1, 2, 3, 4, 5},
+                 empty="No alert was dispositioned in this period.")
+        + _table(("match kind", *heads), _outcome_rows(h, "match_kind"), {1, 2, 3, 4, 5}, empty="")
+        + _table(("rejection reason", "alerts"), h.by("reason"), {1}, empty="No rejections.")
+        + _collapsed("Every list, match kind, state and reason", detail, open_=False)
+        + "<h3>Time to verification</h3>"
+        + times
+    )  # fmt: skip
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML document."""
     r = report
@@ -216,15 +274,6 @@ def render_html(report: Report) -> str:
         (_RED,),
         ("denied",),
     )
-    disp = Counter((d.hotlist or "(unknown)", d.disposition) for d in r.dispositions)
-    lists = sorted({h for h, _ in disp})
-    disp_chart = hbar_chart(
-        "Alert dispositions per hotlist",
-        [(h, (disp[(h, "accepted")], disp[(h, "rejected")])) for h in lists],
-        (_GREEN, _GREY),
-        ("accepted", "rejected"),
-    )
-    rejections = Counter(d.reason for d in r.dispositions if d.disposition == "rejected")
     problems = _table(
         ("record", "finding", "detail"),
         ((p.seq, p.kind, p.detail) for p in r.chain.problems[:500]),
@@ -351,16 +400,7 @@ def render_html(report: Report) -> str:
                 {2},
             ),
         ),
-        (
-            "Alert dispositions",
-            disp_chart
-            + _table(
-                ("rejection reason", "count"),
-                rejections.most_common(),
-                {1},
-                empty="No rejected alerts.",
-            ),
-        ),
+        ("Hits and their dispositions (427.3(g))", _hits_section(r.hits)),
         (
             "Audit chain verification",
             (
@@ -433,15 +473,15 @@ def render_csv(report: Report) -> str:
         )
     for pu in r.purges:
         w.writerow(("purge", pu.partition, pu.rows, f"{iso_utc(pu.at_ms)} by {pu.by}"))
-    for di in r.dispositions:
+    h = r.hits
+    for hc in h.counts:
+        key = f"{hc.hotlist}; {hc.match_kind}; {hc.state}"
+        w.writerow(("hits", key, hc.alerts, f"reason={hc.reason or ''}"))
+    for name, t in (("claim", h.claim_to_decision), ("verify", h.verify_to_decision)):
         w.writerow(
-            (
-                "disposition",
-                di.alert_id,
-                di.disposition,
-                f"{di.hotlist or ''}; {di.reason}; {di.username}",
-            )
+            (f"time_{name}_to_decision", "seconds", t.count, f"median={t.median_s} p90={t.p90_s}")
         )
+    w.writerow(("hits_overdue", "decided after the deadline", h.overdue, ""))
     w.writerow(
         (
             "chain",

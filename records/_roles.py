@@ -47,7 +47,7 @@ _P = Permission  # short name for the tables below
 PERMISSIONS: Mapping[str, str] = {
     _P.ALERTS_RECEIVE: "receive live hotlist alerts on a dispatch console",
     _P.ALERTS_VIEW: "view alert history",
-    _P.ALERTS_DISPOSITION: "accept or reject an alert, with a reason",
+    _P.ALERTS_DISPOSITION: "claim, verify, confirm, reject or dismiss a hit (427.3(g))",
     _P.READS_SEARCH: "search stored reads by plate or pattern (with a case or event number)",
     _P.READS_CANVASS: "canvass stored reads by place and time around a scene (427.3(d))",
     _P.HOTLISTS_VIEW: "view hotlists and their entries",

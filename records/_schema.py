@@ -4,11 +4,11 @@ Times are stored as epoch milliseconds UTC (``*_at`` / ``*_ms`` columns, BigInte
 SQLite and PostgreSQL compare and sort them the same way; training dates are calendar dates.
 
 The tables that hold evidence of what people did (the audit log, hotlist versions, release
-requests and their decisions and fulfilments, purge records, alert dispositions, the posted
-policy's versions and the named designees) are append-only:
-on both databases a trigger refuses UPDATE and DELETE, so a mistake in application code cannot
-rewrite history. A database owner can still drop a trigger; :func:`records.verify_chain` is what
-detects tampering with the audit log after that.
+requests and their decisions and fulfilments, purge records, alert disposition transitions,
+the posted policy's versions and the named designees) are append-only: on both databases a
+trigger refuses UPDATE and DELETE, so a mistake in application code cannot rewrite history.
+A database owner can still drop a trigger; :func:`records.verify_chain` is what detects
+tampering with the audit log after that.
 """
 
 from __future__ import annotations
@@ -229,17 +229,65 @@ purge_records = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
 )
 
-alert_dispositions = sa.Table(
-    "alert_dispositions",
+#: One row per transition of an alert's disposition (records/_dispositions.py); the alert's
+#: current state is its row with the highest ``seq``. ``(alert_id, seq)`` is unique, so of two
+#: people acting on the same state at once exactly one insert succeeds.
+alert_transitions = sa.Table(
+    "alert_transitions",
     metadata,
     sa.Column("id", _ID, primary_key=True, autoincrement=True),
-    sa.Column("alert_id", sa.String(128), nullable=False, index=True),
+    sa.Column("alert_id", sa.String(128), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),  # 1, 2, ... per alert
+    sa.Column("log_id", sa.String(48), nullable=False),  # the alert's id in its Redis log
+    sa.Column("alert_at", sa.BigInteger, nullable=False, index=True),  # the log id's time
+    sa.Column("hotlist_id", sa.Integer, nullable=True),
     sa.Column("hotlist", sa.String(64), nullable=True),
-    sa.Column("disposition", sa.String(16), nullable=False),  # accepted|rejected
-    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("match_kind", sa.String(16), nullable=False),
+    sa.Column("covert", sa.Boolean, nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=False),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("undo_of", sa.Integer, nullable=True),  # the seq this transition undid
     sa.Column("username", sa.String(64), nullable=False),
     sa.Column("client", sa.String(64), nullable=True),
     sa.Column("at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("reason_code", sa.String(32), nullable=True),
+    sa.Column("reason_text", sa.Text, nullable=True),
+    sa.Column("action_code", sa.String(32), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("deadline_at", sa.BigInteger, nullable=True),  # set while verifying
+    sa.Column("claimed_by", sa.String(64), nullable=True),  # who holds the alert after it
+    sa.UniqueConstraint("alert_id", "seq"),
+)
+
+#: The reason and action lists of dispositions, managed by administrators. A code is retired,
+#: never deleted, so old transitions keep their labels.
+disposition_codes = sa.Table(
+    "disposition_codes",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),  # reason|action
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("label", sa.String(128), nullable=False),
+    sa.Column("needs_text", sa.Boolean, nullable=False),  # the transition must describe it
+    sa.Column("position", sa.Integer, nullable=False),  # the order the console lists them
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("retired_by", sa.String(128), nullable=True),
+    sa.Column("retired_at", sa.BigInteger, nullable=True),
+)
+
+#: The lists a new database starts with (kind, code, label, needs_text).
+DEFAULT_DISPOSITION_CODES: tuple[tuple[str, str, str, bool], ...] = (
+    ("reason", "misread", "Misread plate (OCR error)", False),
+    ("reason", "wrong_state", "Wrong state", False),
+    ("reason", "entry_cleared", "Entry cleared or expired", False),
+    ("reason", "vehicle_mismatch", "Vehicle does not match", False),
+    ("reason", "duplicate", "Duplicate alert", False),
+    ("reason", "other", "Other (describe)", True),
+    ("action", "stop_made", "Stop made", False),
+    ("action", "officer_dispatched", "Officer dispatched", False),
+    ("action", "bolo_broadcast", "BOLO broadcast", False),
+    ("action", "no_action", "No action taken", False),
 )
 
 # -- transparency (427.2.1(e)(g)) ----------------------------------------------------------------
@@ -280,7 +328,7 @@ APPEND_ONLY = (
     "release_decisions",
     "release_fulfilments",
     "purge_records",
-    "alert_dispositions",
+    "alert_transitions",
     "policy_documents",
     "transparency_designees",
 )
@@ -327,6 +375,25 @@ def _install_triggers() -> None:
             event.listen(table, "after_create", lite.execute_if(dialect="sqlite"))
     head_row = _ddl(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')")
     event.listen(audit_head, "after_create", head_row)
+    event.listen(disposition_codes, "after_create", _seed_codes)
+
+
+def _seed_codes(target: sa.Table, connection: Connection, **_: Any) -> None:
+    connection.execute(
+        sa.insert(target),
+        [
+            {
+                "kind": kind,
+                "code": code,
+                "label": label,
+                "needs_text": needs_text,
+                "position": i,
+                "created_by": "(default)",
+                "created_at": now_ms(),
+            }
+            for i, (kind, code, label, needs_text) in enumerate(DEFAULT_DISPOSITION_CODES)
+        ],
+    )
 
 
 _install_triggers()

@@ -22,16 +22,21 @@ Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate,
 (:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`,
 :func:`publish_policy` and :func:`designate` (the public page's records). :func:`transparency`
 computes the public page's figures (aggregates only, no actor; :class:`TransparencyCache`
-keeps them), :func:`render_transparency_html` renders them.
+keeps them), :func:`render_transparency_html` renders them; dispositions
+(:func:`transition`, :func:`current_dispositions`, :func:`disposition_lists`,
+:func:`add_disposition_code`, :func:`retire_disposition_code`).
 """
 
 from records import (
     AuditRecord,
+    DispositionCode,
+    DispositionLists,
     EntryRecord,
     HotlistChange,
     HotlistDetail,
     HotlistInfo,
     ImportResult,
+    KindShare,
     PlateSample,
     PolicyCost,
     ReleaseRequest,
@@ -47,6 +52,14 @@ from service._alerts import ALERT_KINDS, alert_history, alert_log, subscribe
 from service._audit import audit_report, read_audit, verify_audit, verify_audit_scheduled
 from service._config import ServiceConfig
 from service._covert import Covert
+from service._dispositions import (
+    add_disposition_code,
+    current_dispositions,
+    disposition_lists,
+    retire_disposition_code,
+    since_ms_of,
+    transition,
+)
 from service._door import ANONYMOUS, Act, Actor, Door, Justification
 from service._errors import (
     Conflict,
@@ -133,6 +146,8 @@ __all__ = [
     "AuditRecord",
     "Conflict",
     "Covert",
+    "DispositionCode",
+    "DispositionLists",
     "Door",
     "EntryRecord",
     "EvidenceCheck",
@@ -146,6 +161,7 @@ __all__ = [
     "ImportResult",
     "Invalid",
     "Justification",
+    "KindShare",
     "LegalHold",
     "Locked",
     "NewUser",
@@ -169,6 +185,7 @@ __all__ = [
     "UserDetail",
     "VerifyResult",
     "add_custody",
+    "add_disposition_code",
     "add_entry",
     "add_user",
     "alert_history",
@@ -177,11 +194,13 @@ __all__ = [
     "audit_report",
     "check_policy",
     "create_hotlist",
+    "current_dispositions",
     "cursor_window",
     "decide_release",
     "describe_user",
     "designate",
     "disable_user",
+    "disposition_lists",
     "enable_user",
     "evidence_file",
     "export_evidence",
@@ -209,15 +228,18 @@ __all__ = [
     "remove_entry",
     "render_transparency_html",
     "request_release",
+    "retire_disposition_code",
     "search_act",
     "search_page",
     "search_stream",
     "set_password",
     "set_policy",
     "set_roles",
+    "since_ms_of",
     "subscribe",
     "to_ms",
     "today",
+    "transition",
     "transparency",
     "utc_window",
     "verify_audit",

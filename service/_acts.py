@@ -38,6 +38,18 @@ class Acts:
     ALERT_HISTORY = Act("alerts.history", P.ALERTS_VIEW)
     ALERT_LOG = Act("alerts.log", P.ALERTS_VIEW)
     ALERT_SUBSCRIBE = Act("alerts.subscribe", P.ALERTS_RECEIVE, kind="alert")
+    # dispositions (427.3(g)): not inquiries (the alert is the reason; no justification asked),
+    # but a transition needs current training, checked by records
+    DISPOSITION = Act("alerts.disposition", P.ALERTS_DISPOSITION, kind="alert", data_access=False)
+    DISPOSITION_STATES = Act(
+        "alerts.dispositions", P.ALERTS_RECEIVE, kind="alert", data_access=False
+    )
+    DISPOSITION_LISTS = Act(
+        "dispositions.lists", (P.ALERTS_RECEIVE, P.USERS_MANAGE), kind="alert", data_access=False
+    )
+    DISPOSITION_LISTS_EDIT = Act(
+        "dispositions.lists.edit", P.USERS_MANAGE, kind="admin", data_access=False
+    )
     # hotlists
     HOTLIST_LIST = Act("hotlists.list", P.HOTLISTS_VIEW)
     HOTLIST_VIEW = Act("hotlists.view", P.HOTLISTS_VIEW)

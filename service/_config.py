@@ -18,8 +18,8 @@ __all__ = ["ServiceConfig"]
 @dataclass(frozen=True)
 class ServiceConfig:
     """What the acts need to know: where the reads are, how long they are kept, the rules of
-    justification and login, how alerts are matched, published and advised, and the smallest
-    count the public transparency page shows."""
+    justification and login, how alerts are matched, published and advised, the deadlines and
+    undo window of dispositions, and the smallest count the public transparency page shows."""
 
     data_dir: Path
     retention_days: int = 365
@@ -32,6 +32,10 @@ class ServiceConfig:
     lockout_attempts: int = 5
     lockout_s: int = 900
     transparency_min_cell: int = 5
+    urgent_priority_max: int = 1
+    verify_urgent_s: int = 600
+    verify_routine_s: int = 3600
+    disposition_undo_s: int = 300
 
     @classmethod
     def pick(cls, source: object) -> ServiceConfig:

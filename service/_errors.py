@@ -128,7 +128,7 @@ def as_service_error(exc: PlateflowError) -> ServiceError | None:
     if isinstance(exc, records.SessionError):
         return Unauthenticated(str(exc), reason="session")
     cls = next((kind for source, kind in _RECORDS if isinstance(exc, source)), Invalid)
-    return cls(str(exc))
+    return cls(str(exc), getattr(exc, "field", None))
 
 
 def from_access_denied(exc: records.AccessDenied) -> ServiceError:

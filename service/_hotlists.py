@@ -11,6 +11,7 @@ client) so running workers reload the list without a restart.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,8 +283,9 @@ def check_policy(
     sample: records.PlateSample,
     reads_per_hour: float | None = None,
 ) -> records.PolicyCost:
-    """What share of ``sample`` the list would alert on under ``change(current policy)``;
-    it reads the list's entries, so it is an audited view of the list."""
+    """What share of ``sample`` the list would alert on under ``change(current policy)``,
+    with the measured share of its dispositioned hits that were confirmed, by match kind
+    (``measured``); it reads the list's entries, so it is an audited view of the list."""
 
     def run(access: records.AuditedAccess) -> records.PolicyCost:
         live = records.load_hotlist(door.engine, name)
@@ -297,11 +299,13 @@ def check_policy(
             version=live.version,
         )
         access.result_count = len(live.entries)
-        return records.estimate_policy_cost(
+        cost = records.estimate_policy_cost(
             candidate,
             sample,
             reads_per_hour=reads_per_hour,
             ceiling=door.config.policy_alert_ceiling,
         )
+        measured = tuple(records.confirmed_shares(door.engine, name))
+        return dataclasses.replace(cost, measured=measured)
 
     return door.read(actor, Acts.HOTLIST_VIEW, run, {"hotlist": name, "check": True})

@@ -76,8 +76,9 @@ NOTES: Mapping[str, str] = {
     "counted as one number, never named, and their entries are not shown",
     "alerts": "hotlist hits stored, by the month of the read; repeat sightings within the "
     "cooldown and hits on confidential lists are not counted",
-    "dispositions": "alerts an operator checked and accepted or rejected, by month "
-    "(confidential lists left out)",
+    "dispositions": "hotlist hits a dispatcher decided: confirmed (the hit was real and "
+    "acted on), rejected (a misread, the wrong state, a cleared entry...) or dismissed "
+    "(not confirmed), each hit once, by the month of the decision (confidential lists left out)",
     "searches": "searches of stored reads by members (plate, partial plate, canvass, "
     "past-read matching), each counted once however many pages it returned, by month, by "
     "the justification given (case number, event number, description) and by kind; "

@@ -30,8 +30,10 @@ from sinks._layout import (
     ALERTS_LOG,
     COOLDOWN_PREFIX,
     COVERT_CHANNEL,
+    COVERT_DISPOSITION_EVENTS,
     COVERT_LOG,
     DEADLETTER_STREAM,
+    DISPOSITION_EVENTS,
     HOTLISTS_CHANGED,
     OFFSETS_KEY,
     PENDING_KEY,
@@ -109,7 +111,8 @@ ACL_ROLES: Mapping[str, AclRole] = {
     # Alert consoles (SUBSCRIBE, replay with XRANGE/XREAD, XINFO for the first id of a log),
     # hotlist changes (PUBLISH), historical alerts of past-read matching (the same alert script
     # with no cooldown: it names the cooldown keys but only PUBLISHes and XADDs to the logs),
-    # and the committed offsets that compaction reads.
+    # the committed offsets that compaction reads, and the disposition events (XADD of each
+    # transition, XREAD by the consoles' stream).
     "api": AclRole(
         commands=(
             *_BASE,
@@ -129,6 +132,8 @@ ACL_ROLES: Mapping[str, AclRole] = {
         keys=(
             _rel(ALERTS_LOG),
             _rel(COVERT_LOG),
+            _rel(DISPOSITION_EVENTS),
+            _rel(COVERT_DISPOSITION_EVENTS),
             _rel(COOLDOWN_PREFIX) + "*",
             _rel(OFFSETS_KEY),
             _rel(PENDING_KEY),

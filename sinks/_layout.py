@@ -18,8 +18,10 @@ __all__ = [
     "ALERTS_LOG",
     "COOLDOWN_PREFIX",
     "COVERT_CHANNEL",
+    "COVERT_DISPOSITION_EVENTS",
     "COVERT_LOG",
     "DEADLETTER_STREAM",
+    "DISPOSITION_EVENTS",
     "HOTLISTS_CHANGED",
     "OFFSETS_KEY",
     "PENDING_KEY",
@@ -42,6 +44,10 @@ ALERTS_CHANNEL = "plateflow:alerts"
 ALERTS_LOG = "plateflow:alerts:log"
 COVERT_CHANNEL = "plateflow:alerts:covert"
 COVERT_LOG = "plateflow:alerts:covert:log"
+#: Streams of disposition transitions (field ``event``: the transition JSON), general and
+#: covert, read by the consoles' alert stream after its snapshot of current states.
+DISPOSITION_EVENTS = "plateflow:alerts:events"
+COVERT_DISPOSITION_EVENTS = "plateflow:alerts:covert:events"
 HOTLISTS_CHANGED = "plateflow:hotlists:changed"
 COOLDOWN_PREFIX = "plateflow:cooldown:"
 OFFSETS_KEY = "plateflow:offsets"

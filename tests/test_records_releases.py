@@ -1,4 +1,4 @@
-"""Release requests (427.7), purge records and alert dispositions."""
+"""Release requests (427.7) and purge records (427.4)."""
 
 from __future__ import annotations
 
@@ -121,22 +121,15 @@ def test_release_records_are_never_deleted_or_changed(engine: Engine) -> None:
     assert [r.id for r in records.list_releases(engine)] == [request.id]
 
 
-def test_purges_and_dispositions(engine: Engine) -> None:
+def test_purges(engine: Engine) -> None:
     at = datetime(2026, 11, 2, 3, 0, tzinfo=timezone.utc)
     purge = records.record_purge(engine, "reads/date=2025-11-01", 123_456, "retention-job", at)
     assert purge.at_ms == int(at.timestamp() * 1000)
     with pytest.raises(records.RecordsError, match="aware datetime"):
         records.record_purge(engine, "p", 1, "x", datetime(2026, 1, 1))
-    records.record_disposition(engine, "al-1", "accepted", user="inv.lee", hotlist="ncic")
-    with pytest.raises(records.RecordsError, match="needs a reason"):
-        records.record_disposition(engine, "al-2", "rejected", user="inv.lee")
-    records.record_disposition(
-        engine, "al-2", "rejected", user="inv.lee", hotlist="ncic", reason="misread: 8 read as B"
-    )
     assert [p.rows for p in records.list_purges(engine)] == [123_456]
-    assert [d.disposition for d in records.list_dispositions(engine)] == ["accepted", "rejected"]
-    actions = [r.action for r in records.read_audit(engine) if r.kind in ("alert", "retention")]
-    assert actions == ["retention.purge", "alert.accept", "alert.reject"]
+    actions = [r.action for r in records.read_audit(engine) if r.kind == "retention"]
+    assert actions == ["retention.purge"]
 
 
 def test_the_requester_cannot_approve_their_own_release(engine: Engine) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 import records
 from records._schema import audit_log
+from tests.dispositions_support import dispose
 from tests.people import add_person
 
 PASSWORD = "Correct-Horse-42"
@@ -81,10 +82,24 @@ def scenario(engine: Engine, tmp_path: Path) -> None:
     records.decide_release(engine, request.id, approve=True, reason="case filed", by="sup.ng")
     records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.ng")
     records.record_purge(engine, "reads/date=2025-01-01", 1000, "retention-job")
-    records.record_disposition(engine, "al-1", "accepted", user="ofc.diaz", hotlist="ncic")
-    records.record_disposition(
-        engine, "al-2", "rejected", user="ofc.diaz", hotlist="ncic", reason="misread"
+    start = int(datetime.now(timezone.utc).timestamp() * 1000) - 3_600_000
+    dispose(
+        engine,
+        "ofc.diaz",
+        "al-1",
+        [("claimed", {}), ("verifying", {}), ("confirmed", {"action": "stop_made"})],
+        start_ms=start,
     )
+    dispose(
+        engine,
+        "ofc.diaz",
+        "al-2",
+        [("claimed", {}), ("rejected", {"reason": "misread"})],
+        start_ms=start,
+        step_ms=30_000,
+        kind="ocr",
+    )
+    dispose(engine, "ofc.diaz", "al-3", [("claimed", {})], start_ms=start, hotlist="amber")
 
 
 def test_quarter_range() -> None:
@@ -123,7 +138,20 @@ def test_report_figures(engine: Engine, tmp_path: Path) -> None:
     ]
     assert [r.status for r in report.releases] == ["fulfilled"]
     assert [p.rows for p in report.purges] == [1000]
-    assert [d.disposition for d in report.dispositions] == ["accepted", "rejected"]
+    hits = report.hits
+    assert hits.alerts == 3
+    assert [(c.hotlist, c.match_kind, c.state, c.reason, c.alerts) for c in hits.counts] == [
+        ("amber", "exact", "claimed", None, 1),
+        ("ncic", "exact", "confirmed", None, 1),
+        ("ncic", "ocr", "rejected", "misread", 1),
+    ]
+    assert hits.by("hotlist") == [("ncic", 2), ("amber", 1)]
+    assert hits.by("reason") == [("misread", 1)]
+    # al-1: claimed at 0, verifying at 60 s, confirmed at 120 s; al-2: claimed 0, rejected 30 s
+    claim = hits.claim_to_decision
+    assert (claim.count, claim.median_s, claim.p90_s) == (2, 75.0, pytest.approx(111.0))
+    verify = hits.verify_to_decision
+    assert (verify.count, verify.median_s, verify.p90_s, hits.overdue) == (1, 60.0, 60.0, 0)
     assert report.chain.ok
     empty = records.audit_report(engine, "2001Q1")
     assert empty.inquiries == 0 and empty.chain.ok
@@ -138,6 +166,9 @@ def test_report_files_are_self_contained(engine: Engine, tmp_path: Path) -> None
     assert not re.search(r"(src|href)\s*=", page, re.IGNORECASE)
     assert "&lt;script&gt;" in page  # user text is escaped
     assert "audit chain intact" in page
+    hits = page[page.index("Hits and their dispositions") :]
+    assert "Hits per list by final state" in hits and "misread" in hits
+    assert '<td>claim</td><td>confirmed or rejected</td><td class="n">2</td><td>75 s</td>' in hits
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"))))
     sections = {r["section"] for r in rows}
     assert {
@@ -148,7 +179,8 @@ def test_report_files_are_self_contained(engine: Engine, tmp_path: Path) -> None
         "hotlist_change",
         "release",
         "purge",
-        "disposition",
+        "hits",
+        "time_claim_to_decision",
         "chain",
     } <= sections
     chain = next(r for r in rows if r["section"] == "chain")

@@ -31,8 +31,10 @@ from sinks import (
     ALERTS_CHANNEL,
     ALERTS_LOG,
     COVERT_CHANNEL,
+    COVERT_DISPOSITION_EVENTS,
     COVERT_LOG,
     DEADLETTER_STREAM,
+    DISPOSITION_EVENTS,
     HOTLISTS_CHANGED,
     OFFSETS_KEY,
     PENDING_KEY,
@@ -130,6 +132,9 @@ def test_each_service_does_its_whole_job_with_its_own_user(
         assert set(StreamProgress(api).committed_all()) == set(
             StreamProgress(redis_client).committed_all()
         )
+        for events in (DISPOSITION_EVENTS, COVERT_DISPOSITION_EVENTS):  # dispositions
+            api.xadd(events, {"event": b"{}"}, maxlen=10, approximate=True)
+            assert len(api.xrange(events)) == 1
         historical = {**alerts[0][1], "alert_id": "a-historical", "historical": True}
         assert AlertBus(api, cooldown_s=0).publish([historical])  # past-read matching
         flow = redis.Redis.from_url(service_urls["flow"])
@@ -156,12 +161,14 @@ OUTSIDE = {
         ("PUBLISH", ALERTS_CHANNEL, "{}"),
         ("SET", cooldown_key("e", "P"), "x"),
         ("XADD", "other:stream", "*", "f", "v"),
+        ("XADD", DISPOSITION_EVENTS, "*", "event", "{}"),
         ("DEL", stream_key(0)),
         ("KEYS", "*"),
     ],
     "flow": [
         ("XRANGE", ALERTS_LOG, "-", "+"),
         ("XRANGE", stream_key(0), "-", "+"),
+        ("XADD", COVERT_DISPOSITION_EVENTS, "*", "event", "{}"),
         ("DEL", OFFSETS_KEY),
         ("SET", "other:key", "x"),
         ("PUBLISH", "other:channel", "x"),

@@ -40,6 +40,7 @@ from service import Acts, Justification, SearchSpec
 from service._transparency import cells
 from sinks import ReadStore
 from tests.cluster_support import free_port
+from tests.dispositions_support import dispose
 from tests.test_api_support import add_member, database_url_in, login_all
 from tests.test_store_support import NOW, TARGET, alert, make_reads, stored, write_store
 
@@ -118,16 +119,16 @@ def _seed_records(engine: Engine) -> None:
         engine, COVERT, category="wanted_vehicle", user="setup", policy={"covert": True}
     )
     records.add_entry(engine, COVERT, "NJT4411", user="setup", reason="watch", case_number="CV-9")
+    decided = int(NOW.timestamp() * 1000)
+    confirm = [("claimed", {}), ("confirmed", {"action": "stop_made"})]
+    reject = [("claimed", {}), ("rejected", {"reason": "misread"})]
     for i in range(5):
-        records.record_disposition(
-            engine, f"a-x{i}", "accepted", user=SUPERVISOR, hotlist="stolen-autos"
-        )
+        dispose(engine, SUPERVISOR, f"a-x{i}", confirm, start_ms=decided, hotlist="stolen-autos")
     for i in range(2):
-        records.record_disposition(
-            engine, f"a-y{i}", "rejected", user=SUPERVISOR, hotlist="amber", reason="misread"
-        )
+        dispose(engine, SUPERVISOR, f"a-y{i}", reject, start_ms=decided, hotlist="amber")
     for i in range(3):
-        records.record_disposition(engine, f"a-z{i}", "accepted", user=SUPERVISOR, hotlist=COVERT)
+        dispose(engine, SUPERVISOR, f"a-z{i}", confirm, start_ms=decided, hotlist=COVERT)
+    dispose(engine, SUPERVISOR, "a-w0", [("claimed", {})], start_ms=decided)  # not decided
     for i in range(6):
         request = records.create_release_request(
             engine,
@@ -252,8 +253,8 @@ def test_the_figures_match_the_store_and_the_audit_log(world: World) -> None:
     assert page["searches"]["by_kind"] == {"plate": 6, "partial": 2, "canvass": 1, "past": 0}
     assert page["searches"]["refused"] == 1
     assert page["releases"] == {"requested": 6, "approved": 5, "denied": 1, "fulfilled": 0}
-    assert page["dispositions"]["outcomes"] == ["accepted", "rejected"]
-    assert page["dispositions"]["by_month"][MONTH] == {"accepted": 5, "rejected": 2}
+    assert page["dispositions"]["outcomes"] == ["confirmed", "rejected"]
+    assert page["dispositions"]["by_month"][MONTH] == {"confirmed": 5, "rejected": 2}
     assert page["hotlists"]["by_category"] == [
         {"category": "missing_person", "lists": 1, "entries": 1},
         {"category": "stolen_vehicle", "lists": 1, "entries": 6},
@@ -324,7 +325,7 @@ def test_small_counts_are_hidden_under_the_minimum_cell(world: World) -> None:
     assert searches["by_kind"] == {"plate": 6, "partial": few, "canvass": few, "past": 0}
     assert searches["refused"] == few and page["legal_holds_open"] == few
     assert page["releases"] == {"requested": 6, "approved": 5, "denied": few, "fulfilled": 0}
-    assert page["dispositions"]["by_month"][MONTH] == {"accepted": 5, "rejected": few}
+    assert page["dispositions"]["by_month"][MONTH] == {"confirmed": 5, "rejected": few}
     assert page["purges"]["partitions"] == few and page["purges"]["reads"] == 50
     assert page["hotlists"]["not_shown"] == {"lists": few}
     html = world.client.get("/transparency").text

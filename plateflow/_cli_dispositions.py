@@ -1,0 +1,163 @@
+"""``plateflow dispositions``: alert dispositions (427.3(g)) and their reason and action lists.
+
+``move`` takes a hit through the state machine (claim, verify, confirm, reject, dismiss, undo)
+as a console does; ``current`` shows the current state of recent hits; ``lists`` shows both
+lists (anyone who receives alerts, or an administrator); ``add-reason``, ``add-action``,
+``retire-reason`` and ``retire-action`` change them (administrators). A retired code can no
+longer be chosen, but past dispositions keep it and its label; adding it again brings it back.
+Every command acts as the logged-in user (``plateflow login``), audited.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import records
+import service
+from plateflow._cli_session import act_as, door_of, door_with_redis
+from plateflow.settings import Settings
+from service import Acts
+
+out = Console()
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    top = sub.add_parser(
+        "dispositions",
+        help="the reason and action lists of alert dispositions",
+        description="Reasons (for rejections) and actions taken (for confirmations) that "
+        "dispatchers choose from; administrators manage them.",
+    )
+    cmds = top.add_subparsers(dest="dispositions_command", metavar="ACTION", required=True)
+    p = cmds.add_parser(
+        "move",
+        parents=parents,
+        help="move a hit: claim, verify, confirm, reject, dismiss or undo",
+        description="Claim the hit first; confirmed needs --action, rejected --reason (other: "
+        "also --reason-text), undo --note. The step is audited and broadcast to the consoles.",
+    )
+    p.add_argument("alert_id")
+    p.add_argument("--log-id", required=True, help="the alert's stream id in its alert log")
+    p.add_argument("--to", required=True, choices=records.TARGETS)
+    p.add_argument("--reason", default=None, help="a code of the reason list")
+    p.add_argument("--reason-text", default=None)
+    p.add_argument("--action", default=None, help="a code of the action list")
+    p.add_argument("--note", default=None)
+    p.set_defaults(handler=cmd_move)
+    p = cmds.add_parser("current", parents=parents, help="the current state of recent hits")
+    p.add_argument("--since", default=None, help="RFC 3339 with offset (default: 24 hours ago)")
+    p.set_defaults(handler=cmd_current)
+    p = cmds.add_parser("lists", parents=parents, help="show the reasons and actions")
+    p.add_argument("--retired", action="store_true", help="also show retired codes")
+    p.set_defaults(handler=cmd_lists)
+    for kind in ("reason", "action"):
+        p = cmds.add_parser(f"add-{kind}", parents=parents, help=f"add a {kind} (administrators)")
+        p.add_argument("code", help="lower-case letters, digits and _, e.g. plate_cover")
+        p.add_argument("label", help="what the console shows")
+        p.add_argument(
+            "--needs-text", action="store_true", help="a disposition with it must describe it"
+        )
+        p.set_defaults(handler=cmd_add, kind=kind)
+        p = cmds.add_parser(
+            f"retire-{kind}", parents=parents, help=f"retire a {kind} (administrators)"
+        )
+        p.add_argument("code")
+        p.set_defaults(handler=cmd_retire, kind=kind)
+
+
+def _show(lists: service.DispositionLists, *, retired: bool = False) -> None:
+    table = Table("list", "code", "label", "needs text", *(["retired"] if retired else []))
+    for code in (*lists.reasons, *lists.actions):
+        if code.retired and not retired:
+            continue
+        row = [code.kind, code.code, code.label, "yes" if code.needs_text else ""]
+        table.add_row(*row, *(["yes" if code.retired else ""] if retired else []))
+    out.print(table)
+
+
+def _state_row(item: dict[str, Any]) -> list[str]:
+    detail = item["action"] or item["reason"] or ""
+    if item["reason_text"]:
+        detail += f" ({item['reason_text']})"
+    return [
+        item["alert_id"],
+        str(item["hotlist"] or ""),
+        item["match_kind"],
+        item["state"],
+        item["by"],
+        item["at"],
+        item["claimed_by"] or "",
+        item["deadline_at"] or "",
+        detail,
+    ]
+
+
+_STATE_COLUMNS = ("alert", "list", "kind", "state", "by", "at", "held by", "deadline", "detail")
+
+
+def cmd_move(args: argparse.Namespace, settings: Settings) -> int:
+    with door_with_redis(settings) as door:
+        actor = act_as(door, Acts.DISPOSITION, settings, args)
+        made = service.transition(
+            door,
+            actor,
+            args.alert_id,
+            args.log_id,
+            args.to,
+            reason=args.reason,
+            reason_text=args.reason_text,
+            action=args.action,
+            note=args.note,
+        )
+    table = Table(*_STATE_COLUMNS)
+    table.add_row(*_state_row(made))
+    out.print(table)
+    return 0
+
+
+def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.DISPOSITION_STATES, settings, args)
+    try:
+        since = datetime.fromisoformat(args.since) if args.since else None
+    except ValueError as exc:
+        msg = f"--since {args.since!r} is not a time like 2026-12-01T08:00:00Z"
+        raise service.Invalid(msg, "since") from exc
+    items = service.current_dispositions(door, actor, service.since_ms_of(door, actor, since))
+    table = Table(*_STATE_COLUMNS)
+    for item in items:
+        table.add_row(*_state_row(item))
+    out.print(table)
+    return 0
+
+
+def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.DISPOSITION_LISTS, settings, args)
+    _show(service.disposition_lists(door, actor), retired=args.retired)
+    return 0
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.DISPOSITION_LISTS_EDIT, settings, args)
+    lists = service.add_disposition_code(
+        door, actor, args.kind, args.code, args.label, needs_text=args.needs_text
+    )
+    out.print(f"added {args.kind} {args.code!r}")
+    _show(lists)
+    return 0
+
+
+def cmd_retire(args: argparse.Namespace, settings: Settings) -> int:
+    door = door_of(settings)
+    actor = act_as(door, Acts.DISPOSITION_LISTS_EDIT, settings, args)
+    lists = service.retire_disposition_code(door, actor, args.kind, args.code)
+    out.print(f"retired {args.kind} {args.code!r}; past dispositions keep it")
+    _show(lists)
+    return 0
