@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 import plateflow
 import service
 from api._access import ANONYMOUS, client_of
+from api._auth_ingest import TokenSource
 from api._errors import ApiError, Refusal, refusal_response, service_error_response
 from api._ingest_docs import add_ingest_docs
 from api._ingest_writer import StreamWriter
@@ -155,6 +156,7 @@ def create_app(
     app.state.settings = settings
     app.state.redis = client
     app.state.ingest_writer = writer
+    app.state.ingest_tokens = TokenSource(settings.ingest_tokens)
     app.state.engine = db
     app.state.door = door
     app.state.transparency = service.TransparencyCache(door, settings.transparency_refresh_s)
@@ -212,9 +214,12 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     log.info(
-        "API built: %d partitions, %d ingest token(s), database %s",
+        "API built: %d partitions, %d ingest token(s)%s, database %s",
         settings.partitions,
         len(settings.ingest_tokens),
+        f" from {settings.ingest_tokens.path} (re-read when it changes)"
+        if settings.ingest_tokens.path
+        else "",
         db.url.get_backend_name(),
     )
     return app

@@ -56,8 +56,8 @@ async def refusal_response(request: Request, exc: Exception) -> JSONResponse:
 
 #: service error class -> HTTP status; the most specific class listed first wins.
 _SERVICE_STATUS: tuple[tuple[type[service.ServiceError], int], ...] = (
-    (service.Locked, 423),
-    (service.Unauthenticated, 401),
+    (service.Throttled, 429),
+    (service.Unauthenticated, 401),  # a locked account too: the same 401 as a wrong password
     (service.Forbidden, 403),
     (service.NotFound, 404),
     (service.Conflict, 409),
@@ -81,4 +81,6 @@ async def service_error_response(request: Request, exc: Exception) -> JSONRespon
         return JSONResponse({"detail": "internal error; the operator has the details"}, 500)
     status = service_status(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(error, service.Throttled):
+        headers = {"Retry-After": str(error.retry_after_s)}
     return JSONResponse(_body(str(error), error.field), status, headers=headers)

@@ -12,7 +12,9 @@ never rejects anything itself.
 
 The contract, checked by a property test against :func:`matchers.reads.validate_read`: when
 this returns a list, it equals ``[validate_read(item) for item in orjson.loads(body)]`` (and
-none of them would have raised). The conditions below mirror ``matchers.reads._fast_read``.
+none of them would have raised), but for ``token_id``, which is the caller's (the token that
+authenticated the request), never the body's. The conditions below mirror
+``matchers.reads._fast_read``.
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ _ONE = msgspec.json.Decoder(_Read)
 _MANY = msgspec.json.Decoder(list[_Read])
 
 
-def ordinary_reads(body: bytes) -> list[dict[str, Any]] | None:
+def ordinary_reads(body: bytes, token_id: str | None = None) -> list[dict[str, Any]] | None:
     """The canonical reads of ``body`` (a JSON read or array of reads) if every one is
-    ordinary, else ``None``: see the module docstring."""
+    ordinary, else ``None``: see the module docstring. Each read records ``token_id`` (the
+    ingest token that posted it; a ``token_id`` in the body is never believed)."""
     head = body.lstrip()[:1]
     try:
         if head == b"[":
@@ -93,9 +96,11 @@ def ordinary_reads(body: bytes) -> list[dict[str, Any]] | None:
             # Well typed but not ordinary: the definition decides (unknown fields, which msgspec
             # dropped, are ignored by it too); a rejection sends the whole body the full way.
             try:
-                out.append(validate_read(msgspec.structs.asdict(r)))
+                careful = validate_read(msgspec.structs.asdict(r))
             except ReadError:
                 return None
+            careful["token_id"] = token_id
+            out.append(careful)
             continue
         out.append(
             {
@@ -111,6 +116,7 @@ def ordinary_reads(body: bytes) -> list[dict[str, Any]] | None:
                 "candidates": [],
                 "agency": r.agency or None,
                 "image_ref": r.image_ref or None,
+                "token_id": token_id,
             }
         )
     return out

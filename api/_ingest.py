@@ -55,6 +55,7 @@ __all__ = [
     "ingest_async",
     "ingest_objects",
     "prepare_batch",
+    "refuse_async",
     "reject_raw",
 ]
 
@@ -115,18 +116,29 @@ class PreparedBatch:
 
 
 def prepare_batch(
-    objs: Sequence[Any], convert: Converter = validate_read, index_base: int = 0
+    objs: Sequence[Any],
+    convert: Converter = validate_read,
+    index_base: int = 0,
+    token_id: str | None = None,
 ) -> PreparedBatch:
-    """Validate and normalise every object (pure): see :func:`ingest_objects` for the arguments."""
+    """Validate and normalise every object (pure): see :func:`ingest_objects` for the arguments.
+
+    ``token_id``, when given (the HTTP ingest: the id of the token that authenticated the
+    request), is recorded on every read, replacing whatever the item said; without it a read
+    keeps the ``token_id`` it carries (a file replayed by an operator)."""
     good: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     dead: list[tuple[bytes, str]] = []
     for i, obj in enumerate(objs):
         try:
-            good.append(convert(obj))
+            read = convert(obj)
         except ReadError as exc:
             rejections.append(Rejection(i + index_base, exc.reason, exc.field))
             dead.append((_dump(obj), exc.reason))
+            continue
+        if token_id is not None:
+            read["token_id"] = token_id
+        good.append(read)
     return PreparedBatch(good, rejections, dead, len(objs))
 
 
@@ -214,6 +226,32 @@ async def ingest_async(
     """
     await writer.write(batch_commands(batch, partitions, source))
     return _counted(batch, source, ignored)
+
+
+async def refuse_async(
+    writer: StreamWriter,
+    batch: PreparedBatch,
+    foreign: set[str],
+    token_id: str,
+    source: str,
+) -> None:
+    """Dead-letter the reads of ``foreign`` cameras of a batch refused as a whole (403): the
+    token ``token_id`` may not post for them. Nothing else of the batch is written (the sender
+    fixes its token or camera id and sends the batch again). A Redis failure is logged, not
+    raised: the refusal stands either way."""
+    dead = [
+        (orjson.dumps(read), f"camera_id: ingest token {token_id!r} may not post for camera "
+         f"{read['camera_id']!r}")
+        for read in batch.good
+        if read["camera_id"] in foreign
+    ]  # fmt: skip
+    refused = PreparedBatch([], [], dead, len(batch.good))
+    try:
+        await writer.write(batch_commands(refused, 1, source))
+    except (redis.RedisError, OSError) as exc:
+        log.error("ingest %s: the refused reads could not be dead-lettered: %s", source, exc)
+        return
+    READS_REJECTED.labels(source, "camera_id").inc(len(dead))
 
 
 def reject_raw(

@@ -37,6 +37,8 @@ class IngestResponse(BaseModel):
 _ERRORS: dict[int, str] = {
     400: "The body is not JSON (or has no `json` field).",
     401: "No ingest token, an unknown one, or none set up.",
+    403: "A read of a camera the token may not post for: the whole request refused (the "
+    "cameras named), those reads dead-lettered, nothing else stored.",
     413: "Body or read count over the per-request limit.",
     422: "JSON that is neither an object nor an array.",
     503: "Redis is unavailable; nothing stored, retry.",
@@ -45,7 +47,9 @@ _ERRORS: dict[int, str] = {
 _READ_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "Read",
-    "description": "A canonical read (ARCHITECTURE.md 'Read'); unknown fields are ignored.",
+    "description": "A canonical read (ARCHITECTURE.md 'Read'); unknown fields are ignored. "
+    "The read records the id of the ingest token that posted it (`token_id`); a `token_id` "
+    "sent in the body is replaced.",
     "required": ["camera_id", "plate", "ts", "confidence"],
     "properties": {
         "read_id": {"type": "string", "description": "Unique; derived when absent."},

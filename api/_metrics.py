@@ -17,6 +17,7 @@ __all__ = [
     "AUTH_FAILURES",
     "INGEST_BATCH_READS",
     "INGEST_FLUSH_REQUESTS",
+    "INGEST_TOKEN_RELOADS",
     "MESSAGES_IGNORED",
     "READS_ACCEPTED",
     "READS_REJECTED",
@@ -50,6 +51,11 @@ INGEST_FLUSH_REQUESTS = Histogram(
     "plateflow_api_ingest_flush_requests",
     "Ingest requests whose writes shared one Redis pipeline (group commit).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+INGEST_TOKEN_RELOADS = Counter(
+    "plateflow_api_ingest_token_reloads_total",
+    "Times the ingest tokens file changed and was re-read, by outcome (ok, failed).",
+    ["outcome"],
 )
 AUTH_FAILURES = Counter(
     "plateflow_api_auth_failures_total",

@@ -5,7 +5,10 @@ decode it with orjson, split vendor payloads into per-read items, validate them
 (:func:`api.prepare_batch`), then write the reads and dead letters through the app's
 group-commit :class:`~api._ingest_writer.StreamWriter`. The answer is 202 with the accepted
 count and every rejected item's index and reason, sent only once Redis acknowledged the write;
-rejected items are also in ``plateflow:deadletter``.
+rejected items are also in ``plateflow:deadletter``. A read of a camera the token may not post
+for refuses the whole request with 403 naming the cameras (those reads dead-lettered, nothing
+else written): see :mod:`api._auth_ingest`. Every stored read records the token's id
+(``token_id``).
 
 This is the hot path of the whole system (every read of every camera passes here), so the
 endpoints are raw ASGI apps that :class:`IngestLane` dispatches in front of FastAPI rather than
@@ -29,7 +32,13 @@ import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api._auth_ingest import INGEST_TOKEN_HEADER, ingest_token_refusal
+from api._auth_ingest import (
+    INGEST_TOKEN_HEADER,
+    TokenRefusal,
+    authenticate_ingest,
+    camera_refusal,
+    foreign_cameras,
+)
 from api._fast_reads import ordinary_reads
 from api._ingest import (
     MAX_BODY_BYTES,
@@ -38,6 +47,7 @@ from api._ingest import (
     PreparedBatch,
     ingest_async,
     prepare_batch,
+    refuse_async,
 )
 from api._ingest_writer import StreamWriter
 from api._vendors import (
@@ -178,20 +188,20 @@ class IngestEndpoint:
             elif name == b"content-length":
                 declared = value
         client = scope.get("client")
-        refusal = ingest_token_refusal(
-            token,
-            authorization,
-            state.settings.ingest_tokens,
-            client=client[0] if client else "unknown",
-            path=scope["path"],
+        peer = client[0] if client else "unknown"
+        found = authenticate_ingest(
+            token, authorization, state.ingest_tokens.current(), client=peer, path=scope["path"]
         )
-        if refusal is not None:
-            raise _Answer(
-                401, refusal.detail, [(b"www-authenticate", INGEST_TOKEN_HEADER.encode())]
-            )
+        if isinstance(found, TokenRefusal):
+            raise _Answer(401, found.detail, [(b"www-authenticate", INGEST_TOKEN_HEADER.encode())])
         body = await _read_body(receive, declared)
-        batch, ignored = await self._prepare(body, content_type or "")
+        batch, ignored = await self._prepare(body, content_type or "", found.token_id)
         writer: StreamWriter = state.ingest_writer
+        foreign = foreign_cameras(found, batch.good)
+        if foreign:
+            detail = camera_refusal(found, foreign, peer, scope["path"])
+            await refuse_async(writer, batch, set(foreign), found.token_id, self.source)
+            raise _Answer(403, detail)
         try:
             result = await ingest_async(
                 writer, batch, state.settings.partitions, self.source, ignored=ignored
@@ -203,18 +213,21 @@ class IngestEndpoint:
             ) from exc
         return 202, orjson.dumps(result.as_dict())
 
-    async def _prepare(self, body: bytes, content_type: str) -> tuple[PreparedBatch, int]:
-        """The validated batch of a body and how many vendor messages carried no read."""
-        good = self.fast(body) if self.fast is not None else None
+    async def _prepare(
+        self, body: bytes, content_type: str, token_id: str
+    ) -> tuple[PreparedBatch, int]:
+        """The validated batch of a body, each read stamped with the ``token_id`` that posted
+        it (whatever the body said), and how many vendor messages carried no read."""
+        good = self.fast(body, token_id) if self.fast is not None else None
         if good is not None:
             _check_count(len(good))
             return PreparedBatch(good, [], [], len(good)), 0
         split = self.split(_decode(body, content_type))
         _check_count(len(split.items))
         if len(split.items) > INLINE_ITEMS:
-            batch = await run_in_threadpool(prepare_batch, split.items, self.convert)
+            batch = await run_in_threadpool(prepare_batch, split.items, self.convert, 0, token_id)
         else:
-            batch = prepare_batch(split.items, self.convert)
+            batch = prepare_batch(split.items, self.convert, 0, token_id)
         return batch, split.ignored
 
 

@@ -22,8 +22,12 @@ from api._schemas import (
     ErrorBody,
     LoginIn,
     LoginOut,
+    OwnPasswordIn,
     PasswordIn,
     RolesIn,
+    TotpCodeIn,
+    TotpIn,
+    TotpOut,
     TrainingIn,
     TrainingOut,
     UserDetailOut,
@@ -40,8 +44,15 @@ router = APIRouter()
 _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid JSON."},
     422: {"model": ErrorBody, "description": "Username or password missing."},
-    401: {"model": ErrorBody, "description": "Unknown username or wrong password, or disabled."},
-    423: {"model": ErrorBody, "description": "Locked after repeated failures; says for how long."},
+    401: {
+        "model": ErrorBody,
+        "description": "Unknown username, wrong password or one-time code, or a locked account "
+        "(one answer for all), or a disabled account.",
+    },
+    429: {
+        "model": ErrorBody,
+        "description": "Too many failed logins from this client; `Retry-After` says when to retry.",
+    },
 }
 
 
@@ -51,13 +62,18 @@ _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=LoginOut,
     responses=_LOGIN_ERRORS,
     summary="Log in",
-    description="Check the password (argon2) and open a session. Repeated failures lock the "
-    "account for PLATEFLOW_LOCKOUT_S seconds. Every attempt is in the audit log.",
+    description="Check the password (argon2), and `totp_code` for an account with a second "
+    "factor, and open a session. Repeated failures lock the account for PLATEFLOW_LOCKOUT_S "
+    "seconds; a client failing too often is throttled (429). Every attempt is in the audit log.",
 )
 def login(*, body: LoginIn, request: Request) -> LoginOut:
     try:
         session = service.login(
-            door_of(request), body.username, body.password, client=client_of(request)
+            door_of(request),
+            body.username,
+            body.password,
+            client=client_of(request),
+            totp_code=body.totp_code,
         )
     except service.Unauthenticated as exc:
         locked = isinstance(exc, service.Locked)
@@ -105,12 +121,97 @@ def me(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> UserDetailOut:
+    door = door_of(request)
+    return _detail(service.describe_user(door, door.session_user(_token(credentials))))
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None:
         raise Refusal(
             401, "log in first: POST /v1/auth/login", headers={"WWW-Authenticate": "Bearer"}
         )
-    door = door_of(request)
-    return _detail(service.describe_user(door, door.session_user(credentials.credentials)))
+    return credentials.credentials
+
+
+_OWN: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No session, or an expired one."},
+    403: {"model": ErrorBody, "description": "The current password (or the code) is wrong."},
+    409: {
+        "model": ErrorBody,
+        "description": "Already enrolled, nothing to confirm, or no TOTP key configured.",
+    },
+    422: {"model": ErrorBody, "description": "The new password breaks the password rules."},
+}
+
+
+@router.put(
+    "/v1/auth/password",
+    tags=["session"],
+    status_code=204,
+    response_class=Response,
+    responses=_OWN,
+    summary="Change your own password",
+    description="The current password proves it is you; the new one must pass the rules. The "
+    "one act allowed after an administrator's reset. Your other sessions are closed.",
+)
+def change_password(
+    *,
+    body: OwnPasswordIn,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Response:
+    service.change_password(
+        door_of(request),
+        _token(credentials),
+        body.current_password,
+        body.new_password,
+        client=client_of(request),
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/auth/totp",
+    tags=["session"],
+    status_code=201,
+    response_model=TotpOut,
+    responses=_OWN,
+    summary="Enrol in the TOTP second factor",
+    description="Your password proves it is you. The provisioning URI (it holds the secret) "
+    "is returned this once; confirm it with a first code (POST /v1/auth/totp/confirm), and "
+    "from then on login needs `totp_code`.",
+)
+def enrol_totp(
+    *,
+    body: TotpIn,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> TotpOut:
+    uri = service.enrol_totp(
+        door_of(request), _token(credentials), body.password, client=client_of(request)
+    )
+    return TotpOut(provisioning_uri=uri)
+
+
+@router.post(
+    "/v1/auth/totp/confirm",
+    tags=["session"],
+    response_model=UserOut,
+    responses=_OWN,
+    summary="Confirm the second factor with a first code",
+    description="A code from the app just enrolled; from now on login needs `totp_code`. A "
+    "wrong code counts as a failed login.",
+)
+def confirm_totp(
+    *,
+    body: TotpCodeIn,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> UserOut:
+    user = service.confirm_totp(
+        door_of(request), _token(credentials), body.code, client=client_of(request)
+    )
+    return UserOut.of(user)
 
 
 def _detail(found: service.UserDetail) -> UserDetailOut:

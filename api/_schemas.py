@@ -32,12 +32,16 @@ __all__ = [
     "HotlistOut",
     "LoginIn",
     "LoginOut",
+    "OwnPasswordIn",
     "PasswordIn",
     "PolicyCostOut",
     "PolicyIn",
     "ReleaseIn",
     "ReleaseOut",
     "RolesIn",
+    "TotpCodeIn",
+    "TotpIn",
+    "TotpOut",
     "TrainingIn",
     "TrainingOut",
     "UserDetailOut",
@@ -86,6 +90,10 @@ class UserOut(BaseModel):
     created_by: str
     created_at: str | None
     disabled_reason: str | None
+    must_change_password: bool = Field(
+        False, description="An administrator reset the password: change it before anything else."
+    )
+    totp_enrolled: bool = Field(False, description="Enrolled in the TOTP second factor.")
 
     @classmethod
     def of(cls, user: service.User) -> UserOut:
@@ -102,6 +110,8 @@ class UserOut(BaseModel):
             created_by=user.created_by,
             created_at=iso(user.created_at_ms),
             disabled_reason=user.disabled_reason,
+            must_change_password=user.must_change_password,
+            totp_enrolled=user.totp_enrolled,
         )
 
 
@@ -134,6 +144,29 @@ class UserDetailOut(BaseModel):
 class LoginIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+    totp_code: str | None = Field(
+        None, max_length=16, description="The one-time code, for an account with a second factor."
+    )
+
+
+class OwnPasswordIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024, description="Checked by the rules.")
+
+
+class TotpIn(BaseModel):
+    password: str = Field(min_length=1, max_length=1024, description="Your current password.")
+
+
+class TotpCodeIn(BaseModel):
+    code: str = Field(min_length=6, max_length=16, description="A code the app shows now.")
+
+
+class TotpOut(BaseModel):
+    provisioning_uri: str = Field(
+        description="otpauth:// URI for an authenticator app; holds the secret; shown once. "
+        "Confirm with a first code: POST /v1/auth/totp/confirm."
+    )
 
 
 class LoginOut(BaseModel):

@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,17 +167,33 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PLATEFLOW_")}
 
 
-def start_plateflow(redis_url: str, tmp: Path, workers: int = 1) -> Server:
-    """``plateflow serve`` on a free port (ingest token :data:`TOKEN`, access log off)."""
+def start_plateflow(
+    redis_url: str, tmp: Path, workers: int = 1, cameras: Sequence[str] | None = None
+) -> Server:
+    """``plateflow serve`` on a free port (ingest token :data:`TOKEN`, access log off).
+
+    With ``cameras`` the token is bound to them in a tokens file (as a deployment binds an
+    agent's token), so every request pays the camera check; else it may post for any camera."""
+    from plateflow._ingest_tokens import IngestTokens, new_token
+
     port = free_port()
-    env = _clean_env() | {
-        "PLATEFLOW_REDIS_URL": redis_url,
-        "PLATEFLOW_INGEST_TOKENS": TOKEN,
-        "PLATEFLOW_DATA_DIR": str(tmp / f"data-{port}"),
-        "PLATEFLOW_LOG_LEVEL": "WARNING",
-        "PLATEFLOW_API_PORT": str(port),
-        "PLATEFLOW_API_WORKERS": str(workers),
-    }
+    if cameras is None:
+        tokens = {"PLATEFLOW_INGEST_TOKENS": TOKEN}
+    else:
+        path = tmp / f"tokens-{port}.jsonl"
+        path.write_text(IngestTokens((new_token(TOKEN, "bench", cameras),)).text())
+        tokens = {"PLATEFLOW_INGEST_TOKENS_FILE": str(path)}
+    env = (
+        _clean_env()
+        | tokens
+        | {
+            "PLATEFLOW_REDIS_URL": redis_url,
+            "PLATEFLOW_DATA_DIR": str(tmp / f"data-{port}"),
+            "PLATEFLOW_LOG_LEVEL": "WARNING",
+            "PLATEFLOW_API_PORT": str(port),
+            "PLATEFLOW_API_WORKERS": str(workers),
+        }
+    )
     args = [sys.executable, "-m", "plateflow.cli", "serve"]
     return _spawn(f"plateflow-{port}", args, env, port, tmp)
 

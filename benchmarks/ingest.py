@@ -60,6 +60,10 @@ from sinks import READS_STREAM_PREFIX
 
 console = Console(stderr=True)
 
+#: The cameras plateflow's ingest token is bound to: the simulator's ids (``cam-000``...) and
+#: more, as one agent's token, so each request pays the camera check a deployment pays.
+CAMERAS = [f"cam-{i:03d}" for i in range(1000)]
+
 
 def _bodies(sizes: list[int]) -> dict[int, bytes]:
     sim = Simulator(malformed_rate=0.0, seed=14)
@@ -129,7 +133,7 @@ def _crash_check(mode: str, rate: float, seconds: float, tmp: Path) -> dict[str,
     202 and start it again on its files: how many acknowledged reads survived."""
     server = RedisProcess(mode)
     url = server.start()
-    api = start_plateflow(url, tmp)
+    api = start_plateflow(url, tmp, cameras=CAMERAS)
     try:
         sent = _fixed_rate(api.url, rate, seconds, tmp)
         server.crash()
@@ -150,7 +154,7 @@ def _crash_check(mode: str, rate: float, seconds: float, tmp: Path) -> dict[str,
 def _stack(redis_url: str, tmp: Path, workers: int, warm_up: Path) -> dict[str, Any]:
     """Both servers, each warmed up by one second of wrk (imports, first connections)."""
     servers = {
-        "plateflow": start_plateflow(redis_url, tmp, workers),
+        "plateflow": start_plateflow(redis_url, tmp, workers, cameras=CAMERAS),
         "bare": start_bare(redis_url, tmp, workers),
     }
     for server in servers.values():

@@ -8,6 +8,8 @@ raising, because bad records are routed, not raised.
 The canonical form holds ``ts`` as integer epoch milliseconds (UTC), ``plate`` normalised
 (upper-case A-Z0-9, 2-10 characters) beside ``plate_raw`` as the camera sent it, and every
 optional field present (``None`` or ``[]`` when absent), so downstream code never probes keys.
+``token_id`` is the id of the ingest token that posted the read: the HTTP ingest sets it
+(whatever the camera sent), and a read passing through again (the flow) keeps it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ READ_FIELDS = (
     "candidates",
     "agency",
     "image_ref",
+    "token_id",
 )
 MAX_PLATE_LEN = 10
 _TS_MIN_MS = 946_684_800_000  # 2000-01-01: older is a camera clock fault
@@ -155,7 +158,7 @@ def _coordinate(value: Any, field: str, limit: float) -> float | None:
 _FAST_KEYS = frozenset(
     (
         "read_id", "camera_id", "plate", "plate_raw", "ts", "confidence", "state", "lat", "lon",
-        "agency", "image_ref", "candidates",
+        "agency", "image_ref", "candidates", "token_id",
     )
 )  # fmt: skip
 
@@ -173,6 +176,7 @@ def _canonical(
     candidates: list[dict[str, Any]],
     agency: str | None,
     image_ref: str | None,
+    token_id: str | None,
 ) -> dict[str, Any]:
     """The canonical read: every field present, in one order (positional: this is per read)."""
     return {
@@ -188,6 +192,7 @@ def _canonical(
         "candidates": candidates,
         "agency": agency,
         "image_ref": image_ref,
+        "token_id": token_id,
     }
 
 
@@ -246,10 +251,13 @@ def _fast_read(obj: dict[str, Any]) -> dict[str, Any] | None:
         if type(raw) is not str or len(raw) > _MAX_TEXT:
             return None
         plate_raw = raw
+    token_id = obj.get("token_id")
+    if token_id is not None and (type(token_id) is not str or len(token_id) > _MAX_TEXT):
+        return None
     state = state.upper() if state is not None else None
     return _canonical(
         read_id, camera_id, plate, plate_raw, ts, conf, state, lat, lon, [], agency or None,
-        image_ref or None,
+        image_ref or None, token_id or None,
     )  # fmt: skip
 
 
@@ -299,6 +307,7 @@ def validate_read(obj: Any) -> dict[str, Any]:
     return _canonical(
         read_id, camera_id, plate, plate_raw, ts, confidence, state, lat, lon, candidates,
         _text(obj, "agency", required=False), _text(obj, "image_ref", required=False),
+        _text(obj, "token_id", required=False),
     )  # fmt: skip
 
 

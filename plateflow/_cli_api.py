@@ -23,6 +23,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from plateflow import _cli_tokens
+from plateflow._ingest_tokens import new_token
 from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
 
@@ -39,7 +41,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         help="serve the HTTP API: camera ingest, login, audited access, health, metrics",
         description="Serve the HTTP API with uvicorn on --api-host/--api-port. Camera ingest "
-        "needs PLATEFLOW_INGEST_TOKENS (or --generate-ingest-token for a trial run).",
+        "needs ingest tokens: PLATEFLOW_INGEST_TOKENS_FILE (`plateflow ingest token add`), "
+        "PLATEFLOW_INGEST_TOKENS, or --generate-ingest-token for a trial run.",
     )
     p.add_argument(
         "--generate-ingest-token",
@@ -48,14 +51,23 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(handler=cmd_serve)
 
-    p = sub.add_parser(
+    ingest = sub.add_parser(
         "ingest",
+        help="replay a JSON Lines file of reads; manage the camera ingest tokens",
+        description="`plateflow ingest FILE` (short for `ingest file FILE`) replays reads; "
+        "`plateflow ingest token add|list|revoke` manages the camera ingest tokens.",
+    )
+    cmds = ingest.add_subparsers(
+        dest="ingest_command", metavar="WHAT", required=True, action=_FileByDefault
+    )
+    p = cmds.add_parser(
+        "file",
         parents=parents,
         help="replay a JSON Lines file of reads into the read streams",
         description="Validate and append every line of FILE (one read, or one JSON array of "
         "reads, per line) to the read streams, exactly as the HTTP ingest does. Bad lines are "
         "reported by line number and kept in the dead-letter stream. Exit code 1 if any line "
-        "was rejected.",
+        "was rejected. A read keeps the token_id it carries (nothing authenticated it here).",
     )
     p.add_argument("file", type=Path, help="JSON Lines file, or - for standard input")
     p.add_argument(
@@ -68,6 +80,37 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="what each line holds: canonical reads (default) or a vendor webhook message",
     )
     p.set_defaults(handler=cmd_ingest)
+    _cli_tokens.register(cmds, parents)
+    cmds.choices.lenient = True
+
+
+class _AnyName(dict[str, Any]):
+    """Subcommand choices that, once every subcommand is added (``lenient``), let argparse
+    pass any word on (a file name) to the action."""
+
+    lenient = False
+
+    def __contains__(self, key: object) -> bool:
+        return self.lenient or dict.__contains__(self, key)
+
+
+class _FileByDefault(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """``plateflow ingest FILE`` stays the short form of ``plateflow ingest file FILE``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._name_parser_map = self.choices = _AnyName()
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if values and not dict.__contains__(self._name_parser_map, values[0]):
+            values = ["file", *values]
+        super().__call__(parser, namespace, values, option_string)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -77,18 +120,29 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.generate_ingest_token:
         token = generate_ingest_token()
-        settings = settings.replace(ingest_tokens=(*settings.ingest_tokens, token))
+        trial = new_token(token, "generated", None)  # any camera: a trial run
+        settings = settings.replace(ingest_tokens=settings.ingest_tokens.adding(trial))
         out.print(
-            f"ingest token for this run: [bold]{token}[/]  (header X-Plateflow-Token; "
-            "set PLATEFLOW_INGEST_TOKENS for a lasting one)"
+            f"ingest token for this run: [bold]{token}[/]  (header X-Plateflow-Token; any "
+            "camera; `plateflow ingest token add` issues lasting ones)"
         )
     elif not settings.ingest_tokens:
         log.warning(
-            "camera ingest is disabled: no ingest token configured; set PLATEFLOW_INGEST_TOKENS "
-            "or pass --generate-ingest-token"
+            "camera ingest is disabled: no ingest token configured; add one with `plateflow "
+            "ingest token add --camera CAMERA` (PLATEFLOW_INGEST_TOKENS_FILE), set "
+            "PLATEFLOW_INGEST_TOKENS, or pass --generate-ingest-token"
         )
+    shared = [t.token_id for t in settings.ingest_tokens.tokens if t.cameras is None]
+    if shared and not args.generate_ingest_token:
+        log.warning(
+            "ingest token(s) %s may post for any camera; bind each camera's token to it with "
+            "`plateflow ingest token add --camera CAMERA`",
+            ", ".join(shared),
+        )
+    _warn_readable_key(settings.tls_key_file)
     with redis_urls(settings) as urls:
-        where = f"http://{settings.api_host}:{settings.api_port}"
+        scheme = "https" if settings.tls_cert_file else "http"
+        where = f"{scheme}://{settings.api_host}:{settings.api_port}"
         config = uvicorn.Config(
             functools.partial(_worker_app, settings, urls.api, urls.ingest),
             factory=True,
@@ -99,6 +153,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             log_config=None,
             log_level=settings.log_level.lower(),
             access_log=settings.api_access_log,
+            ssl_certfile=settings.tls_cert_file,
+            ssl_keyfile=settings.tls_key_file,
+            # X-Forwarded-For is believed from the allowed proxies only, and from nobody when
+            # none is set (uvicorn would otherwise trust 127.0.0.1): the audit log's client is
+            # the peer unless a proxy we know says who is behind it.
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
         )
         out.print(
             f"plateflow API on {where} (OpenAPI docs at {where}/docs), "
@@ -113,6 +174,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
             Multiprocess(config, sockets=[config.bind_socket()]).run()
     return 0
+
+
+def _warn_readable_key(key: Path | None) -> None:
+    if key is not None and key.stat().st_mode & 0o077:
+        log.warning("the TLS key %s is readable by other users of this machine; chmod 600 it", key)
 
 
 def _worker_app(settings: Settings, api_url: str, ingest_url: str | None) -> Any:

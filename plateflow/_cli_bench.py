@@ -76,9 +76,8 @@ def _token(args: argparse.Namespace, settings: Settings) -> str | None:
         if not args.token_file.is_file():
             return None
         return args.token_file.read_text().strip() or None
-    return os.environ.get("PLATEFLOW_INGEST_TOKEN") or (
-        settings.ingest_tokens[0] if settings.ingest_tokens else None
-    )
+    # The configured tokens are hashes (PLATEFLOW_INGEST_TOKENS_FILE): never a token to send.
+    return os.environ.get("PLATEFLOW_INGEST_TOKEN") or None
 
 
 def _hot_plates(files: list[Path]) -> list[tuple[str, str | None]]:

@@ -49,6 +49,9 @@ __all__ = [
     "cli_client",
     "door_of",
     "os_identity",
+    "read_code",
+    "read_password",
+    "read_token",
     "register",
     "token_path",
 ]
@@ -100,7 +103,8 @@ def _write_token(path: Path, token: str) -> None:
     os.replace(temp, path)
 
 
-def _read_token(settings: Settings) -> str | None:
+def read_token(settings: Settings) -> str | None:
+    """The session token: ``$PLATEFLOW_SESSION_TOKEN``, else the cached file (None if none)."""
     given = os.environ.get(SESSION_ENV, "").strip()
     if given:
         return given
@@ -169,7 +173,7 @@ def act_as(
     )
     return door.enter(
         act,
-        _read_token(settings),
+        read_token(settings),
         why=why_of(args, case_number),
         client=cli_client(),
         origin={"command": command},
@@ -194,13 +198,21 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "`plateflow logout` closes it.",
     )
     p.add_argument("username", nargs="?", default=None, help="default: your OS login name")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password (and with --otp the code, on the next line) from stdin",
+    )
+    p.add_argument(
+        "--otp", action="store_true", help="ask for the one-time code of your second factor"
+    )
     p.set_defaults(handler=cmd_login)
     p = sub.add_parser("logout", parents=parents, help="close your session")
     p.set_defaults(handler=cmd_logout)
 
 
-def _password(from_stdin: bool) -> str:
+def read_password(from_stdin: bool, *, prompt: str = "password: ") -> str:
+    """A password: the next line of standard input, or typed at a prompt (never a flag)."""
     if from_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         if not line:
@@ -208,15 +220,25 @@ def _password(from_stdin: bool) -> str:
         return line
     if not sys.stdin.isatty():
         raise CliSessionError("no terminal to type the password at: use --password-stdin")
-    return getpass.getpass("password: ")
+    return getpass.getpass(prompt)
+
+
+def read_code(from_stdin: bool) -> str:
+    """A one-time code: the next line of standard input, or typed at a prompt."""
+    if from_stdin:
+        return sys.stdin.readline().strip()
+    if not sys.stdin.isatty():
+        raise CliSessionError("no terminal to type the one-time code at: use --password-stdin")
+    return getpass.getpass("one-time code: ").strip()
 
 
 def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
     username = args.username or _os_user()
-    password = _password(args.password_stdin)
+    password = read_password(args.password_stdin)
+    code = read_code(args.password_stdin) if args.otp else None
     door = door_of(settings)
     try:
-        session = service.login(door, username, password, client=cli_client())
+        session = service.login(door, username, password, client=cli_client(), totp_code=code)
     finally:
         door.engine.dispose()
     path = token_path(settings)
@@ -227,7 +249,7 @@ def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_logout(args: argparse.Namespace, settings: Settings) -> int:
-    token = _read_token(settings)
+    token = read_token(settings)
     if token is None:
         out.print("no session to close")
         return 0

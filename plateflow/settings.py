@@ -20,6 +20,7 @@ directory, and the data directory is ``./plateflow-data``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+# Re-exported: the API and the CLI take the token table from here, beside the setting.
+from plateflow._ingest_tokens import IngestToken as IngestToken
+from plateflow._ingest_tokens import IngestTokens as IngestTokens
 from plateflow.errors import SettingsError
 
 ENV_PREFIX = "PLATEFLOW_"
@@ -41,7 +45,12 @@ DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 #: Environment variables with the prefix that are not settings but are read elsewhere
 #: (``PLATEFLOW_INGEST_TOKEN``: the one token ``plateflow bench target`` sends).
 _NOT_SETTINGS = frozenset(
-    {"PLATEFLOW_BOOTSTRAP_PASSWORD", "PLATEFLOW_SESSION_TOKEN", "PLATEFLOW_INGEST_TOKEN"}
+    {
+        "PLATEFLOW_BOOTSTRAP_PASSWORD",
+        "PLATEFLOW_NEW_PASSWORD",
+        "PLATEFLOW_SESSION_TOKEN",
+        "PLATEFLOW_INGEST_TOKEN",
+    }
 )
 
 #: Suffix of the variable that names a file holding a secret setting's value.
@@ -148,12 +157,27 @@ def _files(raw: str) -> tuple[Path, ...]:
     return paths
 
 
-def _tokens(raw: str) -> tuple[str, ...]:
-    # Commas in a variable, one a line in a secret file; a token never holds a space.
-    tokens = tuple(t for t in re.split(r"[,\s]+", raw) if t)
-    if any(len(t) < 16 for t in tokens):
-        raise ValueError("tokens of at least 16 characters each, separated by commas")
-    return tokens
+def _tokens(raw: str) -> IngestTokens:
+    return IngestTokens.parse(raw)
+
+
+def _tokens_at(value: IngestTokens, path: Path) -> IngestTokens:
+    return value.at(path)
+
+
+def _proxies(raw: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in raw.split(",") if p.strip())
+    if items == ("*",):
+        return items
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(
+                "comma-separated IP addresses or networks of the proxies in front (e.g. "
+                f"10.0.0.5,10.1.0.0/16), or * for any; {item!r} is neither"
+            ) from exc
+    return items
 
 
 def _bool(raw: str) -> bool:
@@ -163,6 +187,15 @@ def _bool(raw: str) -> bool:
     if low in ("0", "false", "no", "off", ""):
         return False
     raise ValueError("true or false")
+
+
+def _optional_secret(raw: str) -> str | None:
+    key = raw.strip()
+    if not key:
+        return None
+    if len(key) < 32:
+        raise ValueError("32 or more random characters (e.g. `openssl rand -base64 32`)")
+    return key
 
 
 def _ocr_classes(raw: str) -> tuple[str, ...]:
@@ -212,11 +245,21 @@ def _dns_label(raw: str) -> str:
 
 
 def _setting(
-    default: Any, parse: Callable[[str], Any], help: str, *, group: str, secret: bool = False
+    default: Any,
+    parse: Callable[[str], Any],
+    help: str,
+    *,
+    group: str,
+    secret: bool = False,
+    at_path: Callable[[Any, Path], Any] | None = None,
 ) -> Any:
+    """A settings field. ``at_path(value, path)``, for a secret, is given the parsed value and
+    the file it came from when ``PLATEFLOW_<NAME>_FILE`` set it (a file the program re-reads)."""
     if group not in GROUPS:
         raise ValueError(f"setting group {group!r} is not one of {', '.join(GROUPS)}")
-    metadata = {"parse": parse, "help": help, "secret": secret, "group": group}
+    metadata = {
+        "parse": parse, "help": help, "secret": secret, "group": group, "at_path": at_path
+    }  # fmt: skip
     return field(default=default, metadata=metadata)
 
 
@@ -346,12 +389,15 @@ class Settings:
         "approximate length cap of the alert replay stream",
         group="streams",
     )
-    ingest_tokens: tuple[str, ...] = _setting(
-        (),
+    ingest_tokens: IngestTokens = _setting(
+        IngestTokens(),
         _tokens,
-        "camera ingest tokens (X-Plateflow-Token header), separated by commas",
+        "camera ingest tokens (X-Plateflow-Token header): a tokens file of `plateflow ingest "
+        "token add` (each token bound to its cameras, re-read when it changes), or shared "
+        "tokens separated by commas",
         secret=True,
         group="api",
+        at_path=_tokens_at,
     )
     hotlist_files: tuple[Path, ...] = _setting(
         (),
@@ -373,6 +419,25 @@ class Settings:
     )
     api_host: str = _setting("127.0.0.1", _host, "address the HTTP API binds", group="api")
     api_port: int = _setting(8000, _int_range(1, 65_535), "port the HTTP API binds", group="api")
+    tls_cert_file: Path | None = _setting(
+        None,
+        _optional_file,
+        "PEM certificate (chain) the API serves HTTPS with; needs tls_key_file",
+        group="api",
+    )
+    tls_key_file: Path | None = _setting(
+        None,
+        _optional_file,
+        "PEM private key of tls_cert_file (readable by the API's user only)",
+        group="api",
+    )
+    forwarded_allow_ips: tuple[str, ...] = _setting(
+        (),
+        _proxies,
+        "proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed; none: the "
+        "peer is the client",
+        group="api",
+    )
     api_workers: int = _setting(
         1,
         _int_range(1, 64),
@@ -411,6 +476,37 @@ class Settings:
         900,
         _int_range(1, 86_400 * 30),
         "seconds a locked account stays locked",
+        group="logins",
+    )
+    session_idle_s: int = _setting(
+        1800,
+        _int_range(60, 7 * 86_400),
+        "seconds a session may go unused before it expires (idle timeout)",
+        group="logins",
+    )
+    login_client_failures: int = _setting(
+        20,
+        _int_range(1, 100_000),
+        "failed logins one client address may make in a minute before 429 Too Many Requests",
+        group="logins",
+    )
+    anonymous_audit_interval_s: int = _setting(
+        60,
+        _int_range(1, 86_400),
+        "seconds over which a client's anonymous refusals make one audit record (and a summary)",
+        group="logins",
+    )
+    totp_required: bool = _setting(
+        False,
+        _bool,
+        "users whose roles search reads must enrol a TOTP second factor before acting",
+        group="logins",
+    )
+    totp_key: str | None = _setting(
+        None,
+        _optional_secret,
+        "key (32+ random characters) that encrypts the TOTP secrets; kept outside the database",
+        secret=True,
         group="logins",
     )
     min_description_length: int = _setting(
@@ -506,11 +602,24 @@ class Settings:
                 where = f"{source.kind} {source.where}"
                 msg = f"setting {f.name} ({where}) = {shown} is not allowed: expected {exc}"
                 raise SettingsError(msg) from exc
+            if source.kind == "file" and f.metadata["at_path"] is not None:
+                values[f.name] = f.metadata["at_path"](values[f.name], Path(source.where))
         settings = cls(**values)
         settings._check()
         return settings, sources
 
     def _check(self) -> None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            given, missing = (
+                ("tls_cert_file", "tls_key_file")
+                if self.tls_key_file is None
+                else ("tls_key_file", "tls_cert_file")
+            )
+            msg = (
+                f"setting {given} is set but {missing} is not: HTTPS needs both the certificate "
+                f"and its key; set {env_name(missing)} too (or unset {env_name(given)})"
+            )
+            raise SettingsError(msg)
         if self.retention_days < POLICY_MIN_RETENTION_DAYS and not self.retention_override:
             msg = (
                 f"setting retention_days = {self.retention_days} is below the policy minimum of "
@@ -570,14 +679,22 @@ def _raw_value(
         raise SettingsError(msg)
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if f.metadata["at_path"] is None:
+            raise _unreadable(f.name, file_variable, path, exc) from exc
+        # A file the program re-reads (the ingest tokens) may appear later: empty until then.
+        return "", Source("file", path)
     except (OSError, UnicodeDecodeError) as exc:
-        msg = (
-            f"setting {f.name} ({file_variable}) names {path!r}, which cannot be read ({exc}); "
-            "give the path of a readable UTF-8 file holding the value"
-        )
-        raise SettingsError(msg) from exc
+        raise _unreadable(f.name, file_variable, path, exc) from exc
     # Files written by editors and `echo` end with a newline that is no part of the secret.
     return text.strip(), Source("file", path)
+
+
+def _unreadable(name: str, file_variable: str, path: str, exc: Exception) -> SettingsError:
+    return SettingsError(
+        f"setting {name} ({file_variable}) names {path!r}, which cannot be read ({exc}); "
+        "give the path of a readable UTF-8 file holding the value"
+    )
 
 
 def env_name(field_name: str) -> str:

@@ -7,6 +7,7 @@ action lists) and the quarterly audit report. SQLAlchemy Core on SQLite by defau
 (psycopg 3) when configured; :func:`connect` creates the tables.
 """
 
+from records._account import Proof, change_password, confirm_totp, enrol_totp
 from records._audit import (
     AuditRecord,
     ChainProblem,
@@ -21,13 +22,9 @@ from records._audit import (
 from records._auth import (
     AuditedAccess,
     Inquiry,
-    Session,
     audited,
     check_inquiry,
-    login,
-    logout,
     record_denied,
-    resolve_session,
 )
 from records._csv import (
     CATEGORIES,
@@ -103,6 +100,18 @@ from records._hotlists import (
     remove_entry,
     set_policy,
 )
+from records._login import (
+    ENROL_FIRST,
+    LOGIN_REFUSED,
+    PASSWORD_CHANGE_FIRST,
+    LoginThrottled,
+    Session,
+    login,
+    logout,
+    resolve_session,
+    session_restriction,
+    sweep_sessions,
+)
 from records._passwords import password_problems
 from records._people import (
     TrainingRecord,
@@ -162,6 +171,8 @@ from records._roles import (
     role_table_markdown,
 )
 from records._schema import connect, metadata, reset_schema
+from records._throttle import ANONYMOUS, note_anonymous
+from records._totp import SEARCH_PERMISSIONS
 from records._transparency import (
     DESIGNEE_ROLES,
     Designee,
@@ -176,15 +187,20 @@ from records._transparency import (
 )
 
 __all__ = [
+    "ANONYMOUS",
     "CATEGORIES",
     "CODE_KINDS",
     "DESIGNEE_ROLES",
+    "ENROL_FIRST",
     "FINAL_STATES",
     "LAYOUTS",
+    "LOGIN_REFUSED",
+    "PASSWORD_CHANGE_FIRST",
     "PERMISSIONS",
     "REPORT_CSS",
     "ROLES",
     "ROLE_PERMISSIONS",
+    "SEARCH_PERMISSIONS",
     "STATES",
     "TARGETS",
     "AccessDenied",
@@ -212,6 +228,7 @@ __all__ = [
     "ImportResult",
     "Inquiry",
     "KindShare",
+    "LoginThrottled",
     "NotFoundError",
     "NotifyError",
     "Permission",
@@ -219,6 +236,7 @@ __all__ = [
     "PolicyCost",
     "PolicyCostError",
     "PolicyDocument",
+    "Proof",
     "PurgeRecord",
     "PurgeTotals",
     "RecordsError",
@@ -243,7 +261,9 @@ __all__ = [
     "audited",
     "bootstrap_admin",
     "canonical_json",
+    "change_password",
     "check_inquiry",
+    "confirm_totp",
     "confirmed_shares",
     "connect",
     "create_hotlist",
@@ -257,6 +277,7 @@ __all__ = [
     "disposition_counts",
     "disposition_lists",
     "enable_user",
+    "enrol_totp",
     "estimate_policy_cost",
     "fulfil_release",
     "get_hotlist",
@@ -284,6 +305,7 @@ __all__ = [
     "logout",
     "metadata",
     "normalise_category",
+    "note_anonymous",
     "password_problems",
     "percentile",
     "permissions_for",
@@ -307,11 +329,13 @@ __all__ = [
     "retire_disposition_code",
     "role_table_markdown",
     "search_counts",
+    "session_restriction",
     "set_password",
     "set_policy",
     "set_roles",
     "simulated_plates",
     "simulated_sample",
+    "sweep_sessions",
     "training_records",
     "users_without_current_training",
     "vbar_chart",

@@ -1,8 +1,5 @@
-"""Login, sessions and justified, audited access (policy 427.3(c), 427.5(a)).
-
-``login`` checks the password (argon2), counts failures and locks the account for ``lockout_s``
-after ``lockout_attempts`` of them, and opens a session whose token is returned once and stored
-only as its sha256. Every login attempt is audited.
+"""Justified, audited access (policy 427.3(c), 427.5(a)); login and sessions are in
+:mod:`records._login`.
 
 ``audited`` is how any operation that touches ALPR data runs: it checks the :class:`Inquiry`
 (user known, active, permitted, trained, justified), writes a denied record and raises
@@ -13,9 +10,7 @@ If the record cannot be written the transaction fails and no result may be retur
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,156 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from records._audit import AuditRecord, append_audit
-from records._errors import AccessDenied, AccountLockedError, AuditError, AuthError, SessionError
-from records._passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
+from records._errors import AccessDenied, AuditError
 from records._people import User, current_training, today_utc
-from records._schema import now_ms, sessions, users, write_tx
+from records._schema import now_ms, users, write_tx
 
 log = logging.getLogger(__name__)
-
-
-def token_hash(token: str) -> str:
-    """What is stored for a session token: its sha256, hex."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Session:
-    """An open session. ``token`` is given to the client once and never stored."""
-
-    token: str
-    user: User
-    created_at_ms: int
-    expires_at_ms: int
-
-
-def login(
-    engine: Engine,
-    username: str,
-    password: str,
-    *,
-    lockout_attempts: int = 5,
-    lockout_s: int = 900,
-    session_ttl_s: int = 8 * 3600,
-    client: str | None = None,
-    at_ms: int | None = None,
-) -> Session:
-    """Check the password and open a session of ``session_ttl_s`` seconds.
-
-    Raises :class:`AuthError` ("unknown username or wrong password", or disabled account) and
-    :class:`AccountLockedError` while locked, even with the right password. Every attempt,
-    allowed or not, is in the audit log.
-    """
-    at = now_ms() if at_ms is None else at_ms
-    failure: AuthError | None = None
-    session: Session | None = None
-    with write_tx(engine) as conn:
-        row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
-        if row is None:
-            verify_password(DUMMY_HASH, password)
-            failure = AuthError("unknown username or wrong password")
-            reason = "unknown user"
-        elif row["locked_until"] is not None and row["locked_until"] > at:
-            until = row["locked_until"]
-            failure = AccountLockedError(
-                f"account {username!r} is locked after repeated failed logins; try again in "
-                f"{(until - at + 999) // 1000} s or ask an administrator to reset the password",
-                until,
-            )
-            reason = "locked"
-        elif not verify_password(row["password_hash"], password):
-            failures = row["failed_logins"] + 1
-            values: dict[str, Any] = {"failed_logins": failures}
-            reason = f"wrong password ({failures} of {lockout_attempts})"
-            failure = AuthError("unknown username or wrong password")
-            if failures >= lockout_attempts:
-                values = {"failed_logins": 0, "locked_until": at + lockout_s * 1000}
-                reason = f"wrong password; locked for {lockout_s} s"
-                failure = AccountLockedError(
-                    f"account {username!r} is now locked for {lockout_s} s after "
-                    f"{lockout_attempts} failed logins",
-                    at + lockout_s * 1000,
-                )
-            conn.execute(sa.update(users).where(users.c.id == row["id"]).values(**values))
-        elif not row["active"]:
-            failure = AuthError(f"account {username!r} is disabled; ask an administrator")
-            reason = "disabled"
-        else:
-            token = secrets.token_urlsafe(32)
-            expires = at + session_ttl_s * 1000
-            conn.execute(
-                sa.insert(sessions).values(
-                    token_hash=token_hash(token),
-                    user_id=row["id"],
-                    created_at=at,
-                    expires_at=expires,
-                    client=client[:64] if client else None,
-                )
-            )
-            values = {"failed_logins": 0, "locked_until": None, "last_login_at": at}
-            if needs_rehash(row["password_hash"]):
-                values["password_hash"] = hash_password(password)
-            conn.execute(sa.update(users).where(users.c.id == row["id"]).values(**values))
-            fresh = conn.execute(sa.select(users).where(users.c.id == row["id"])).mappings().one()
-            session = Session(token, User.from_row(fresh), at, expires)
-            reason = ""
-        append_audit(
-            conn,
-            username=username[:64],
-            action="login",
-            kind="login",
-            client=client,
-            outcome="denied" if failure else "allowed",
-            reason=reason or None,
-            at_ms=at,
-        )
-    if failure is not None:
-        raise failure
-    assert session is not None
-    return session
-
-
-def resolve_session(engine: Engine, token: str, *, at_ms: int | None = None) -> User:
-    """The user of an open, unexpired session. Raises :class:`SessionError` otherwise."""
-    at = now_ms() if at_ms is None else at_ms
-    with engine.connect() as conn:
-        row = (
-            conn.execute(
-                sa.select(sessions.c.expires_at, sessions.c.closed_at, users)
-                .join(users, users.c.id == sessions.c.user_id)
-                .where(sessions.c.token_hash == token_hash(token))
-            )
-            .mappings()
-            .first()
-        )
-    if row is None or row["closed_at"] is not None:
-        raise SessionError("session unknown or closed; log in again")
-    if row["expires_at"] <= at:
-        raise SessionError("session expired; log in again")
-    if not row["active"]:
-        raise SessionError(f"account {row['username']!r} is disabled")
-    return User.from_row(row)
-
-
-def logout(engine: Engine, token: str, *, client: str | None = None) -> None:
-    """Close a session (idempotent) and audit the logout."""
-    at = now_ms()
-    with write_tx(engine) as conn:
-        row = conn.execute(
-            sa.select(users.c.username, sessions.c.closed_at)
-            .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.token_hash == token_hash(token))
-        ).first()
-        if row is None or row.closed_at is not None:
-            return
-        conn.execute(
-            sa.update(sessions)
-            .where(sessions.c.token_hash == token_hash(token))
-            .values(closed_at=at)
-        )
-        append_audit(
-            conn, username=row.username, action="logout", kind="login", client=client, at_ms=at
-        )
 
 
 # -- inquiries ----------------------------------------------------------------------------------

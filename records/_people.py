@@ -39,6 +39,10 @@ class User:
     created_by: str
     created_at_ms: int
     disabled_reason: str | None
+    #: an administrator reset the password: the user must change it before anything else
+    must_change_password: bool = False
+    #: enrolled in the second factor and confirmed (the secret itself never leaves records)
+    totp_enrolled: bool = False
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -62,6 +66,8 @@ class User:
             created_by=row["created_by"],
             created_at_ms=row["created_at"],
             disabled_reason=row["disabled_reason"],
+            must_change_password=bool(row.get("must_change_password")),
+            totp_enrolled=row.get("totp_enrolled_at") is not None,
         )
 
 
@@ -230,8 +236,19 @@ def bootstrap_admin(
     return user
 
 
+def _not_self(username: str, by: str, what: str) -> None:
+    """Nobody grants themselves a role or training: a second person records it."""
+    if username == by:
+        msg = (
+            f"{by!r} cannot {what} for themselves; another administrator must record it "
+            "(separation of duties)"
+        )
+        raise ConflictError(msg)
+
+
 def set_roles(engine: Engine, username: str, roles: Sequence[str], *, by: str) -> User:
-    """Replace the roles of a user."""
+    """Replace the roles of a user (never one's own: :class:`ConflictError`)."""
+    _not_self(username, by, "set roles")
     checked = list(_check_roles(roles))
     with write_tx(engine) as conn:
         _user_row(conn, username)
@@ -277,10 +294,27 @@ def _end_sessions(
 
 
 def set_password(engine: Engine, username: str, password: str, *, by: str) -> None:
-    """Set a new password (checked), clear the lockout and close the user's sessions."""
+    """An administrator's reset: set a new password (checked), clear the lockout and the second
+    factor (a lost device is the usual reason; the user enrols again), close the user's
+    sessions, and force a change at the next login. One's own password is changed with
+    :func:`records.change_password` instead (:class:`ConflictError` here)."""
+    if username == by:
+        msg = (
+            "an administrator's reset is for somebody else's password; change your own with "
+            "`plateflow passwd` or PUT /v1/auth/password"
+        )
+        raise ConflictError(msg)
     check_password_strength(password, username=username)
     at = now_ms()
-    values = {"password_hash": hash_password(password), "failed_logins": 0, "locked_until": None}
+    values = {
+        "password_hash": hash_password(password),
+        "failed_logins": 0,
+        "locked_until": None,
+        "must_change_password": True,
+        "totp_secret": None,
+        "totp_enrolled_at": None,
+        "totp_last_step": None,
+    }
     with write_tx(engine) as conn:
         _end_sessions(conn, username, values, by=by, action="users.password", at=at)
 
@@ -327,7 +361,9 @@ def record_training(
     expires_on: date | None,
     by: str,
 ) -> TrainingRecord:
-    """Record a completed course. ``expires_on`` None means the course does not expire."""
+    """Record a completed course. ``expires_on`` None means the course does not expire. Nobody
+    records their own training (:class:`ConflictError`)."""
+    _not_self(username, by, "record training")
     if not course.strip():
         raise RecordsError("a training record needs a course name")
     if expires_on is not None and expires_on < completed_on:

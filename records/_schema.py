@@ -122,6 +122,12 @@ users = sa.Table(
     sa.Column("disabled_by", sa.String(128), nullable=True),
     sa.Column("disabled_at", sa.BigInteger, nullable=True),
     sa.Column("disabled_reason", sa.Text, nullable=True),
+    # an administrator's reset: every act but changing the password is refused until then
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
+    # the TOTP secret, encrypted under a key kept outside the database (records._totp)
+    sa.Column("totp_secret", sa.Text, nullable=True),
+    sa.Column("totp_enrolled_at", sa.BigInteger, nullable=True),
+    sa.Column("totp_last_step", sa.BigInteger, nullable=True),  # a code is good once
 )
 
 training = sa.Table(
@@ -145,6 +151,19 @@ sessions = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("client", sa.String(64), nullable=True),
     sa.Column("closed_at", sa.BigInteger, nullable=True),
+    sa.Column("last_seen_at", sa.BigInteger, nullable=True),  # the idle timeout counts from it
+)
+
+#: Per-client counters over a time window (records._throttle): failed logins for the throttle,
+#: anonymous refusals for their aggregated audit record. One row per (scope, client).
+client_counters = sa.Table(
+    "client_counters",
+    metadata,
+    sa.Column("scope", sa.String(16), primary_key=True),
+    sa.Column("client", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),  # capped tallies (records._throttle)
 )
 
 # -- audit --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ Entry points (the CLI, the API's app factory) build it from their settings with
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matchers
@@ -31,6 +31,11 @@ class ServiceConfig:
     session_ttl_s: int = 8 * 3600
     lockout_attempts: int = 5
     lockout_s: int = 900
+    session_idle_s: int = 1800
+    login_client_failures: int = 20
+    anonymous_audit_interval_s: int = 60
+    totp_required: bool = False
+    totp_key: str | None = field(default=None, repr=False)  # a secret: never shown
     transparency_min_cell: int = 5
     urgent_priority_max: int = 1
     verify_urgent_s: int = 600

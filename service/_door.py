@@ -30,7 +30,13 @@ from sqlalchemy.engine import Engine
 import records
 from service._config import ServiceConfig
 from service._covert import Covert
-from service._errors import ServiceError, Unauthenticated, from_access_denied, from_refusal
+from service._errors import (
+    Forbidden,
+    ServiceError,
+    Unauthenticated,
+    from_access_denied,
+    from_refusal,
+)
 from sinks import ReadStore
 
 log = logging.getLogger(__name__)
@@ -40,7 +46,7 @@ __all__ = ["ANONYMOUS", "Act", "Actor", "Door", "Justification"]
 T = TypeVar("T")
 
 #: The username recorded for an attempt that carried no valid session.
-ANONYMOUS = "(anonymous)"
+ANONYMOUS = records.ANONYMOUS
 
 
 @dataclass(frozen=True)
@@ -160,21 +166,25 @@ class Door:
             )
             raise Unauthenticated(login_hint, reason="no_login")
         try:
-            user = records.resolve_session(self.engine, token)
-        except records.SessionError as exc:
+            user = self.session_user(token)
+        except Unauthenticated as exc:
             self.record_attempt(
                 ANONYMOUS, act.action, act.kind, "denied", f"session: {exc}", terms, client, why
             )
-            raise Unauthenticated(str(exc), reason="session") from exc
+            raise
         actor = Actor(user, why, client, terms)
+        restriction = records.session_restriction(user, totp_required=self.config.totp_required)
+        if restriction is not None:
+            raise self.deny(actor, act, Forbidden(restriction, reason="account_setup"))
         self.admit(actor, act)
         return actor
 
     def session_user(self, token: str) -> records.User:
-        """The user of an open session (no act, no audit: a login's own record, ``me``).
-        Raises :class:`Unauthenticated`."""
+        """The user of an open session, even one that must change its password or enrol its
+        second factor first (no act, no audit: ``me``, those two acts). Raises
+        :class:`Unauthenticated` (an expired or idle session is deleted)."""
         try:
-            return records.resolve_session(self.engine, token)
+            return records.resolve_session(self.engine, token, idle_s=self.config.session_idle_s)
         except records.SessionError as exc:
             raise Unauthenticated(str(exc), reason="session") from exc
 
@@ -317,7 +327,23 @@ class Door:
         why: Justification | None = None,
     ) -> None:
         """Append one audit record in its own transaction (refusals, outcomes of changes,
-        requests refused for their shape)."""
+        requests refused for their shape). An anonymous refusal is aggregated per client
+        (:func:`records.note_anonymous`), so a flood cannot grow the audit log without bound."""
+        if username == ANONYMOUS and outcome != "allowed":
+            records.note_anonymous(
+                self.engine,
+                action=action,
+                kind=kind,
+                outcome=outcome,
+                reason=reason,
+                client=client,
+                interval_s=self.config.anonymous_audit_interval_s,
+                terms=terms,
+                case_number=why.case_number if why else None,
+                event_number=why.event_number if why else None,
+                description=why.description if why else None,
+            )
+            return
         with self.engine.begin() as conn:
             records.append_audit(
                 conn,

@@ -21,6 +21,7 @@ __all__ = [
     "Locked",
     "NotFound",
     "ServiceError",
+    "Throttled",
     "Unauthenticated",
     "Unavailable",
     "as_service_error",
@@ -84,6 +85,16 @@ class Locked(Unauthenticated):
         self.locked_until_ms = locked_until_ms
 
 
+class Throttled(ServiceError):
+    """Too many failed logins from one client: try again in ``retry_after_s`` seconds."""
+
+    kind = "throttled"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, reason="throttled")
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(ServiceError):
     """The audit record (or a change notice) could not be written: nothing was returned."""
 
@@ -123,6 +134,8 @@ def as_service_error(exc: PlateflowError) -> ServiceError | None:
         return None
     if isinstance(exc, records.AccessDenied):
         return from_access_denied(exc)
+    if isinstance(exc, records.LoginThrottled):
+        return Throttled(str(exc), exc.retry_after_s)
     if isinstance(exc, records.AccountLockedError):
         return Locked(str(exc), exc.locked_until_ms)
     if isinstance(exc, records.SessionError):

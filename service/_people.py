@@ -16,15 +16,18 @@ from datetime import date, datetime, timezone
 import records
 from service._acts import Acts
 from service._door import Actor, Door
-from service._errors import Unauthenticated, as_service_error
+from service._errors import Forbidden, ServiceError, Unauthenticated, as_service_error
 
 __all__ = [
     "NewUser",
     "UserDetail",
     "add_user",
+    "change_password",
+    "confirm_totp",
     "describe_user",
     "disable_user",
     "enable_user",
+    "enrol_totp",
     "lapsed_training",
     "list_training",
     "list_users",
@@ -50,21 +53,86 @@ class UserDetail:
     training: tuple[records.TrainingRecord, ...]
 
 
-def login(door: Door, username: str, password: str, *, client: str | None) -> records.Session:
-    """Check the password and open a session (lockout and lifetime from the config).
-    Raises :class:`~service.Unauthenticated` (:class:`~service.Locked` while locked)."""
+def login(
+    door: Door,
+    username: str,
+    password: str,
+    *,
+    client: str | None,
+    totp_code: str | None = None,
+) -> records.Session:
+    """Check the password (and the one-time code of an enrolled user) and open a session
+    (lockout, throttle, lifetimes from the config). Raises :class:`~service.Unauthenticated`
+    with one sentence for an unknown user, a wrong password or code and a locked account
+    (:class:`~service.Locked`, same sentence), or :class:`~service.Throttled`."""
+    config = door.config
     try:
         return records.login(
             door.engine,
             username,
             password,
-            lockout_attempts=door.config.lockout_attempts,
-            lockout_s=door.config.lockout_s,
-            session_ttl_s=door.config.session_ttl_s,
+            totp_code=totp_code,
+            totp_key=config.totp_key,
+            lockout_attempts=config.lockout_attempts,
+            lockout_s=config.lockout_s,
+            session_ttl_s=config.session_ttl_s,
+            session_idle_s=config.session_idle_s,
+            client_failures_per_minute=config.login_client_failures,
+            anonymous_interval_s=config.anonymous_audit_interval_s,
             client=client,
         )
     except records.AuthError as exc:
         raise as_service_error(exc) or Unauthenticated(str(exc)) from exc
+
+
+def change_password(
+    door: Door, token: str, current: str, new: str, *, client: str | None
+) -> records.User:
+    """The session's user changes their own password (the current one proves it is them);
+    the one act a session whose password was reset may do. Their other sessions close."""
+    door.session_user(token)  # an expired session is Unauthenticated, like every act
+    try:
+        return records.change_password(door.engine, token, current, new, proof=_proof(door, client))
+    except records.RecordsError as exc:
+        raise _own_error(exc) from exc
+
+
+def enrol_totp(door: Door, token: str, password: str, *, client: str | None) -> str:
+    """Start enrolling the session's user in the second factor; the provisioning URI (which
+    holds the secret) is returned this once; :func:`confirm_totp` finishes."""
+    door.session_user(token)
+    try:
+        return records.enrol_totp(
+            door.engine, token, password, key=door.config.totp_key, proof=_proof(door, client)
+        )
+    except records.RecordsError as exc:
+        raise _own_error(exc) from exc
+
+
+def confirm_totp(door: Door, token: str, code: str, *, client: str | None) -> records.User:
+    """Finish enrolment with a first code from the app; from then on login needs codes."""
+    door.session_user(token)
+    try:
+        return records.confirm_totp(
+            door.engine, token, code, key=door.config.totp_key, proof=_proof(door, client)
+        )
+    except records.RecordsError as exc:
+        raise _own_error(exc, "code") from exc
+
+
+def _proof(door: Door, client: str | None) -> records.Proof:
+    config = door.config
+    return records.Proof(client, config.session_idle_s, config.lockout_attempts, config.lockout_s)
+
+
+def _own_error(exc: records.RecordsError, field: str = "current_password") -> ServiceError:
+    """A wrong current password (or code) is a refusal of the request (403, naming
+    ``field``), not of the session."""
+    if isinstance(exc, records.AuthError) and not isinstance(exc, records.SessionError):
+        return Forbidden(str(exc), field, reason="wrong_password")
+    error = as_service_error(exc)
+    assert error is not None
+    return error
 
 
 def logout(door: Door, token: str, *, client: str | None) -> None:

@@ -96,6 +96,7 @@ READ_COLUMN_STORAGE: dict[str, tuple[str, bool, str | None]] = {
     "candidates.list.element.confidence": ("lz4", False, None),
     "agency": ("lz4", False, None),
     "image_ref": ("zstd", False, None),
+    "token_id": ("none", True, None),
     "partition": ("none", True, None),
 }
 #: Columns of a compacted reads file with row-group statistics: the ones searches prune on.

@@ -29,6 +29,8 @@ UTC_MS = pl.Datetime("ms", "UTC")
 CANDIDATES_TYPE = pl.List(pl.Struct({"plate": pl.String, "confidence": pl.Float32}))
 
 #: Reads: the canonical read plus ``partition`` (the stream partition the batch came from).
+#: ``token_id`` (the ingest token that posted the read) came later: files written before it
+#: lack the column, and every scan inserts it as null.
 #: The batch's first stream id is file metadata (``plateflow.first_stream_id``), not a column:
 #: reads inside one stream entry share an entry id, so a per-row id would carry nothing more.
 READS_SCHEMA: dict[str, pl.DataType] = {
@@ -44,6 +46,7 @@ READS_SCHEMA: dict[str, pl.DataType] = {
     "candidates": CANDIDATES_TYPE,
     "agency": pl.String(),
     "image_ref": pl.String(),
+    "token_id": pl.String(),
     "partition": pl.Int16(),
 }
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import records
+from records._schema import client_counters
 from tests.test_api_support import (
     CASE,
     PASSWORD,
@@ -145,6 +147,13 @@ def call(
     return client.request(method, path, json=body, headers=headers or {}, params=params)
 
 
+def new_anonymous_window(world: World) -> None:
+    """Anonymous refusals are recorded once per client and window, then only counted
+    (tests/test_service_people.py); each case here starts a fresh window to see its record."""
+    with world.engine.begin() as conn:
+        conn.execute(sa.delete(client_counters))
+
+
 def assert_audited(world: World, username: str, action: str, reason: str) -> records.AuditRecord:
     record = world.last_audit()
     assert (record.username, record.action, record.outcome) == (username, action, "denied")
@@ -159,12 +168,14 @@ def assert_audited(world: World, username: str, action: str, reason: str) -> rec
 def test_without_login_is_401_and_audited(
     world: World, method: str, path: str, body: Any, action: str, allowed: str, wrong: str
 ) -> None:
+    new_anonymous_window(world)
     resp = call(world.client, method, path, body, params=CASE)
     assert resp.status_code == 401, resp.text
     assert "log in" in resp.json()["detail"]
     assert resp.headers["www-authenticate"] == "Bearer"
     assert_audited(world, "(anonymous)", action, "no_login")
     # a token that is not a session is refused and audited the same way
+    new_anonymous_window(world)
     resp = call(world.client, method, path, body, {"Authorization": "Bearer forged"}, CASE)
     assert resp.status_code == 401
     assert_audited(world, "(anonymous)", action, "session")

@@ -20,6 +20,7 @@ from benchmarks._servers import TOKEN as BENCH_TOKEN
 from benchmarks._servers import start_plateflow
 from plateflow.settings import Settings
 from tests.test_api_support import (  # api_fixture registers the `api` fixture
+    TOKEN,
     all_reads,
     api_fixture,  # noqa: F401
     make_settings,
@@ -97,7 +98,7 @@ def test_a_client_that_leaves_mid_body_logs_no_error(
             with socket.create_connection(("127.0.0.1", api.port)) as sock:
                 head = (
                     f"POST /v1/reads HTTP/1.1\r\nHost: x\r\nX-Plateflow-Token: "
-                    f"{make_settings(data_dir).ingest_tokens[0]}\r\n"
+                    f"{TOKEN}\r\n"
                     "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
                 )
                 sock.sendall(head.encode() + b'[{"camera_id": "cam-1", "pla')

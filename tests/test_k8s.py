@@ -274,7 +274,8 @@ def test_references_resolve(target: str) -> None:
                 claim = volume["persistentVolumeClaim"]["claimName"]
                 assert ("PersistentVolumeClaim", claim) in names
             if "secret" in volume:
-                assert ("Secret", volume["secret"]["secretName"]) in names
+                secret = volume["secret"]["secretName"]
+                assert ("Secret", secret) in names or (target == "prod" and secret in external)
     if target == "prod":  # nothing secret is in the repository's prod overlay
         assert not find(docs, "Secret")
         claim = one(docs, "PersistentVolumeClaim", "plateflow-data")
@@ -352,3 +353,19 @@ def _dev_redis_urls(docs: tuple[Doc, ...]) -> dict[tuple[str, str], str]:
         ("plateflow-redis", k): secret_value(docs, "plateflow-redis", k) or ""
         for k in ("flow-url", "api-url", "ingest-url")
     }
+
+
+@pytest.mark.parametrize("target", OVERLAYS)
+def test_ingest_reads_its_tokens_file_from_the_mounted_secret(target: str) -> None:
+    # A mounted Secret is updated in place by the kubelet (an environment variable is not):
+    # the ingest pods re-read the tokens file, so a token is added or revoked without a restart.
+    spec = one(render(target), "Deployment", "plateflow-ingest")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert "PLATEFLOW_INGEST_TOKENS" not in env
+    path = Path(env["PLATEFLOW_INGEST_TOKENS_FILE"]["value"])
+    mount = next(m for m in container["volumeMounts"] if path.parent == Path(m["mountPath"]))
+    assert mount["readOnly"] is True
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"].startswith("plateflow-ingest")
+    assert path.name == "tokens" and volume["secret"]["defaultMode"] & 0o007 == 0

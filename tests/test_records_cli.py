@@ -1,5 +1,6 @@
-"""``plateflow login|logout|users|audit|hotlist`` run through argparse, on the real database
-and Redis: every command but ``users bootstrap|roles`` acts as the logged-in user, audited."""
+"""``plateflow login|logout|passwd|totp|users|audit|hotlist`` run through argparse, on the real
+database and Redis: every command but ``users bootstrap|roles`` acts as the logged-in user,
+audited; after an administrator's reset only ``passwd`` runs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import stat
 import time
 from pathlib import Path
 
+import pyotp
 import pytest
 import redis
 from rich.console import Console
@@ -18,7 +20,7 @@ from sqlalchemy.engine import Engine
 import records
 import service
 import sinks
-from plateflow import _cli_audit, _cli_hotlist, _cli_session, _cli_users
+from plateflow import _cli_account, _cli_audit, _cli_hotlist, _cli_session, _cli_users
 from plateflow._cli_session import cli_client, os_identity, token_path
 from plateflow.cli import settings_from_args, settings_parser
 from sinks import ReadStore
@@ -26,7 +28,7 @@ from tests.test_api_support import PASSWORD, add_member
 
 #: The justification of acts that name no case of their own.
 WHY = ("--event-number", "E26-100")
-_MODULES = (_cli_session, _cli_users, _cli_audit, _cli_hotlist)
+_MODULES = (_cli_session, _cli_users, _cli_audit, _cli_hotlist, _cli_account)
 
 
 @pytest.fixture()
@@ -310,3 +312,50 @@ def test_scheduled_audit_verify_needs_no_login_and_is_recorded_under_the_os_iden
     _edit_first_audit_record(engine)
     code, out = run("audit", "verify", "--scheduled")
     assert code == 1 and "record 1: edited" in out
+
+
+# -- your own account: passwd, totp -----------------------------------------------------------
+
+NEW = "Mine-Alone-2026!"
+
+
+def test_passwd_after_a_reset(run, engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    add_member(engine, "ada", "administrator")
+    add_member(engine, "dora", "dispatcher")
+    records.set_password(engine, "dora", "Reset-By-Admin-2026", by="ada")
+    code, out = run("login", "dora", "--password-stdin", stdin="Reset-By-Admin-2026\n")
+    assert code == 0
+    with pytest.raises(service.Forbidden, match="plateflow passwd"):
+        run("users", "list", "--event-number", "E1")
+    with pytest.raises(service.Invalid, match="shorter than 12"):
+        run("passwd", "--password-stdin", stdin="Reset-By-Admin-2026\nshort\n")
+    secret_file = tmp_path / "new.txt"
+    secret_file.write_text(NEW + "\n")
+    code, out = run(
+        "passwd", "--password-stdin", "--new-password-file", str(secret_file),
+        stdin="Reset-By-Admin-2026\n",
+    )  # fmt: skip
+    assert code == 0 and "password of dora changed" in out
+    assert not records.get_user(engine, "dora").must_change_password
+    code, _ = run("login", "dora", "--password-stdin", stdin=NEW + "\n")
+    assert code == 0
+    assert all(NEW not in str(r) for r in records.read_audit(engine))
+
+
+def test_totp_enrol_then_login_with_a_code(  # type: ignore[no-untyped-def]
+    run, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLATEFLOW_TOTP_KEY", "t" * 40)
+    add_member(engine, "ivy", "investigator")
+    run("login", "ivy", "--password-stdin", stdin=PASSWORD + "\n")
+    code, out = run("totp", "enrol", "--password-stdin", stdin=PASSWORD + "\n")
+    uri = next(line for line in out.splitlines() if line.startswith("otpauth://"))
+    code, out = run("totp", "confirm", "--code-stdin", stdin=pyotp.parse_uri(uri).now() + "\n")
+    assert code == 0 and "confirmed" in out
+    with pytest.raises(service.Unauthenticated, match="wrong password"):
+        run("login", "ivy", "--password-stdin", stdin=PASSWORD + "\n")
+    code, out = run(
+        "login", "ivy", "--otp", "--password-stdin",
+        stdin=f"{PASSWORD}\n{pyotp.parse_uri(uri).at(time.time() + 30)}\n",
+    )  # fmt: skip
+    assert code == 0 and "logged in as ivy" in out

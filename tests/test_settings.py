@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from plateflow._ingest_tokens import token_digest
 from plateflow.errors import SettingsError
 from plateflow.settings import GROUPS, Settings, Source, setting_fields
 
@@ -28,8 +29,17 @@ def test_a_secret_comes_from_the_file_its_file_variable_names(tmp_path: Path) ->
     secret = tmp_path / "tokens"
     secret.write_text(f"{TOKEN_A}\n{TOKEN_B}\n")
     settings, sources = Settings.load_explained({"PLATEFLOW_INGEST_TOKENS_FILE": str(secret)})
-    assert settings.ingest_tokens == (TOKEN_A, TOKEN_B)
+    # Bare tokens (the old format): any camera, found by their hash, the file kept for reloads.
+    tokens = settings.ingest_tokens
+    assert [t.sha256 for t in tokens.tokens] == [token_digest(TOKEN_A), token_digest(TOKEN_B)]
+    assert tokens.find(TOKEN_B) is tokens.tokens[1] and tokens.find("c" * 24) is None
+    assert {t.cameras for t in tokens.tokens} == {None}
+    assert tokens.path == secret
     assert sources["ingest_tokens"] == Source("file", str(secret))
+    url_file = tmp_path / "url"
+    url_file.write_text("redis://ingest:pw@h:6379/0\n")
+    settings = Settings.load({"PLATEFLOW_REDIS_INGEST_URL_FILE": str(url_file)})
+    assert settings.redis_ingest_url == "redis://ingest:pw@h:6379/0"
 
 
 def test_a_secret_given_twice_or_in_a_missing_file_is_refused(tmp_path: Path) -> None:
@@ -38,9 +48,18 @@ def test_a_secret_given_twice_or_in_a_missing_file_is_refused(tmp_path: Path) ->
     both = {"PLATEFLOW_INGEST_TOKENS": TOKEN_B, "PLATEFLOW_INGEST_TOKENS_FILE": str(secret)}
     with pytest.raises(SettingsError, match=r"both PLATEFLOW_INGEST_TOKENS and .*_FILE; unset one"):
         Settings.load(both)
-    missing = {"PLATEFLOW_INGEST_TOKENS_FILE": str(tmp_path / "nope")}
-    with pytest.raises(SettingsError, match=r"ingest_tokens \(PLATEFLOW_INGEST_TOKENS_FILE\)"):
+    missing = {"PLATEFLOW_REDIS_INGEST_URL_FILE": str(tmp_path / "nope")}
+    with pytest.raises(
+        SettingsError, match=r"redis_ingest_url \(PLATEFLOW_REDIS_INGEST_URL_FILE\)"
+    ):
         Settings.load(missing)
+
+
+def test_a_missing_tokens_file_means_no_tokens_yet(tmp_path: Path) -> None:
+    # The API re-reads the tokens file: it may be created after the server started.
+    path = tmp_path / "tokens.jsonl"
+    settings = Settings.load({"PLATEFLOW_INGEST_TOKENS_FILE": str(path)})
+    assert not settings.ingest_tokens and settings.ingest_tokens.path == path
 
 
 def test_a_bad_secret_is_named_but_never_shown(tmp_path: Path) -> None:

@@ -234,3 +234,20 @@ def test_progress_trim(redis_client: redis.Redis) -> None:
     assert redis_client.xlen(sinks.stream_key(0)) == 3
     with pytest.raises(sinks.SinksError, match="not a Redis stream id"):
         progress.commit(0, "latest")
+
+
+def test_the_ingest_token_id_is_a_column_and_older_files_read_as_null(data_dir: Path) -> None:
+    from matchers.reads import validate_read
+
+    store = sinks.ReadStore(data_dir, retention_days=400)
+    # The flow validates each read again: the fast and the careful path keep token_id.
+    fast = validate_read(make_read(1, DAY0_MS + HOUR) | {"token_id": "cam-1", "candidates": []})
+    careful = validate_read(make_read(2, DAY0_MS + 2 * HOUR) | {"token_id": "agent-n"})
+    assert (fast["token_id"], careful["token_id"]) == ("cam-1", "agent-n")
+    [path] = store.write_reads(0, "1709251200000-0", [fast, careful])
+    assert pq.read_table(path).column("token_id").to_pylist() == ["cam-1", "agent-n"]
+    # A file written before the column existed: scans insert it as null.
+    old = pq.read_table(path).drop_columns(["token_id"]).replace_schema_metadata(None)
+    pq.write_table(old, path.with_name("part-001-1709251100000-0.parquet"))
+    got = store.scan_reads().sort(["read_id", "token_id"], nulls_last=True).collect()
+    assert got["token_id"].to_list() == ["cam-1", None, "agent-n", None]

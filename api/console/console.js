@@ -92,9 +92,9 @@
     const error = $("#login-error");
     error.textContent = "";
     unlockAudio(); // the click is the user gesture browsers want before sound
-    const res = await api("POST", "/v1/auth/login", {
-      username: form.username.value, password: form.password.value, cookie: true,
-    });
+    const body = { username: form.username.value, password: form.password.value, cookie: true };
+    if (form.otp.value.trim()) body.totp_code = form.otp.value.trim();
+    const res = await api("POST", "/v1/auth/login", body);
     if (!res.ok) {
       error.textContent = detail(res);
       return;
@@ -103,6 +103,7 @@
     state.why = whyOf(form.why.value);
     sessionStorage.setItem("plateflow-why", JSON.stringify(state.why));
     form.password.value = "";
+    form.otp.value = "";
     await start();
   }
 
