@@ -40,6 +40,14 @@ _PageSize = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
 _Cursor = Annotated[
     str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
 ]
+_Override = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="Why this search may pass the configured bounds (window, known "
+        "characters): holders of `search:override` only; recorded in the audit log.",
+    ),
+]
 
 
 def canvass_spec(query: CanvassQuery) -> SearchSpec:
@@ -66,6 +74,7 @@ class _ReadQuery:
     order: _Order = "desc"
     page_size: _PageSize = 100
     cursor: _Cursor = None
+    override_reason: _Override = None
 
 
 def _search(
@@ -86,6 +95,7 @@ def _search(
         page_size=q.page_size,
         cursor=q.cursor,
         newest_first=q.order == "desc",
+        override_reason=q.override_reason,
     )
     return SearchOut(
         query=page.query,
@@ -177,6 +187,7 @@ def canvass(
         lambda: canvass_spec(body),
         page_size=body.page_size,
         cursor=body.cursor,
+        override_reason=body.override_reason,
     )
     return CanvassOut(
         query=page.query,

@@ -122,6 +122,12 @@ class PartialQuery(BaseModel):
     cameras: list[str] | None = _CAMERAS
 
 
+_OVERRIDE = (
+    "Why this search may pass the configured bounds (window, area, known characters): "
+    "holders of `search:override` only; recorded in the audit log."
+)
+
+
 class CanvassQuery(BaseModel):
     """Canvass: plates read within a radius of a point, or inside a GeoJSON polygon."""
 
@@ -138,6 +144,7 @@ class CanvassQuery(BaseModel):
 class CanvassIn(CanvassQuery):
     page_size: int = _PAGE
     cursor: str | None = _CURSOR
+    override_reason: str | None = Field(None, max_length=500, description=_OVERRIDE)
 
 
 class CanvassPlateOut(BaseModel):

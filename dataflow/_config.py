@@ -31,6 +31,8 @@ class FlowConfig:
     cooldown_s: float
     alerts_log_maxlen: int
     stream_keep_s: int
+    alerts_log_keep_s: int
+    deadletter_keep_s: int
     geofence_file: Path | None
 
     @classmethod

@@ -90,6 +90,8 @@ def build_flow(
             flush_s=opts.flush_s,
             flush_reads=opts.flush_reads,
             stream_keep_s=config.stream_keep_s,
+            alerts_log_keep_s=config.alerts_log_keep_s,
+            deadletter_keep_s=config.deadletter_keep_s,
         ),
     )
     return flow

@@ -42,6 +42,7 @@ from sinks import (
     dead_letter,
     is_after,
     stream_key,
+    trim_dead_letters,
 )
 
 #: The ``hotlist`` label of every covert list's alerts (427.6: covert names stay covert).
@@ -62,6 +63,8 @@ class BatchSink(DynamicSink[ProcessedBatch]):
     flush_s: float = 2.0
     flush_reads: int = 200_000
     stream_keep_s: int = 86_400
+    alerts_log_keep_s: int = 7 * 86_400
+    deadletter_keep_s: int = 7 * 86_400
 
     @override
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _BatchSinkPartition:
@@ -83,7 +86,10 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
         self._client = redis.Redis.from_url(cfg.redis_url)
         self._client.ping()
         self._bus = AlertBus(
-            self._client, log_maxlen=cfg.alerts_log_maxlen, cooldown_s=cfg.cooldown_s
+            self._client,
+            log_maxlen=cfg.alerts_log_maxlen,
+            cooldown_s=cfg.cooldown_s,
+            log_keep_s=cfg.alerts_log_keep_s,
         )
         self._store = ReadStore(cfg.data_dir, cfg.retention_days)
         self._progress = StreamProgress(self._client)
@@ -177,6 +183,8 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
         horizon_ms = int(time.time() * 1000) - self._cfg.stream_keep_s * 1000
         minid = committed if is_after(f"{horizon_ms}-0", committed) else f"{horizon_ms}-0"
         self._client.xtrim(stream_key(partition), minid=minid, approximate=False)
+        # Dead letters go by age here (the ingest user may only append, capped by length).
+        trim_dead_letters(self._client, self._cfg.deadletter_keep_s)
 
     @override
     def close(self) -> None:

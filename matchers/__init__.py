@@ -18,11 +18,13 @@ from matchers._alerts import VERIFY_ADVISORY, GeofenceError, Geofences, alert_id
 from matchers._compare import Comparison, compare
 from matchers._estimate import US_FORMATS, estimate_hit_rate, simulate_plates
 from matchers._glob import (
+    MIN_KNOWN_CHARACTERS,
     Glob,
     compile_glob,
     is_pattern,
     normalise_entry_plate,
     parse_pattern,
+    require_known_characters,
     validate_pattern,
 )
 from matchers._index import HotlistIndex
@@ -45,6 +47,7 @@ __all__ = [
     "DEFAULT_OCR_CLASSES",
     "MAX_PLATE_LENGTH",
     "MAX_VARIANTS",
+    "MIN_KNOWN_CHARACTERS",
     "US_FORMATS",
     "VERIFY_ADVISORY",
     "Comparison",
@@ -78,6 +81,7 @@ __all__ = [
     "parse_pattern",
     "parse_ts",
     "plate_variants",
+    "require_known_characters",
     "simulate_plates",
     "validate_pattern",
     "validate_read",

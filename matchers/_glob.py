@@ -30,10 +30,12 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from matchers._text import ALPHABET, MAX_PLATE_LENGTH, OcrClasses, PatternError, normalise_plate
+from plateflow.settings import MIN_KNOWN_CHARACTERS
 
 __all__ = [
     "ANY",
     "LIT",
+    "MIN_KNOWN_CHARACTERS",
     "SET",
     "STAR",
     "Glob",
@@ -43,6 +45,7 @@ __all__ = [
     "is_pattern",
     "normalise_entry_plate",
     "parse_pattern",
+    "require_known_characters",
     "validate_pattern",
 ]
 
@@ -194,6 +197,20 @@ def validate_pattern(pattern: str) -> str:
     """Return ``pattern`` unchanged if it is a valid wildcard pattern, else raise PatternError."""
     parse_pattern(pattern)
     return pattern
+
+
+def require_known_characters(pattern: str, minimum: int = MIN_KNOWN_CHARACTERS) -> int:
+    """The one rule of partial plates (hotlist patterns and partial searches, 427.3(d)): the
+    positions ``pattern`` pins down (its literals and ``[...]`` sets); raises
+    :class:`PatternError` for an invalid pattern or one that pins fewer than ``minimum``."""
+    known = sum(1 for token in parse_pattern(pattern) if token.kind in (LIT, SET))
+    if known < minimum:
+        message = (
+            f"pattern {pattern!r} fixes {known} known character(s) (letters, digits or [...] "
+            f"sets); a partial plate names at least {minimum}, else it matches almost every plate"
+        )
+        raise PatternError(message)
+    return known
 
 
 def glob_cost(

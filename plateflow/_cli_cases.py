@@ -180,11 +180,12 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     out.print(table)
     recorded = 0 if args.dry_run else record_purges(engine, store, settings)
     purged = [r for r in found if r.action in ("purged", "would_purge")]
-    held = [r for r in found if r.action == "held"]
+    held = [r for r in found if r.holds]
     verb = "would purge" if args.dry_run else "purged"
     out.print(
-        f"{verb} {len(purged)} partition(s), {sum(r.rows for r in purged):,} rows; kept "
-        f"{len(held)} expired partition(s) under legal hold; {recorded} purge(s) recorded"
+        f"{verb} {len(purged)} partition(s), {sum(r.rows for r in purged):,} rows; "
+        f"{len(held)} of them under legal hold (the held rows stay in the holds' copies); "
+        f"{recorded} purge(s) recorded"
     )
     return 0
 

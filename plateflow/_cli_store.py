@@ -66,6 +66,14 @@ def add_query_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", dest="cameras", action="append", default=None, help="repeatable")
 
 
+def add_override(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--override-reason",
+        default=None,
+        help="why this search may pass the configured bounds (search:override; audited)",
+    )
+
+
 def add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="write a .csv or .parquet file")
     p.add_argument("--page-size", type=int, default=1000, help="rows per page (default 1000)")
@@ -101,6 +109,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     add_window(p, required=True)
     p.add_argument("--camera", dest="cameras", action="append", default=None, help="repeatable")
     add_output(p)
+    add_override(p)
     add_why(p)
     p.set_defaults(handler=cmd_search, state=None)
 
@@ -130,6 +139,7 @@ def _common(p: argparse.ArgumentParser, *, window_required: bool) -> None:
     add_window(p, required=window_required)
     add_query_flags(p)
     add_output(p)
+    add_override(p)
     add_why(p)
 
 
@@ -229,6 +239,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         page_size=args.page_size,
         newest_first=not getattr(args, "oldest_first", False),
         output=_output(args),
+        override_reason=args.override_reason,
     )
     deliver(args, result.frames, result.total, result.schema)
     return 0

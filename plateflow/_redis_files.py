@@ -96,6 +96,7 @@ class RedisFiles:
         self.leases.mkdir(exist_ok=True)
         with contextlib.suppress(OSError):
             self.directory.chmod(0o700)
+            self.leases.chmod(0o700)
 
 
 @contextlib.contextmanager

@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fsync", choices=("everysec", "always"), default="everysec")
     parser.add_argument("--binary", required=True)
     args = parser.parse_args(argv)
+    # Everything the server and this supervisor create (AOF, RDB, logs) is 0600: the AOF holds
+    # every read still in the streams.
+    os.umask(0o077)
     files = RedisFiles(args.dir)
     logging.basicConfig(
         filename=files.keeper_log, level=logging.INFO,

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from plateflow.errors import PlateflowError
+from sinks import csv_safe
 
 __all__ = ["ResultWriter", "csv_ready", "print_page"]
 
@@ -30,7 +31,8 @@ class OutputError(PlateflowError):
 
 
 def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
-    """Times as RFC 3339 UTC text, nested values as JSON text: every column a CSV can hold."""
+    """Times as RFC 3339 UTC text, nested values as JSON text: every column a CSV can hold;
+    text that starts like a spreadsheet formula is escaped (:func:`sinks.csv_safe`)."""
     columns: list[pl.Expr | pl.Series] = []
     for name, dtype in frame.schema.items():
         if isinstance(dtype, pl.Datetime):
@@ -41,7 +43,7 @@ def csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
                 for value in frame[name].to_list()
             ]
             columns.append(pl.Series(name, texts, dtype=pl.String).alias(name))
-    return frame.with_columns(columns) if columns else frame
+    return csv_safe(frame.with_columns(columns) if columns else frame)
 
 
 class ResultWriter:

@@ -92,7 +92,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "search plate": (*_STORE, "ocr_classes"),
     "search partial": (*_STORE, "ocr_classes"),
     "search canvass": _STORE,
-    "search past": (*_STORE, "ocr_classes", "redis", "alerts_log_maxlen"),
+    "search past": (*_STORE, "ocr_classes", "redis", "alerts_log_maxlen", "alerts_log_keep_s"),
     "retention purge": ("database", "storage"),
     "retention compact": ("redis", "storage"),
     "retention status": ("storage",),

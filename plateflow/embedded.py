@@ -197,6 +197,7 @@ class EmbeddedRedis:
 
     def _launch(self) -> dict[str, Any]:
         from sinks import acl_file
+        from sinks._files import open_private
 
         services = {
             role: (EMBEDDED_USERS[role], self._passwords[role]) for role in get_args(Service)
@@ -207,7 +208,7 @@ class EmbeddedRedis:
             sys.executable, "-m", "plateflow._redis_keeper", "--dir", str(self.directory.resolve()),
             "--fsync", self.fsync, "--binary", self.binary or _server_binary(),
         ]  # fmt: skip
-        with self.files.keeper_log.open("ab") as err:
+        with open_private(self.files.keeper_log, "ab") as err:
             # A session of its own: a Ctrl-C in this terminal reaches this process, not the
             # server that other processes may still be using.
             self._keeper = subprocess.Popen(

@@ -41,6 +41,8 @@ POLICY_MIN_RETENTION_DAYS = 365
 #: The default OCR look-alike groups (ARCHITECTURE "Matching semantics"); defined here, the
 #: lowest module that needs them, and imported by matchers.
 DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
+#: A partial plate pins down at least this many positions (``matchers`` applies the rule).
+MIN_KNOWN_CHARACTERS = 2
 
 #: Environment variables with the prefix that are not settings but are read elsewhere
 #: (``PLATEFLOW_INGEST_TOKEN``: the one token ``plateflow bench target`` sends).
@@ -263,6 +265,11 @@ def _setting(
     return field(default=default, metadata=metadata)
 
 
+def _search_window(search: str, days: float) -> Any:
+    help = f"longest window of a {search}, in days (a supervisor may override)"
+    return _setting(days, _float_range(0.01, 36_500), help, group="inquiry")
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a setting's value came from: ``kind`` is ``default``, ``env``, ``file`` (a secret
@@ -387,6 +394,18 @@ class Settings:
         100_000,
         _int_range(100, 100_000_000),
         "approximate length cap of the alert replay stream",
+        group="streams",
+    )
+    alerts_log_keep_s: int = _setting(
+        7 * 86_400,
+        _int_range(0, 3650 * 86_400),
+        "seconds alerts stay in the replay streams (0: by length only)",
+        group="streams",
+    )
+    deadletter_keep_s: int = _setting(
+        7 * 86_400,
+        _int_range(0, 3650 * 86_400),
+        "seconds rejected payloads stay in the dead-letter stream (0: by length only)",
         group="streams",
     )
     ingest_tokens: IngestTokens = _setting(
@@ -538,6 +557,27 @@ class Settings:
         _int_range(0, 86_400),
         "seconds in which the maker of a disposition step may undo it",
         group="dispositions",
+    )
+    release_separate_export: bool = _setting(
+        True,
+        _bool,
+        "the approver of a release request cannot also export it (separation of duties, 427.7)",
+        group="inquiry",
+    )
+    search_max_days_plate: float = _search_window("plate history search", 366.0)
+    search_max_days_partial: float = _search_window("partial-plate search", 92.0)
+    search_max_days_canvass: float = _search_window("canvass", 3.0)
+    search_max_area_km2: float = _setting(
+        25.0,
+        _float_range(0.0001, 10_000_000),
+        "largest canvass area (circle or polygon), in square km (a supervisor may override)",
+        group="inquiry",
+    )
+    search_min_known_characters: int = _setting(
+        MIN_KNOWN_CHARACTERS,
+        _int_range(1, 10),
+        "fewest known characters of a partial-plate search (a supervisor may override)",
+        group="inquiry",
     )
     policy_alert_ceiling: float = _setting(
         0.01,

@@ -149,6 +149,7 @@ from records._public_counts import (
 from records._releases import (
     PurgeRecord,
     ReleaseRequest,
+    check_fulfiller,
     create_release_request,
     decide_release,
     fulfil_release,
@@ -262,6 +263,7 @@ __all__ = [
     "bootstrap_admin",
     "canonical_json",
     "change_password",
+    "check_fulfiller",
     "check_inquiry",
     "confirm_totp",
     "confirmed_shares",

@@ -165,8 +165,9 @@ def normalise_entry_text(text: str) -> tuple[str, bool]:
     """``(plate or pattern, is_pattern)`` for a hotlist cell; raises ValueError with the reason.
 
     Plates follow the canonical form (upper-case, only A-Z and 0-9, 2-10 characters). A pattern
-    (``?``, ``*``, ``[...]``) keeps its wildcards, is validated by :func:`matchers.parse_pattern`
-    and must have at least two literal characters.
+    (``?``, ``*``, ``[...]``) keeps its wildcards and must pin down
+    :data:`matchers.MIN_KNOWN_CHARACTERS` positions (:func:`matchers.require_known_characters`,
+    the rule partial searches follow too).
     """
     raw = text.strip()
     if not raw:
@@ -175,15 +176,9 @@ def normalise_entry_text(text: str) -> tuple[str, bool]:
     if matchers.is_pattern(upper):
         pattern = re.sub(r"\s", "", upper)
         try:
-            matchers.parse_pattern(pattern)
+            matchers.require_known_characters(pattern)
         except matchers.MatchersError as exc:
             raise ValueError(str(exc)) from exc
-        literals = sum(ch.isalnum() for ch in re.sub(r"\[[^\]]*\]", "#", pattern))
-        if literals < MIN_PLATE:
-            raise ValueError(
-                f"pattern {raw!r} has fewer than {MIN_PLATE} literal characters "
-                "and would match almost every plate"
-            )
         return pattern, True
     plate = matchers.normalise_plate(raw)
     if len(plate) < MIN_PLATE:

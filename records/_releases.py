@@ -283,6 +283,17 @@ def decide_release(
         return _get(conn, request_id)
 
 
+def check_fulfiller(request: ReleaseRequest, by: str, *, separate: bool = True) -> None:
+    """Separation of duties at fulfilment (427.7, configurable): with ``separate``, the person
+    who approved a request cannot also export it. Raises :class:`ConflictError` naming them."""
+    if separate and request.approved is True and request.decided_by == by:
+        raise ConflictError(
+            f"release request {request.id} was approved by {by!r}, who cannot also export it "
+            "(separation of duties, 427.7; PLATEFLOW_RELEASE_SEPARATE_EXPORT); ask another "
+            "holder of releases:decide and evidence:export"
+        )
+
+
 def fulfil_release(
     engine: Engine,
     request_id: int,
@@ -291,8 +302,10 @@ def fulfil_release(
     by: str,
     note: str = "",
     client: str | None = None,
+    separate: bool = True,
 ) -> ReleaseRequest:
-    """Link the export that fulfils an approved request. Refused unless approved, and once."""
+    """Link the export that fulfils an approved request. Refused unless approved, and once,
+    and (``separate``, :func:`check_fulfiller`) when ``by`` approved it."""
     if not export_id.strip():
         raise ReleaseError("fulfilling a release needs the export id")
     at = now_ms()
@@ -307,6 +320,7 @@ def fulfil_release(
                 f"release request {request_id} is {request.status}; only an "
                 "approved request is fulfilled"
             )
+        check_fulfiller(request, by, separate=separate)
         conn.execute(
             sa.insert(release_fulfilments).values(
                 request_id=request_id,

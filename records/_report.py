@@ -164,6 +164,13 @@ def _untrained(engine: Engine, users: list[User], on: date) -> list[UntrainedUse
     return out
 
 
+def _completes_intent(record: AuditRecord) -> bool:
+    """The outcome of a search whose intent was recorded first (``terms.intent`` links to it):
+    the inquiry is counted once, by its intent; the outcome adds the results (a ``failed``
+    outcome turns its intent's count into a failure)."""
+    return "intent" in record.terms
+
+
 def audit_report(
     engine: Engine,
     quarter: str | None = "2026Q4",
@@ -192,9 +199,18 @@ def audit_report(
     names: dict[str, tuple[str, str]] = {}
     purposes: dict[str, Counter[str]] = defaultdict(Counter)
     weeks: dict[str, Counter[str]] = defaultdict(Counter)
+    intents = {r.seq: r for r in inquiries if r.terms.get("stage") == "intent"}
     for r in inquiries:
-        per_user[r.username][r.outcome] += 1
         per_user[r.username]["results"] += r.result_count or 0
+        if _completes_intent(r):
+            intent = intents.get(r.terms["intent"])
+            if r.outcome != "allowed" and intent is not None:  # failed after its intent
+                per_user[r.username]["allowed"] -= 1
+                per_user[r.username]["failed"] += 1
+                weeks[_week(intent.ts_ms)]["allowed"] -= 1
+                weeks[_week(intent.ts_ms)]["failed"] += 1
+            continue
+        per_user[r.username][r.outcome] += 1
         names[r.username] = (r.user_name, r.agency)
         purposes[_purpose(r)][r.username] += 1
         weeks[_week(r.ts_ms)][r.outcome] += 1
@@ -221,7 +237,9 @@ def audit_report(
         generated_at_ms=generated,
         inquiries_by_user=tuple(by_user),
         inquiries_by_purpose=tuple(by_purpose),
-        inquiries_by_action=tuple(Counter(r.action for r in inquiries).most_common()),
+        inquiries_by_action=tuple(
+            Counter(r.action for r in inquiries if not _completes_intent(r)).most_common()
+        ),
         inquiries_by_week=tuple((w, c["allowed"], c["denied"]) for w, c in sorted(weeks.items())),
         denied=tuple(denied),
         denied_by_reason=tuple(Counter(_reason_class(r) for r in denied).most_common()),

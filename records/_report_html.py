@@ -12,7 +12,9 @@ import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from html import escape
+from typing import Any
 
+from plateflow.csvcells import safe_row
 from records._audit import iso_utc
 from records._hits import HitSummary
 from records._report import Report
@@ -423,10 +425,21 @@ def render_html(report: Report) -> str:
     )
 
 
+class _SafeWriter:
+    """A csv writer whose text cells cannot run as spreadsheet formulas (usernames, reasons
+    and hotlist names come from people: :func:`plateflow.csvcells.safe_row`)."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow(safe_row(row))
+
+
 def render_csv(report: Report) -> str:
     """The report as one long CSV: ``section,key,value,detail`` rows."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = _SafeWriter(csv.writer(out, lineterminator="\n"))
     w.writerow(("section", "key", "value", "detail"))
     r = report
     w.writerow(("period", r.label, f"{iso_utc(r.start_ms)}/{iso_utc(r.end_ms)}", "end exclusive"))

@@ -26,6 +26,7 @@ class Permission:
     ALERTS_DISPOSITION: Final = "alerts:disposition"
     READS_SEARCH: Final = "reads:search"
     READS_CANVASS: Final = "reads:canvass"
+    SEARCH_OVERRIDE: Final = "search:override"
     HOTLISTS_VIEW: Final = "hotlists:view"
     HOTLISTS_VIEW_COVERT: Final = "hotlists:view_covert"
     HOTLISTS_PARTIAL: Final = "hotlists:partial"
@@ -50,6 +51,8 @@ PERMISSIONS: Mapping[str, str] = {
     _P.ALERTS_DISPOSITION: "claim, verify, confirm, reject or dismiss a hit (427.3(g))",
     _P.READS_SEARCH: "search stored reads by plate or pattern (with a case or event number)",
     _P.READS_CANVASS: "canvass stored reads by place and time around a scene (427.3(d))",
+    _P.SEARCH_OVERRIDE: "search past the configured bounds (window, area, known characters), "
+    "with a reason on record",
     _P.HOTLISTS_VIEW: "view hotlists and their entries",
     _P.HOTLISTS_VIEW_COVERT: "see covert hotlists and their alerts",
     _P.HOTLISTS_PARTIAL: "enter partial-plate entries for a major crime (case number, expiry)",
@@ -97,6 +100,7 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
         {
             _P.ALERTS_VIEW,
             _P.READS_SEARCH,
+            _P.SEARCH_OVERRIDE,
             _P.HOTLISTS_VIEW,
             _P.EVIDENCE_EXPORT,
             _P.RETENTION_HOLD,

@@ -18,14 +18,16 @@ __all__ = ["ServiceConfig"]
 @dataclass(frozen=True)
 class ServiceConfig:
     """What the acts need to know: where the reads are, how long they are kept, the rules of
-    justification and login, how alerts are matched, published and advised, the deadlines and
-    undo window of dispositions, and the smallest count the public transparency page shows."""
+    justification and login, how alerts are matched, published and advised, how far a search
+    may reach before it needs a supervisor's override, the deadlines and undo window of
+    dispositions, and the smallest count the public transparency page shows."""
 
     data_dir: Path
     retention_days: int = 365
     min_description_length: int = 20
     ocr_classes: tuple[str, ...] = tuple(matchers.DEFAULT_OCR_CLASSES)
     alerts_log_maxlen: int = 100_000
+    alerts_log_keep_s: int = 7 * 86_400
     policy_alert_ceiling: float = 0.01
     geofence_file: Path | None = None
     session_ttl_s: int = 8 * 3600
@@ -41,6 +43,12 @@ class ServiceConfig:
     verify_urgent_s: int = 600
     verify_routine_s: int = 3600
     disposition_undo_s: int = 300
+    release_separate_export: bool = True
+    search_max_days_plate: float = 366.0
+    search_max_days_partial: float = 92.0
+    search_max_days_canvass: float = 3.0
+    search_max_area_km2: float = 25.0
+    search_min_known_characters: int = matchers.MIN_KNOWN_CHARACTERS
 
     @classmethod
     def pick(cls, source: object) -> ServiceConfig:

@@ -8,6 +8,11 @@ and a justification are required too). The door runs an act in one of three ways
 
 * :meth:`Door.read` inside :func:`records.audited`: the checks run, and the ``allowed`` record
   with the result count is committed in the same transaction before any result is returned;
+* :meth:`Door.scan` for a slow read of the Parquet store (a search): the checks run and the
+  intent (``terms.stage`` ``intent``) is committed first, the scan then runs outside any
+  database transaction (on SQLite a write transaction holds the one writer lock, and logins
+  would queue behind a year-long search), and its outcome is a second record linking to the
+  intent (``terms.intent`` = the intent's ``seq``) with the result count, or ``failed``;
 * :meth:`Door.write` for a records change that audits itself: the checks run first, then the
   change, then the justified attempt is recorded with its real outcome;
 * :meth:`Door.deny` for a refusal the act decides itself (a covert list, a bad value): audited
@@ -41,7 +46,7 @@ from sinks import ReadStore
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ANONYMOUS", "Act", "Actor", "Door", "Justification"]
+__all__ = ["ANONYMOUS", "Act", "Actor", "Door", "Justification", "Outcome"]
 
 T = TypeVar("T")
 
@@ -82,6 +87,15 @@ class Act:
 
     def permission_for(self, user: records.User) -> str:
         return next((p for p in self.permissions if user.can(p)), self.permissions[0])
+
+
+@dataclass
+class Outcome:
+    """What a :meth:`Door.scan` records when its work is done: the terms (set ``total`` and
+    the like here) and the result count."""
+
+    terms: dict[str, Any]
+    result_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +253,31 @@ class Door:
         with self.audited(actor, act, terms) as access:
             return fn(access)
 
+    def scan(
+        self,
+        actor: Actor,
+        act: Act,
+        fn: Callable[[Outcome], T],
+        terms: Mapping[str, Any] | None = None,
+    ) -> T:
+        """Record the intent of ``act`` (checked and committed), run ``fn`` outside any
+        database transaction, then record its outcome linked to the intent: ``allowed`` with
+        ``outcome.result_count`` and ``outcome.terms``, or ``failed`` with the error. Nothing
+        is returned before the outcome record is committed."""
+        asked = {**(terms or {}), "stage": "intent"}
+        with self.audited(actor, act, asked) as access:
+            pass  # the intent: committed here, before the store is read
+        assert access.record is not None
+        outcome = Outcome({**(terms or {}), "stage": "result", "intent": access.record.seq})
+        try:
+            result = fn(outcome)
+        except BaseException as exc:
+            self._outcome(actor, act, exc, {**actor.origin, **outcome.terms})
+            raise
+        terms_done = {**actor.origin, **outcome.terms}
+        self._outcome(actor, act, None, terms_done, result_count=outcome.result_count)
+        return result
+
     def read_all(
         self,
         actor: Actor,
@@ -269,28 +308,32 @@ class Door:
         try:
             result = fn()
         except (records.RecordsError, ServiceError) as exc:
-            self.record_attempt(
-                actor.username,
-                act.action,
-                act.kind,
-                "failed",
-                f"{exc.__class__.__name__}: {exc}",
-                all_terms,
-                actor.client,
-                actor.why,
-            )
+            self._outcome(actor, act, exc, all_terms)
             raise
+        self._outcome(actor, act, None, all_terms)
+        return result
+
+    def _outcome(
+        self,
+        actor: Actor,
+        act: Act,
+        error: BaseException | None,
+        terms: Mapping[str, Any],
+        *,
+        result_count: int | None = None,
+    ) -> None:
+        """Record how an act that ran came out: ``failed`` with ``error``, else ``allowed``."""
         self.record_attempt(
             actor.username,
             act.action,
             act.kind,
-            "allowed",
-            None,
-            all_terms,
+            "failed" if error is not None else "allowed",
+            f"{error.__class__.__name__}: {error}" if error is not None else None,
+            terms,
             actor.client,
             actor.why,
+            result_count=result_count,
         )
-        return result
 
     def deny(self, actor: Actor, act: Act, error: ServiceError) -> ServiceError:
         """Audit a refusal the act decided (a covert list, a weaker role, a bad value) and
@@ -325,10 +368,13 @@ class Door:
         terms: Mapping[str, Any],
         client: str | None,
         why: Justification | None = None,
+        *,
+        result_count: int | None = None,
     ) -> None:
-        """Append one audit record in its own transaction (refusals, outcomes of changes,
-        requests refused for their shape). An anonymous refusal is aggregated per client
-        (:func:`records.note_anonymous`), so a flood cannot grow the audit log without bound."""
+        """Append one audit record in its own transaction (refusals, outcomes of changes and
+        of scans, requests refused for their shape). An anonymous refusal is aggregated per
+        client (:func:`records.note_anonymous`), so a flood cannot grow the audit log without
+        bound."""
         if username == ANONYMOUS and outcome != "allowed":
             records.note_anonymous(
                 self.engine,
@@ -357,4 +403,5 @@ class Door:
                 case_number=why.case_number if why else None,
                 event_number=why.event_number if why else None,
                 description=why.description if why else None,
+                result_count=result_count,
             )

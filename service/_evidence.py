@@ -8,11 +8,14 @@ it in the audit log, the custody chain and, for a release, in :func:`records.ful
 
 Covert-list alerts (427.6): the store's export copies every alert of the held reads. An export
 by a role without ``hotlists:view_covert`` whose alerts include covert ones is refused, not
-trimmed, because trimming would change what the legal hold preserved.
+trimmed, because trimming would change what the legal hold preserved; so are fetching a file
+of such an export and verifying it. Fetches and verifications record the exporter (from the
+manifest) in their audit terms. Only plain file names the manifest lists are ever served.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -30,7 +33,13 @@ import records
 from service._acts import Acts
 from service._door import Act, Actor, Door
 from service._errors import Conflict, Forbidden, Invalid, NotFound, from_sinks
-from sinks import SinksError, record_custody, verify_evidence
+from sinks import (
+    SinksError,
+    is_export_file_name,
+    private_dir,
+    record_custody,
+    verify_evidence,
+)
 
 __all__ = [
     "EVIDENCE_DIR",
@@ -120,7 +129,10 @@ def run_export(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise Conflict(f"{out} is not an empty directory; export to a new one", "out")
     staging = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.staging")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir is None:
+        private_dir(out.parent)  # {data_dir}/evidence: 0700 like the rest of the data
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)  # portable media: the operator's modes
     held = door.store.hold(case_number)
     if held is None or not held.active:
         msg = f"case {case_number} has no active legal hold; place a hold before exporting"
@@ -186,6 +198,35 @@ def export_evidence(
     return door.read(actor, act, run, terms)
 
 
+def _seen_by(door: Door, actor: Actor, act: Act, directory: Path) -> dict[str, Any]:
+    """Who exported ``directory`` (for the audit terms); a refusal, audited, when its alerts
+    include covert ones the actor may not see (427.6): fetching or verifying an export shows
+    what it holds as surely as exporting it."""
+    exporter = None
+    manifest = directory / "manifest.json"
+    if manifest.is_file():
+        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+            exporter = orjson.loads(manifest.read_bytes()).get("exported_by")
+    if actor.covert.allowed:
+        return {"exporter": exporter}
+    try:
+        covert = _covert_alerts(directory / "alerts.parquet")
+    except (OSError, ValueError, KeyError) as exc:  # pyarrow's errors are ValueError/OSError
+        msg = (
+            f"export {directory.name}: its alerts cannot be read ({exc.__class__.__name__}), so "
+            "whether it holds covert-list alerts is unknown; a role with "
+            "'hotlists:view_covert' may verify it (427.6)"
+        )
+        raise door.deny(actor, act, Forbidden(msg)) from exc
+    if covert:
+        msg = (
+            f"export {directory.name} holds {covert} covert-list alert(s); only a role with "
+            "'hotlists:view_covert' may fetch or verify it (427.6)"
+        )
+        raise door.deny(actor, act, Forbidden(msg))
+    return {"exporter": exporter}
+
+
 def _existing(door: Door, actor: Actor, act: Act, export_id: str) -> Path:
     directory = door.checked(actor, act, lambda: export_dir(door.config.data_dir, export_id))
     if not directory.is_dir():
@@ -203,6 +244,7 @@ def verify_export(
         assert export_id is not None, "give an export id or a directory"
         directory = _existing(door, actor, act, export_id)
     where = {"export_id": export_id} if export_id else {"directory": str(directory)}
+    where |= _seen_by(door, actor, act, Path(directory))
 
     def run(access: records.AuditedAccess) -> EvidenceCheck:
         try:
@@ -223,6 +265,9 @@ def evidence_file(door: Door, actor: Actor, export_id: str, name: str) -> Path:
     ``downloaded`` (by the actor, from their client) before it is handed out."""
     act = Acts.EVIDENCE_DOWNLOAD
     directory = door.checked(actor, act, lambda: export_dir(door.config.data_dir, export_id))
+    if not is_export_file_name(name):
+        error = NotFound(f"{name!r} is not a file name of an export", "name")
+        raise door.deny(actor, act, error)
     manifest = directory / "manifest.json"
     listed: set[str] = set()
     if manifest.exists():
@@ -230,6 +275,7 @@ def evidence_file(door: Door, actor: Actor, export_id: str, name: str) -> Path:
     if name not in listed and not (manifest.exists() and name in FIXED_FILES):
         error = NotFound(f"export {export_id!r} has no file {name!r}", "name")
         raise door.deny(actor, act, error)
+    seen = _seen_by(door, actor, act, directory)
 
     def run(access: records.AuditedAccess) -> Path:
         note = f"{name} by {actor.client or 'unknown'}"
@@ -237,7 +283,7 @@ def evidence_file(door: Door, actor: Actor, export_id: str, name: str) -> Path:
         access.result_count = 1
         return directory / name
 
-    return door.read(actor, act, run, {"export_id": export_id, "file": name})
+    return door.read(actor, act, run, {"export_id": export_id, "file": name, **seen})
 
 
 def add_custody(

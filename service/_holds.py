@@ -14,7 +14,8 @@ from typing import Any
 
 import records
 from service._acts import Acts
-from service._door import Actor, Door
+from service._bounds import check_bounds
+from service._door import Actor, Door, Outcome
 from service._errors import Conflict, Invalid, NotFound, from_sinks
 from service._query import SearchSpec
 from sinks import LegalHold, SinksError
@@ -56,6 +57,12 @@ def place_hold(
     act = Acts.HOLD_PLACE
     case = door.checked(actor, act, lambda: hold_case(actor, case_number))
     spec = door.checked(actor, act, build)
+    if spec is not None:
+        # A hold by query follows the one known-character rule of partial plates (its window
+        # and area are the case's: a hold is evidence, not a sweep of the store).
+        door.checked(
+            actor, act, lambda: check_bounds(spec, door.config, actor, None, fields=("pattern",))
+        )
     if not reason.strip():
         error = Invalid("a legal hold needs a reason (e.g. homicide investigation)", "reason")
         raise door.deny(actor, act, error)
@@ -67,7 +74,7 @@ def place_hold(
     terms["query"] = spec.terms() if spec else {"read_ids": len(ids)}
     store = door.store
 
-    def run(access: records.AuditedAccess) -> LegalHold:
+    def run(access: Outcome) -> LegalHold:
         _check_not_released(door, case)
         if spec is not None:
             pages = spec.pages(store, page_size=10_000, ocr_classes=door.config.ocr_classes)
@@ -87,7 +94,7 @@ def place_hold(
         access.terms["held_total"] = hold.reads
         return hold
 
-    return door.read(actor, act, run, terms)
+    return door.scan(actor, act, run, terms)
 
 
 def release_hold(door: Door, actor: Actor, case_number: str, *, reason: str) -> LegalHold:

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 import matchers
 import records
 from service._acts import Acts
-from service._door import Actor, Door
+from service._door import Actor, Door, Outcome
 from service._errors import Forbidden, Invalid, NotFound
 from service._pages import cursor_window, page_of_reads, rows_json, with_alerts
 from service._query import READ_RESULT_SCHEMA
@@ -284,7 +284,12 @@ def _publish(door: Door, past: PastSearch, store: ReadStore) -> int:
         raise AssertionError("publishing historical alerts needs the door's Redis client")
     advisories = advisories_for(door.config.geofence_file)
     now_ms = int(time.time() * 1000)
-    bus = AlertBus(door.redis, log_maxlen=door.config.alerts_log_maxlen, cooldown_s=0)
+    bus = AlertBus(
+        door.redis,
+        log_maxlen=door.config.alerts_log_maxlen,
+        cooldown_s=0,
+        log_keep_s=door.config.alerts_log_keep_s,
+    )
     published = 0
     for frame in past.pages(store, past.start, past.end):
         alerts = past.alerts(past.transform(frame), advisories, now_ms)
@@ -308,7 +313,7 @@ def past_page(
     past = _prepare(door, actor, replace(asked, publish=publish), window[1] if window else None)
     store, covert = door.store, actor.covert
 
-    def run(access: records.AuditedAccess) -> SearchPage:
+    def run(access: Outcome) -> SearchPage:
         published = 0
         if publish:
             published = _publish(door, past, store)
@@ -329,7 +334,7 @@ def past_page(
         return SearchPage(past.terms(), rows, page.total, page.next_cursor, published)
 
     terms = {**past.terms(), "alert": publish, "cursor": bool(cursor)}
-    return door.read(actor, Acts.PAST_READS, run, terms)
+    return door.scan(actor, Acts.PAST_READS, run, terms)
 
 
 def past_stream(
@@ -352,7 +357,7 @@ def past_stream(
             if found.height:
                 yield found
 
-    def run(access: records.AuditedAccess) -> tuple[int, int]:
+    def run(access: Outcome) -> tuple[int, int]:
         published = _publish(door, past, store) if publish else 0
         if publish:
             access.terms["alerts_published"] = published
@@ -361,6 +366,6 @@ def past_stream(
         return total, published
 
     terms = {**past.terms(), "alert": publish, "output": output}
-    total, published = door.read(actor, Acts.PAST_READS, run, terms)
+    total, published = door.scan(actor, Acts.PAST_READS, run, terms)
     pages = with_alerts(store, frames(), covert=actor.covert)
     return ResultStream(past.terms(), total, PAST_SCHEMA, pages, published)

@@ -32,8 +32,9 @@ __all__ = [
 MATCH_MODES = ("exact", "ocr", "one_difference")
 #: A canvass is about a scene; a wider circle is a dragnet, not a canvass.
 MAX_CANVASS_RADIUS_M = 50_000.0
-#: A partial plate pins down at least this many positions (letters, digits or ``[...]`` sets).
-MIN_KNOWN_CHARACTERS = 2
+#: A partial plate pins down at least this many positions by default (the one rule,
+#: :func:`matchers.require_known_characters`; the setting ``search_min_known_characters``).
+MIN_KNOWN_CHARACTERS = matchers.MIN_KNOWN_CHARACTERS
 READ_RESULT_SCHEMA: dict[str, pl.DataType] = {**READS_SCHEMA, **MATCH_COLUMNS}
 
 
@@ -126,16 +127,12 @@ class SearchSpec:
         cameras: Sequence[str] | None = None,
     ) -> SearchSpec:
         try:
+            # The known characters are a bound of the search (service._bounds), by the rule
+            # hotlist patterns follow; the store refuses a pattern with none.
             text = matchers.normalise_entry_plate(pattern)
-            known = matchers.compile_glob(text).known_characters
+            matchers.require_known_characters(text, 1)
         except matchers.MatchersError as exc:
             raise Invalid(f"pattern {pattern!r}: {exc}", "pattern") from exc
-        if known < MIN_KNOWN_CHARACTERS:
-            msg = (
-                f"pattern {pattern!r} fixes fewer than {MIN_KNOWN_CHARACTERS} characters; a "
-                "partial plate names at least that many (427.3(d)), else it is a dragnet"
-            )
-            raise Invalid(msg, "pattern")
         if not 0 <= ocr_equivalents <= 3:
             msg = f"ocr_equivalents is {ocr_equivalents}; allowed range is 0-3"
             raise Invalid(msg, "ocr_equivalents")

@@ -200,7 +200,8 @@ def fulfil_release(
 ) -> Fulfilment:
     """Fulfil an approved request with an evidence export of its case (the release goes into
     the manifest and the custody chain), then link the export to the request. The actor
-    needs ``releases:decide`` and ``evidence:export``. ``case_number``, when given (the
+    needs ``releases:decide`` and ``evidence:export`` and (setting ``release_separate_export``,
+    default on) must not be the request's approver. ``case_number``, when given (the
     caller's, or else the justification's), must be the request's case."""
     act = Acts.RELEASE_EXPORT
     needed = records.Permission.EVIDENCE_EXPORT
@@ -209,8 +210,14 @@ def fulfil_release(
         raise door.deny(actor, act, error)
     given = case_number or actor.why.case_number
 
+    separate = door.config.release_separate_export
+
     def run(access: records.AuditedAccess) -> Export:
         request = records.get_release(door.engine, request_id)
+        try:
+            records.check_fulfiller(request, actor.username, separate=separate)
+        except records.ConflictError as exc:  # before anything is exported
+            raise Conflict(str(exc), "request") from exc
         case = release_case(request, given)
         access.terms["case"] = case
         return run_export(
@@ -232,5 +239,6 @@ def fulfil_release(
         by=actor.username,
         note=note,
         client=actor.client,
+        separate=separate,
     )
     return Fulfilment(fulfilled, export)

@@ -43,7 +43,14 @@ from sinks._errors import (
     SinksNotFoundError,
     SinksValueError,
 )
-from sinks._evidence import EVIDENCE_FORMAT, record_custody, verify_evidence
+from sinks._evidence import (
+    EVIDENCE_FORMAT,
+    csv_safe,
+    is_export_file_name,
+    record_custody,
+    verify_evidence,
+)
+from sinks._files import private_dir
 from sinks._holds import HOLDS_DIR, LegalHold
 from sinks._jobs import JOBS_DIR, JobRun, job_metrics, job_runs, record_job_run
 from sinks._layout import (
@@ -78,6 +85,7 @@ from sinks._streams import (
     dead_letter,
     dead_letter_fields,
     read_entries,
+    trim_dead_letters,
 )
 
 __all__ = [
@@ -128,20 +136,24 @@ __all__ = [
     "append_reads",
     "apply_acl",
     "cooldown_key",
+    "csv_safe",
     "dead_letter",
     "dead_letter_fields",
     "is_after",
+    "is_export_file_name",
     "job_metrics",
     "job_runs",
     "parse_stream_id",
     "partition_for",
     "plate_index_for",
+    "private_dir",
     "read_entries",
     "reads_path",
     "record_custody",
     "record_job_run",
     "retain_until",
     "stream_key",
+    "trim_dead_letters",
     "utc_day",
     "verify_evidence",
 ]

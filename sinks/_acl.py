@@ -125,6 +125,7 @@ ACL_ROLES: Mapping[str, AclRole] = {
             "xlen",
             "xinfo|stream",
             "xadd",
+            "xtrim",  # the alert script trims the logs by age (historical alerts)
             "publish",
             "hget",
             "hgetall",

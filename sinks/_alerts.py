@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,18 +29,22 @@ ALERT_FIELD = b"alert"
 
 
 #: KEYS: one cooldown key per alert, then the general and the covert alert log. ARGV: cooldown
-#: ms, log maxlen, then per alert its id, 1 if covert, and its JSON ending in
+#: ms, log maxlen, the oldest stream id to keep ("0" keeps any age: the logs are trimmed by
+#: length on every XADD, and by age once per call for each log it wrote), then per alert its
+#: id, 1 if covert, and its JSON ending in
 #: ``"sighting_of":null}``. Returns per alert: "" for a new alert, "=" for a replay of the alert
 #: that holds the cooldown, else the holder's id (a sighting, whose JSON gets that id, JSON-encoded,
 #: in place of the null before it is published).
 _PUBLISH_SCRIPT = """
 local ms = tonumber(ARGV[1])
 local maxlen = ARGV[2]
+local minid = ARGV[3]
 local n = #KEYS - 2
 local general_log, covert_log = KEYS[n + 1], KEYS[n + 2]
 local out = {}
+local written = {}
 for i = 1, n do
-  local id, covert, payload = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
+  local id, covert, payload = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
   local result = ""
   if ms > 0 then
     if not redis.call("SET", KEYS[i], id, "NX", "PX", ms) then
@@ -56,7 +61,11 @@ for i = 1, n do
   if covert == "1" then channel, stream = "@COVERT@", covert_log end
   redis.call("PUBLISH", channel, payload)
   redis.call("XADD", stream, "MAXLEN", "~", maxlen, "*", "alert", payload)
+  written[stream] = true
   out[i] = result
+end
+if minid ~= "0" then
+  for stream, _ in pairs(written) do redis.call("XTRIM", stream, "MINID", minid) end
 end
 return out
 """.replace("@GENERAL@", ALERTS_CHANNEL).replace("@COVERT@", COVERT_CHANNEL)
@@ -69,7 +78,9 @@ def cooldown_key(entry_id: str, plate: str) -> str:
 
 class AlertBus:
     """Publishes alerts to dispatch consoles: PUBLISH on ``plateflow:alerts`` (covert hotlists:
-    ``plateflow:alerts:covert``) and XADD to the matching capped log for replay.
+    ``plateflow:alerts:covert``) and XADD to the matching capped log for replay. The logs are
+    capped near ``log_maxlen`` entries and, with ``log_keep_s``, lose entries older than that
+    (XTRIM MINID, once per publish call for each log written).
 
     Cooldown: the first alert of an (entry, read plate) pair claims a Redis key for
     ``cooldown_s`` seconds, so the rule holds across workers and restarts. A later alert of the
@@ -80,7 +91,12 @@ class AlertBus:
     """
 
     def __init__(
-        self, client: redis.Redis, *, log_maxlen: int = 100_000, cooldown_s: float = 300.0
+        self,
+        client: redis.Redis,
+        *,
+        log_maxlen: int = 100_000,
+        cooldown_s: float = 300.0,
+        log_keep_s: float = 0.0,
     ) -> None:
         if log_maxlen < 1:
             msg = (
@@ -90,8 +106,12 @@ class AlertBus:
         if cooldown_s < 0:
             msg = f"cooldown_s must not be negative, got {cooldown_s}; see PLATEFLOW_COOLDOWN_S"
             raise SinksError(msg)
+        if log_keep_s < 0:
+            msg = f"log_keep_s must not be negative ({log_keep_s}); see PLATEFLOW_ALERTS_LOG_KEEP_S"
+            raise SinksError(msg)
         self._client = client
         self._log_maxlen = log_maxlen
+        self._log_keep_ms = int(log_keep_s * 1000)
         self._cooldown_ms = int(cooldown_s * 1000)
         self._script = client.register_script(_PUBLISH_SCRIPT)
 
@@ -108,7 +128,10 @@ class AlertBus:
             return []
         published: list[dict[str, Any]] = []
         keys: list[str] = []
-        argv: list[Any] = [self._cooldown_ms, self._log_maxlen]
+        # The age horizon by this host's clock: the log's ids are the Redis server's clock, so
+        # a skew of seconds moves the horizon by as much (the horizon is days).
+        minid = f"{int(time.time() * 1000) - self._log_keep_ms}-0" if self._log_keep_ms else "0"
+        argv: list[Any] = [self._cooldown_ms, self._log_maxlen, minid]
         for alert in alerts:
             # sighting_of goes last so the script can fill it in without parsing the JSON
             out = {k: v for k, v in alert.items() if k != "sighting_of"}

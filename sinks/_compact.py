@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sinks._errors import SinksError
-from sinks._files import atomic_write_bytes, fsync_dir, read_json, temp_for
+from sinks._files import atomic_write_bytes, fsync_dir, open_private, read_json, temp_for
 from sinks._layout import date_dir, retain_until
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, SCHEMA_VERSION
 
@@ -245,7 +245,7 @@ def _write_reads(frame: pl.DataFrame, path: Path, metadata: dict[str, str], fsyn
     schema = arrow(frame.head(0)).schema
     schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
     with (
-        open(path, "wb") as handle,
+        open_private(path, "wb") as handle,
         pq.ParquetWriter(
             handle,
             schema,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,14 +29,23 @@ import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
+from plateflow.csvcells import FORMULA_STARTS
 from sinks._errors import EvidenceError, SinksConflictError
+from sinks._files import open_private, private_dir
 from sinks._holds import hold_dir, load_hold
 from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
 
 if TYPE_CHECKING:
     from sinks._store import ReadStore
 
-__all__ = ["EVIDENCE_FORMAT", "export_evidence", "record_custody", "verify_evidence"]
+__all__ = [
+    "EVIDENCE_FORMAT",
+    "csv_safe",
+    "export_evidence",
+    "is_export_file_name",
+    "record_custody",
+    "verify_evidence",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +69,27 @@ def _record_hash(record: Mapping[str, Any]) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
-    with open(path, "xb") as handle:  # never overwrite evidence
+    with open_private(path, "xb") as handle:  # never overwrite evidence
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every text cell that starts like a spreadsheet formula prefixed with
+    ``'`` (:func:`plateflow.csvcells.safe_cell`, for whole columns): apply it to every frame
+    written as CSV."""
+    starts = "".join(re.escape(c) for c in FORMULA_STARTS)
+    pattern = f"^[{starts}]"
+    columns = [
+        pl.when(pl.col(name).str.contains(pattern))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    ]
+    return frame.with_columns(columns) if columns else frame
 
 
 def _csv(frame: pl.DataFrame) -> bytes:
@@ -80,7 +107,7 @@ def _csv(frame: pl.DataFrame) -> bytes:
                 pl.col("candidates").list.eval(pl.element().struct.json_encode()).list.join(","),
             )
         )
-    return converted.write_csv().encode()
+    return csv_safe(converted).write_csv().encode()
 
 
 def export_evidence(
@@ -106,7 +133,7 @@ def export_evidence(
     if out.exists() and any(out.iterdir()):
         msg = f"evidence directory {out} is not empty; export to a new directory"
         raise SinksConflictError(msg, "out")
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     source = hold_dir(store, case_number)
     reads = pl.read_parquet(source / "reads.parquet").cast(READS_SCHEMA)  # type: ignore[arg-type]
     alerts_file = source / "alerts.parquet"
@@ -116,7 +143,7 @@ def export_evidence(
         else pl.DataFrame(schema=ALERTS_SCHEMA)
     )
     for name, frame in (("reads", reads), ("alerts", alerts)):
-        with open(out / f"{name}.parquet", "xb") as handle:
+        with open_private(out / f"{name}.parquet", "xb") as handle:
             frame.write_parquet(handle, compression="zstd", statistics=True)
             handle.flush()
             os.fsync(handle.fileno())
@@ -178,7 +205,7 @@ def record_custody(
         "prev": previous[-1]["hash"] if previous else None,
     }
     record["hash"] = _record_hash(record)
-    with open(chain_path, "ab") as handle:
+    with open_private(chain_path, "ab") as handle:
         handle.write(orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -208,6 +235,20 @@ def _read_chain(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def is_export_file_name(name: str) -> bool:
+    """Whether ``name`` is a plain file name inside an export (no separator, no ``..``, not
+    hidden, not empty): the only names a manifest may list and a download may serve."""
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and not name.startswith(".")
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+        and Path(name).name == name
+    )
+
+
 def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
     """Check an evidence directory: every file's size and SHA-256 against the manifest, no
     missing or extra file, the custody chain intact and bound to this manifest, and row counts
@@ -225,7 +266,15 @@ def verify_evidence(evidence_dir: Path) -> dict[str, Any]:
     except orjson.JSONDecodeError as error:
         msg = f"{directory / MANIFEST} is not valid JSON: the manifest was altered"
         raise EvidenceError(msg) from error
-    listed = {entry["name"]: entry for entry in manifest.get("files", [])}
+    listed = {str(entry.get("name")): entry for entry in manifest.get("files", [])}
+    outside = sorted(name for name in listed if not is_export_file_name(name))
+    if outside:
+        # Never opened: a name with a separator or ``..`` points outside the export.
+        msg = (
+            f"evidence {directory} failed verification: the manifest names files outside the "
+            f"export directory ({', '.join(map(repr, outside[:5]))}): the manifest was altered"
+        )
+        raise EvidenceError(msg)
     present = {path.name for path in directory.iterdir()} - {MANIFEST, CUSTODY}
     for name in sorted(present - set(listed)):
         problems.append(f"{name}: not in the manifest (added after export)")

@@ -2,9 +2,10 @@
 
 A legal hold ties a case number to reads: their rows are copied to
 ``{data_dir}/holds/case={case}/reads.parquet`` (with their alerts in ``alerts.parquet`` and the
-hold record in ``hold.json``), and the hold is written into the sidecars of every date it
-touches, so those partitions are kept too. The copy makes the evidence independent of later
-compaction or purges; releasing a hold removes the copy and the sidecar marks (history stays).
+hold record in ``hold.json``), and the hold is noted in the sidecars of every date it touches.
+The copy is the evidence, independent of later compaction or purges: a held day is purged
+like any other when its retention ends (427.4), only the held rows live on. Releasing a hold
+removes the copy and the sidecar marks (history stays).
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ def place_hold(
         day_counts = frame.group_by(pl.col("ts").dt.date().alias("day")).len().iter_rows()
         counts = {day: int(n) for day, n in day_counts}
         days = sorted({*counts, *(previous.days if previous else ())})
-        # 1. mark the partitions first: from here no purge can remove them.
+        # 1. note the hold on the partitions (history; a purge names it in its record).
         for day in days:
             for kind in _KINDS:
                 if not date_dir(store.data_dir, kind, day).is_dir():

@@ -23,6 +23,7 @@ from matchers import (
     check_plate,
     compile_glob,
     plate_variants,
+    require_known_characters,
 )
 from sinks._errors import SinksValueError
 from sinks._pages import (
@@ -214,11 +215,11 @@ def partial_search(
     ocr = _ocr(ocr_classes, ocr_equivalents)
     try:
         glob = compile_glob(pattern.upper(), ocr_equivalents, ocr)
+        # The store's floor: never a scan of every plate. The policy's minimum (a setting,
+        # with an override) is the service's to apply, by the same rule.
+        require_known_characters(glob.pattern, 1)
     except MatchersError as exc:
         raise SinksValueError(str(exc), "pattern") from exc
-    if glob.known_characters == 0:
-        msg = f"pattern {pattern!r} has no known character; give at least one letter or digit"
-        raise SinksValueError(msg, "pattern")
     # With an OCR budget the prefixes multiply by the look-alikes; the plate index is cheaper.
     prune = _prefix_prune(glob) if ocr_equivalents == 0 else None
     matcher = _glob_matcher(glob, lambda subs: "partial", prune, candidates)

@@ -2,7 +2,10 @@
 
 A date partition may be purged the day after its retain-until (its date plus the retention
 period; the later of the sidecar's value and the current setting, so raising the retention
-protects data already written). A partition with an active legal hold is never purged.
+protects data already written). A legal hold does not keep a partition: the held rows (and
+their alerts) were copied under ``holds/case=…/`` when the hold was placed, and that copy is the
+evidence, so a purge removes the rest of the day and its record names the holds whose rows
+live on in their copies (427.4: nothing kept past retention but the evidence).
 
 Purge is crash-safe: under the store lock the partition's sidecar is checked for holds, a
 ``_purge.json`` record is written into the directory and the directory is renamed to a
@@ -10,7 +13,7 @@ Purge is crash-safe: under the store lock the partition's sidecar is checked for
 appended to ``{data_dir}/_purges.jsonl`` and the tombstone deleted. A run interrupted anywhere
 leaves either the whole partition or a tombstone, and the next run finishes the tombstone.
 
-Legal holds (:mod:`sinks._holds`) are read from the sidecars: a held partition is kept.
+Legal holds (:mod:`sinks._holds`) are read from the sidecars for the purge record only.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from sinks._compact import PLATE_INDEX_SUFFIX
-from sinks._files import atomic_write_bytes, fsync_dir, locked, read_json
+from sinks._files import atomic_write_bytes, fsync_dir, locked, open_private, read_json
 from sinks._layout import date_dir, retain_until
 from sinks._scan import as_utc
 
@@ -50,8 +53,8 @@ _KINDS = ("reads", "alerts")
 
 @dataclass(frozen=True)
 class PurgeRecord:
-    """One date partition considered by :func:`purge`. ``action``: ``purged``,
-    ``would_purge`` (dry run) or ``held`` (expired but under a legal hold: kept)."""
+    """One date partition considered by :func:`purge`. ``action``: ``purged`` or
+    ``would_purge`` (dry run); ``holds``: the cases whose held copies keep rows of that day."""
 
     purge_id: str
     kind: str
@@ -116,8 +119,8 @@ def purge(
     store: ReadStore, now: datetime, dry_run: bool = False, by: str = "system"
 ) -> list[PurgeRecord]:
     """Delete every date partition (reads and alerts) whose retain-until is before ``now``'s
-    UTC date and that carries no active legal hold; first finish any purge a crash left half
-    done. Returns one record per partition purged, to purge (``dry_run``) or kept for a hold."""
+    UTC date, held or not (a hold's rows live on in its copy); first finish any purge a crash
+    left half done. Returns one record per partition purged or to purge (``dry_run``)."""
     now = as_utc(now, "now")
     records: list[PurgeRecord] = []
     if not dry_run:
@@ -161,7 +164,7 @@ def _purge_one(
         rows = sum(pq.read_metadata(path).num_rows for path in live)
         size = sum(path.stat().st_size for path in files)
         holds = _active_holds(store, day)
-        action = "held" if holds else ("would_purge" if dry_run else "purged")
+        action = "would_purge" if dry_run else "purged"
         record = PurgeRecord(
             purge_id=uuid.uuid4().hex,
             kind=kind,
@@ -176,8 +179,6 @@ def _purge_one(
             by=by,
         )
         if action != "purged":
-            if holds:
-                log.info("%s %s expired on %s but is held by %s: kept", kind, day, until, holds)
             return record
         atomic_write_bytes(directory / _PURGE_RECORD, orjson.dumps(record.to_dict()))
         if tombstone.exists():  # an older tombstone of the same date: finish it first
@@ -186,13 +187,14 @@ def _purge_one(
         fsync_dir(directory.parent)
     _finish(store, tombstone)
     log.warning(
-        "purged %s %s: %d rows in %d files (retained until %s) by %s",
+        "purged %s %s: %d rows in %d files (retained until %s) by %s; held copies: %s",
         kind,
         day,
         rows,
         len(live),
         until,
         by,
+        ", ".join(holds) or "none",
     )
     return record
 
@@ -220,7 +222,7 @@ def _finish(store: ReadStore, tombstone: Path) -> PurgeRecord | None:
         record = PurgeRecord.from_dict(read_json(record_path))
         if record.purge_id not in _logged_ids(store):
             line = orjson.dumps(record.to_dict()) + b"\n"
-            with open(store.data_dir / PURGE_LOG, "ab") as handle:
+            with open_private(store.data_dir / PURGE_LOG, "ab") as handle:
                 handle.write(line)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -38,7 +38,7 @@ from plateflow.settings import POLICY_MIN_RETENTION_DAYS
 from sinks import _canvass, _evidence, _holds, _queries, _retention
 from sinks._compact import compact_day, hidden_by_compaction
 from sinks._errors import SinksError
-from sinks._files import atomic_file, create_exclusive, fsync_dir, read_json
+from sinks._files import atomic_file, create_exclusive, fsync_dir, private_dir, read_json
 from sinks._layout import alerts_path, date_dir, reads_path, retain_until, safe_stream_id
 from sinks._metrics import ALERTS_WRITTEN, READS_WRITTEN, WRITE_SECONDS
 from sinks._scan import as_utc, scan_files
@@ -95,6 +95,7 @@ class ReadStore:
         self.retention_days = retention_days
         self.fsync = fsync
         self._known_sidecars: set[Path] = set()
+        self._private = False
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -206,7 +207,10 @@ class ReadStore:
             return
         directory = path.parent
         created_dir = not directory.exists()
-        directory.mkdir(parents=True, exist_ok=True)
+        if not self._private:
+            private_dir(self.data_dir)  # 0700 before the first file lands in it
+            self._private = True
+        private_dir(directory)
         if create_exclusive(
             path, orjson.dumps(self.new_sidecar(kind, day), option=orjson.OPT_INDENT_2)
         ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -14,7 +15,14 @@ from sinks._errors import SinksError
 from sinks._layout import DEADLETTER_STREAM, READ_FIELD, partition_for, stream_key
 from sinks._metrics import DEAD_LETTERS, READS_APPENDED
 
-__all__ = ["DEADLETTER_MAXLEN", "append_reads", "dead_letter", "dead_letter_fields", "read_entries"]
+__all__ = [
+    "DEADLETTER_MAXLEN",
+    "append_reads",
+    "dead_letter",
+    "dead_letter_fields",
+    "read_entries",
+    "trim_dead_letters",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,18 @@ def dead_letter(client: redis.Redis, items: Sequence[tuple[bytes | str, str]], s
     pipe.execute()
     DEAD_LETTERS.labels(source=source).inc(len(items))
     log.debug("dead-lettered %d payloads from %s", len(items), source)
+
+
+def trim_dead_letters(client: redis.Redis, keep_s: float) -> int:
+    """Drop dead letters older than ``keep_s`` seconds (XTRIM MINID; 0 keeps any age): the
+    stream is bounded by age as well as by length (:data:`DEADLETTER_MAXLEN`, on every XADD).
+    The flow runs it after each flush; the ingest user may only append. Returns the entries
+    removed."""
+    if keep_s <= 0:
+        return 0
+    horizon_ms = int(time.time() * 1000) - int(keep_s * 1000)
+    minid = f"{max(horizon_ms, 0)}-0"
+    return int(client.xtrim(DEADLETTER_STREAM, minid=minid, approximate=False))
 
 
 def dead_letter_fields(

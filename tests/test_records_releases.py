@@ -54,10 +54,17 @@ def test_law_enforcement_request_is_approved_then_fulfilled(engine: Engine) -> N
     assert (approved.status, approved.decided_by) == ("approved", "sup.ng")
     with pytest.raises(records.ConflictError, match="already approved"):
         records.decide_release(engine, request.id, approve=False, reason="no", by="sup.ng")
-    done = records.fulfil_release(engine, request.id, export_id="exp-2026-0001", by="sup.ng")
-    assert (done.status, done.export_id) == ("fulfilled", "exp-2026-0001")
+    # Separation of duties (427.7, on by default): the approver does not also export it.
+    with pytest.raises(records.ConflictError, match="cannot also export"):
+        records.fulfil_release(engine, request.id, export_id="exp-0", by="sup.ng")
+    done = records.fulfil_release(engine, request.id, export_id="exp-2026-0001", by="sup.kim")
+    assert (done.status, done.export_id, done.fulfilled_by) == (
+        "fulfilled",
+        "exp-2026-0001",
+        "sup.kim",
+    )
     with pytest.raises(records.ConflictError, match="was fulfilled"):
-        records.fulfil_release(engine, request.id, export_id="exp-2", by="sup.ng")
+        records.fulfil_release(engine, request.id, export_id="exp-2", by="sup.kim")
     actions = [(r.action, r.outcome) for r in records.read_audit(engine, kind="release")]
     assert actions == [
         ("release.request", "allowed"),

@@ -79,8 +79,9 @@ def scenario(engine: Engine, tmp_path: Path) -> None:
         purpose="prosecution 26-0042",
         by="inv.lee",
     )
+    # exported by someone other than the approver (427.7)
     records.decide_release(engine, request.id, approve=True, reason="case filed", by="sup.ng")
-    records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.ng")
+    records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.kim")
     records.record_purge(engine, "reads/date=2025-01-01", 1000, "retention-job")
     start = int(datetime.now(timezone.utc).timestamp() * 1000) - 3_600_000
     dispose(

@@ -165,3 +165,18 @@ def test_bad_settings_are_refused(redis_client: redis.Redis) -> None:
         sinks.AlertBus(redis_client, log_maxlen=0)
     with pytest.raises(sinks.SinksError, match="cooldown_s"):
         sinks.AlertBus(redis_client, cooldown_s=-1)
+
+
+def test_alert_logs_and_dead_letters_are_trimmed_by_age_too(redis_client: redis.Redis) -> None:
+    for stream in (sinks.ALERTS_LOG, sinks.COVERT_LOG, sinks.DEADLETTER_STREAM):
+        redis_client.xadd(stream, {"alert": b"{}", "raw": b"old"}, id="1000-0")  # in 1970
+    bus = sinks.AlertBus(redis_client, cooldown_s=0, log_keep_s=3600)
+    bus.publish([make_alert("a1", entry_id="e1"), make_alert("a2", entry_id="e2", covert=True)])
+    for stream in (sinks.ALERTS_LOG, sinks.COVERT_LOG):
+        ids = [entry_id for entry_id, _ in redis_client.xrange(stream)]
+        assert len(ids) == 1 and ids[0] != b"1000-0", stream
+    sinks.dead_letter(redis_client, [(b"{bad", "not JSON")], source="ingest")
+    assert sinks.trim_dead_letters(redis_client, 3600) == 1
+    [(_, fields)] = redis_client.xrange(sinks.DEADLETTER_STREAM)
+    assert fields[b"raw"] == b"{bad"
+    assert sinks.trim_dead_letters(redis_client, 0) == 0  # 0: by length only

@@ -157,6 +157,6 @@ def test_export_refusals(
         store.export_evidence("nope", tmp_path / "n", "x")
     # The export survives a purge of the source partitions: it reads the held copy.
     later = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert {r.action for r in store.purge(later)} == {"held"}
+    assert {r.action for r in store.purge(later)} == {"purged"} and store.days("reads") == []
     store.export_evidence("24-9", tmp_path / "second", "x", at=later)
     assert sinks.verify_evidence(tmp_path / "second")["reads"] == 5

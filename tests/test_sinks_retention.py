@@ -74,7 +74,7 @@ def utc(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
-def test_purge_deletes_only_expired_unheld_partitions(data_dir: Path) -> None:
+def test_purge_deletes_expired_partitions_held_or_not(data_dir: Path) -> None:
     store = sinks.ReadStore(data_dir, fsync=False)
     fill(store, 10)
     # Day 0-9 retain until day+365. On DAY0+370 days 0-4 are expired (day+365 < now).
@@ -88,16 +88,17 @@ def test_purge_deletes_only_expired_unheld_partitions(data_dir: Path) -> None:
 
     planned = store.purge(now, dry_run=True, by="records supervisor")
     assert {(r.kind, r.day.day, r.action) for r in planned} == {
-        (kind, d, "would_purge") for kind in ("reads", "alerts") for d in (1, 2, 5)
-    } | {(kind, d, "held") for kind in ("reads", "alerts") for d in (3, 4)}
+        (kind, d, "would_purge") for kind in ("reads", "alerts") for d in (1, 2, 3, 4, 5)
+    }
     assert len(store.days("reads")) == 10  # a dry run deletes nothing
 
     records = store.purge(now, by="records supervisor")
     purged = {(r.kind, r.day) for r in records if r.action == "purged"}
-    assert purged == {(k, DAY0 + timedelta(days=d)) for k in ("reads", "alerts") for d in (0, 1, 4)}
-    assert all(r.rows == (20 if r.kind == "reads" else 1) for r in records if r.action == "purged")
-    assert [r.holds for r in records if r.action == "held"] == [("C-42",)] * 4
-    assert store.days("reads") == [DAY0 + timedelta(days=d) for d in (2, 3, 5, 6, 7, 8, 9)]
+    expired = {(k, DAY0 + timedelta(days=d)) for k in ("reads", "alerts") for d in range(5)}
+    assert purged == expired and len(records) == 10
+    assert all(r.rows == (20 if r.kind == "reads" else 1) for r in records)
+    assert sorted(r.day.day for r in records if r.holds == ("C-42",)) == [3, 3, 4, 4]
+    assert store.days("reads") == [DAY0 + timedelta(days=d) for d in (5, 6, 7, 8, 9)]
     assert not list((data_dir / "reads").glob("*.purging"))
     # The purge log (independent JSON reading) records each purge once, with who and rows.
     log = [json.loads(line) for line in (data_dir / sinks.PURGE_LOG).read_text().splitlines()]
@@ -105,11 +106,11 @@ def test_purge_deletes_only_expired_unheld_partitions(data_dir: Path) -> None:
         (k, d.isoformat()) for k, d in purged
     )
     assert {r["by"] for r in log} == {"records supervisor"}
-    again = store.purge(now)  # nothing left to purge; the held days are reported again
-    assert {(r.action, r.day.day) for r in again} == {("held", 3), ("held", 4)}
+    assert store.purge(now) == []  # nothing left to purge
+    assert pq.read_table(data_dir / "holds/case=C-42/reads.parquet").num_rows == 2
 
 
-def test_held_partitions_survive_until_release(data_dir: Path) -> None:
+def test_a_hold_keeps_its_copy_until_release(data_dir: Path) -> None:
     store = sinks.ReadStore(data_dir, fsync=False)
     fill(store, 3)
     now = utc(DAY0 + timedelta(days=400))
@@ -121,8 +122,6 @@ def test_held_partitions_survive_until_release(data_dir: Path) -> None:
     sidecar = json.loads((data_dir / f"reads/date={day}/_retention.json").read_text())
     assert [h["case_number"] for h in sidecar["legal_holds"]] == ["C-7"]
     assert sidecar["legal_holds"][0]["reads"] == 2
-    store.purge(now)
-    assert store.days("reads") == [day] and store.days("alerts") == [day]
     held = pq.read_table(data_dir / "holds/case=C-7/reads.parquet")
     assert sorted(held.column("read_id").to_pylist()) == sorted(ids)
     assert pq.read_table(data_dir / "holds/case=C-7/alerts.parquet").num_rows == 1
@@ -135,12 +134,33 @@ def test_held_partitions_survive_until_release(data_dir: Path) -> None:
     assert sidecar["legal_holds"] == [] and sidecar["released_holds"][0]["reason"] == "case closed"
     assert not (data_dir / "holds/case=C-7/reads.parquet").exists()
     assert store.holds() == [] and store.holds(include_released=True)[0].case_number == "C-7"
-    assert [r.action for r in store.purge(now)] == ["purged", "purged"]
+    assert [r.action for r in store.purge(now)] == ["purged"] * 6
     assert store.days("reads") == []
     with pytest.raises(sinks.SinksConflictError, match="was released"):
         store.place_hold("C-7", ids, by="x", at=now)
     with pytest.raises(sinks.SinksConflictError, match="no active legal hold"):
         store.release_hold("C-7", by="sgt", at=now, reason="again")
+
+
+def test_a_held_day_is_purged_and_only_the_held_rows_live_on_in_the_hold(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    store = sinks.ReadStore(data_dir, fsync=False)
+    fill(store, 3)
+    now = utc(DAY0 + timedelta(days=400))
+    day = DAY0 + timedelta(days=1)
+    ids = [f"r-{day.isoformat()}-{i}" for i in (0, 3)]
+    window = {"start": utc(day), "end": utc(day + timedelta(days=1))}
+    store.place_hold("C-7", ids, by="det. jones", at=now, **window)  # type: ignore[arg-type]
+    records = store.purge(now, by="cron")
+    assert {(r.kind, r.action) for r in records} == {("reads", "purged"), ("alerts", "purged")}
+    assert len(records) == 6 and store.days("reads") == [] and store.days("alerts") == []
+    assert {r.holds for r in records if r.day == day} == {("C-7",)}  # the log names the hold
+    # The copies are the evidence: exactly the held rows and their alerts, still exportable.
+    held = pq.read_table(data_dir / "holds/case=C-7/reads.parquet")
+    assert sorted(held.column("read_id").to_pylist()) == sorted(ids)
+    manifest = store.export_evidence("C-7", tmp_path / "export", by="sgt", at=now)
+    assert manifest["counts"]["reads"] == 2 and manifest["counts"]["alerts"] == 1
 
 
 def test_hold_placement_adds_reads_and_checks_ids(data_dir: Path) -> None:
@@ -201,7 +221,7 @@ print("done", flush=True)
 """
 
 
-def test_purge_killed_at_random_points_never_loses_held_data(data_dir: Path) -> None:
+def test_purge_killed_at_random_points_never_loses_held_rows(data_dir: Path) -> None:
     store = sinks.ReadStore(data_dir, fsync=False)
     fill(store, 40, per_day=5)
     now = utc(DAY0 + timedelta(days=500))
@@ -210,7 +230,7 @@ def test_purge_killed_at_random_points_never_loses_held_data(data_dir: Path) -> 
         store.place_hold(f"C-{day.day}", [f"r-{day.isoformat()}-2"], by="det", at=now)
     expected_rows = {
         day: sum(pq.read_metadata(f).num_rows for f in store.files("reads", day))
-        for day in held_days
+        for day in store.days("reads")
     }
     env = {**os.environ, "PYTHONPATH": str(Path(sinks.__file__).resolve().parents[1])}
     rng = random.Random(5)
@@ -225,20 +245,24 @@ def test_purge_killed_at_random_points_never_loses_held_data(data_dir: Path) -> 
         time.sleep(rng.uniform(0.0, 0.05))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        # Whatever the kill point: held partitions intact, every visible partition readable.
-        for day in held_days:
+        # Whatever the kill point: a partition is whole or gone, every visible one readable,
+        # and the held rows are in their copies.
+        for day in store.days("reads"):
             rows = sum(pq.read_metadata(f).num_rows for f in store.files("reads", day))
             assert rows == expected_rows[day]
+        for day in held_days:
+            assert (
+                pq.read_metadata(data_dir / f"holds/case=C-{day.day}/reads.parquet").num_rows == 1
+            )
         for day in store.days("reads"):
             for f in store.files("reads", day):
                 pq.read_metadata(f)
         remaining.append(len(store.days("reads")) + len(store.days("alerts")))
     store.purge(now)
-    assert set(store.days("reads")) == held_days
-    assert set(store.days("alerts")) == held_days
+    assert store.days("reads") == [] and store.days("alerts") == []
     assert not [p for p in (data_dir / "reads").iterdir() if p.name.endswith(".purging")]
     log = [r.day for r in store.purge_log() if r.kind == "reads"]
     assert sorted(log) == sorted(set(log))  # each partition logged once
-    assert len(log) == 40 - len(held_days)
+    assert len(log) == 40
     # The kills landed part-way through at least once (not all before or after the purge).
-    assert any(2 * len(held_days) < n < 80 for n in remaining), remaining
+    assert any(0 < n < 80 for n in remaining), remaining

@@ -21,6 +21,7 @@ import pytest
 import records
 import service
 from plateflow._cli_session import os_identity
+from tests.test_api_support import PASSWORD, add_member
 from tests.test_store_support import (
     CASE,
     NOW,
@@ -67,7 +68,7 @@ def flip_one_byte(path: Path, offset: int | None = None) -> bytes:
 # -- retention ----------------------------------------------------------------------------------
 
 
-def test_purge_deletes_expired_unheld_partitions_and_records_each(env: Env) -> None:
+def test_purge_deletes_expired_partitions_held_or_not_and_records_each(env: Env) -> None:
     held_day, free_day = old_day(OLD_DAYS[0]), old_day(OLD_DAYS[1])
     before = rows_by_day(env)
     assert before[held_day] == before[free_day] == 25
@@ -90,27 +91,25 @@ def test_purge_deletes_expired_unheld_partitions_and_records_each(env: Env) -> N
     code, text = env.cli("hold", "list", "--case-number", "26-H1", as_user="rex")
     assert code == 0 and "26-H1" in text and "active" in text
     code, text = env.cli("retention", "purge", "--dry-run")
-    assert code == 0 and "would purge 1 partition(s), 25 rows" in text
-    assert "kept 1 expired partition(s) under legal hold" in text
+    assert code == 0 and "would purge 2 partition(s), 50 rows" in text
+    assert "1 of them under legal hold" in text
     assert rows_by_day(env) == before and records.list_purges(env.engine) == []
     code, text = env.cli("retention", "purge")
-    assert code == 0 and "purged 1 partition(s), 25 rows" in text and "1 purge(s) recorded" in text
+    assert code == 0 and "purged 2 partition(s), 50 rows" in text and "2 purge(s) recorded" in text
+    # Nothing kept past retention but the evidence: the held day goes, its held rows stay.
     after = rows_by_day(env)
-    assert free_day not in after and after[held_day] == 25
-    assert after == {day: n for day, n in before.items() if day != free_day}
-    [purge] = records.list_purges(env.engine)
+    assert free_day not in after and held_day not in after
+    assert after == {day: n for day, n in before.items() if day not in (free_day, held_day)}
+    held = pq.read_table(env.data_dir / "holds/case=26-H1/reads.parquet")
+    assert held.num_rows == 2 and set(held.column("plate").to_pylist()) == {TARGET}
+    purges = records.list_purges(env.engine)
+    assert sorted(p.partition for p in purges) == sorted(
+        [f"reads/date={free_day}", f"reads/date={held_day}"]
+    )
     # a scheduler's purge is nobody's data access: it is recorded with the OS identity
-    assert (purge.partition, purge.rows, purge.by) == (f"reads/date={free_day}", 25, os_identity())
+    assert {(p.rows, p.by) for p in purges} == {(25, os_identity())}
     record = env.audit("retention.purge")[-1]
-    assert (record.kind, record.result_count, record.username) == ("retention", 25, os_identity())
-    env.cli("hold", "release", "--case", "26-H1", "--reason", "case closed", as_user="rex")
-    assert env.audit("holds.release")[-1].outcome == "allowed"
-    code, text = env.cli("retention", "purge")
-    assert code == 0 and held_day not in rows_by_day(env)
-    assert [p.partition for p in records.list_purges(env.engine)] == [
-        f"reads/date={free_day}",
-        f"reads/date={held_day}",
-    ]
+    assert (record.kind, record.username) == ("retention", os_identity())
 
 
 class Killed(BaseException):
@@ -332,6 +331,39 @@ def test_evidence_through_the_api_export_fetch_verify(env: Env) -> None:
     assert resp.status_code == 409 and "no active legal hold" in resp.json()["detail"]
 
 
+def test_a_covert_export_is_fetched_and_verified_only_with_the_covert_right(env: Env) -> None:
+    case = {"case_number": "26-201"}
+    body = {"reason": "covert op", "plate": {"plate": TARGET, "start": iso(START)}}
+    resp = env.client.post("/v1/holds", json=body, params=case, headers=env.auth("rex"))
+    assert resp.status_code == 201, resp.text
+    resp = env.client.post("/v1/evidence/exports", json=case, headers=env.auth("ivy"))
+    assert resp.status_code == 201, resp.text
+    export = resp.json()
+    assert export["manifest"]["counts"]["alerts"] == 2  # one of them from a covert list
+    base = f"/v1/evidence/exports/{export['export_id']}"
+    for path in (f"{base}/files/alerts.csv", f"{base}/verify"):
+        resp = env.client.get(path, params=case, headers=env.auth("rex"))  # records supervisor
+        assert resp.status_code == 403 and "covert-list alert" in resp.text, resp.text
+        assert env.audit()[-1].outcome == "denied"
+    resp = env.client.get(f"{base}/files/alerts.csv", params=case, headers=env.auth("ivy"))
+    assert resp.status_code == 200
+    assert env.audit("evidence.download")[-1].terms["exporter"] == "ivy"
+    resp = env.client.get(f"{base}/verify", params=case, headers=env.auth("ivy"))
+    assert resp.json()["ok"] is True
+    assert env.audit("evidence.verify")[-1].terms["exporter"] == "ivy"
+    # A manifest altered to list a file outside the export is refused, never opened.
+    directory = env.data_dir / "evidence" / export["export_id"]
+    manifest = orjson.loads((directory / "manifest.json").read_bytes())
+    manifest["files"].append({"name": "../../plateflow.db", "bytes": 1, "sha256": "0"})
+    (directory / "manifest.json").write_bytes(orjson.dumps(manifest))
+    resp = env.client.get(f"{base}/verify", params=case, headers=env.auth("ivy"))
+    assert resp.json()["ok"] is False and "outside the export directory" in resp.json()["problems"]
+    resp = env.client.get(
+        f"{base}/files/..%2F..%2Fplateflow.db", params=case, headers=env.auth("ivy")
+    )
+    assert resp.status_code == 404
+
+
 # -- releases (427.7) ---------------------------------------------------------------------------
 
 
@@ -346,8 +378,17 @@ def _request(env: Env, *, law_enforcement: bool = True, approve: bool | None = T
         case_number="26-300",
     )
     if approve is not None:
-        records.decide_release(env.engine, made.id, approve=approve, reason="ok", by="rex")
+        records.decide_release(env.engine, made.id, approve=approve, reason="ok", by=_approver(env))
     return made.id
+
+
+def _approver(env: Env) -> str:
+    """A second records supervisor: the one who approves does not also export (427.7)."""
+    try:
+        records.get_user(env.engine, "sam")
+    except records.NotFoundError:
+        add_member(env.engine, "sam", "records_supervisor")
+    return "sam"
 
 
 def test_release_fulfilment_through_the_api(env: Env) -> None:
@@ -485,7 +526,7 @@ def test_a_release_is_checked_against_the_hold(env: Env) -> None:
             env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
             purpose="fugitive search", by="ivy", case_number="26-300", terms=terms,
         )  # fmt: skip
-        records.decide_release(env.engine, made.id, approve=True, reason="ok", by="rex")
+        records.decide_release(env.engine, made.id, approve=True, reason="ok", by=_approver(env))
         resp = env.client.post(
             f"/v1/releases/{made.id}/export", json={}, params=case, headers=env.auth("rex")
         )
@@ -500,7 +541,7 @@ def test_a_release_is_checked_against_the_hold(env: Env) -> None:
         env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
         purpose="fugitive search", by="ivy",
     )  # fmt: skip
-    records.decide_release(env.engine, caseless.id, approve=True, reason="ok", by="rex")
+    records.decide_release(env.engine, caseless.id, approve=True, reason="ok", by=_approver(env))
     resp = env.client.post(
         f"/v1/releases/{caseless.id}/export", json={}, params=case, headers=env.auth("rex")
     )
@@ -521,3 +562,24 @@ def test_a_release_exports_exactly_its_case_through_the_cli(env: Env, tmp_path: 
     code, text = env.cli(*argv, "--case", "26-300", as_user="rex")
     assert code == 0 and "exported case 26-300" in text
     assert set(pq.read_table(out / "reads.parquet").column("plate").to_pylist()) == {"7ABC124"}
+
+
+def test_the_approver_of_a_release_cannot_also_export_it(env: Env) -> None:
+    case = {"case_number": "26-300"}
+    body = {"reason": "release", "plate": {"plate": "7ABC124", "start": iso(START)}}
+    assert env.client.post("/v1/holds", json=body, params=case, headers=env.auth("rex")).is_success
+    made = records.create_release_request(
+        env.engine, requesting_agency="State Police", law_enforcement=True, requester="Lt. Ng",
+        purpose="fugitive search", by="ivy", case_number="26-300",
+    )  # fmt: skip
+    records.decide_release(env.engine, made.id, approve=True, reason="ok", by="rex")
+    path = f"/v1/releases/{made.id}/export"
+    resp = env.client.post(path, json={}, params=case, headers=env.auth("rex"))
+    assert resp.status_code == 409 and "cannot also export" in resp.json()["detail"]
+    assert env.audit("releases.export")[-1].outcome in ("failed", "denied")
+    assert _exports(env) == [] and records.get_release(env.engine, made.id).export_id is None
+    _approver(env)
+    token = records.login(env.engine, "sam", PASSWORD).token
+    resp = env.client.post(path, json={}, params=case, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200, resp.text
+    assert records.get_release(env.engine, made.id).fulfilled_by == "sam"

@@ -479,3 +479,35 @@ def test_cli_past_search_publishes_historical_alerts(
             as_user="otto",
         )
     assert env.audit()[-1].outcome == "denied"
+
+
+def test_a_search_over_its_bound_is_a_422_until_a_supervisor_overrides(shared_env: Env) -> None:
+    env = shared_env
+    params = {**CASE, "plate": TARGET, "start": iso(NOW - timedelta(days=400)), "end": iso(NOW)}
+    resp = env.client.get("/v1/search/plate", params=params, headers=env.auth("ivy"))
+    assert resp.status_code == 422 and resp.json()["field"] == "start"
+    assert "366 days" in resp.text and "override_reason" in resp.text
+    why = {**params, "override_reason": "court order 26-17: the vehicle's two years"}
+    resp = env.client.get("/v1/search/plate", params=why, headers=env.auth("ivy"))
+    assert resp.status_code == 403 and "search:override" in resp.text
+    resp = env.client.get("/v1/search/plate", params=why, headers=env.auth("rex"))
+    assert resp.status_code == 200, resp.text
+    record = env.audit("reads.plate")[-1]
+    assert record.username == "rex" and record.terms["override"]["reason"].startswith("court")
+    county = [[[-118.5, 34.0], [-118.06, 34.0], [-118.06, 34.36], [-118.5, 34.36], [-118.5, 34.0]]]
+    body = {**CASE, "start": iso(SCENE_START), "end": iso(SCENE_END)}
+    body["polygon"] = {"type": "Polygon", "coordinates": county}
+    resp = env.client.post("/v1/search/canvass", json=body, headers=env.auth("ivy"))
+    assert resp.status_code == 422 and resp.json()["field"] == "polygon" and "km²" in resp.text
+
+
+def test_cli_override_reason_passes_a_bound_for_a_supervisor(shared_env: Env) -> None:
+    env = shared_env
+    argv = ["search", "partial", "7*", "--days", "7", "--case-number", "26-1"]
+    with pytest.raises(service.Invalid, match="--override-reason") as refused:
+        env.cli(*argv, as_user="rex")
+    assert refused.value.field == "pattern"
+    code, text = env.cli(*argv, "--override-reason", "witness saw a 7 only", as_user="rex")
+    assert code == 0, text
+    record = env.audit("reads.partial")[-1]
+    assert record.terms["override"]["reason"] == "witness saw a 7 only"

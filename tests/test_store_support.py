@@ -216,9 +216,19 @@ class Env:
     def auth(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
 
-    def audit(self, action: str | None = None) -> list[records.AuditRecord]:
+    def audit(
+        self, action: str | None = None, *, intents: bool = False
+    ) -> list[records.AuditRecord]:
+        """The audit records of ``action``; a search's intent (committed before its scan,
+        ``terms.stage`` ``intent``) only with ``intents``: the outcome record linked to it
+        carries the terms, the count and the total."""
         found = records.read_audit(self.engine)
-        return [r for r in found if action is None or r.action == action]
+        return [
+            r
+            for r in found
+            if (action is None or r.action == action)
+            and (intents or r.terms.get("stage") != "intent")
+        ]
 
 
 def cli_runner(
