@@ -2,7 +2,9 @@
 
 Every data endpoint takes a :class:`Guard` from :func:`guard` (given the endpoint's
 :class:`service.Act`) as a dependency. Before the endpoint parses the rest of the request, the
-dependency reads the session token (``Authorization: Bearer``) and the justification (query
+dependency reads the session token (``Authorization: Bearer``, or for a browser the
+``plateflow_session`` cookie, whose unsafe requests must echo the ``plateflow_csrf`` cookie in
+``X-CSRF-Token``: :func:`session_token`) and the justification (query
 string ``case_number``, ``event_number``, ``description``, or the same keys at the top of a
 JSON body) and has :meth:`service.Door.enter` check the session (401), the permission and
 training (403) and the justification (422 naming the field), each refusal audited. The
@@ -14,6 +16,7 @@ again and runs inside the audited transaction; service errors become HTTP answer
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -31,13 +34,17 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ANONYMOUS",
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
     "GUARDED_RESPONSES",
+    "SESSION_COOKIE",
     "Guard",
     "bearer",
     "client_of",
     "door_of",
     "guard",
     "justification",
+    "session_token",
 ]
 
 T = TypeVar("T")
@@ -45,6 +52,13 @@ T = TypeVar("T")
 #: The username recorded for a request that carried no valid session.
 ANONYMOUS = service.ANONYMOUS
 _JUSTIFICATION_KEYS = ("case_number", "event_number", "description")
+
+#: A browser's session (HttpOnly) and its CSRF token (readable by the page), set by
+#: ``POST /v1/auth/login`` with ``"cookie": true``.
+SESSION_COOKIE = "plateflow_session"
+CSRF_COOKIE = "plateflow_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -122,15 +136,43 @@ class Guard:
         return self.actor.can(permission)
 
 
+def session_token(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[str | None, str | None]:
+    """The session token of a request, and why it must be refused if it must.
+
+    ``Authorization: Bearer`` wins (programs); else the ``plateflow_session`` cookie (a
+    browser), whose requests other than GET, HEAD and OPTIONS must carry ``X-CSRF-Token``
+    equal to the ``plateflow_csrf`` cookie: a page on another site can make the browser send
+    the cookie, but cannot read the CSRF cookie to copy it into the header."""
+    if credentials is not None:
+        return credentials.credentials, None
+    token = request.cookies.get(SESSION_COOKIE) or None
+    if token is None or request.method in _SAFE_METHODS:
+        return token, None
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get(CSRF_HEADER, "")
+    if expected and sent and secrets.compare_digest(sent.encode(), expected.encode()):
+        return token, None
+    return token, (
+        f"a request signed in by the session cookie must send header {CSRF_HEADER} with the "
+        f"value of the {CSRF_COOKIE} cookie (given at login): missing or wrong"
+    )
+
+
 def door_of(request: Request) -> service.Door:
     door: service.Door = request.app.state.door
     return door
 
 
-def guard(act: service.Act) -> Callable[..., Any]:
+def guard(
+    act: service.Act, *, default_why: service.Justification | None = None
+) -> Callable[..., Any]:
     """A FastAPI dependency that admits only a justified, permitted, trained, logged-in user
     for ``act`` (:meth:`service.Door.enter`), before the rest of the request is parsed.
-    Every refusal is audited under the act's action."""
+    Every refusal is audited under the act's action. ``default_why`` stands in for a
+    justification the request does not give (the alert stream's :data:`service.CONSOLE_WATCH`).
+    """
 
     async def dependency(
         *,
@@ -140,9 +182,13 @@ def guard(act: service.Act) -> Callable[..., Any]:
     ) -> Guard:
         door = door_of(request)
         why = await _body_justification(request, given)
-        token = credentials.credentials if credentials is not None else None
+        if default_why is not None and not (why.case_number or why.event_number or why.description):
+            why = default_why
+        token, csrf_refusal = session_token(request, credentials)
 
         def check() -> Guard:
+            if csrf_refusal is not None:
+                _refuse_csrf(door, act, token, request, why, csrf_refusal)
             try:
                 actor = door.enter(
                     act,
@@ -161,6 +207,33 @@ def guard(act: service.Act) -> Callable[..., Any]:
         return await run_in_threadpool(check)
 
     return dependency
+
+
+def _refuse_csrf(
+    door: service.Door,
+    act: service.Act,
+    token: str | None,
+    request: Request,
+    why: service.Justification,
+    message: str,
+) -> None:
+    """Audit and raise a cookie-signed request without its CSRF token (403)."""
+    try:
+        username = door.session_user(token).username if token else ANONYMOUS
+    except service.Unauthenticated:
+        username = ANONYMOUS
+    door.record_attempt(
+        username,
+        act.action,
+        act.kind,
+        "denied",
+        f"csrf: {message}",
+        _request_terms(request),
+        client_of(request),
+        why,
+    )
+    AUTH_FAILURES.labels("session", "csrf").inc()
+    raise service.Forbidden(message, CSRF_HEADER, reason="csrf")
 
 
 #: The refusals every guarded endpoint may answer, for the OpenAPI document.

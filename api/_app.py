@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis
+import redis.asyncio
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 import plateflow
 import service
-from api._access import ANONYMOUS, client_of
+from api._access import ANONYMOUS, SESSION_COOKIE, client_of
 from api._auth_ingest import TokenSource
 from api._errors import ApiError, Refusal, refusal_response, service_error_response
 from api._ingest_docs import add_ingest_docs
@@ -37,6 +38,7 @@ from api._routes_ops import router as ops_router
 from api._routes_people import router as people_router
 from api._routes_records import router as records_router
 from api._routes_store import router as store_router
+from api._routes_stream import router as stream_router
 from api._routes_transparency import PUBLIC_PREFIXES
 from api._routes_transparency import router as transparency_router
 from plateflow.errors import PlateflowError
@@ -52,7 +54,10 @@ The HTTP face of plateflow, an ALPR back end run under a written ALPR policy.
 * **Camera ingest** (`/v1/reads`, `/v1/ingest/openalpr`, `/v1/ingest/platerecognizer`):
   authenticated by an ingest token (`X-Plateflow-Token`), never by a member's login.
 * **Session** (`/v1/auth/*`): log in with username and password; send the token as
-  `Authorization: Bearer <token>`.
+  `Authorization: Bearer <token>`. A browser logs in with `"cookie": true` instead and sends
+  `X-CSRF-Token` (the `csrf_token` of the login) with every POST, PUT and DELETE.
+* **Alert stream** (`/v1/alerts/stream`): Server-Sent Events with exact resume by
+  `Last-Event-ID`.
 * **Everything else** returns or changes ALPR data or records and needs a logged-in, permitted
   user with current training **and a justification**: `case_number`, `event_number` or a
   `description` (query string, or the top level of a JSON body). Refusals are 401 (no login),
@@ -83,7 +88,9 @@ def _audit_invalid(request: Request, detail: str) -> None:
     username = ANONYMOUS
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
+    if scheme.lower() != "bearer" or not token.strip():
+        token = request.cookies.get(SESSION_COOKIE, "")
+    if token.strip():
         try:
             username = door.session_user(token.strip()).username
         except service.Unauthenticated:
@@ -121,6 +128,8 @@ def create_app(
     """
     try:
         client = redis.Redis.from_url(redis_url, health_check_interval=30)
+        # the alert stream's blocking reads, one pooled connection per open stream
+        streams_client = redis.asyncio.Redis.from_url(redis_url)
         redis.Redis.from_url(ingest_redis_url or redis_url).close()  # parse it now, not later
     except ValueError as exc:
         msg = f"cannot use the Redis URL for the API ({exc}); check PLATEFLOW_REDIS_URL"
@@ -133,6 +142,7 @@ def create_app(
         settings.effective_database_url,
         service.ServiceConfig.pick(settings),
         redis=client,
+        redis_async=streams_client,
         engine=engine,
     )
     db = door.engine
@@ -143,6 +153,7 @@ def create_app(
             yield
         finally:
             await app.state.ingest_writer.close()
+            await streams_client.aclose()
             app.state.redis.close()
             if owns_engine:
                 app.state.engine.dispose()
@@ -198,6 +209,7 @@ def create_app(
 
     app.include_router(people_router)
     app.include_router(hotlists_router)
+    app.include_router(stream_router)
     app.include_router(records_router)
     app.include_router(store_router)
     app.include_router(cases_router)

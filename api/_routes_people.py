@@ -8,13 +8,25 @@ a description) each time; that justification sits in the audit log beside the ch
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
 import service
-from api._access import GUARDED_RESPONSES, Guard, bearer, client_of, door_of, guard
+from api._access import (
+    CSRF_COOKIE,
+    GUARDED_RESPONSES,
+    SESSION_COOKIE,
+    Guard,
+    bearer,
+    client_of,
+    door_of,
+    guard,
+    session_token,
+)
 from api._errors import Refusal
 from api._metrics import AUTH_FAILURES
 from api._schemas import (
@@ -64,9 +76,12 @@ _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Log in",
     description="Check the password (argon2), and `totp_code` for an account with a second "
     "factor, and open a session. Repeated failures lock the account for PLATEFLOW_LOCKOUT_S "
-    "seconds; a client failing too often is throttled (429). Every attempt is in the audit log.",
+    "seconds; a client failing too often is throttled (429). Every attempt is in the audit log. "
+    'With `"cookie": true` (a browser) the session also goes into the HttpOnly, SameSite=Strict '
+    "cookie `plateflow_session` (Secure over https), and `csrf_token` (also the cookie "
+    "`plateflow_csrf`) must come back as header `X-CSRF-Token` on every POST, PUT or DELETE.",
 )
-def login(*, body: LoginIn, request: Request) -> LoginOut:
+def login(*, body: LoginIn, request: Request, response: Response) -> LoginOut:
     try:
         session = service.login(
             door_of(request),
@@ -79,9 +94,32 @@ def login(*, body: LoginIn, request: Request) -> LoginOut:
         locked = isinstance(exc, service.Locked)
         AUTH_FAILURES.labels("login", "locked" if locked else "credentials").inc()
         raise
+    csrf = _set_cookies(request, response, session) if body.cookie else None
     return LoginOut(
-        token=session.token, expires_at=iso(session.expires_at_ms), user=UserOut.of(session.user)
+        token=session.token,
+        expires_at=iso(session.expires_at_ms),
+        user=UserOut.of(session.user),
+        csrf_token=csrf,
     )
+
+
+def _set_cookies(request: Request, response: Response, session: service.Session) -> str:
+    """Set the browser's session and CSRF cookies; returns the CSRF token."""
+    csrf = secrets.token_urlsafe(32)
+    ttl = None
+    if session.expires_at_ms is not None:
+        ttl = max(1, (session.expires_at_ms - int(time.time() * 1000)) // 1000)
+    secure = request.url.scheme == "https"
+    common: dict[str, Any] = {"max_age": ttl, "path": "/", "samesite": "strict", "secure": secure}
+    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, **common)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)
+    return csrf
+
+
+def _clear_cookies(request: Request, response: Response) -> None:
+    secure = request.url.scheme == "https"
+    for name, httponly in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
+        response.delete_cookie(name, path="/", samesite="strict", secure=secure, httponly=httponly)
 
 
 @router.post(
@@ -89,23 +127,32 @@ def login(*, body: LoginIn, request: Request) -> LoginOut:
     tags=["session"],
     status_code=204,
     response_class=Response,
-    responses={401: {"model": ErrorBody, "description": "No session token sent."}},
+    responses={
+        401: {"model": ErrorBody, "description": "No session token sent."},
+        403: {"model": ErrorBody, "description": "Cookie session without `X-CSRF-Token`."},
+    },
     summary="Log out",
-    description="Close the session (idempotent); the logout is audited.",
+    description="Close the session (idempotent); the logout is audited and the session "
+    "cookies are cleared.",
 )
 def logout(
     *,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Response:
-    if credentials is None:
+    token, csrf_refusal = session_token(request, credentials)
+    if token is None:
         raise Refusal(
             401,
-            "no session token: send `Authorization: Bearer <token>`",
+            "no session token: send `Authorization: Bearer <token>` or the session cookie",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    service.logout(door_of(request), credentials.credentials, client=client_of(request))
-    return Response(status_code=204)
+    if csrf_refusal is not None:
+        raise Refusal(403, csrf_refusal, field="X-CSRF-Token")
+    service.logout(door_of(request), token, client=client_of(request))
+    response = Response(status_code=204)
+    _clear_cookies(request, response)
+    return response
 
 
 @router.get(
@@ -114,7 +161,8 @@ def logout(
     response_model=UserDetailOut,
     responses={401: {"model": ErrorBody, "description": "No session, or an expired one."}},
     summary="The logged-in user",
-    description="Your own record, roles, permissions and training; no ALPR data.",
+    description="Your own record, roles, permissions and training; no ALPR data. "
+    "Bearer token or session cookie.",
 )
 def me(
     *,
@@ -122,15 +170,20 @@ def me(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> UserDetailOut:
     door = door_of(request)
-    return _detail(service.describe_user(door, door.session_user(_token(credentials))))
+    return _detail(service.describe_user(door, door.session_user(_token(request, credentials))))
 
 
-def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
-    if credentials is None:
+def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The caller's own session: the bearer token or the cookie (then, but for a GET, with
+    its CSRF header)."""
+    token, csrf_refusal = session_token(request, credentials)
+    if token is None:
         raise Refusal(
             401, "log in first: POST /v1/auth/login", headers={"WWW-Authenticate": "Bearer"}
         )
-    return credentials.credentials
+    if csrf_refusal is not None:
+        raise Refusal(403, csrf_refusal, field="X-CSRF-Token")
+    return token
 
 
 _OWN: dict[int | str, dict[str, Any]] = {
@@ -162,7 +215,7 @@ def change_password(
 ) -> Response:
     service.change_password(
         door_of(request),
-        _token(credentials),
+        _token(request, credentials),
         body.current_password,
         body.new_password,
         client=client_of(request),
@@ -188,7 +241,7 @@ def enrol_totp(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> TotpOut:
     uri = service.enrol_totp(
-        door_of(request), _token(credentials), body.password, client=client_of(request)
+        door_of(request), _token(request, credentials), body.password, client=client_of(request)
     )
     return TotpOut(provisioning_uri=uri)
 
@@ -209,7 +262,7 @@ def confirm_totp(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> UserOut:
     user = service.confirm_totp(
-        door_of(request), _token(credentials), body.code, client=client_of(request)
+        door_of(request), _token(request, credentials), body.code, client=client_of(request)
     )
     return UserOut.of(user)
 

@@ -147,6 +147,11 @@ class LoginIn(BaseModel):
     totp_code: str | None = Field(
         None, max_length=16, description="The one-time code, for an account with a second factor."
     )
+    cookie: bool = Field(
+        False,
+        description="A browser's login: also set the session cookie `plateflow_session` "
+        "(HttpOnly, SameSite=Strict) and the CSRF cookie `plateflow_csrf`.",
+    )
 
 
 class OwnPasswordIn(BaseModel):
@@ -174,6 +179,11 @@ class LoginOut(BaseModel):
     token_type: str = "bearer"
     expires_at: str | None
     user: UserOut
+    csrf_token: str | None = Field(
+        None,
+        description="With `cookie`: send it as header `X-CSRF-Token` on every request other "
+        "than GET, HEAD and OPTIONS that the session cookie signs in.",
+    )
 
 
 class UserIn(BaseModel):

@@ -153,6 +153,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             log_config=None,
             log_level=settings.log_level.lower(),
             access_log=settings.api_access_log,
+            # an open alert stream never ends by itself: on SIGTERM, give requests 5 s, then
+            # cancel what is left (each stream still audits its closing)
+            timeout_graceful_shutdown=5,
             ssl_certfile=settings.tls_cert_file,
             ssl_keyfile=settings.tls_key_file,
             # X-Forwarded-For is believed from the allowed proxies only, and from nobody when

@@ -14,11 +14,9 @@ import orjson
 import redis
 from rich.console import Console
 
-import service
-from plateflow._cli_session import act_as, add_why, door_of, os_identity
+from plateflow._cli_session import add_why, os_identity
 from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
-from service import Acts
 
 log = logging.getLogger(__name__)
 out = Console()
@@ -74,10 +72,14 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "subscribe",
         parents=parents,
-        help="print alerts as they come (logged in, alerts:receive; audited)",
+        help="print alerts as they come, from the API's alert stream (after `plateflow login`)",
+        description="Follow GET /v1/alerts/stream on PLATEFLOW_API_URL as your session "
+        "(`plateflow login`; alerts:receive): opening and closing are audited, a dropped "
+        "connection resumes with Last-Event-ID, missing nothing.",
     )
-    p.add_argument("--covert", action="store_true", help="also the covert channel")
+    p.add_argument("--covert", action="store_true", help="also covert alerts (if you may)")
     p.add_argument("--replay", type=int, default=0, help="first print the last N logged alerts")
+    p.add_argument("--count", type=int, default=None, help="stop after N alerts")
     p.add_argument("--json", action="store_true", help="one JSON alert per line")
     add_why(p)
     p.set_defaults(handler=cmd_subscribe)
@@ -160,34 +162,41 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
-    from plateflow._console import AlertFeed, render_alert
+    from plateflow._cli_session import LOGIN_FIRST, CliSessionError, read_token
+    from plateflow._console import render_alert
+    from plateflow._sse import StreamClient
 
-    def show(alert: dict[str, Any]) -> None:
-        if args.json:
-            sys.stdout.write(orjson.dumps(alert).decode() + "\n")
-            sys.stdout.flush()
-        else:
-            out.print(render_alert(alert), highlight=False)
-
-    with redis_url(settings, "api") as url:
-        client = redis.Redis.from_url(url)
-        door = door_of(settings, client)
-        try:
-            actor = act_as(door, Acts.ALERT_SUBSCRIBE, settings, args)
-            replayed = service.subscribe(door, actor, covert=args.covert, replay=args.replay)
-        finally:
-            client.close()
-        feed = AlertFeed(url, show, covert=args.covert)
-        for alert in replayed:
-            show(alert)
-        feed.start()
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            feed.stop()
+    token = read_token(settings)
+    if token is None:
+        raise CliSessionError(LOGIN_FIRST)
+    why = {k: getattr(args, k, None) for k in ("case_number", "event_number", "description")}
+    params = {k: v for k, v in why.items() if v}
+    params |= {"covert": "true" if args.covert else "false", "replay": str(args.replay)}
+    client = StreamClient(
+        settings.api_url, token, params, timeout_s=max(30.0, 4 * settings.sse_heartbeat_s)
+    )
+    shown = 0
+    try:
+        for event in client.events():
+            if event.event == "alert":
+                alert = orjson.loads(event.data)
+                if args.json:
+                    sys.stdout.write(event.data + "\n")
+                    sys.stdout.flush()
+                else:
+                    out.print(render_alert(alert), highlight=False)
+                shown += 1
+                if args.count is not None and shown >= args.count:
+                    return 0
+            elif event.event == "gap":
+                gap = orjson.loads(event.data)
+                out.print(f"[yellow]alerts before {gap['oldest']} were trimmed from the log[/]")
+            elif event.event == "end":
+                out.print(f"stream ended: {orjson.loads(event.data)['reason']}")
+                return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -55,7 +55,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "run": ("redis", "database", "storage", "streams", "matching", "cluster"),
     "demo": ("redis", "database", "storage", "streams", "matching"),
     "simulate": ("redis", "database", "partitions", "hotlist_files"),
-    "subscribe": ("redis", *_ACT),
+    "subscribe": ("api_url", "sse_heartbeat_s", *_ACT),
     "serve": tuple(GROUPS),
     "ingest file": ("redis", "partitions"),
     "ingest token add": ("ingest_tokens",),

@@ -240,6 +240,13 @@ def _image_sources(raw: str) -> tuple[str, ...]:
     return sources
 
 
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("an http:// or https:// URL such as http://127.0.0.1:8000")
+    return raw.rstrip("/")
+
+
 def _dns_label(raw: str) -> str:
     if raw and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", raw):
         raise ValueError("a DNS label (lower-case letters, digits and '-'), or empty")
@@ -480,6 +487,18 @@ class Settings:
         ("https:", "http:"),
         _image_sources,
         "where /console may load plate images from (image_ref URLs): http:, https: or origins",
+        group="api",
+    )
+    api_url: str = _setting(
+        "http://127.0.0.1:8000",
+        _http_url,
+        "base URL of the HTTP API that command-line clients (subscribe) connect to",
+        group="api",
+    )
+    sse_heartbeat_s: float = _setting(
+        15.0,
+        _float_range(0.05, 300),
+        "seconds between heartbeats (': ping') on the alert stream; a logout is noticed then",
         group="api",
     )
     session_ttl_s: int = _setting(

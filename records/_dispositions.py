@@ -197,15 +197,19 @@ def latest_transitions(since_ms: int | None = None) -> sa.Select[Any]:
 
 
 def current_states(
-    engine: Engine, *, since_ms: int | None = None, covert: bool = False
+    engine_or_conn: Engine | Connection, *, since_ms: int | None = None, covert: bool = False
 ) -> list[Transition]:
     """The current state of every alert logged at or after ``since_ms`` that has one, oldest
-    alert first; covert alerts only when ``covert``."""
+    alert first; covert alerts only when ``covert``. Given a connection, reads in its
+    transaction (an audited read must not take a second pooled connection while it holds the
+    write lock: under load every connection may be waiting for that lock)."""
     query = latest_transitions(since_ms)
     if not covert:
         query = query.where(alert_transitions.c.covert.is_(False))
     query = query.order_by(alert_transitions.c.alert_at, alert_transitions.c.alert_id)
-    with engine.connect() as conn:
+    if isinstance(engine_or_conn, Connection):
+        return [transition_from_row(r) for r in engine_or_conn.execute(query).mappings()]
+    with engine_or_conn.connect() as conn:
         return [transition_from_row(r) for r in conn.execute(query).mappings()]
 
 

@@ -42,6 +42,9 @@ DAY_MS = 86_400_000
 #: A later page of a search already counted: its audit terms say ``"cursor":true`` (canonical
 #: JSON, no spaces; a value inside another string would carry escaped quotes instead).
 _LATER_PAGE = '%"cursor":true%'
+#: The second record of a search that scanned outside the transaction (its outcome, linked to
+#: the intent already counted): ``"stage":"result"`` in its terms.
+_OUTCOME = '%"stage":"result"%'
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,9 @@ def _justification() -> Any:
 
 
 def search_counts(engine: Engine, actions: Collection[str], start_ms: int) -> list[SearchCount]:
-    """Searches (audit records of ``actions``) since ``start_ms``: one per inquiry, so the
-    later pages of a paged search are not counted again."""
+    """Searches (audit records of ``actions``) since ``start_ms``: one per inquiry, so neither
+    the later pages of a paged search nor the outcome record of a scan (its intent is the
+    inquiry) are counted again."""
     day = (audit_log.c.ts_ms // DAY_MS).label("day")
     why = _justification().label("why")
     outcome = sa.case((audit_log.c.outcome == "allowed", "allowed"), else_="refused")
@@ -81,6 +85,7 @@ def search_counts(engine: Engine, actions: Collection[str], start_ms: int) -> li
             audit_log.c.action.in_(list(actions)),
             audit_log.c.ts_ms >= start_ms,
             audit_log.c.terms.not_like(_LATER_PAGE),
+            audit_log.c.terms.not_like(_OUTCOME),
         )
         .group_by(day, audit_log.c.action, why, outcome)
     )

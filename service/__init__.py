@@ -16,7 +16,8 @@ Acts: :func:`search_page` / :func:`search_stream` (plate history, partial plate,
 :func:`place_hold`, :func:`release_hold`, :func:`list_holds`, :func:`export_evidence`,
 :func:`verify_export`, :func:`evidence_file`, :func:`add_custody`, :func:`request_release`,
 :func:`list_releases`, :func:`get_release`, :func:`decide_release`, :func:`fulfil_release`,
-:func:`alert_history`, :func:`alert_log`, :func:`list_hotlists`, :func:`view_hotlist`,
+:func:`alert_history`, :func:`alert_log`, :func:`open_stream` (the live alert stream,
+:class:`AlertStream`), :func:`list_hotlists`, :func:`view_hotlist`,
 :func:`create_hotlist`, :func:`import_hotlist`, :func:`add_entry`, :func:`remove_entry`,
 :func:`set_policy`, :func:`check_policy`, user administration and training
 (:func:`add_user` ...), :func:`read_audit`, :func:`verify_audit`, :func:`audit_report`,
@@ -48,7 +49,7 @@ from records import (
     iso_utc,
 )
 from service._acts import Acts
-from service._alerts import ALERT_KINDS, alert_history, alert_log, subscribe
+from service._alerts import ALERT_KINDS, alert_history, alert_log
 from service._audit import audit_report, read_audit, verify_audit, verify_audit_scheduled
 from service._config import ServiceConfig
 from service._covert import Covert
@@ -126,6 +127,15 @@ from service._releases import (
     request_release,
 )
 from service._search import ResultStream, SearchPage, search_act, search_page, search_stream
+from service._stream import (
+    CONSOLE_WATCH,
+    REPLAY_DEFAULT,
+    REPLAY_MAX,
+    AlertStream,
+    Cursor,
+    StreamEvent,
+    open_stream,
+)
 from service._transparency import (
     TransparencyCache,
     designate,
@@ -141,15 +151,20 @@ from sinks import LegalHold
 __all__ = [
     "ALERT_KINDS",
     "ANONYMOUS",
+    "CONSOLE_WATCH",
     "MATCH_MODES",
     "PAST_SCHEMA",
     "READ_RESULT_SCHEMA",
+    "REPLAY_DEFAULT",
+    "REPLAY_MAX",
     "Act",
     "Actor",
     "Acts",
+    "AlertStream",
     "AuditRecord",
     "Conflict",
     "Covert",
+    "Cursor",
     "DispositionCode",
     "DispositionLists",
     "Door",
@@ -181,6 +196,7 @@ __all__ = [
     "ServiceConfig",
     "ServiceError",
     "Session",
+    "StreamEvent",
     "Throttled",
     "TrainingRecord",
     "TransparencyCache",
@@ -225,6 +241,7 @@ __all__ = [
     "list_users",
     "login",
     "logout",
+    "open_stream",
     "past_page",
     "past_stream",
     "place_hold",
@@ -244,7 +261,6 @@ __all__ = [
     "set_policy",
     "set_roles",
     "since_ms_of",
-    "subscribe",
     "to_ms",
     "today",
     "transition",

@@ -37,7 +37,9 @@ class Acts:
     # alerts
     ALERT_HISTORY = Act("alerts.history", P.ALERTS_VIEW)
     ALERT_LOG = Act("alerts.log", P.ALERTS_VIEW)
-    ALERT_SUBSCRIBE = Act("alerts.subscribe", P.ALERTS_RECEIVE, kind="alert")
+    #: The live alert stream (SSE): its opening, and its closing with the count delivered.
+    ALERT_STREAM = Act("alerts.stream", P.ALERTS_RECEIVE, kind="alert")
+    ALERT_STREAM_CLOSE = Act("alerts.stream.close", P.ALERTS_RECEIVE, kind="alert")
     # dispositions (427.3(g)): not inquiries (the alert is the reason; no justification asked),
     # but a transition needs current training, checked by records
     DISPOSITION = Act("alerts.disposition", P.ALERTS_DISPOSITION, kind="alert", data_access=False)

@@ -1,4 +1,5 @@
-"""Alerts as acts: the stored alert history and the recent alerts of the replay log.
+"""Alerts as acts: the stored alert history and the recent alerts of the replay log (the live
+stream is :mod:`service._stream`).
 
 History is read from the Parquet alert store (:meth:`sinks.ReadStore.scan_alerts`), the recent
 alerts from the capped Redis alert log (:meth:`sinks.AlertBus.replay`); covert alerts only
@@ -21,7 +22,7 @@ from service._errors import Forbidden, Invalid
 from service._window import utc_window
 from sinks import AlertBus, SinksError, parse_stream_id
 
-__all__ = ["ALERT_KINDS", "HISTORY_DEFAULT_DAYS", "alert_history", "alert_log", "subscribe"]
+__all__ = ["ALERT_KINDS", "HISTORY_DEFAULT_DAYS", "alert_history", "alert_log"]
 
 #: Alert history looks this far back when no start is given.
 HISTORY_DEFAULT_DAYS = 7
@@ -101,33 +102,3 @@ def alert_log(
         return list(entries)
 
     return door.read(actor, act, run, {"after": after, "count": count, "covert": covert})
-
-
-def subscribe(
-    door: Door, actor: Actor, *, covert: bool = False, replay: int = 0
-) -> list[dict[str, Any]]:
-    """Open a live alert feed (``alerts:receive``; the covert channel too only for actors
-    allowed): the opening is audited, and the last ``replay`` logged alerts, oldest first,
-    are returned to show before the live ones."""
-    act = Acts.ALERT_SUBSCRIBE
-    door.admit(actor, act)
-    refused = actor.covert.forbidden_log(actor.username) if covert else None
-    if refused:
-        raise door.deny(actor, act, Forbidden(refused))
-    if replay and door.redis is None:
-        raise AssertionError("replaying the alert log needs the door's Redis client")
-
-    def run(access: records.AuditedAccess) -> list[dict[str, Any]]:
-        logged: list[tuple[str, dict[str, Any]]] = []
-        if replay:
-            bus = AlertBus(door.redis)
-            logged = bus.replay(count=1_000_000)
-            if covert:
-                logged += bus.replay(count=1_000_000, covert=True)
-        shown = (
-            [alert for _, alert in sorted(logged, key=lambda x: x[0])[-replay:]] if replay else []
-        )
-        access.result_count = len(shown)
-        return shown
-
-    return door.read(actor, act, run, {"covert": covert, "replay": replay})

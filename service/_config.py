@@ -33,6 +33,7 @@ class ServiceConfig:
     session_ttl_s: int = 8 * 3600
     lockout_attempts: int = 5
     lockout_s: int = 900
+    sse_heartbeat_s: float = 15.0
     session_idle_s: int = 1800
     login_client_failures: int = 20
     anonymous_audit_interval_s: int = 60

@@ -169,12 +169,15 @@ def current_dispositions(
     if since_ms is None:
         since_ms = int(datetime.now(timezone.utc).timestamp() * 1000) - 86_400_000
 
-    def fetch() -> list[dict[str, Any]]:
-        found = records.current_states(door.engine, since_ms=since_ms, covert=covert)
+    def run(access: records.AuditedAccess) -> list[dict[str, Any]]:
+        # in the audited transaction's own connection: a second one from the pool while this
+        # one holds SQLite's write lock can wait forever once many consoles connect at once
+        found = records.current_states(access.conn, since_ms=since_ms, covert=covert)
+        access.result_count = len(found)
         return [t.to_json() for t in found]
 
     terms = {"since_ms": since_ms, "covert_visible": covert}
-    return door.read_all(actor, Acts.DISPOSITION_STATES, fetch, terms)
+    return door.read(actor, Acts.DISPOSITION_STATES, run, terms)
 
 
 def since_ms_of(door: Door, actor: Actor, since: datetime | None) -> int:

@@ -129,10 +129,14 @@ class Door:
     """The records database, the read store, the optional Redis client (alert bus, hotlist
     notices) and the narrow config, and the checked, audited way every act runs."""
 
-    def __init__(self, engine: Engine, config: ServiceConfig, *, redis: Any = None) -> None:
+    def __init__(
+        self, engine: Engine, config: ServiceConfig, *, redis: Any = None, redis_async: Any = None
+    ) -> None:
         self.engine = engine
         self.config = config
         self.redis = redis
+        #: A ``redis.asyncio`` client for the alert stream's blocking reads (API only).
+        self.redis_async = redis_async
 
     @classmethod
     def open(
@@ -141,11 +145,13 @@ class Door:
         config: ServiceConfig,
         *,
         redis: Any = None,
+        redis_async: Any = None,
         engine: Engine | None = None,
     ) -> Door:
         """A door on the records database at ``database_url`` (tables created if missing),
         or on ``engine`` when one is given."""
-        return cls(engine or records.connect(database_url), config, redis=redis)
+        engine = engine or records.connect(database_url)
+        return cls(engine, config, redis=redis, redis_async=redis_async)
 
     @cached_property
     def store(self) -> ReadStore:
@@ -372,9 +378,9 @@ class Door:
         result_count: int | None = None,
     ) -> None:
         """Append one audit record in its own transaction (refusals, outcomes of changes and
-        of scans, requests refused for their shape). An anonymous refusal is aggregated per
-        client (:func:`records.note_anonymous`), so a flood cannot grow the audit log without
-        bound."""
+        of scans, requests refused for their shape, the close of an alert stream). An
+        anonymous refusal is aggregated per client (:func:`records.note_anonymous`), so a flood
+        cannot grow the audit log without bound."""
         if username == ANONYMOUS and outcome != "allowed":
             records.note_anonymous(
                 self.engine,

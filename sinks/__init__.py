@@ -8,7 +8,8 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
   write as pure values (:func:`read_entries`, :func:`dead_letter_fields`) for callers with an
   asynchronous pipeline of their own (the HTTP ingest);
 * :func:`acl_file` and :func:`acl_setuser_args`: each service's Redis ACL user (``ACL_ROLES``);
-* :class:`AlertBus` (cooldown, publish, capped log, replay);
+* :class:`AlertBus` (cooldown, publish, capped log, replay) and :class:`StreamTail` (the
+  asynchronous backfill-then-block reads of the alert logs and disposition events);
 * :class:`ReadStore` (idempotent Parquet writes, pruned lazy scans) and :class:`StreamProgress`
   (committed stream offsets that make the read sink exactly-once in effect);
 * on :class:`ReadStore`, stored-read work: compaction, plate history, partial-plate search and
@@ -87,6 +88,7 @@ from sinks._streams import (
     read_entries,
     trim_dead_letters,
 )
+from sinks._tail import DISPOSITION_FIELD, StreamTail, TailEntry, TrimInfo
 
 __all__ = [
     "ACL_ROLES",
@@ -102,6 +104,7 @@ __all__ = [
     "DEADLETTER_MAXLEN",
     "DEADLETTER_STREAM",
     "DISPOSITION_EVENTS",
+    "DISPOSITION_FIELD",
     "EVIDENCE_FORMAT",
     "HOLDS_DIR",
     "HOTLISTS_CHANGED",
@@ -130,6 +133,9 @@ __all__ = [
     "SinksNotFoundError",
     "SinksValueError",
     "StreamProgress",
+    "StreamTail",
+    "TailEntry",
+    "TrimInfo",
     "acl_file",
     "acl_setuser_args",
     "alerts_path",

@@ -108,7 +108,9 @@ ACL_ROLES: Mapping[str, AclRole] = {
         ),
         channels=(_rel(ALERTS_CHANNEL), _rel(COVERT_CHANNEL), _rel(HOTLISTS_CHANGED)),
     ),
-    # Alert consoles (SUBSCRIBE, replay with XRANGE/XREAD, XINFO for the first id of a log),
+    # Alert consoles (the SSE stream: XRANGE/XREVRANGE backfill, XREAD BLOCK, XINFO for the
+    # first and trimmed ids of a log; the disposition event streams likewise; the demo's feed
+    # SUBSCRIBEs),
     # hotlist changes (PUBLISH), historical alerts of past-read matching (the same alert script
     # with no cooldown: it names the cooldown keys but only PUBLISHes and XADDs to the logs),
     # the committed offsets that compaction reads, and the disposition events (XADD of each

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import sinks
 from sinks import (
     ALERTS_LOG,
     HOTLISTS_CHANGED,
@@ -71,6 +72,11 @@ def test_api_reads_alert_logs_publishes_and_announces_but_never_touches_reads(
     published = bus.publish([alert("r2")])  # past-read matching publishes historical alerts
     assert published[0]["sighting_of"] == "a-r1"  # the same cooldown, across services
     api.publish(HOTLISTS_CHANGED, "stolen")
+    # the alert stream to consoles: XREAD over the logs and the disposition events
+    tails = [sinks.ALERTS_LOG, sinks.COVERT_LOG, sinks.DISPOSITION_EVENTS]
+    tails.append(sinks.COVERT_DISPOSITION_EVENTS)
+    assert api.xread(dict.fromkeys(tails, "0-0"), count=10)
+    assert api.xinfo_stream(sinks.ALERTS_LOG)["length"] >= 1
     for refused in (
         lambda: api.xrange(stream_key(0)),
         lambda: api.xadd(stream_key(0), {"data": b"{}"}),

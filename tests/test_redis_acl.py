@@ -24,6 +24,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+import sinks
 from api import create_app
 from plateflow.embedded import EmbeddedRedis
 from plateflow.settings import Settings
@@ -137,6 +138,11 @@ def test_each_service_does_its_whole_job_with_its_own_user(
             assert len(api.xrange(events)) == 1
         historical = {**alerts[0][1], "alert_id": "a-historical", "historical": True}
         assert AlertBus(api, cooldown_s=0).publish([historical])  # past-read matching
+        # the alert stream to consoles: XREAD over the logs and the disposition events
+        tails = [sinks.ALERTS_LOG, sinks.COVERT_LOG, sinks.DISPOSITION_EVENTS]
+        tails.append(sinks.COVERT_DISPOSITION_EVENTS)
+        assert api.xread(dict.fromkeys(tails, "0-0"), count=10)
+        assert api.xinfo_stream(sinks.ALERTS_LOG)["length"] >= 1
         flow = redis.Redis.from_url(service_urls["flow"])
         listener = flow.pubsub(ignore_subscribe_messages=True)  # the flow's hotlist reload
         listener.subscribe(HOTLISTS_CHANGED)

@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 import records
 import service
 from service import Acts
-from sinks import AlertBus
 from tests.test_api_support import PASSWORD, add_member
 
 WHY = service.Justification(event_number="E26-1")
@@ -68,26 +67,37 @@ def test_covert_is_decided_in_one_place(door: service.Door, tmp_path: Path) -> N
     assert records.read_audit(door.engine)[-1].outcome == "failed"
 
 
-def test_subscribing_is_audited_and_covert_only_for_roles_allowed(door: service.Door) -> None:
-    bus = AlertBus(door.redis, cooldown_s=0)
-    alerts = [
-        {"alert_id": f"a-{i}", "read": {"read_id": f"r{i}", "plate": "ABC123", "ts": i},
-         "entry": {"entry_id": f"e{i}"}, "match": {"kind": "exact"}, "sighting_of": None,
-         "hotlist": {"name": "l", "covert": i == 2}}
-        for i in range(3)
-    ]  # fmt: skip
-    bus.publish(alerts)
-    dora = _actor(door, "dora", "dispatcher", Acts.ALERT_SUBSCRIBE)
-    shown = service.subscribe(door, dora, replay=5)
-    assert [a["alert_id"] for a in shown] == ["a-0", "a-1"]
+def test_opening_a_stream_is_audited_and_covert_only_for_roles_allowed(
+    door: service.Door,
+) -> None:
+    dora = _actor(door, "dora", "dispatcher", Acts.ALERT_STREAM)
+    stream = service.open_stream(door, dora, last_event_id="5-1")
+    assert stream.cursor == service.Cursor("5-1")
     record = records.read_audit(door.engine)[-1]
-    assert (record.action, record.result_count, record.username) == ("alerts.subscribe", 2, "dora")
+    assert (record.action, record.username, record.outcome) == ("alerts.stream", "dora", "allowed")
+    assert record.terms["stream"] == stream.id and record.terms["last_event_id"] == "5-1"
+    stream.delivered = 7
+    stream.close("client disconnected")
+    stream.close("again")  # audited once
+    closed = records.read_audit(door.engine)[-1]
+    assert (closed.action, closed.result_count) == ("alerts.stream.close", 7)
+    assert closed.terms["closed"] == "client disconnected"
     with pytest.raises(service.Forbidden, match="covert"):
-        service.subscribe(door, dora, covert=True)
+        service.open_stream(door, dora, covert=True)
     assert records.read_audit(door.engine)[-1].outcome == "denied"
+    with pytest.raises(service.Invalid, match="last_event_id") as bad:
+        service.open_stream(door, dora, last_event_id="yesterday")
+    assert bad.value.field == "last_event_id"
     auditor = _actor(door, "aud", "auditor", Acts.ALERT_HISTORY)
     with pytest.raises(service.Forbidden, match="alerts:receive"):
-        service.subscribe(door, auditor)
+        service.open_stream(door, auditor)
+
+
+def test_stream_cursors_name_both_logs_for_a_covert_session() -> None:
+    assert service.Cursor.parse("7-0_9-2", covert=True) == service.Cursor("7-0", "9-2")
+    assert service.Cursor.parse("7", covert=True) == service.Cursor("7-0", "0-0")
+    assert service.Cursor.parse("7-0_9-2", covert=False) == service.Cursor("7-0")
+    assert service.Cursor("7-0", "0-0").text() == "7-0_0-0"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,130 @@
+"""One reader of the alert logs and disposition event streams per API process, fanning each entry
+out to every open alert stream, so fifty consoles cost one blocking XREAD, not fifty.
+
+A stream subscribes *before* it reads its backfill with XRANGE: every entry added after the
+subscription reaches its queue (the reader's next XREAD starts after the last id it delivered,
+which no later entry can precede), every entry added before it is in the backfill, and the
+stream drops the overlap by comparing ids with the position it reached in each stream. A stream
+whose queue fills up (a console slower than the alert rate) is dropped from the fan-out and
+catches up from Redis by itself, from its own position: nothing is lost, only delayed. A Redis
+error reaches every subscriber, which ends its response (the console reconnects with its
+``Last-Event-ID``). The reader runs only while someone listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from sinks import (
+    ALERTS_LOG,
+    COVERT_DISPOSITION_EVENTS,
+    COVERT_LOG,
+    DISPOSITION_EVENTS,
+    StreamTail,
+    TailEntry,
+)
+
+__all__ = ["Fanout", "Subscriber", "fanout_of"]
+
+log = logging.getLogger(__name__)
+
+#: Every stream the reader follows; each subscriber receives the ones it names.
+STREAMS = (ALERTS_LOG, COVERT_LOG, DISPOSITION_EVENTS, COVERT_DISPOSITION_EVENTS)
+#: Entries a subscriber may have waiting before it is dropped and catches up by itself.
+QUEUE_MAX = 10_000
+
+
+class Subscriber:
+    """One open stream's queue of entries from the streams it reads."""
+
+    def __init__(self, streams: Iterable[str], maxsize: int) -> None:
+        self.streams = frozenset(streams)
+        self.queue: asyncio.Queue[TailEntry] = asyncio.Queue(maxsize)
+        #: Set when the fan-out dropped this subscriber (queue full) or failed (the error).
+        self.overflowed = False
+        self.error: BaseException | None = None
+
+    def drain(self) -> list[TailEntry]:
+        out: list[TailEntry] = []
+        while not self.queue.empty():
+            out.append(self.queue.get_nowait())
+        return out
+
+    async def next_batch(self, timeout_s: float) -> list[TailEntry]:
+        """What is waiting, else the first entry within ``timeout_s`` and what came with it."""
+        ready = self.drain()
+        if ready or self.overflowed or self.error is not None:
+            return ready
+        try:
+            first = await asyncio.wait_for(self.queue.get(), max(timeout_s, 0.001))
+        except asyncio.TimeoutError:
+            return []
+        return [first, *self.drain()]
+
+
+class Fanout:
+    """The reader of :data:`STREAMS` for one asynchronous Redis client."""
+
+    def __init__(self, tail: StreamTail, block_ms: int, batch: int) -> None:
+        self._tail = tail
+        self._block_ms = block_ms
+        self._batch = batch
+        self._subs: set[Subscriber] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._pos: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+
+    async def subscribe(self, streams: Iterable[str]) -> Subscriber:
+        sub = Subscriber(streams, QUEUE_MAX)
+        async with self._lock:
+            if self._task is None or self._task.done():
+                self._pos = {s: await self._tail.last_id(s) for s in STREAMS}
+                self._task = asyncio.create_task(self._run(), name="alert-stream-fanout")
+            # no await between the reader's liveness check and the add: the reader cannot
+            # stop for want of subscribers in between
+            self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subs.discard(sub)
+
+    async def _run(self) -> None:
+        try:
+            while self._subs:
+                entries = await self._tail.wait(dict(self._pos), self._block_ms, self._batch)
+                for entry in entries:
+                    self._pos[entry.stream] = entry.id
+                for sub in list(self._subs):
+                    self._hand(sub, entries)
+        except Exception as exc:
+            log.warning("the alert stream reader failed (%s); open streams end", exc)
+            for sub in list(self._subs):
+                sub.error = exc
+            self._subs.clear()
+
+    def _hand(self, sub: Subscriber, entries: list[TailEntry]) -> None:
+        for entry in entries:
+            if entry.stream not in sub.streams:
+                continue
+            try:
+                sub.queue.put_nowait(entry)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+                self._subs.discard(sub)
+                return
+
+
+_FANOUTS: weakref.WeakKeyDictionary[Any, Fanout] = weakref.WeakKeyDictionary()
+
+
+def fanout_of(client: Any, block_ms: int, batch: int) -> Fanout:
+    """The fan-out of the asynchronous Redis ``client`` (one per client, made on first use)."""
+    found = _FANOUTS.get(client)
+    if found is None:
+        found = Fanout(StreamTail(client), block_ms, batch)
+        _FANOUTS[client] = found
+    return found
