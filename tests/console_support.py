@@ -67,9 +67,9 @@ MEMBERS = {
     "aud": ("auditor",),
 }
 
-#: Settings the test server uses where they exist (some arrive with the disposition work):
-#: a two-second urgent verification deadline so the overdue switch is seen within a test.
-_WANTED = {"verify_urgent_s": "2", "sse_heartbeat_s": "1"}
+#: The test server's settings: a two-second urgent verification deadline (the overdue switch
+#: is seen within a test) and a heartbeat every second.
+_TEST_SETTINGS = {"verify_urgent_s": "2", "sse_heartbeat_s": "1"}
 
 _counter = itertools.count(1)
 
@@ -78,15 +78,13 @@ expect.set_options(timeout=10_000)
 
 
 def console_settings(data_dir: Path, database_url: str, **extra: str) -> Settings:
-    known = {f.name for f in dataclasses.fields(Settings)}
-    wanted = {k: v for k, v in {**_WANTED, **extra}.items() if k in known}
     return Settings.load(
         environ={},
         data_dir=str(data_dir),
         ingest_tokens=TOKEN,
         partitions="2",
         database_url=database_url,
-        **wanted,
+        **{**_TEST_SETTINGS, **extra},
     )
 
 
