@@ -30,6 +30,7 @@ from api._ingest_docs import add_ingest_docs
 from api._ingest_writer import StreamWriter
 from api._metrics import MetricsMiddleware
 from api._routes_cases import router as cases_router
+from api._routes_console import add_console
 from api._routes_dispositions import router as dispositions_router
 from api._routes_hotlists import router as hotlists_router
 from api._routes_ingest import IngestLane
@@ -215,6 +216,7 @@ def create_app(
     app.include_router(dispositions_router)
     app.include_router(ops_router)
     app.include_router(transparency_router)
+    add_console(app)
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -248,6 +248,19 @@ def _host(raw: str) -> str:
     return raw
 
 
+def _tile_url(raw: str) -> str:
+    if raw and ("{z}" not in raw or not re.fullmatch(r"https?://[^\s'\";,]+", raw)):
+        raise ValueError("an http(s) tile URL template with {z}, {x} and {y}, or empty for none")
+    return raw
+
+
+def _image_sources(raw: str) -> tuple[str, ...]:
+    sources = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if not all(re.fullmatch(r"https?:(//[A-Za-z0-9.*-]+(:\d+)?)?", s) for s in sources):
+        raise ValueError("comma-separated http:, https: or origins like https://cams.example:8443")
+    return sources
+
+
 def _http_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -511,6 +524,19 @@ class Settings:
         False,
         _bool,
         "log every HTTP request at INFO (costs about half the ingest rate)",
+        group="api",
+    )
+    console_tile_url: str = _setting(
+        "",
+        _tile_url,
+        "map tile URL template for /console, e.g. https://tiles.example/{z}/{x}/{y}.png; "
+        "empty draws cameras and hits on a plain background",
+        group="api",
+    )
+    console_image_sources: tuple[str, ...] = _setting(
+        ("https:", "http:"),
+        _image_sources,
+        "where /console may load plate images from (image_ref URLs): http:, https: or origins",
         group="api",
     )
     api_url: str = _setting(
