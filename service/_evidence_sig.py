@@ -18,11 +18,12 @@ from typing import Any
 import orjson
 
 import records
+from sinks import EVIDENCE_SIGNATURE as SIGNATURE
+from sinks import open_private
 
 __all__ = ["SIGNATURE", "manifest_problem", "sign_manifest"]
 
 #: Written beside ``manifest.json`` in every export.
-SIGNATURE = "manifest.sig"
 _FORMAT = "plateflow-evidence-signature/1"
 
 
@@ -40,7 +41,7 @@ def sign_manifest(keys: records.AuditKeys, directory: Path) -> dict[str, Any]:
     digest = _digest(directory)
     key, mac = keys.sign(_message(digest))
     signature = {"format": _FORMAT, "manifest_sha256": digest, "key_id": key, "hmac": mac}
-    with open(directory / SIGNATURE, "xb") as handle:  # never overwrite evidence
+    with open_private(directory / SIGNATURE, "xb") as handle:  # never overwrite evidence
         handle.write(orjson.dumps(signature, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         handle.flush()
         os.fsync(handle.fileno())

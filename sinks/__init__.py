@@ -51,7 +51,10 @@ from sinks._evidence import (
     record_custody,
     verify_evidence,
 )
-from sinks._files import private_dir
+from sinks._evidence import (
+    SIGNATURE as EVIDENCE_SIGNATURE,
+)
+from sinks._files import open_private, private_dir
 from sinks._holds import HOLDS_DIR, LegalHold
 from sinks._jobs import JOBS_DIR, JobRun, job_metrics, job_runs, record_job_run
 from sinks._layout import (
@@ -106,6 +109,7 @@ __all__ = [
     "DISPOSITION_EVENTS",
     "DISPOSITION_FIELD",
     "EVIDENCE_FORMAT",
+    "EVIDENCE_SIGNATURE",
     "HOLDS_DIR",
     "HOTLISTS_CHANGED",
     "JOBS_DIR",
@@ -149,6 +153,7 @@ __all__ = [
     "is_export_file_name",
     "job_metrics",
     "job_runs",
+    "open_private",
     "parse_stream_id",
     "partition_for",
     "plate_index_for",

@@ -23,11 +23,11 @@ import httpx
 import redis
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-import records
 from matchers import Entry, Hotlist, HotlistIndex, Policy, build_alert, validate_read
 from plateflow.settings import Settings
 from sinks import AlertBus
 from tests.people import add_person
+from tests.records_support import fresh
 from tests.test_api_support import PASSWORD, TOKEN, database_url_in
 from tests.test_bench_target import _Api
 
@@ -244,8 +244,7 @@ def add_members(engine: Any) -> None:
 @contextlib.contextmanager
 def running_console(tmp: Path, redis_url: str, shots: Path, **settings: str) -> Iterator[Console]:
     url = database_url_in(tmp)
-    engine = records.connect(url)
-    records.reset_schema(engine)
+    engine = fresh(url)
     add_members(engine)
     data_dir = tmp / "data"
     data_dir.mkdir(exist_ok=True)
