@@ -46,6 +46,16 @@ TARGET = "7ABC123"
 SCENE = (38.5816, -121.4944)
 #: Reads are placed relative to this instant (ms resolution, like the store).
 NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+#: The window of the case tests' holds and exports, and the justification of the CLI acts
+#: that name no case of their own.
+START, END = NOW - timedelta(days=30), NOW + timedelta(minutes=10)
+WHY = ("--case-number", "26-100")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
 OLD_DAYS = (400, 401)
 #: username -> role: one user per role, as in the API tests.
 USERS = {username: role for role, username in ROLE_USERS.items()}
