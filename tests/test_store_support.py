@@ -35,7 +35,7 @@ from plateflow.settings import Settings
 from sinks import ReadStore
 from tests import records_support
 from tests.test_api_support import (  # CASE is the store tests' too
-    CASE,  # noqa: F401
+    CASE,
     ROLE_USERS,
     add_member,
     database_url_in,
@@ -314,3 +314,34 @@ def shared_env_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str)
     """One world for a module of tests that only read the store."""
     with build_env(tmp_path_factory.mktemp("store"), redis_url) as env:
         yield env
+
+
+# -- paging through the API and the independent expectation ---------------------------------
+
+
+def pages(
+    env: Env, path: str, user: str, *, params: dict[str, Any] | None = None, body: Any = None
+) -> list[dict[str, Any]]:
+    """Every page of a search, following ``next_cursor``."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        if body is None:
+            query = {**CASE, **(params or {}), **({"cursor": cursor} if cursor else {})}
+            resp = env.client.get(path, params=query, headers=env.auth(user))
+        else:
+            payload = {**CASE, **body, **({"cursor": cursor} if cursor else {})}
+            resp = env.client.post(path, json=payload, headers=env.auth(user))
+        assert resp.status_code == 200, resp.text
+        found.append(resp.json())
+        cursor = found[-1]["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def expected_ids(env: Env, accept: Any, start: datetime = START, end: datetime = END) -> set[str]:
+    return {
+        r["read_id"]
+        for r in stored(env.data_dir)
+        if in_window(r, start, end) and accept(r["plate"])
+    }
