@@ -20,21 +20,46 @@ directory, and the data directory is ``./plateflow-data``.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import os
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 # Re-exported: the API and the CLI take the token table from here, beside the setting.
 from plateflow._ingest_tokens import IngestToken as IngestToken
 from plateflow._ingest_tokens import IngestTokens as IngestTokens
+from plateflow._setting_fields import GROUPS as GROUPS
+from plateflow._setting_fields import (
+    _audit_key,
+    _audit_keys,
+    _bool,
+    _database_url,
+    _dns_label,
+    _files,
+    _float_range,
+    _fsync,
+    _host,
+    _http_url,
+    _image_sources,
+    _int_range,
+    _log_level,
+    _ocr_classes,
+    _optional_file,
+    _optional_secret,
+    _path,
+    _proxies,
+    _redis_url,
+    _search_window,
+    _setting,
+    _tile_url,
+    _tokens,
+    _tokens_at,
+)
+from plateflow._setting_load import ENV_PREFIX as ENV_PREFIX
+from plateflow._setting_load import FILE_SUFFIX as FILE_SUFFIX
+from plateflow._setting_load import SettingsLoader
+from plateflow._setting_load import Source as Source
+from plateflow._setting_load import env_name as env_name
 from plateflow.errors import SettingsError
-
-ENV_PREFIX = "PLATEFLOW_"
 
 #: The policy's minimum retention (427.4): reads are kept at least one year.
 POLICY_MIN_RETENTION_DAYS = 365
@@ -44,272 +69,9 @@ DEFAULT_OCR_CLASSES: tuple[str, ...] = ("0ODQ", "1I", "2Z", "5S", "8B", "6G")
 #: A partial plate pins down at least this many positions (``matchers`` applies the rule).
 MIN_KNOWN_CHARACTERS = 2
 
-#: Environment variables with the prefix that are not settings but are read elsewhere
-#: (``PLATEFLOW_INGEST_TOKEN``: the one token ``plateflow bench target`` sends).
-_NOT_SETTINGS = frozenset(
-    {
-        "PLATEFLOW_BOOTSTRAP_PASSWORD",
-        "PLATEFLOW_NEW_PASSWORD",
-        "PLATEFLOW_SESSION_TOKEN",
-        "PLATEFLOW_INGEST_TOKEN",
-    }
-)
-
-#: Suffix of the variable that names a file holding a secret setting's value.
-FILE_SUFFIX = "_FILE"
-
-#: The groups settings are shown in, in this order, with their titles. A command's help shows
-#: only the groups (or single settings) it uses.
-GROUPS: dict[str, str] = {
-    "general": "general",
-    "redis": "Redis, the stream and alert bus",
-    "database": "records database",
-    "audit": "audit log keys and head export (427.5)",
-    "storage": "read store and retention (427.4)",
-    "streams": "read streams and the alert log",
-    "matching": "hotlists and matching",
-    "hotlists": "hotlist administration",
-    "api": "HTTP API and camera ingest",
-    "logins": "logins and sessions",
-    "inquiry": "inquiries (427.3(c))",
-    "dispositions": "alert dispositions: verification deadlines and undo (427.3(g))",
-    "cluster": "flow cluster (one process per StatefulSet pod)",
-    "transparency": "the public transparency page (427.2.1(g))",
-}
-
-
-def _int_range(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError as exc:
-            raise ValueError(f"a whole number from {lo} to {hi}") from exc
-        if not lo <= value <= hi:
-            raise ValueError(f"a whole number from {lo} to {hi}")
-        return value
-
-    return parse
-
-
-def _float_range(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError as exc:
-            raise ValueError(f"a number from {lo:g} to {hi:g}") from exc
-        if not lo <= value <= hi:
-            raise ValueError(f"a number from {lo:g} to {hi:g}")
-        return value
-
-    return parse
-
-
-def _redis_url(raw: str) -> str | None:
-    if raw == "":
-        return None
-    scheme = urlsplit(raw).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError("a redis://, rediss:// or unix:// URL, or empty for the embedded Redis")
-    return raw
-
-
-def _fsync(raw: str) -> str:
-    if raw not in ("everysec", "always"):
-        raise ValueError("everysec or always")
-    return raw
-
-
-def _database_url(raw: str) -> str | None:
-    if raw == "":
-        return None
-    scheme = urlsplit(raw).scheme.split("+")[0]
-    if scheme not in ("sqlite", "postgresql", "postgres"):
-        raise ValueError(
-            "a SQLAlchemy URL such as sqlite:///path/plateflow.db or "
-            "postgresql+psycopg://user@host:5432/db, or empty for SQLite in the data directory"
-        )
-    if scheme == "postgres":
-        raw = "postgresql" + raw[len("postgres") :]
-    if raw.startswith("postgresql://"):
-        raw = "postgresql+psycopg://" + raw[len("postgresql://") :]
-    return raw
-
-
-def _path(raw: str) -> Path:
-    if not raw:
-        raise ValueError("a directory path")
-    return Path(raw)
-
-
-def _optional_file(raw: str) -> Path | None:
-    if raw == "":
-        return None
-    path = Path(raw)
-    if not path.is_file():
-        raise ValueError(f"an existing file (no file at {raw})")
-    return path
-
-
-def _files(raw: str) -> tuple[Path, ...]:
-    paths = tuple(Path(p.strip()) for p in raw.split(",") if p.strip())
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise ValueError(
-            f"a comma-separated list of existing files (missing: {', '.join(missing)})"
-        )
-    return paths
-
-
-def _secret_list(minimum: int, what: str) -> Callable[[str], tuple[str, ...]]:
-    def parse(raw: str) -> tuple[str, ...]:
-        # Commas in a variable, one a line in a secret file; a secret never holds a space.
-        values = tuple(t for t in re.split(r"[,\s]+", raw) if t)
-        if any(len(t) < minimum for t in values):
-            raise ValueError(f"{what} of at least {minimum} characters each, separated by commas")
-        return values
-
-    return parse
-
-
-def _audit_key(raw: str) -> str | None:
-    if len(raw) < 32:
-        raise ValueError("a secret of at least 32 characters (secrets.token_urlsafe(32))")
-    return raw
-
-
-_audit_keys = _secret_list(32, "keys")
-
-
-def _tokens(raw: str) -> IngestTokens:
-    return IngestTokens.parse(raw)
-
-
-def _tokens_at(value: IngestTokens, path: Path) -> IngestTokens:
-    return value.at(path)
-
-
-def _proxies(raw: str) -> tuple[str, ...]:
-    items = tuple(p.strip() for p in raw.split(",") if p.strip())
-    if items == ("*",):
-        return items
-    for item in items:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError as exc:
-            raise ValueError(
-                "comma-separated IP addresses or networks of the proxies in front (e.g. "
-                f"10.0.0.5,10.1.0.0/16), or * for any; {item!r} is neither"
-            ) from exc
-    return items
-
-
-def _bool(raw: str) -> bool:
-    low = raw.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("true or false")
-
-
-def _optional_secret(raw: str) -> str | None:
-    key = raw.strip()
-    if not key:
-        return None
-    if len(key) < 32:
-        raise ValueError("32 or more random characters (e.g. `openssl rand -base64 32`)")
-    return key
-
-
-def _ocr_classes(raw: str) -> tuple[str, ...]:
-    groups = tuple(g.strip().upper() for g in raw.split(",") if g.strip())
-    seen: set[str] = set()
-    for g in groups:
-        if len(g) < 2 or not g.isalnum():
-            raise ValueError(
-                "comma-separated groups of two or more letters/digits, e.g. 0ODQ,1I,8B"
-            )
-        if seen & set(g):
-            raise ValueError("groups that do not share a character (each character in one group)")
-        seen |= set(g)
-    return groups
-
-
-def _log_level(raw: str) -> str:
-    level = raw.upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ValueError("one of DEBUG, INFO, WARNING, ERROR")
-    return level
-
-
-def _host(raw: str) -> str:
-    if not raw:
-        raise ValueError("a host name or address to bind")
-    return raw
-
-
-def _tile_url(raw: str) -> str:
-    if raw and ("{z}" not in raw or not re.fullmatch(r"https?://[^\s'\";,]+", raw)):
-        raise ValueError("an http(s) tile URL template with {z}, {x} and {y}, or empty for none")
-    return raw
-
-
-def _image_sources(raw: str) -> tuple[str, ...]:
-    sources = tuple(s.strip() for s in raw.split(",") if s.strip())
-    if not all(re.fullmatch(r"https?:(//[A-Za-z0-9.*-]+(:\d+)?)?", s) for s in sources):
-        raise ValueError("comma-separated http:, https: or origins like https://cams.example:8443")
-    return sources
-
-
-def _http_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("an http:// or https:// URL such as http://127.0.0.1:8000")
-    return raw.rstrip("/")
-
-
-def _dns_label(raw: str) -> str:
-    if raw and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", raw):
-        raise ValueError("a DNS label (lower-case letters, digits and '-'), or empty")
-    return raw
-
-
-def _setting(
-    default: Any,
-    parse: Callable[[str], Any],
-    help: str,
-    *,
-    group: str,
-    secret: bool = False,
-    at_path: Callable[[Any, Path], Any] | None = None,
-) -> Any:
-    """A settings field. ``at_path(value, path)``, for a secret, is given the parsed value and
-    the file it came from when ``PLATEFLOW_<NAME>_FILE`` set it (a file the program re-reads)."""
-    if group not in GROUPS:
-        raise ValueError(f"setting group {group!r} is not one of {', '.join(GROUPS)}")
-    metadata = {
-        "parse": parse, "help": help, "secret": secret, "group": group, "at_path": at_path
-    }  # fmt: skip
-    return field(default=default, metadata=metadata)
-
-
-def _search_window(search: str, days: float) -> Any:
-    help = f"longest window of a {search}, in days (a supervisor may override)"
-    return _setting(days, _float_range(0.01, 36_500), help, group="inquiry")
-
 
 @dataclass(frozen=True)
-class Source:
-    """Where a setting's value came from: ``kind`` is ``default``, ``env``, ``file`` (a secret
-    read from the file a ``*_FILE`` variable names) or ``flag``; ``where`` names the variable,
-    file or flag (empty for a default)."""
-
-    kind: str
-    where: str = ""
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(SettingsLoader):
     """Every knob of plateflow. Build it with :meth:`load`; never mutate it."""
 
     redis_url: str | None = _setting(
@@ -676,47 +438,6 @@ class Settings:
         "INFO", _log_level, "log level: DEBUG, INFO, WARNING or ERROR", group="general"
     )
 
-    # -- construction ---------------------------------------------------------------------------
-
-    @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
-        """Build settings from the environment and overrides given as raw strings (CLI values).
-
-        Raises :class:`SettingsError` naming the setting for an unknown variable or a bad value.
-        """
-        return cls.load_explained(environ, **overrides)[0]
-
-    @classmethod
-    def load_explained(
-        cls, environ: Mapping[str, str] | None = None, **overrides: str | None
-    ) -> tuple[Settings, dict[str, Source]]:
-        """:meth:`load`, and where each setting's value came from (by field name)."""
-        env = os.environ if environ is None else environ
-        fields = dataclasses.fields(cls)
-        _refuse_unknown(env, fields)
-        bad_keys = sorted(set(overrides) - {f.name for f in fields})
-        if bad_keys:
-            raise SettingsError(f"unknown setting(s) {', '.join(bad_keys)}")
-        values: dict[str, Any] = {}
-        sources: dict[str, Source] = {}
-        for f in fields:
-            raw, source = _raw_value(f, env, overrides.get(f.name))
-            sources[f.name] = source
-            if raw is None:
-                continue
-            try:
-                values[f.name] = f.metadata["parse"](raw)
-            except ValueError as exc:
-                shown = "***" if f.metadata["secret"] else repr(raw)
-                where = f"{source.kind} {source.where}"
-                msg = f"setting {f.name} ({where}) = {shown} is not allowed: expected {exc}"
-                raise SettingsError(msg) from exc
-            if source.kind == "file" and f.metadata["at_path"] is not None:
-                values[f.name] = f.metadata["at_path"](values[f.name], Path(source.where))
-        settings = cls(**values)
-        settings._check()
-        return settings, sources
-
     def _check(self) -> None:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             given, missing = (
@@ -737,12 +458,6 @@ class Settings:
             )
             raise SettingsError(msg)
 
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (values already parsed), checked again."""
-        settings = dataclasses.replace(self, **changes)
-        settings._check()
-        return settings
-
     # -- derived --------------------------------------------------------------------------------
 
     @property
@@ -756,64 +471,6 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'plateflow.db').resolve()}"
-
-
-def _refuse_unknown(env: Mapping[str, str], fields: tuple[dataclasses.Field[Any], ...]) -> None:
-    known = {env_name(f.name) for f in fields}
-    known |= {env_name(f.name) + FILE_SUFFIX for f in fields if f.metadata["secret"]}
-    unknown = sorted(
-        k
-        for k in env
-        if k.startswith(ENV_PREFIX)
-        and k not in known
-        and k not in _NOT_SETTINGS
-        and not k.startswith("PLATEFLOW_TEST_")
-    )
-    if unknown:
-        msg = f"unknown setting(s) {', '.join(unknown)}; known settings are " + ", ".join(
-            sorted(known)
-        )
-        raise SettingsError(msg)
-
-
-def _raw_value(
-    f: dataclasses.Field[Any], env: Mapping[str, str], flag: str | None
-) -> tuple[str | None, Source]:
-    """The raw text of one setting and its source: flag, else variable, else secret file."""
-    if flag is not None:
-        return flag, Source("flag", "--" + f.name.replace("_", "-"))
-    variable = env_name(f.name)
-    raw = env.get(variable)
-    file_variable = variable + FILE_SUFFIX
-    path = env.get(file_variable) if f.metadata["secret"] else None
-    if path is None:
-        return raw, Source("default") if raw is None else Source("env", variable)
-    if raw is not None:
-        msg = f"setting {f.name} is given by both {variable} and {file_variable}; unset one"
-        raise SettingsError(msg)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        if f.metadata["at_path"] is None:
-            raise _unreadable(f.name, file_variable, path, exc) from exc
-        # A file the program re-reads (the ingest tokens) may appear later: empty until then.
-        return "", Source("file", path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _unreadable(f.name, file_variable, path, exc) from exc
-    # Files written by editors and `echo` end with a newline that is no part of the secret.
-    return text.strip(), Source("file", path)
-
-
-def _unreadable(name: str, file_variable: str, path: str, exc: Exception) -> SettingsError:
-    return SettingsError(
-        f"setting {name} ({file_variable}) names {path!r}, which cannot be read ({exc}); "
-        "give the path of a readable UTF-8 file holding the value"
-    )
-
-
-def env_name(field_name: str) -> str:
-    """``partitions`` -> ``PLATEFLOW_PARTITIONS``."""
-    return ENV_PREFIX + field_name.upper()
 
 
 def setting_fields() -> list[dataclasses.Field[Any]]:

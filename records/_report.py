@@ -106,7 +106,7 @@ class Report:
         return render_html(self)
 
     def csv(self) -> str:
-        from records._report_html import render_csv
+        from records._report_csv import render_csv
 
         return render_csv(self)
 

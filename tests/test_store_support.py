@@ -35,7 +35,7 @@ from plateflow.settings import Settings
 from sinks import ReadStore
 from tests import records_support
 from tests.test_api_support import (  # CASE is the store tests' too
-    CASE,  # noqa: F401
+    CASE,
     ROLE_USERS,
     add_member,
     database_url_in,
@@ -46,6 +46,16 @@ TARGET = "7ABC123"
 SCENE = (38.5816, -121.4944)
 #: Reads are placed relative to this instant (ms resolution, like the store).
 NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+#: The window of the case tests' holds and exports, and the justification of the CLI acts
+#: that name no case of their own.
+START, END = NOW - timedelta(days=30), NOW + timedelta(minutes=10)
+WHY = ("--case-number", "26-100")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
 OLD_DAYS = (400, 401)
 #: username -> role: one user per role, as in the API tests.
 USERS = {username: role for role, username in ROLE_USERS.items()}
@@ -304,3 +314,34 @@ def shared_env_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str)
     """One world for a module of tests that only read the store."""
     with build_env(tmp_path_factory.mktemp("store"), redis_url) as env:
         yield env
+
+
+# -- paging through the API and the independent expectation ---------------------------------
+
+
+def pages(
+    env: Env, path: str, user: str, *, params: dict[str, Any] | None = None, body: Any = None
+) -> list[dict[str, Any]]:
+    """Every page of a search, following ``next_cursor``."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        if body is None:
+            query = {**CASE, **(params or {}), **({"cursor": cursor} if cursor else {})}
+            resp = env.client.get(path, params=query, headers=env.auth(user))
+        else:
+            payload = {**CASE, **body, **({"cursor": cursor} if cursor else {})}
+            resp = env.client.post(path, json=payload, headers=env.auth(user))
+        assert resp.status_code == 200, resp.text
+        found.append(resp.json())
+        cursor = found[-1]["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def expected_ids(env: Env, accept: Any, start: datetime = START, end: datetime = END) -> set[str]:
+    return {
+        r["read_id"]
+        for r in stored(env.data_dir)
+        if in_window(r, start, end) and accept(r["plate"])
+    }
