@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api._schemas import ReleaseOut
-from service import LegalHold
+from api._schemas import RecordOut, ReleaseOut
 
 __all__ = [
     "AlertRefOut",
@@ -209,7 +208,7 @@ class HoldIn(BaseModel):
     read_ids: list[str] | None = Field(None, max_length=100_000)
 
 
-class HoldOut(BaseModel):
+class HoldOut(RecordOut):
     case_number: str
     active: bool
     reads: int
@@ -217,18 +216,6 @@ class HoldOut(BaseModel):
     days: list[date]
     placements: list[dict[str, Any]]
     released: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, hold: LegalHold) -> HoldOut:
-        return cls(
-            case_number=hold.case_number,
-            active=hold.active,
-            reads=hold.reads,
-            alerts=hold.alerts,
-            days=list(hold.days),
-            placements=list(hold.placements),
-            released=hold.released,
-        )
 
 
 class HoldReleaseIn(BaseModel):
