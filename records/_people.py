@@ -20,7 +20,7 @@ from records._audit import append_audit
 from records._errors import ConflictError, NotFoundError, RecordsError
 from records._passwords import check_password_strength, hash_password
 from records._roles import ROLES, permissions_for
-from records._schema import now_ms, sessions, training, users, write_tx
+from records._schema import connection, now_ms, sessions, training, users, write_tx
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,7 @@ def _user_row(conn: Connection, username: str) -> Mapping[Any, Any]:
 
 def get_user(engine_or_conn: Engine | Connection, username: str) -> User:
     """The user named ``username``; raises NotFoundError."""
-    if isinstance(engine_or_conn, Connection):
-        return User.from_row(_user_row(engine_or_conn, username))
-    with engine_or_conn.connect() as conn:
+    with connection(engine_or_conn) as conn:
         return User.from_row(_user_row(conn, username))
 
 
@@ -408,7 +406,7 @@ def training_records(engine_or_conn: Engine | Connection, username: str) -> list
         .order_by(training.c.completed_on, training.c.id)
     )
 
-    def run(conn: Connection) -> list[TrainingRecord]:
+    with connection(engine_or_conn) as conn:
         return [
             TrainingRecord(
                 r["username"],
@@ -420,11 +418,6 @@ def training_records(engine_or_conn: Engine | Connection, username: str) -> list
             )
             for r in conn.execute(query).mappings()
         ]
-
-    if isinstance(engine_or_conn, Connection):
-        return run(engine_or_conn)
-    with engine_or_conn.connect() as conn:
-        return run(conn)
 
 
 def current_training(conn: Connection, user_id: int, day: date) -> bool:

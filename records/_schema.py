@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -442,6 +442,16 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(plateflow_write=True)
         with conn.begin():
             yield conn
+
+
+def connection(
+    engine_or_conn: Engine | Connection, *, write: bool = False
+) -> AbstractContextManager[Connection]:
+    """The caller's own connection (used in its transaction, left open), or a new one on the
+    engine: read-only, or with ``write`` in a :func:`write_tx`."""
+    if isinstance(engine_or_conn, Connection):
+        return nullcontext(engine_or_conn)
+    return write_tx(engine_or_conn) if write else engine_or_conn.connect()
 
 
 _Query = TypeVar("_Query", bound="sa.Select[Any]")
