@@ -20,7 +20,15 @@ from records._audit import append_audit
 from records._errors import ConflictError, NotFoundError, RecordsError
 from records._passwords import check_password_strength, hash_password
 from records._roles import ROLES, permissions_for
-from records._schema import connection, now_ms, sessions, training, users, write_tx
+from records._schema import (
+    connection,
+    now_ms,
+    record_from_row,
+    sessions,
+    training,
+    users,
+    write_tx,
+)
 
 
 @dataclass(frozen=True)
@@ -53,19 +61,12 @@ class User:
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> User:
-        return cls(
-            id=row["id"],
-            username=row["username"],
-            name=row["name"],
-            agency=row["agency"],
-            job_title=row["job_title"],
+        return record_from_row(
+            cls,
+            row,
             roles=tuple(row["roles"]),
             active=bool(row["active"]),
-            locked_until_ms=row["locked_until"],
             last_login_ms=row["last_login_at"],
-            created_by=row["created_by"],
-            created_at_ms=row["created_at"],
-            disabled_reason=row["disabled_reason"],
             must_change_password=bool(row.get("must_change_password")),
             totp_enrolled=row.get("totp_enrolled_at") is not None,
         )

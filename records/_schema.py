@@ -15,8 +15,9 @@ is what detects tampering with the audit log after that.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
@@ -452,6 +453,20 @@ def connection(
     if isinstance(engine_or_conn, Connection):
         return nullcontext(engine_or_conn)
     return write_tx(engine_or_conn) if write else engine_or_conn.connect()
+
+
+_Record = TypeVar("_Record")
+
+
+def record_from_row(cls: type[_Record], row: Mapping[Any, Any], **computed: Any) -> _Record:
+    """The record dataclass ``cls`` of one row: each field from the column of its name, a
+    ``*_ms`` field from the column without the suffix (``created_at``...); ``computed`` gives
+    the fields whose value is not a column's as it is."""
+    values = dict(computed)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # cls is a dataclass
+        if f.name not in values:
+            values[f.name] = row[f.name if f.name in row else f.name.removesuffix("_ms")]
+    return cls(**values)
 
 
 _Query = TypeVar("_Query", bound="sa.Select[Any]")
