@@ -27,6 +27,7 @@ from records._schema import (
     connection,
     now_ms,
     policy_documents,
+    record_from_row,
     transparency_designees,
     write_tx,
 )
@@ -134,17 +135,7 @@ def _title(text: str | None, given: str | None) -> str:
 
 def _policy(row: Mapping[Any, Any], with_content: bool) -> PolicyDocument:
     content = bytes(row["content"]) if with_content else None
-    return PolicyDocument(
-        version=row["version"],
-        title=row["title"],
-        media_type=row["media_type"],
-        sha256=row["sha256"],
-        size=int(row["size"]),
-        effective_on=row["effective_on"],
-        published_by=row["published_by"],
-        published_at_ms=row["published_at"],
-        content=content,
-    )
+    return record_from_row(PolicyDocument, row, size=int(row["size"]), content=content)
 
 
 def _policy_query(with_content: bool) -> sa.Select[Any]:
