@@ -43,26 +43,9 @@ def _hold_spec(body: HoldIn) -> SearchSpec | None:
     given = [q for q in (body.plate, body.partial, body.canvass, body.read_ids) if q is not None]
     if len(given) != 1:
         raise Invalid("give exactly one of plate, partial, canvass, read_ids", "plate")
-    if body.plate is not None:
-        q = body.plate
-        return SearchSpec.plate_history(
-            q.plate,
-            *utc_window(q.start, q.end),
-            match=q.match,
-            candidates=q.candidates,
-            state=q.state,
-            cameras=q.cameras,
-        )
-    if body.partial is not None:
-        p = body.partial
-        return SearchSpec.partial(
-            p.pattern,
-            *utc_window(p.start, p.end),
-            ocr_equivalents=p.ocr_equivalents,
-            candidates=p.candidates,
-            state=p.state,
-            cameras=p.cameras,
-        )
+    for kind, terms in (("plate", body.plate), ("partial", body.partial)):
+        if terms is not None:
+            return SearchSpec.of_terms(kind, terms, *utc_window(terms.start, terms.end))
     if body.canvass is not None:
         return canvass_spec(body.canvass)
     return None
