@@ -103,15 +103,6 @@ def release(
     return HoldOut.of(service.release_hold(g.door, g.actor, case, reason=body.reason))
 
 
-def _export_out(export: service.Export) -> ExportOut:
-    return ExportOut(
-        export_id=export.export_id,
-        case_number=export.case_number,
-        manifest=export.manifest,
-        files=export.files,
-    )
-
-
 @router.post(
     "/v1/evidence/exports",
     status_code=201,
@@ -126,7 +117,7 @@ def export(
     *, body: ExportIn, g: Annotated[Guard, Depends(guard(Acts.EVIDENCE_EXPORT))]
 ) -> ExportOut:
     made = service.export_evidence(g.door, g.actor, body.case_number, purpose=body.purpose)
-    return _export_out(made)
+    return ExportOut.of(made)
 
 
 @router.get(
@@ -191,4 +182,4 @@ def release_export(
     done = service.fulfil_release(
         g.door, g.actor, request_id, case_number=body.case_number, note=body.note
     )
-    return ReleaseExportOut(release=ReleaseOut.of(done.release), export=_export_out(done.export))
+    return ReleaseExportOut(release=ReleaseOut.of(done.release), export=ExportOut.of(done.export))

@@ -403,7 +403,7 @@ class AuditOut(BaseModel):
     records: list[AuditRecordOut]
 
 
-class ChainProblemOut(BaseModel):
+class ChainProblemOut(RecordOut):
     seq: int
     kind: str = Field(
         description="edited, deleted, inserted, unlinked, forged (written without the audit "
@@ -412,7 +412,7 @@ class ChainProblemOut(BaseModel):
     detail: str
 
 
-class VerifyOut(BaseModel):
+class VerifyOut(RecordOut):
     ok: bool
     records: int
     head_seq: int

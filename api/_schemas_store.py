@@ -84,7 +84,7 @@ class ReadOut(BaseModel):
     alerts: list[AlertRefOut]
 
 
-class SearchOut(BaseModel):
+class SearchOut(RecordOut):
     query: dict[str, Any] = Field(description="The search as recorded in the audit log.")
     count: int = Field(description="Rows on this page.")
     total: int | None = Field(description="Rows in the whole result (first page only).")
@@ -158,7 +158,7 @@ class CanvassPlateOut(BaseModel):
     alerts: list[AlertRefOut]
 
 
-class CanvassOut(BaseModel):
+class CanvassOut(RecordOut):
     query: dict[str, Any]
     count: int = Field(description="Plates on this page.")
     total: int | None = Field(description="Plates in the whole canvass.")
@@ -188,7 +188,7 @@ class PastReadOut(ReadOut):
     state_mismatch: bool
 
 
-class PastOut(BaseModel):
+class PastOut(RecordOut):
     query: dict[str, Any]
     count: int
     total: int | None
@@ -229,7 +229,7 @@ class ExportIn(BaseModel):
     purpose: str = Field("", max_length=2000)
 
 
-class ExportOut(BaseModel):
+class ExportOut(RecordOut):
     export_id: str
     case_number: str
     manifest: dict[str, Any]
