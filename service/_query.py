@@ -90,24 +90,11 @@ class SearchSpec:
         """The ``plate`` (plate history) or ``partial`` search whose terms are the attributes
         of ``terms`` named as the keywords of :meth:`plate_history` and :meth:`partial` (an
         API body's query, the CLI's arguments)."""
+        common = {"candidates": terms.candidates, "state": terms.state, "cameras": terms.cameras}
         if kind == "plate":
-            return cls.plate_history(
-                terms.plate,
-                start,
-                end,
-                match=terms.match,
-                candidates=terms.candidates,
-                state=terms.state,
-                cameras=terms.cameras,
-            )
+            return cls.plate_history(terms.plate, start, end, match=terms.match, **common)
         return cls.partial(
-            terms.pattern,
-            start,
-            end,
-            ocr_equivalents=terms.ocr_equivalents,
-            candidates=terms.candidates,
-            state=terms.state,
-            cameras=terms.cameras,
+            terms.pattern, start, end, ocr_equivalents=terms.ocr_equivalents, **common
         )
 
     @classmethod
