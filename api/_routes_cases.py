@@ -43,26 +43,9 @@ def _hold_spec(body: HoldIn) -> SearchSpec | None:
     given = [q for q in (body.plate, body.partial, body.canvass, body.read_ids) if q is not None]
     if len(given) != 1:
         raise Invalid("give exactly one of plate, partial, canvass, read_ids", "plate")
-    if body.plate is not None:
-        q = body.plate
-        return SearchSpec.plate_history(
-            q.plate,
-            *utc_window(q.start, q.end),
-            match=q.match,
-            candidates=q.candidates,
-            state=q.state,
-            cameras=q.cameras,
-        )
-    if body.partial is not None:
-        p = body.partial
-        return SearchSpec.partial(
-            p.pattern,
-            *utc_window(p.start, p.end),
-            ocr_equivalents=p.ocr_equivalents,
-            candidates=p.candidates,
-            state=p.state,
-            cameras=p.cameras,
-        )
+    for kind, terms in (("plate", body.plate), ("partial", body.partial)):
+        if terms is not None:
+            return SearchSpec.of_terms(kind, terms, *utc_window(terms.start, terms.end))
     if body.canvass is not None:
         return canvass_spec(body.canvass)
     return None
@@ -120,15 +103,6 @@ def release(
     return HoldOut.of(service.release_hold(g.door, g.actor, case, reason=body.reason))
 
 
-def _export_out(export: service.Export) -> ExportOut:
-    return ExportOut(
-        export_id=export.export_id,
-        case_number=export.case_number,
-        manifest=export.manifest,
-        files=export.files,
-    )
-
-
 @router.post(
     "/v1/evidence/exports",
     status_code=201,
@@ -143,7 +117,7 @@ def export(
     *, body: ExportIn, g: Annotated[Guard, Depends(guard(Acts.EVIDENCE_EXPORT))]
 ) -> ExportOut:
     made = service.export_evidence(g.door, g.actor, body.case_number, purpose=body.purpose)
-    return _export_out(made)
+    return ExportOut.of(made)
 
 
 @router.get(
@@ -208,4 +182,4 @@ def release_export(
     done = service.fulfil_release(
         g.door, g.actor, request_id, case_number=body.case_number, note=body.note
     )
-    return ReleaseExportOut(release=ReleaseOut.of(done.release), export=_export_out(done.export))
+    return ReleaseExportOut(release=ReleaseOut.of(done.release), export=ExportOut.of(done.export))

@@ -140,15 +140,11 @@ def logout(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Response:
-    token, csrf_refusal = session_token(request, credentials)
-    if token is None:
-        raise Refusal(
-            401,
-            "no session token: send `Authorization: Bearer <token>` or the session cookie",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if csrf_refusal is not None:
-        raise Refusal(403, csrf_refusal, field="X-CSRF-Token")
+    token = _token(
+        request,
+        credentials,
+        missing="no session token: send `Authorization: Bearer <token>` or the session cookie",
+    )
     service.logout(door_of(request), token, client=client_of(request))
     response = Response(status_code=204)
     _clear_cookies(request, response)
@@ -173,14 +169,17 @@ def me(
     return _detail(service.describe_user(door, door.session_user(_token(request, credentials))))
 
 
-def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+def _token(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    *,
+    missing: str = "log in first: POST /v1/auth/login",
+) -> str:
     """The caller's own session: the bearer token or the cookie (then, but for a GET, with
-    its CSRF header)."""
+    its CSRF header). Without one, a 401 that says ``missing``."""
     token, csrf_refusal = session_token(request, credentials)
     if token is None:
-        raise Refusal(
-            401, "log in first: POST /v1/auth/login", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise Refusal(401, missing, headers={"WWW-Authenticate": "Bearer"})
     if csrf_refusal is not None:
         raise Refusal(403, csrf_refusal, field="X-CSRF-Token")
     return token

@@ -223,17 +223,10 @@ def read_audit(
 )
 def verify_audit(*, g: Annotated[Guard, Depends(guard(Acts.AUDIT_VERIFY))]) -> VerifyOut:
     result = service.verify_audit(g.door, g.actor)
-    return VerifyOut(
-        ok=result.ok,
-        records=result.records,
-        head_seq=result.head_seq,
-        head_hash=result.head_hash,
-        head_key_id=result.head_key_id,
-        first_bad=result.first_bad,
+    return VerifyOut.of(
+        result,
         description=result.describe(),
-        problems=[
-            ChainProblemOut(seq=p.seq, kind=p.kind, detail=p.detail) for p in result.problems
-        ],
+        problems=[ChainProblemOut.of(p) for p in result.problems],
     )
 
 

@@ -97,13 +97,7 @@ def _search(
         newest_first=q.order == "desc",
         override_reason=q.override_reason,
     )
-    return SearchOut(
-        query=page.query,
-        count=page.count,
-        total=page.total,
-        next_cursor=page.next_cursor,
-        reads=page.rows,  # type: ignore[arg-type]  # validated into ReadOut by pydantic
-    )
+    return SearchOut.of(page, reads=page.rows)  # the rows are validated into ReadOut
 
 
 @router.get(
@@ -189,13 +183,7 @@ def canvass(
         cursor=body.cursor,
         override_reason=body.override_reason,
     )
-    return CanvassOut(
-        query=page.query,
-        count=page.count,
-        total=page.total,
-        next_cursor=page.next_cursor,
-        plates=page.rows,  # type: ignore[arg-type]
-    )
+    return CanvassOut.of(page, plates=page.rows)
 
 
 @router.post(
@@ -214,11 +202,4 @@ def past_reads(
 ) -> PastOut:
     asked = service.PastRequest(body.hotlist, body.plate, body.days, body.state, body.alert)
     page = service.past_page(g.door, g.actor, asked, page_size=body.page_size, cursor=body.cursor)
-    return PastOut(
-        query=page.query,
-        count=page.count,
-        total=page.total,
-        next_cursor=page.next_cursor,
-        alerts_published=page.alerts_published,
-        reads=page.rows,  # type: ignore[arg-type]
-    )
+    return PastOut.of(page, reads=page.rows)

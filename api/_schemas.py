@@ -6,7 +6,7 @@ Times go out as RFC 3339 UTC text (``2026-11-28T12:00:00.000Z``); calendar dates
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,7 @@ __all__ = [
     "PasswordIn",
     "PolicyCostOut",
     "PolicyIn",
+    "RecordOut",
     "ReleaseIn",
     "ReleaseOut",
     "RolesIn",
@@ -55,6 +56,26 @@ __all__ = [
 def iso(ms: int | None) -> str | None:
     """Epoch milliseconds -> RFC 3339 UTC text with milliseconds (None stays None)."""
     return None if ms is None else service.iso_utc(ms)
+
+
+class RecordOut(BaseModel):
+    """A response that mirrors a record dataclass of ``service``.
+
+    ``of`` copies every field of the same name, and a time field ``x`` from the record's epoch
+    milliseconds ``x_ms`` (as RFC 3339 text); a subclass passes what it computes as keywords.
+    """
+
+    @classmethod
+    def of(cls, record: Any, **computed: Any) -> Self:
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            if name in computed:
+                continue
+            if hasattr(record, name):
+                values[name] = getattr(record, name)
+            elif hasattr(record, f"{name}_ms"):
+                values[name] = iso(getattr(record, f"{name}_ms"))
+        return cls(**values, **computed)
 
 
 class ErrorBody(BaseModel):
@@ -77,7 +98,7 @@ class HealthResponse(BaseModel):
 # -- people -------------------------------------------------------------------------------------
 
 
-class UserOut(BaseModel):
+class UserOut(RecordOut):
     username: str
     name: str
     agency: str
@@ -96,26 +117,11 @@ class UserOut(BaseModel):
     totp_enrolled: bool = Field(False, description="Enrolled in the TOTP second factor.")
 
     @classmethod
-    def of(cls, user: service.User) -> UserOut:
-        return cls(
-            username=user.username,
-            name=user.name,
-            agency=user.agency,
-            job_title=user.job_title,
-            roles=list(user.roles),
-            permissions=sorted(user.permissions),
-            active=user.active,
-            locked_until=iso(user.locked_until_ms),
-            last_login=iso(user.last_login_ms),
-            created_by=user.created_by,
-            created_at=iso(user.created_at_ms),
-            disabled_reason=user.disabled_reason,
-            must_change_password=user.must_change_password,
-            totp_enrolled=user.totp_enrolled,
-        )
+    def of(cls, record: service.User, **computed: Any) -> Self:
+        return super().of(record, permissions=sorted(record.permissions), **computed)
 
 
-class TrainingOut(BaseModel):
+class TrainingOut(RecordOut):
     course: str
     completed_on: date
     expires_on: date | None
@@ -124,15 +130,8 @@ class TrainingOut(BaseModel):
     current: bool = Field(description="Whether the course is current today (UTC).")
 
     @classmethod
-    def of(cls, t: service.TrainingRecord, today: date) -> TrainingOut:
-        return cls(
-            course=t.course,
-            completed_on=t.completed_on,
-            expires_on=t.expires_on,
-            recorded_by=t.recorded_by,
-            recorded_at=iso(t.recorded_at_ms),
-            current=t.current_on(today),
-        )
+    def of(cls, record: service.TrainingRecord, today: date) -> Self:  # type: ignore[override]
+        return super().of(record, current=record.current_on(today))
 
 
 class UserDetailOut(BaseModel):
@@ -216,7 +215,7 @@ class TrainingIn(BaseModel):
 # -- hotlists -----------------------------------------------------------------------------------
 
 
-class HotlistOut(BaseModel):
+class HotlistOut(RecordOut):
     name: str
     category: str
     covert: bool
@@ -229,22 +228,11 @@ class HotlistOut(BaseModel):
     updated_at: str | None
 
     @classmethod
-    def of(cls, h: service.HotlistInfo) -> HotlistOut:
-        return cls(
-            name=h.name,
-            category=h.category,
-            covert=h.covert,
-            version=h.version,
-            entries=h.entries,
-            policy=h.policy.to_dict(),
-            created_by=h.created_by,
-            created_at=iso(h.created_at_ms),
-            updated_by=h.updated_by,
-            updated_at=iso(h.updated_at_ms),
-        )
+    def of(cls, record: service.HotlistInfo, **computed: Any) -> Self:
+        return super().of(record, policy=record.policy.to_dict(), **computed)
 
 
-class EntryOut(BaseModel):
+class EntryOut(RecordOut):
     entry_id: str
     plate: str = Field(description="Normalised plate, or a pattern (`?`, `*`, `[...]`).")
     is_pattern: bool
@@ -260,27 +248,8 @@ class EntryOut(BaseModel):
     version_from: int
     version_to: int | None
 
-    @classmethod
-    def of(cls, e: service.EntryRecord) -> EntryOut:
-        return cls(
-            entry_id=e.entry_id,
-            plate=e.plate,
-            is_pattern=e.is_pattern,
-            state=e.state,
-            reason=e.reason,
-            case_number=e.case_number,
-            source=e.source,
-            source_line=e.source_line,
-            entered_by=e.entered_by,
-            entered_at=iso(e.entered_at_ms),
-            effective_from=iso(e.effective_from_ms),
-            expires_at=iso(e.expires_at_ms),
-            version_from=e.version_from,
-            version_to=e.version_to,
-        )
 
-
-class ChangeOut(BaseModel):
+class ChangeOut(RecordOut):
     version: int
     change: str
     source: str
@@ -288,18 +257,6 @@ class ChangeOut(BaseModel):
     entry_count: int
     by: str
     at: str | None
-
-    @classmethod
-    def of(cls, c: service.HotlistChange) -> ChangeOut:
-        return cls(
-            version=c.version,
-            change=c.change,
-            source=c.source,
-            detail=dict(c.detail),
-            entry_count=c.entry_count,
-            by=c.by,
-            at=iso(c.at_ms),
-        )
 
 
 class HotlistDetailOut(BaseModel):
@@ -341,7 +298,7 @@ class PolicyIn(BaseModel):
     force: bool = Field(False, description="Apply even above the alert ceiling (logged).")
 
 
-class PolicyCostOut(BaseModel):
+class PolicyCostOut(RecordOut):
     hotlist: str
     entries: int
     hit_rate: float = Field(description="Share of ordinary reads the policy would alert on.")
@@ -352,17 +309,8 @@ class PolicyCostOut(BaseModel):
     description: str
 
     @classmethod
-    def of(cls, c: service.PolicyCost) -> PolicyCostOut:
-        return cls(
-            hotlist=c.hotlist,
-            entries=c.entries,
-            hit_rate=c.hit_rate,
-            sample_size=c.sample_size,
-            alerts_per_hour=c.alerts_per_hour,
-            ceiling=c.ceiling,
-            over_ceiling=c.over_ceiling,
-            description=c.describe(),
-        )
+    def of(cls, record: service.PolicyCost, **computed: Any) -> Self:
+        return super().of(record, description=record.describe(), **computed)
 
 
 # -- alerts -------------------------------------------------------------------------------------
@@ -395,7 +343,7 @@ class ReleaseIn(BaseModel):
     terms: dict[str, Any] = Field(default_factory=dict, description="What is asked for.")
 
 
-class ReleaseOut(BaseModel):
+class ReleaseOut(RecordOut):
     id: int
     status: str = Field(description="pending, public_records, approved, denied or fulfilled.")
     requesting_agency: str
@@ -413,28 +361,6 @@ class ReleaseOut(BaseModel):
     export_id: str | None
     fulfilled_by: str | None
     fulfilled_at: str | None
-
-    @classmethod
-    def of(cls, r: service.ReleaseRequest) -> ReleaseOut:
-        return cls(
-            id=r.id,
-            status=r.status,
-            requesting_agency=r.requesting_agency,
-            law_enforcement=r.law_enforcement,
-            requester=r.requester,
-            purpose=r.purpose,
-            case_number=r.case_number,
-            terms=dict(r.terms),
-            created_by=r.created_by,
-            created_at=iso(r.created_at_ms),
-            approved=r.approved,
-            decision_reason=r.decision_reason,
-            decided_by=r.decided_by,
-            decided_at=iso(r.decided_at_ms),
-            export_id=r.export_id,
-            fulfilled_by=r.fulfilled_by,
-            fulfilled_at=iso(r.fulfilled_at_ms),
-        )
 
 
 class DecisionIn(BaseModel):
@@ -477,7 +403,7 @@ class AuditOut(BaseModel):
     records: list[AuditRecordOut]
 
 
-class ChainProblemOut(BaseModel):
+class ChainProblemOut(RecordOut):
     seq: int
     kind: str = Field(
         description="edited, deleted, inserted, unlinked, forged (written without the audit "
@@ -486,7 +412,7 @@ class ChainProblemOut(BaseModel):
     detail: str
 
 
-class VerifyOut(BaseModel):
+class VerifyOut(RecordOut):
     ok: bool
     records: int
     head_seq: int

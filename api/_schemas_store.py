@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api._schemas import ReleaseOut
-from service import LegalHold
+from api._schemas import RecordOut, ReleaseOut
 
 __all__ = [
     "AlertRefOut",
@@ -85,7 +84,7 @@ class ReadOut(BaseModel):
     alerts: list[AlertRefOut]
 
 
-class SearchOut(BaseModel):
+class SearchOut(RecordOut):
     query: dict[str, Any] = Field(description="The search as recorded in the audit log.")
     count: int = Field(description="Rows on this page.")
     total: int | None = Field(description="Rows in the whole result (first page only).")
@@ -159,7 +158,7 @@ class CanvassPlateOut(BaseModel):
     alerts: list[AlertRefOut]
 
 
-class CanvassOut(BaseModel):
+class CanvassOut(RecordOut):
     query: dict[str, Any]
     count: int = Field(description="Plates on this page.")
     total: int | None = Field(description="Plates in the whole canvass.")
@@ -189,7 +188,7 @@ class PastReadOut(ReadOut):
     state_mismatch: bool
 
 
-class PastOut(BaseModel):
+class PastOut(RecordOut):
     query: dict[str, Any]
     count: int
     total: int | None
@@ -209,7 +208,7 @@ class HoldIn(BaseModel):
     read_ids: list[str] | None = Field(None, max_length=100_000)
 
 
-class HoldOut(BaseModel):
+class HoldOut(RecordOut):
     case_number: str
     active: bool
     reads: int
@@ -217,18 +216,6 @@ class HoldOut(BaseModel):
     days: list[date]
     placements: list[dict[str, Any]]
     released: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, hold: LegalHold) -> HoldOut:
-        return cls(
-            case_number=hold.case_number,
-            active=hold.active,
-            reads=hold.reads,
-            alerts=hold.alerts,
-            days=list(hold.days),
-            placements=list(hold.placements),
-            released=hold.released,
-        )
 
 
 class HoldReleaseIn(BaseModel):
@@ -242,7 +229,7 @@ class ExportIn(BaseModel):
     purpose: str = Field("", max_length=2000)
 
 
-class ExportOut(BaseModel):
+class ExportOut(RecordOut):
     export_id: str
     case_number: str
     manifest: dict[str, Any]

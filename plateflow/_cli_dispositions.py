@@ -11,6 +11,7 @@ Every command acts as the logged-in user (``plateflow login``), audited.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -100,6 +101,13 @@ def _state_row(item: dict[str, Any]) -> list[str]:
 _STATE_COLUMNS = ("alert", "list", "kind", "state", "by", "at", "held by", "deadline", "detail")
 
 
+def _print_states(items: Iterable[dict[str, Any]]) -> None:
+    table = Table(*_STATE_COLUMNS)
+    for item in items:
+        table.add_row(*_state_row(item))
+    out.print(table)
+
+
 def cmd_move(args: argparse.Namespace, settings: Settings) -> int:
     with door_with_redis(settings) as door:
         actor = act_as(door, Acts.DISPOSITION, settings, args)
@@ -114,9 +122,7 @@ def cmd_move(args: argparse.Namespace, settings: Settings) -> int:
             action=args.action,
             note=args.note,
         )
-    table = Table(*_STATE_COLUMNS)
-    table.add_row(*_state_row(made))
-    out.print(table)
+    _print_states([made])
     return 0
 
 
@@ -129,10 +135,7 @@ def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
         msg = f"--since {args.since!r} is not a time like 2026-12-01T08:00:00Z"
         raise service.Invalid(msg, "since") from exc
     items = service.current_dispositions(door, actor, service.since_ms_of(door, actor, since))
-    table = Table(*_STATE_COLUMNS)
-    for item in items:
-        table.add_row(*_state_row(item))
-    out.print(table)
+    _print_states(items)
     return 0
 
 

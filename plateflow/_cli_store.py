@@ -177,26 +177,8 @@ def spec_from_args(args: argparse.Namespace) -> SearchSpec:
     """The search of ``plateflow search plate|partial|canvass`` (and ``hold place``)."""
     start, end = window(args)
     kind = args.search_command if hasattr(args, "search_command") else args.kind
-    if kind == "plate":
-        return SearchSpec.plate_history(
-            args.plate,
-            start,
-            end,
-            match=args.match,
-            candidates=args.candidates,
-            state=args.state,
-            cameras=args.cameras,
-        )
-    if kind == "partial":
-        return SearchSpec.partial(
-            args.pattern,
-            start,
-            end,
-            ocr_equivalents=args.ocr_equivalents,
-            candidates=args.candidates,
-            state=args.state,
-            cameras=args.cameras,
-        )
+    if kind in ("plate", "partial"):
+        return SearchSpec.of_terms(kind, args, start, end)
     return place_spec(args, start, end)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from records._audit import AuditRecord, append_audit
 from records._errors import AccessDenied, AuditError
 from records._people import User, current_training, today_utc
-from records._schema import now_ms, users, write_tx
+from records._schema import connection, now_ms, users, write_tx
 
 log = logging.getLogger(__name__)
 
@@ -110,25 +110,15 @@ def check_inquiry(
     """Check without auditing; raises :class:`AccessDenied`. Prefer :func:`audited`, which
     also writes the audit record."""
     at = now_ms() if at_ms is None else at_ms
-    if isinstance(engine_or_conn, Connection):
+    with connection(engine_or_conn) as conn:
         user, refusal = _refusal(
-            engine_or_conn,
+            conn,
             inquiry,
             permission,
             data_access=data_access,
             min_description_length=min_description_length,
             at=at,
         )
-    else:
-        with engine_or_conn.connect() as conn:
-            user, refusal = _refusal(
-                conn,
-                inquiry,
-                permission,
-                data_access=data_access,
-                min_description_length=min_description_length,
-                at=at,
-            )
     if refusal is not None:
         raise refusal
     assert user is not None

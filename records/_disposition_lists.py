@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from records._errors import ConflictError, NotFoundError, RecordsError
-from records._schema import disposition_codes, now_ms
+from records._schema import connection, disposition_codes, now_ms
 
 __all__ = [
     "CODE_KINDS",
@@ -80,11 +80,8 @@ def disposition_lists(conn: Engine | Connection) -> DispositionLists:
     query = sa.select(disposition_codes).order_by(
         disposition_codes.c.position, disposition_codes.c.code
     )
-    if isinstance(conn, Engine):
-        with conn.connect() as c:
-            rows = [_from_row(r) for r in c.execute(query).mappings()]
-    else:
-        rows = [_from_row(r) for r in conn.execute(query).mappings()]
+    with connection(conn) as c:
+        rows = [_from_row(r) for r in c.execute(query).mappings()]
     return DispositionLists(
         tuple(r for r in rows if r.kind == "reason"), tuple(r for r in rows if r.kind == "action")
     )

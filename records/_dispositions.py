@@ -30,7 +30,7 @@ from records._audit import iso_utc
 from records._disposition_lists import DispositionLists, disposition_lists
 from records._errors import AccessDenied, ConflictError, DispositionError
 from records._people import User, current_training, today_utc
-from records._schema import alert_transitions, hotlists, in_window, now_ms
+from records._schema import alert_transitions, connection, hotlists, in_window, now_ms
 
 __all__ = [
     "FINAL_STATES",
@@ -207,9 +207,7 @@ def current_states(
     if not covert:
         query = query.where(alert_transitions.c.covert.is_(False))
     query = query.order_by(alert_transitions.c.alert_at, alert_transitions.c.alert_id)
-    if isinstance(engine_or_conn, Connection):
-        return [transition_from_row(r) for r in engine_or_conn.execute(query).mappings()]
-    with engine_or_conn.connect() as conn:
+    with connection(engine_or_conn) as conn:
         return [transition_from_row(r) for r in conn.execute(query).mappings()]
 
 

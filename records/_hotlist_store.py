@@ -21,7 +21,7 @@ from records._csv import ParsedRow, normalise_category, split_policy
 from records._errors import NotFoundError, NotifyError, PolicyCostError, RecordsError
 from records._hotlist_types import EntryRecord, HotlistChange, HotlistDetail, HotlistInfo
 from records._policycost import PlateSample, PolicyCost, estimate_policy_cost
-from records._schema import hotlist_entries, hotlist_versions, hotlists
+from records._schema import hotlist_entries, hotlist_versions, hotlists, record_from_row
 
 log = logging.getLogger(__name__)
 
@@ -193,17 +193,13 @@ def to_entry(row: Mapping[Any, Any], name: str) -> matchers.Entry:
 
 
 def _info(row: Mapping[Any, Any], count: int) -> HotlistInfo:
-    return HotlistInfo(
-        name=row["name"],
-        category=row["category"],
+    return record_from_row(
+        HotlistInfo,
+        row,
         policy=matchers.Policy.from_mapping(row["policy"]),
         covert=bool(row["covert"]),
         version=int(row["version"]),
         entries=count,
-        created_by=row["created_by"],
-        created_at_ms=row["created_at"],
-        updated_by=row["updated_by"],
-        updated_at_ms=row["updated_at"],
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import matchers
 from records._policycost import PolicyCost
+from records._schema import record_from_row
 
 
 @dataclass(frozen=True)
@@ -31,21 +32,11 @@ class EntryRecord:
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any], list_name: str) -> EntryRecord:
-        return cls(
+        return record_from_row(
+            cls,
+            row,
             entry_id=f"{list_name}:{row['entry_key']}",
-            plate=row["plate"],
             is_pattern=bool(row["is_pattern"]),
-            state=row["state"],
-            reason=row["reason"],
-            case_number=row["case_number"],
-            source=row["source"],
-            source_line=row["source_line"],
-            entered_by=row["entered_by"],
-            entered_at_ms=row["entered_at"],
-            effective_from_ms=row["effective_from"],
-            expires_at_ms=row["expires_at"],
-            version_from=row["version_from"],
-            version_to=row["version_to"],
         )
 
     def to_entry(self) -> matchers.Entry:
@@ -93,13 +84,10 @@ class HotlistChange:
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> HotlistChange:
-        return cls(
-            name=row["name"],
-            version=row["version"],
-            change=row["change"],
-            source=row["source"],
+        return record_from_row(
+            cls,
+            row,
             detail=dict(row["detail"] or {}),
-            entry_count=row["entry_count"],
             by=row["created_by"],
             at_ms=row["created_at"],
         )

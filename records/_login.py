@@ -33,7 +33,7 @@ from records._audit import append_audit
 from records._errors import AccountLockedError, AuthError, SessionError
 from records._passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from records._people import User
-from records._schema import now_ms, sessions, users, write_tx
+from records._schema import connection, now_ms, sessions, users, write_tx
 from records._throttle import (
     LOGIN_SCOPE,
     LOGIN_WINDOW_S,
@@ -99,9 +99,7 @@ def sweep_sessions(
         last = sa.func.coalesce(sessions.c.last_seen_at, sessions.c.created_at)
         gone.append(last <= at - idle_s * 1000)
     statement = sa.delete(sessions).where(sa.or_(*gone))
-    if isinstance(engine_or_conn, Connection):
-        return engine_or_conn.execute(statement).rowcount
-    with write_tx(engine_or_conn) as conn:
+    with connection(engine_or_conn, write=True) as conn:
         return conn.execute(statement).rowcount
 
 

@@ -20,7 +20,15 @@ from records._audit import append_audit
 from records._errors import ConflictError, NotFoundError, RecordsError
 from records._passwords import check_password_strength, hash_password
 from records._roles import ROLES, permissions_for
-from records._schema import now_ms, sessions, training, users, write_tx
+from records._schema import (
+    connection,
+    now_ms,
+    record_from_row,
+    sessions,
+    training,
+    users,
+    write_tx,
+)
 
 
 @dataclass(frozen=True)
@@ -53,19 +61,12 @@ class User:
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> User:
-        return cls(
-            id=row["id"],
-            username=row["username"],
-            name=row["name"],
-            agency=row["agency"],
-            job_title=row["job_title"],
+        return record_from_row(
+            cls,
+            row,
             roles=tuple(row["roles"]),
             active=bool(row["active"]),
-            locked_until_ms=row["locked_until"],
             last_login_ms=row["last_login_at"],
-            created_by=row["created_by"],
-            created_at_ms=row["created_at"],
-            disabled_reason=row["disabled_reason"],
             must_change_password=bool(row.get("must_change_password")),
             totp_enrolled=row.get("totp_enrolled_at") is not None,
         )
@@ -112,9 +113,7 @@ def _user_row(conn: Connection, username: str) -> Mapping[Any, Any]:
 
 def get_user(engine_or_conn: Engine | Connection, username: str) -> User:
     """The user named ``username``; raises NotFoundError."""
-    if isinstance(engine_or_conn, Connection):
-        return User.from_row(_user_row(engine_or_conn, username))
-    with engine_or_conn.connect() as conn:
+    with connection(engine_or_conn) as conn:
         return User.from_row(_user_row(conn, username))
 
 
@@ -408,7 +407,7 @@ def training_records(engine_or_conn: Engine | Connection, username: str) -> list
         .order_by(training.c.completed_on, training.c.id)
     )
 
-    def run(conn: Connection) -> list[TrainingRecord]:
+    with connection(engine_or_conn) as conn:
         return [
             TrainingRecord(
                 r["username"],
@@ -420,11 +419,6 @@ def training_records(engine_or_conn: Engine | Connection, username: str) -> list
             )
             for r in conn.execute(query).mappings()
         ]
-
-    if isinstance(engine_or_conn, Connection):
-        return run(engine_or_conn)
-    with engine_or_conn.connect() as conn:
-        return run(conn)
 
 
 def current_training(conn: Connection, user_id: int, day: date) -> bool:

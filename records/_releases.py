@@ -27,6 +27,7 @@ from records._schema import (
     in_window,
     now_ms,
     purge_records,
+    record_from_row,
     release_decisions,
     release_fulfilments,
     release_requests,
@@ -88,23 +89,12 @@ def _query() -> sa.Select[Any]:
 
 
 def _from_row(r: Mapping[Any, Any]) -> ReleaseRequest:
-    return ReleaseRequest(
-        id=r["id"],
-        requesting_agency=r["requesting_agency"],
+    return record_from_row(
+        ReleaseRequest,
+        r,
         law_enforcement=bool(r["law_enforcement"]),
-        requester=r["requester"],
-        purpose=r["purpose"],
-        case_number=r["case_number"],
         terms=dict(r["terms"] or {}),
-        created_by=r["created_by"],
-        created_at_ms=r["created_at"],
         approved=None if r["approved"] is None else bool(r["approved"]),
-        decision_reason=r["decision_reason"],
-        decided_by=r["decided_by"],
-        decided_at_ms=r["decided_at"],
-        export_id=r["export_id"],
-        fulfilled_by=r["fulfilled_by"],
-        fulfilled_at_ms=r["fulfilled_at"],
     )
 
 

@@ -15,9 +15,10 @@ is what detects tampering with the audit log after that.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -43,8 +44,20 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _ms() -> sa.Column[Any]:
-    return sa.Column(sa.BigInteger, nullable=False)
+def _id(type_: Any = sa.Integer) -> sa.Column[Any]:
+    """The surrogate key ``id``, numbered by the database."""
+    return sa.Column("id", type_, primary_key=True, autoincrement=True)
+
+
+def _who_when(
+    verb: str, *, nullable: bool = False, index: bool | None = None
+) -> list[sa.Column[Any]]:
+    """Who did ``verb`` and when: ``{verb}_by`` (a username or a display name) and
+    ``{verb}_at`` (epoch ms; ``index`` indexes it)."""
+    return [
+        sa.Column(f"{verb}_by", sa.String(128), nullable=nullable),
+        sa.Column(f"{verb}_at", sa.BigInteger, nullable=nullable, index=index),
+    ]
 
 
 # -- hotlists -----------------------------------------------------------------------------------
@@ -52,16 +65,14 @@ def _ms() -> sa.Column[Any]:
 hotlists = sa.Table(
     "hotlists",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _id(),
     sa.Column("name", sa.String(64), nullable=False, unique=True),
     sa.Column("category", sa.String(32), nullable=False),
     sa.Column("policy", sa.JSON, nullable=False),
     sa.Column("covert", sa.Boolean, nullable=False, default=False),
     sa.Column("version", sa.Integer, nullable=False),  # the live version
-    sa.Column("created_by", sa.String(128), nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("updated_by", sa.String(128), nullable=False),
-    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    *_who_when("created"),
+    *_who_when("updated"),
 )
 
 hotlist_versions = sa.Table(
@@ -73,8 +84,7 @@ hotlist_versions = sa.Table(
     sa.Column("source", sa.String(512), nullable=False),  # file name, or user:<name>
     sa.Column("detail", sa.JSON, nullable=False),
     sa.Column("entry_count", sa.Integer, nullable=False),
-    sa.Column("created_by", sa.String(128), nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
+    *_who_when("created"),
 )
 
 #: One row per entry and span of versions: the entry is in version v when
@@ -82,7 +92,7 @@ hotlist_versions = sa.Table(
 hotlist_entries = sa.Table(
     "hotlist_entries",
     metadata,
-    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    _id(_ID),
     sa.Column("hotlist_id", sa.ForeignKey("hotlists.id"), nullable=False),
     sa.Column("entry_key", sa.String(80), nullable=False),
     sa.Column("plate", sa.String(64), nullable=False),  # normalised plate or pattern
@@ -92,8 +102,7 @@ hotlist_entries = sa.Table(
     sa.Column("case_number", sa.String(64), nullable=True),
     sa.Column("source", sa.String(512), nullable=False),
     sa.Column("source_line", sa.Integer, nullable=True),
-    sa.Column("entered_by", sa.String(128), nullable=False),
-    sa.Column("entered_at", sa.BigInteger, nullable=False),
+    *_who_when("entered"),
     sa.Column("effective_from", sa.BigInteger, nullable=True),
     sa.Column("expires_at", sa.BigInteger, nullable=True),
     sa.Column("version_from", sa.Integer, nullable=False),
@@ -107,7 +116,7 @@ hotlist_entries = sa.Table(
 users = sa.Table(
     "users",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _id(),
     sa.Column("username", sa.String(64), nullable=False, unique=True),
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("agency", sa.String(128), nullable=False),
@@ -118,10 +127,8 @@ users = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
     sa.Column("locked_until", sa.BigInteger, nullable=True),
     sa.Column("last_login_at", sa.BigInteger, nullable=True),
-    sa.Column("created_by", sa.String(128), nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("disabled_by", sa.String(128), nullable=True),
-    sa.Column("disabled_at", sa.BigInteger, nullable=True),
+    *_who_when("created"),
+    *_who_when("disabled", nullable=True),
     sa.Column("disabled_reason", sa.Text, nullable=True),
     # an administrator's reset: every act but changing the password is refused until then
     sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -134,13 +141,12 @@ users = sa.Table(
 training = sa.Table(
     "training",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _id(),
     sa.Column("user_id", sa.ForeignKey("users.id"), nullable=False, index=True),
     sa.Column("course", sa.String(128), nullable=False),
     sa.Column("completed_on", sa.Date, nullable=False),
     sa.Column("expires_on", sa.Date, nullable=True),
-    sa.Column("recorded_by", sa.String(128), nullable=False),
-    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+    *_who_when("recorded"),
 )
 
 sessions = sa.Table(
@@ -214,15 +220,14 @@ audit_head = sa.Table(
 release_requests = sa.Table(
     "release_requests",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _id(),
     sa.Column("requesting_agency", sa.String(256), nullable=False),
     sa.Column("law_enforcement", sa.Boolean, nullable=False),
     sa.Column("requester", sa.String(256), nullable=False),
     sa.Column("purpose", sa.Text, nullable=False),
     sa.Column("case_number", sa.String(64), nullable=True),
     sa.Column("terms", sa.JSON, nullable=False),  # what is asked for: plates, dates, places
-    sa.Column("created_by", sa.String(128), nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
+    *_who_when("created"),
 )
 
 release_decisions = sa.Table(
@@ -231,8 +236,7 @@ release_decisions = sa.Table(
     sa.Column("request_id", sa.ForeignKey("release_requests.id"), primary_key=True),
     sa.Column("approved", sa.Boolean, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("decided_by", sa.String(128), nullable=False),
-    sa.Column("decided_at", sa.BigInteger, nullable=False),
+    *_who_when("decided"),
 )
 
 release_fulfilments = sa.Table(
@@ -240,19 +244,17 @@ release_fulfilments = sa.Table(
     metadata,
     sa.Column("request_id", sa.ForeignKey("release_requests.id"), primary_key=True),
     sa.Column("export_id", sa.String(256), nullable=False),
-    sa.Column("fulfilled_by", sa.String(128), nullable=False),
-    sa.Column("fulfilled_at", sa.BigInteger, nullable=False),
+    *_who_when("fulfilled"),
     sa.Column("note", sa.Text, nullable=False),
 )
 
 purge_records = sa.Table(
     "purge_records",
     metadata,
-    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    _id(_ID),
     sa.Column("partition", sa.String(256), nullable=False),
     sa.Column("rows", sa.BigInteger, nullable=False),
-    sa.Column("purged_by", sa.String(128), nullable=False),
-    sa.Column("purged_at", sa.BigInteger, nullable=False, index=True),
+    *_who_when("purged", index=True),
     sa.Column("note", sa.Text, nullable=False),
 )
 
@@ -262,7 +264,7 @@ purge_records = sa.Table(
 alert_transitions = sa.Table(
     "alert_transitions",
     metadata,
-    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    _id(_ID),
     sa.Column("alert_id", sa.String(128), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),  # 1, 2, ... per alert
     sa.Column("log_id", sa.String(48), nullable=False),  # the alert's id in its Redis log
@@ -297,10 +299,8 @@ disposition_codes = sa.Table(
     sa.Column("label", sa.String(128), nullable=False),
     sa.Column("needs_text", sa.Boolean, nullable=False),  # the transition must describe it
     sa.Column("position", sa.Integer, nullable=False),  # the order the console lists them
-    sa.Column("created_by", sa.String(128), nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("retired_by", sa.String(128), nullable=True),
-    sa.Column("retired_at", sa.BigInteger, nullable=True),
+    *_who_when("created"),
+    *_who_when("retired", nullable=True),
 )
 
 #: The lists a new database starts with (kind, code, label, needs_text).
@@ -323,15 +323,14 @@ DEFAULT_DISPOSITION_CODES: tuple[tuple[str, str, str, bool], ...] = (
 policy_documents = sa.Table(
     "policy_documents",
     metadata,
-    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    _id(_ID),
     sa.Column("version", sa.Integer, nullable=False, unique=True),
     sa.Column("title", sa.String(256), nullable=False),
     sa.Column("media_type", sa.String(32), nullable=False),  # text/markdown | application/pdf
     sa.Column("content", sa.LargeBinary, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("effective_on", sa.Date, nullable=False),
-    sa.Column("published_by", sa.String(128), nullable=False),
-    sa.Column("published_at", sa.BigInteger, nullable=False),
+    *_who_when("published"),
 )
 
 #: Who holds a public role (the ALPR administrator, the custodian of records), one row per
@@ -339,13 +338,12 @@ policy_documents = sa.Table(
 transparency_designees = sa.Table(
     "transparency_designees",
     metadata,
-    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    _id(_ID),
     sa.Column("role", sa.String(32), nullable=False, index=True),
     sa.Column("title", sa.String(128), nullable=False),
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("since", sa.Date, nullable=False),
-    sa.Column("recorded_by", sa.String(128), nullable=False),
-    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+    *_who_when("recorded"),
 )
 
 APPEND_ONLY = (
@@ -445,6 +443,30 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(plateflow_write=True)
         with conn.begin():
             yield conn
+
+
+def connection(
+    engine_or_conn: Engine | Connection, *, write: bool = False
+) -> AbstractContextManager[Connection]:
+    """The caller's own connection (used in its transaction, left open), or a new one on the
+    engine: read-only, or with ``write`` in a :func:`write_tx`."""
+    if isinstance(engine_or_conn, Connection):
+        return nullcontext(engine_or_conn)
+    return write_tx(engine_or_conn) if write else engine_or_conn.connect()
+
+
+_Record = TypeVar("_Record")
+
+
+def record_from_row(cls: type[_Record], row: Mapping[Any, Any], **computed: Any) -> _Record:
+    """The record dataclass ``cls`` of one row: each field from the column of its name, a
+    ``*_ms`` field from the column without the suffix (``created_at``...); ``computed`` gives
+    the fields whose value is not a column's as it is."""
+    values = dict(computed)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # cls is a dataclass
+        if f.name not in values:
+            values[f.name] = row[f.name if f.name in row else f.name.removesuffix("_ms")]
+    return cls(**values)
 
 
 _Query = TypeVar("_Query", bound="sa.Select[Any]")

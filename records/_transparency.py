@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,7 +22,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from records._audit import append_audit
 from records._errors import NotFoundError, RecordsError
-from records._schema import audit_head, now_ms, policy_documents, transparency_designees, write_tx
+from records._schema import (
+    audit_head,
+    connection,
+    now_ms,
+    policy_documents,
+    record_from_row,
+    transparency_designees,
+    write_tx,
+)
 
 __all__ = [
     "DESIGNEE_ROLES",
@@ -128,17 +135,7 @@ def _title(text: str | None, given: str | None) -> str:
 
 def _policy(row: Mapping[Any, Any], with_content: bool) -> PolicyDocument:
     content = bytes(row["content"]) if with_content else None
-    return PolicyDocument(
-        version=row["version"],
-        title=row["title"],
-        media_type=row["media_type"],
-        sha256=row["sha256"],
-        size=int(row["size"]),
-        effective_on=row["effective_on"],
-        published_by=row["published_by"],
-        published_at_ms=row["published_at"],
-        content=content,
-    )
+    return record_from_row(PolicyDocument, row, size=int(row["size"]), content=content)
 
 
 def _policy_query(with_content: bool) -> sa.Select[Any]:
@@ -204,7 +201,7 @@ def publish_policy(
 
 def list_policies(engine: Engine | Connection) -> list[PolicyDocument]:
     """Every published version, oldest first, without the content."""
-    with _connection(engine) as conn:
+    with connection(engine) as conn:
         return [_policy(r, False) for r in conn.execute(_policy_query(False)).mappings()]
 
 
@@ -221,11 +218,6 @@ def policy_document(engine: Engine, version: int | None = None) -> PolicyDocumen
         what = "no policy has been published" if version is None else f"no policy version {version}"
         raise NotFoundError(f"{what}; publish one with `plateflow transparency publish`")
     return _policy(row, True)
-
-
-def _connection(engine: Engine | Connection) -> AbstractContextManager[Connection]:
-    """A connection to read with: the caller's own, or a new one on ``engine``."""
-    return nullcontext(engine) if isinstance(engine, Connection) else engine.connect()
 
 
 def designate(
@@ -282,7 +274,7 @@ def _designee(row: Mapping[Any, Any]) -> Designee:
 def list_designees(engine: Engine | Connection) -> list[Designee]:
     """Every designation, oldest first."""
     query = sa.select(transparency_designees).order_by(transparency_designees.c.id)
-    with _connection(engine) as conn:
+    with connection(engine) as conn:
         return [_designee(r) for r in conn.execute(query).mappings()]
 
 

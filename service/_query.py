@@ -86,6 +86,18 @@ class SearchSpec:
     polygon: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @classmethod
+    def of_terms(cls, kind: str, terms: Any, start: datetime, end: datetime) -> SearchSpec:
+        """The ``plate`` (plate history) or ``partial`` search whose terms are the attributes
+        of ``terms`` named as the keywords of :meth:`plate_history` and :meth:`partial` (an
+        API body's query, the CLI's arguments)."""
+        common = {"candidates": terms.candidates, "state": terms.state, "cameras": terms.cameras}
+        if kind == "plate":
+            return cls.plate_history(terms.plate, start, end, match=terms.match, **common)
+        return cls.partial(
+            terms.pattern, start, end, ocr_equivalents=terms.ocr_equivalents, **common
+        )
+
+    @classmethod
     def plate_history(
         cls,
         plate: str,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import pytest
@@ -36,6 +38,29 @@ def search(engine: Engine, inquiry: records.Inquiry, *, permission: str = "reads
     ) as access:
         access.result_count = 3
     return 3
+
+
+@contextmanager
+def search_writing_a_row(engine: Engine) -> Iterator[records.AuditedAccess]:
+    """An audited search by inv.lee whose block writes a row (a purge record) before the
+    caller's part of the block runs: what a failure must roll back."""
+    with records.audited(
+        engine,
+        records.Inquiry("inv.lee", case_number="26-9"),
+        "reads.search",
+        permission="reads:search",
+    ) as access:
+        access.conn.execute(
+            sa.insert(purge_records).values(
+                partition="p", rows=1, purged_by="x", purged_at=1, note=""
+            )
+        )
+        yield access
+
+
+def purge_rows(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(purge_records)).scalar_one())
 
 
 def test_inquiry_without_case_number_is_refused_and_audited(engine: Engine) -> None:
@@ -124,20 +149,9 @@ def test_administration_needs_no_training_but_the_permission(engine: Engine) -> 
 def test_failed_operation_rolls_back_and_is_audited(engine: Engine) -> None:
     person(engine, "inv.lee", ["investigator"])
     with pytest.raises(RuntimeError, match="scan failed"):
-        with records.audited(
-            engine,
-            records.Inquiry("inv.lee", case_number="26-9"),
-            "reads.search",
-            permission="reads:search",
-        ) as access:
-            access.conn.execute(
-                sa.insert(purge_records).values(
-                    partition="p", rows=1, purged_by="x", purged_at=1, note=""
-                )
-            )
+        with search_writing_a_row(engine):
             raise RuntimeError("scan failed")
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(purge_records)).scalar() == 0
+    assert purge_rows(engine) == 0
     last = records.read_audit(engine, kind="inquiry")[-1]
     assert (last.outcome, last.reason) == ("failed", "RuntimeError: scan failed")
 
@@ -163,20 +177,9 @@ def test_operation_fails_when_the_audit_record_cannot_be_written(engine: Engine)
             )
         )
     with pytest.raises(records.AuditError, match="could not be written"):
-        with records.audited(
-            engine,
-            records.Inquiry("inv.lee", case_number="26-9"),
-            "reads.search",
-            permission="reads:search",
-        ) as access:
-            access.conn.execute(
-                sa.insert(purge_records).values(
-                    partition="p", rows=1, purged_by="x", purged_at=1, note=""
-                )
-            )
+        with search_writing_a_row(engine) as access:
             access.result_count = 1
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(purge_records)).scalar() == 0
+    assert purge_rows(engine) == 0
 
 
 def _seed(engine: Engine, n: int = 8) -> None:

@@ -183,26 +183,22 @@ def test_add_and_remove_entries(engine: Engine) -> None:
     notices: list[str] = []
     with pytest.raises(records.NotFoundError, match="no hotlist 'partials'"):
         records.add_entry(engine, "partials", "XYZ123", reason="x", user="ivan")
-    with pytest.raises(records.RecordsError, match="needs a case number"):
-        records.add_entry(
-            engine,
-            "partials",
-            "7AB*",
-            reason="hit and run",
-            user="ivan",
-            category="major_crime",
-            expires_at="2030-01-01",
-        )
-    with pytest.raises(records.RecordsError, match="needs an expiry"):
-        records.add_entry(
-            engine,
-            "partials",
-            "7AB*",
-            reason="hit and run",
-            user="ivan",
-            category="major_crime",
-            case_number="26-001",
-        )
+    # A partial pattern needs both a case number and an expiry (427.3(d)).
+    for missing, case_number, expires_at in (
+        ("a case number", None, "2030-01-01"),
+        ("an expiry", "26-001", None),
+    ):
+        with pytest.raises(records.RecordsError, match=f"needs {missing}"):
+            records.add_entry(
+                engine,
+                "partials",
+                "7AB*",
+                reason="hit and run",
+                user="ivan",
+                category="major_crime",
+                case_number=case_number,
+                expires_at=expires_at,
+            )
     entry = records.add_entry(
         engine,
         "partials",

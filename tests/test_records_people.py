@@ -39,33 +39,22 @@ def test_password_rules() -> None:
 
 
 def test_bootstrap_creates_one_administrator(engine: Engine) -> None:
-    with pytest.raises(records.WeakPasswordError, match="password refused"):
-        records.bootstrap_admin(
+    def bootstrap(username: str, name: str, password: str) -> records.User:
+        return records.bootstrap_admin(
             engine,
-            username="admin",
-            name="Sys Admin",
+            username=username,
+            name=name,
             agency="Example PD",
             job_title="IT",
-            password="admin",
+            password=password,
         )
-    admin = records.bootstrap_admin(
-        engine,
-        username="admin",
-        name="Sys Admin",
-        agency="Example PD",
-        job_title="IT",
-        password=PASSWORD,
-    )
+
+    with pytest.raises(records.WeakPasswordError, match="password refused"):
+        bootstrap("admin", "Sys Admin", "admin")
+    admin = bootstrap("admin", "Sys Admin", PASSWORD)
     assert admin.roles == ("administrator",) and admin.can("users:manage")
     with pytest.raises(records.ConflictError, match="first run only"):
-        records.bootstrap_admin(
-            engine,
-            username="admin2",
-            name="Other",
-            agency="Example PD",
-            job_title="IT",
-            password=PASSWORD,
-        )
+        bootstrap("admin2", "Other", PASSWORD)
     with engine.connect() as conn:
         stored = conn.execute(sa.select(users.c.password_hash)).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
