@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import os
 import socket
 import threading
 import time
@@ -78,8 +79,10 @@ expect.set_options(timeout=10_000)
 
 
 def console_settings(data_dir: Path, database_url: str, **extra: str) -> Settings:
+    # the session's audit key (tests/conftest.py), which a PostgreSQL records database needs
+    key = {k: v for k, v in os.environ.items() if k == "PLATEFLOW_AUDIT_KEY"}
     return Settings.load(
-        environ={},
+        environ=key,
         data_dir=str(data_dir),
         ingest_tokens=TOKEN,
         partitions="2",
