@@ -56,8 +56,11 @@ def alerted_partitions(client: redis.Redis, plate: str) -> set[int]:
 
 
 def test_e_postgres_restarted_hotlist_reloads_resume(
-    postgres: LocalPostgres, tmp_path: Path
+    postgres: LocalPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a PostgreSQL records database is written only under an audit key, this one and the
+    # flow processes' (they inherit the environment)
+    monkeypatch.setenv("PLATEFLOW_AUDIT_KEY", records_support.TEST_AUDIT_KEY)
     records.upgrade(postgres.url)  # what `plateflow db upgrade` does before the pods start
     engine = records_support.connect(postgres.url)
     records.create_hotlist(engine, "wanted", category="wanted_vehicle", user="admin")
