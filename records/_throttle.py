@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from records._audit import append_audit, iso_utc
+from records._errors import RecordsError
 from records._schema import client_counters, now_ms, write_tx
 
 #: Distinct values tallied per counter (the rest go under ``"(other)"``), and the longest text kept.
@@ -63,15 +64,17 @@ def _tally(detail: Mapping[str, Any], tallies: Mapping[str, str]) -> dict[str, A
     return out
 
 
+#: INSERT ... ON CONFLICT DO NOTHING of each supported database.
+_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def _ensure_row(conn: Connection, scope: str, client: str) -> None:
     values = {"scope": scope, "client": client, "window_start": 0, "count": 0, "detail": {}}
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(client_counters).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(client_counters).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only the two supported databases
-        raise NotImplementedError(dialect)
+    insert = _INSERTS.get(conn.dialect.name)
+    if insert is None:
+        msg = f"records support SQLite and PostgreSQL, not {conn.dialect.name}"
+        raise RecordsError(msg)
+    stmt = insert(client_counters).values(**values).on_conflict_do_nothing()
     conn.execute(stmt)
 
 
