@@ -24,21 +24,8 @@ from dataclasses import dataclass
 
 import redis
 
+from sinks import _layout as layout
 from sinks._errors import SinksError
-from sinks._layout import (
-    ALERTS_CHANNEL,
-    ALERTS_LOG,
-    COOLDOWN_PREFIX,
-    COVERT_CHANNEL,
-    COVERT_DISPOSITION_EVENTS,
-    COVERT_LOG,
-    DEADLETTER_STREAM,
-    DISPOSITION_EVENTS,
-    HOTLISTS_CHANGED,
-    OFFSETS_KEY,
-    PENDING_KEY,
-    READS_STREAM_PREFIX,
-)
 
 __all__ = ["ACL_ROLES", "KEY_PREFIX", "AclRole", "acl_file", "acl_setuser_args", "apply_acl"]
 
@@ -67,11 +54,16 @@ _BASE = ("ping", "select")
 # redis-py's Script runs EVALSHA and, after a NOSCRIPT (a restarted server), SCRIPT LOAD.
 _SCRIPT = ("evalsha", "eval", "script|load")
 
+# The flow and the API both publish alerts and listen for hotlist changes.
+_BUS_CHANNELS = tuple(
+    _rel(name) for name in (layout.ALERTS_CHANNEL, layout.COVERT_CHANNEL, layout.HOTLISTS_CHANGED)
+)
+
 ACL_ROLES: Mapping[str, AclRole] = {
     # api/_ingest.py, sinks.append_reads and sinks.dead_letter: XADD; XLEN for a backlog check.
     "ingest": AclRole(
         commands=(*_BASE, "xadd", "xlen"),
-        keys=(_rel(READS_STREAM_PREFIX) + "*", _rel(DEADLETTER_STREAM)),
+        keys=(_rel(layout.READS_STREAM_PREFIX) + "*", _rel(layout.DEADLETTER_STREAM)),
     ),
     # dataflow source (XREAD), sink (dead letters, the alert script: SET NX PX / GET on the
     # cooldown, PUBLISH, XADD to the logs), StreamProgress (offsets in a MULTI), stream trimming,
@@ -98,15 +90,15 @@ ACL_ROLES: Mapping[str, AclRole] = {
             "unsubscribe",
         ),
         keys=(
-            _rel(READS_STREAM_PREFIX) + "*",
-            _rel(DEADLETTER_STREAM),
-            _rel(OFFSETS_KEY),
-            _rel(PENDING_KEY),
-            _rel(COOLDOWN_PREFIX) + "*",
-            _rel(ALERTS_LOG),
-            _rel(COVERT_LOG),
+            _rel(layout.READS_STREAM_PREFIX) + "*",
+            _rel(layout.DEADLETTER_STREAM),
+            _rel(layout.OFFSETS_KEY),
+            _rel(layout.PENDING_KEY),
+            _rel(layout.COOLDOWN_PREFIX) + "*",
+            _rel(layout.ALERTS_LOG),
+            _rel(layout.COVERT_LOG),
         ),
-        channels=(_rel(ALERTS_CHANNEL), _rel(COVERT_CHANNEL), _rel(HOTLISTS_CHANGED)),
+        channels=_BUS_CHANNELS,
     ),
     # Alert consoles (the SSE stream: XRANGE/XREVRANGE backfill, XREAD BLOCK, XINFO for the
     # first and trimmed ids of a log; the disposition event streams likewise; the demo's feed
@@ -133,15 +125,15 @@ ACL_ROLES: Mapping[str, AclRole] = {
             "hgetall",
         ),
         keys=(
-            _rel(ALERTS_LOG),
-            _rel(COVERT_LOG),
-            _rel(DISPOSITION_EVENTS),
-            _rel(COVERT_DISPOSITION_EVENTS),
-            _rel(COOLDOWN_PREFIX) + "*",
-            _rel(OFFSETS_KEY),
-            _rel(PENDING_KEY),
+            _rel(layout.ALERTS_LOG),
+            _rel(layout.COVERT_LOG),
+            _rel(layout.DISPOSITION_EVENTS),
+            _rel(layout.COVERT_DISPOSITION_EVENTS),
+            _rel(layout.COOLDOWN_PREFIX) + "*",
+            _rel(layout.OFFSETS_KEY),
+            _rel(layout.PENDING_KEY),
         ),
-        channels=(_rel(ALERTS_CHANNEL), _rel(COVERT_CHANNEL), _rel(HOTLISTS_CHANGED)),
+        channels=_BUS_CHANNELS,
     ),
 }
 
