@@ -36,6 +36,13 @@ class ServiceError(PlateflowError):
 
     kind: ClassVar[str] = "invalid"
 
+    def __init_subclass__(cls, kind: str | None = None, **kwargs: object) -> None:
+        # A class names its kind in its header, ``class NotFound(ServiceError, kind=...)``;
+        # without one it keeps its parent's.
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind
+
     def __init__(
         self, message: str, field: str | None = None, *, reason: str | None = None
     ) -> None:
@@ -45,60 +52,44 @@ class ServiceError(PlateflowError):
         self.reason = reason or self.kind
 
 
-class Invalid(ServiceError):
+class Invalid(ServiceError, kind="invalid"):
     """A value the act cannot use (``field`` names it)."""
 
-    kind = "invalid"
 
-
-class NotFound(ServiceError):
+class NotFound(ServiceError, kind="not_found"):
     """The thing asked for does not exist, or does not exist for this actor (a covert list)."""
 
-    kind = "not_found"
 
-
-class Conflict(ServiceError):
+class Conflict(ServiceError, kind="conflict"):
     """What is recorded (a hold, a release request, an export directory) does not allow it."""
 
-    kind = "conflict"
 
-
-class Forbidden(ServiceError):
+class Forbidden(ServiceError, kind="forbidden"):
     """The actor's role, training or covert rights do not allow it."""
 
-    kind = "forbidden"
 
-
-class Unauthenticated(ServiceError):
+class Unauthenticated(ServiceError, kind="unauthenticated"):
     """No session, or an unknown, closed or expired one: log in first."""
 
-    kind = "unauthenticated"
 
-
-class Locked(Unauthenticated):
+class Locked(Unauthenticated, kind="locked"):
     """Too many failed logins: the account is locked until ``locked_until_ms``."""
-
-    kind = "locked"
 
     def __init__(self, message: str, locked_until_ms: int) -> None:
         super().__init__(message, reason="locked")
         self.locked_until_ms = locked_until_ms
 
 
-class Throttled(ServiceError):
+class Throttled(ServiceError, kind="throttled"):
     """Too many failed logins from one client: try again in ``retry_after_s`` seconds."""
-
-    kind = "throttled"
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message, reason="throttled")
         self.retry_after_s = retry_after_s
 
 
-class Unavailable(ServiceError):
+class Unavailable(ServiceError, kind="unavailable"):
     """The audit record (or a change notice) could not be written: nothing was returned."""
-
-    kind = "unavailable"
 
 
 #: records error class -> service error class; the most specific class listed first wins.
