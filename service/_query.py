@@ -66,6 +66,13 @@ def _polygon(geojson: Mapping[str, Any]) -> Any:
     return polygon
 
 
+def _plate_filters(
+    candidates: bool, state: str | None, cameras: Sequence[str] | None
+) -> dict[str, Any]:
+    """The read filters a plate or partial search shares, checked and normalised."""
+    return {"candidates": candidates, "state": _state(state), "cameras": _cameras(cameras)}
+
+
 @dataclass(frozen=True)
 class SearchSpec:
     """One validated search over ``[start, end)``. Build with :meth:`plate_history`,
@@ -115,16 +122,8 @@ class SearchSpec:
             raise Invalid(msg, "plate")
         if match not in MATCH_MODES:
             raise Invalid(f"match {match!r} is not one of {', '.join(MATCH_MODES)}", "match")
-        return cls(
-            "plate",
-            start,
-            end,
-            plate=normal,
-            match=match,
-            candidates=candidates,
-            state=_state(state),
-            cameras=_cameras(cameras),
-        )
+        filters = _plate_filters(candidates, state, cameras)
+        return cls("plate", start, end, plate=normal, match=match, **filters)
 
     @classmethod
     def partial(
@@ -148,16 +147,8 @@ class SearchSpec:
         if not 0 <= ocr_equivalents <= 3:
             msg = f"ocr_equivalents is {ocr_equivalents}; allowed range is 0-3"
             raise Invalid(msg, "ocr_equivalents")
-        return cls(
-            "partial",
-            start,
-            end,
-            pattern=text,
-            ocr_equivalents=ocr_equivalents,
-            candidates=candidates,
-            state=_state(state),
-            cameras=_cameras(cameras),
-        )
+        filters = _plate_filters(candidates, state, cameras)
+        return cls("partial", start, end, pattern=text, ocr_equivalents=ocr_equivalents, **filters)
 
     @classmethod
     def canvass(
