@@ -44,15 +44,23 @@ class Inquiry:
         return self.user.username if isinstance(self.user, User) else self.user
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """What an inquiry is checked against: the permission it needs, whether it reaches ALPR
+    data (then training and a justification are required too), the shortest description that
+    justifies it, and the moment (epoch ms) training must be current at."""
+
+    permission: str
+    data_access: bool
+    min_description_length: int
+    at: int
+
+
 def _refusal(
-    conn: Connection,
-    inquiry: Inquiry,
-    permission: str,
-    *,
-    data_access: bool,
-    min_description_length: int,
-    at: int,
+    conn: Connection, inquiry: Inquiry, rules: _Rules
 ) -> tuple[User | None, AccessDenied | None]:
+    permission = rules.permission
+    min_description_length = rules.min_description_length
     row = (
         conn.execute(sa.select(users).where(users.c.username == inquiry.username))
         .mappings()
@@ -71,9 +79,9 @@ def _refusal(
             "ask an administrator for a role that allows it",
             reason="forbidden",
         )
-    if not data_access:
+    if not rules.data_access:
         return user, None
-    if not current_training(conn, user.id, today_utc(at)):
+    if not current_training(conn, user.id, today_utc(rules.at)):
         return user, AccessDenied(
             f"user {user.username!r} has no current ALPR training on record (427.3(f)); "
             "complete the course and have an administrator record it with `plateflow users train`",
@@ -110,15 +118,9 @@ def check_inquiry(
     """Check without auditing; raises :class:`AccessDenied`. Prefer :func:`audited`, which
     also writes the audit record."""
     at = now_ms() if at_ms is None else at_ms
+    rules = _Rules(permission, data_access, min_description_length, at)
     with connection(engine_or_conn) as conn:
-        user, refusal = _refusal(
-            conn,
-            inquiry,
-            permission,
-            data_access=data_access,
-            min_description_length=min_description_length,
-            at=at,
-        )
+        user, refusal = _refusal(conn, inquiry, rules)
     if refusal is not None:
         raise refusal
     assert user is not None
@@ -172,18 +174,12 @@ def audited(
         "event_number": inquiry.event_number or None,
         "description": inquiry.description or None,
     }
+    rules = _Rules(permission, data_access, min_description_length, at)
     refusal: AccessDenied | None = None
     access: AuditedAccess | None = None
     try:
         with write_tx(engine) as conn:
-            user, refusal = _refusal(
-                conn,
-                inquiry,
-                permission,
-                data_access=data_access,
-                min_description_length=min_description_length,
-                at=at,
-            )
+            user, refusal = _refusal(conn, inquiry, rules)
             if refusal is not None:
                 append_audit(
                     conn,
