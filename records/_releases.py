@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -215,23 +216,23 @@ def decide_release(
         raise ReleaseError("a release decision needs a reason (427.7)")
     at = now_ms()
     action = "release.approve" if approve else "release.deny"
+    # The decision is audited once, refused or made, under one action and time.
+    audit_decision = partial(
+        append_audit,
+        username=by,
+        action=action,
+        kind="release",
+        client=client,
+        at_ms=at,
+        terms={"request": request_id},
+    )
     denied: AccessDenied | None = None
     with write_tx(engine) as conn:
         try:
             _decider(conn, by, Permission.RELEASES_DECIDE)
         except AccessDenied as exc:
             denied = exc
-            append_audit(
-                conn,
-                username=by,
-                action=action,
-                kind="release",
-                client=client,
-                outcome="denied",
-                reason=f"{exc.reason}: {exc}",
-                at_ms=at,
-                terms={"request": request_id},
-            )
+            audit_decision(conn, outcome="denied", reason=f"{exc.reason}: {exc}")
     if denied is not None:
         raise denied
     with write_tx(engine) as conn:
@@ -260,16 +261,7 @@ def decide_release(
                 decided_at=at,
             )
         )
-        append_audit(
-            conn,
-            username=by,
-            action=action,
-            kind="release",
-            client=client,
-            reason=reason,
-            at_ms=at,
-            terms={"request": request_id},
-        )
+        audit_decision(conn, reason=reason)
         return _get(conn, request_id)
 
 
