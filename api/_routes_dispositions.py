@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import service
 from api._access import GUARDED_RESPONSES, Guard, guard
+from api._schemas import ActIn
 from service import Acts
 
 __all__ = ["router"]
@@ -30,7 +31,7 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-class DispositionIn(BaseModel):
+class DispositionIn(ActIn):
     """One step of the state machine; what each step needs is in the route's description."""
 
     log_id: str = Field(max_length=42, description="The alert's stream id in its alert log.")
@@ -118,17 +119,7 @@ def post_disposition(
     body: DispositionIn,
     g: Annotated[Guard, Depends(guard(Acts.DISPOSITION))],
 ) -> DispositionOut:
-    made = service.transition(
-        g.door,
-        g.actor,
-        alert_id,
-        body.log_id,
-        body.to,
-        reason=body.reason,
-        reason_text=body.reason_text,
-        action=body.action,
-        note=body.note,
-    )
+    made = service.transition(g.door, g.actor, alert_id, **body.args())
     return DispositionOut.model_validate(made)
 
 

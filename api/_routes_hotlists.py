@@ -106,19 +106,7 @@ def add_entry(
     body: EntryIn,
     g: Annotated[Guard, Depends(guard(Acts.HOTLIST_ENTRY_ADD))],
 ) -> EntryOut:
-    entry = service.add_entry(
-        g.door,
-        g.actor,
-        name,
-        body.plate,
-        reason=body.reason,
-        state=body.state,
-        case_number=body.case_number,
-        expires_at=body.expires_at,
-        effective_from=body.effective_from,
-        category=body.category,
-    )
-    return EntryOut.of(entry)
+    return EntryOut.of(service.add_entry(g.door, g.actor, name, **body.args()))
 
 
 @router.delete(

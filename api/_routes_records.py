@@ -120,17 +120,7 @@ def create_release(
     body: ReleaseIn,
     g: Annotated[Guard, Depends(guard(Acts.RELEASE_REQUEST))],
 ) -> ReleaseOut:
-    made = service.request_release(
-        g.door,
-        g.actor,
-        requesting_agency=body.requesting_agency,
-        law_enforcement=body.law_enforcement,
-        requester=body.requester,
-        purpose=body.purpose,
-        case_number=body.case_number,
-        terms=body.terms,
-    )
-    return ReleaseOut.of(made)
+    return ReleaseOut.of(service.request_release(g.door, g.actor, **body.args()))
 
 
 @router.get(

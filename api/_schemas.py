@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 import service
 
 __all__ = [
+    "ActIn",
     "AlertLogEntry",
     "AlertLogOut",
     "AlertsOut",
@@ -76,6 +77,17 @@ class RecordOut(BaseModel):
             elif hasattr(record, f"{name}_ms"):
                 values[name] = iso(getattr(record, f"{name}_ms"))
         return cls(**values, **computed)
+
+
+class ActIn(BaseModel):
+    """A request body whose fields are named as the keyword parameters of its service act.
+
+    ``args`` gives them as those keywords, shallow (a nested value is passed as it is), so a
+    route hands the whole body to the act: ``service.add_entry(door, actor, name, **body.args())``.
+    """
+
+    def args(self) -> dict[str, Any]:
+        return dict(self)
 
 
 class ErrorBody(BaseModel):
@@ -273,7 +285,7 @@ class HotlistIn(BaseModel):
     policy: dict[str, Any] | None = Field(None, description="Match policy; default if empty.")
 
 
-class EntryIn(BaseModel):
+class EntryIn(ActIn):
     plate: str = Field(min_length=1, max_length=32, description="A plate or a partial pattern.")
     reason: str = Field(min_length=1, max_length=500)
     state: str | None = Field(None, max_length=8)
@@ -334,7 +346,7 @@ class AlertLogOut(BaseModel):
 # -- releases -----------------------------------------------------------------------------------
 
 
-class ReleaseIn(BaseModel):
+class ReleaseIn(ActIn):
     requesting_agency: str = Field(min_length=1, max_length=200)
     law_enforcement: bool = Field(description="False flags it for the public-records process.")
     requester: str = Field(min_length=1, max_length=200)
