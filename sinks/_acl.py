@@ -54,7 +54,14 @@ _BASE = ("ping", "select")
 # redis-py's Script runs EVALSHA and, after a NOSCRIPT (a restarted server), SCRIPT LOAD.
 _SCRIPT = ("evalsha", "eval", "script|load")
 
-# The flow and the API both publish alerts and listen for hotlist changes.
+# What the flow and the API share: the alert script's keys (the cooldowns it names, the logs
+# it appends to), the committed stream offsets, and the alert and hotlist-change channels.
+_ALERT_SCRIPT_KEYS = (
+    _rel(layout.COOLDOWN_PREFIX) + "*",
+    _rel(layout.ALERTS_LOG),
+    _rel(layout.COVERT_LOG),
+)
+_OFFSET_KEYS = (_rel(layout.OFFSETS_KEY), _rel(layout.PENDING_KEY))
 _BUS_CHANNELS = tuple(
     _rel(name) for name in (layout.ALERTS_CHANNEL, layout.COVERT_CHANNEL, layout.HOTLISTS_CHANGED)
 )
@@ -92,11 +99,8 @@ ACL_ROLES: Mapping[str, AclRole] = {
         keys=(
             _rel(layout.READS_STREAM_PREFIX) + "*",
             _rel(layout.DEADLETTER_STREAM),
-            _rel(layout.OFFSETS_KEY),
-            _rel(layout.PENDING_KEY),
-            _rel(layout.COOLDOWN_PREFIX) + "*",
-            _rel(layout.ALERTS_LOG),
-            _rel(layout.COVERT_LOG),
+            *_OFFSET_KEYS,
+            *_ALERT_SCRIPT_KEYS,
         ),
         channels=_BUS_CHANNELS,
     ),
@@ -125,13 +129,10 @@ ACL_ROLES: Mapping[str, AclRole] = {
             "hgetall",
         ),
         keys=(
-            _rel(layout.ALERTS_LOG),
-            _rel(layout.COVERT_LOG),
+            *_ALERT_SCRIPT_KEYS,
             _rel(layout.DISPOSITION_EVENTS),
             _rel(layout.COVERT_DISPOSITION_EVENTS),
-            _rel(layout.COOLDOWN_PREFIX) + "*",
-            _rel(layout.OFFSETS_KEY),
-            _rel(layout.PENDING_KEY),
+            *_OFFSET_KEYS,
         ),
         channels=_BUS_CHANNELS,
     ),
