@@ -9,7 +9,7 @@ Every change here is written to the audit log in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -126,33 +126,35 @@ def list_users(engine: Engine, *, include_disabled: bool = True) -> list[User]:
         return [User.from_row(r) for r in conn.execute(query).mappings()]
 
 
-def _insert_user(
-    conn: Connection,
-    *,
-    username: str,
-    name: str,
-    agency: str,
-    job_title: str,
-    roles: Sequence[str],
-    password: str,
-    by: str,
-    at: int,
-) -> User:
+@dataclass(frozen=True)
+class _NewUser:
+    """A user to create, as given (checked and trimmed by :func:`_insert_user`)."""
+
+    username: str
+    name: str
+    agency: str
+    job_title: str
+    roles: Sequence[str]
+    password: str = field(repr=False)
+
+
+def _insert_user(conn: Connection, new: _NewUser, *, by: str, at: int) -> User:
+    username, name, agency = new.username, new.name, new.agency
     if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise RecordsError(f"username {username!r} may hold only letters, digits, '.', '-' and '_'")
     if not name.strip() or not agency.strip():
         raise RecordsError("a user needs a name and an agency (named, accountable users, 427.2.1)")
     if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
         raise ConflictError(f"user {username!r} exists; pick another username")
-    check_password_strength(password, username=username)
+    check_password_strength(new.password, username=username)
     values = {
         "username": username,
         "name": name.strip(),
         "agency": agency.strip(),
-        "job_title": job_title.strip(),
-        "roles": list(_check_roles(roles)),
+        "job_title": new.job_title.strip(),
+        "roles": list(_check_roles(new.roles)),
         "active": True,
-        "password_hash": hash_password(password),
+        "password_hash": hash_password(new.password),
         "failed_logins": 0,
         "created_by": by,
         "created_at": at,
@@ -175,17 +177,8 @@ def add_user(
     """Create an active user. Raises ConflictError for a taken username, WeakPasswordError."""
     at = now_ms()
     with write_tx(engine) as conn:
-        user = _insert_user(
-            conn,
-            username=username,
-            name=name,
-            agency=agency,
-            job_title=job_title,
-            roles=roles,
-            password=password,
-            by=by,
-            at=at,
-        )
+        new = _NewUser(username, name, agency, job_title, roles, password)
+        user = _insert_user(conn, new, by=by, at=at)
         append_audit(
             conn,
             username=by,
@@ -213,17 +206,8 @@ def bootstrap_admin(
                     "first run only; ask that administrator to add users"
                 )
                 raise ConflictError(msg)
-        user = _insert_user(
-            conn,
-            username=username,
-            name=name,
-            agency=agency,
-            job_title=job_title,
-            roles=["administrator"],
-            password=password,
-            by="bootstrap",
-            at=at,
-        )
+        new = _NewUser(username, name, agency, job_title, ["administrator"], password)
+        user = _insert_user(conn, new, by="bootstrap", at=at)
         append_audit(
             conn,
             username=username,
