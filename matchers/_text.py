@@ -161,6 +161,12 @@ class OcrClasses:
         return f"OcrClasses({self._groups!r})"
 
 
+def _row_error(what: str, plates: Sequence[str], row: int, problem: str) -> MatchersError:
+    """The error naming the first refused plate of a batch, its row and ``problem``."""
+    message = f"{what} {plates[row]!r} (row {row}) {problem}"
+    return MatchersError(message)
+
+
 def encode_plates(
     plates: Sequence[str], *, what: str = "plate"
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
@@ -176,11 +182,10 @@ def encode_plates(
     too_long = np.flatnonzero(lengths > MAX_PLATE_LENGTH)
     if too_long.size:
         i = int(too_long[0])
-        message = (
-            f"{what} {plates[i]!r} (row {i}) has {lengths[i]} characters, at most "
-            f"{MAX_PLATE_LENGTH}; reject it before matching"
+        problem = (
+            f"has {lengths[i]} characters, at most {MAX_PLATE_LENGTH}; reject it before matching"
         )
-        raise MatchersError(message)
+        raise _row_error(what, plates, i, problem)
     try:
         # fixed-width bytes: one C-level conversion, zero-padded, no per-character temporaries
         fixed = np.array(plates, dtype=f"S{MAX_PLATE_LENGTH}")
@@ -192,10 +197,9 @@ def encode_plates(
         (codes == _BAD_CODE).any(axis=1) | (np.count_nonzero(codes, axis=1) != lengths)
     )
     if bad.size:
-        row = int(bad[0])
-        message = (
-            f"{what} {plates[row]!r} (row {row}) is not normalised; pass it through "
-            f"normalise_plate() first (only A-Z and 0-9 are allowed)"
+        problem = (
+            "is not normalised; pass it through normalise_plate() first "
+            "(only A-Z and 0-9 are allowed)"
         )
-        raise MatchersError(message)
+        raise _row_error(what, plates, int(bad[0]), problem)
     return codes, lengths
