@@ -38,6 +38,7 @@ __all__ = [
     "CSRF_HEADER",
     "GUARDED_RESPONSES",
     "SESSION_COOKIE",
+    "Credentials",
     "Guard",
     "bearer",
     "client_of",
@@ -65,6 +66,8 @@ bearer = HTTPBearer(
     scheme_name="Session",
     description="The session token returned by POST /v1/auth/login, as `Bearer <token>`.",
 )
+#: A request's bearer credentials, if it sends any (:func:`session_token` also reads the cookie).
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
 def justification(
@@ -177,7 +180,7 @@ def guard(
     async def dependency(
         *,
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+        credentials: Credentials,
         given: Annotated[service.Justification, Security(justification)],
     ) -> Guard:
         door = door_of(request)

@@ -12,7 +12,7 @@ import secrets
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 import service
@@ -20,8 +20,8 @@ from api._access import (
     CSRF_COOKIE,
     GUARDED_RESPONSES,
     SESSION_COOKIE,
+    Credentials,
     Guard,
-    bearer,
     client_of,
     door_of,
     guard,
@@ -135,11 +135,7 @@ def _clear_cookies(request: Request, response: Response) -> None:
     description="Close the session (idempotent); the logout is audited and the session "
     "cookies are cleared.",
 )
-def logout(
-    *,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> Response:
+def logout(*, request: Request, credentials: Credentials) -> Response:
     token = _token(
         request,
         credentials,
@@ -160,11 +156,7 @@ def logout(
     description="Your own record, roles, permissions and training; no ALPR data. "
     "Bearer token or session cookie.",
 )
-def me(
-    *,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> UserDetailOut:
+def me(*, request: Request, credentials: Credentials) -> UserDetailOut:
     door = door_of(request)
     return _detail(service.describe_user(door, door.session_user(_token(request, credentials))))
 
@@ -206,12 +198,7 @@ _OWN: dict[int | str, dict[str, Any]] = {
     description="The current password proves it is you; the new one must pass the rules. The "
     "one act allowed after an administrator's reset. Your other sessions are closed.",
 )
-def change_password(
-    *,
-    body: OwnPasswordIn,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> Response:
+def change_password(*, body: OwnPasswordIn, request: Request, credentials: Credentials) -> Response:
     service.change_password(
         door_of(request),
         _token(request, credentials),
@@ -233,12 +220,7 @@ def change_password(
     "is returned this once; confirm it with a first code (POST /v1/auth/totp/confirm), and "
     "from then on login needs `totp_code`.",
 )
-def enrol_totp(
-    *,
-    body: TotpIn,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> TotpOut:
+def enrol_totp(*, body: TotpIn, request: Request, credentials: Credentials) -> TotpOut:
     uri = service.enrol_totp(
         door_of(request), _token(request, credentials), body.password, client=client_of(request)
     )
@@ -254,12 +236,7 @@ def enrol_totp(
     description="A code from the app just enrolled; from now on login needs `totp_code`. A "
     "wrong code counts as a failed login.",
 )
-def confirm_totp(
-    *,
-    body: TotpCodeIn,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> UserOut:
+def confirm_totp(*, body: TotpCodeIn, request: Request, credentials: Credentials) -> UserOut:
     user = service.confirm_totp(
         door_of(request), _token(request, credentials), body.code, client=client_of(request)
     )
