@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-import redis
 from rich.console import Console
 from rich.table import Table
 
@@ -26,7 +25,7 @@ import service
 from plateflow._cli_parts import command, command_group
 from plateflow._cli_session import act_as, add_why, door_of, logged_in, os_identity
 from plateflow._cli_store import add_place, add_query_flags, add_window, spec_from_args
-from plateflow.embedded import redis_url
+from plateflow.embedded import redis_client
 from plateflow.settings import POLICY_MIN_RETENTION_DAYS, Settings
 from service import MATCH_MODES, Acts
 from sinks import ReadStore, StreamProgress, retain_until
@@ -217,14 +216,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
     store = ReadStore(settings.data_dir, settings.retention_days)
-    with redis_url(settings, "api") as url:
-        client = redis.Redis.from_url(url)
-        try:
-            written = store.compact_closed(
-                datetime.now(timezone.utc), StreamProgress(client), args.min_age_days
-            )
-        finally:
-            client.close()
+    with redis_client(settings, "api") as client:
+        written = store.compact_closed(
+            datetime.now(timezone.utc), StreamProgress(client), args.min_age_days
+        )
     for path in written:
         out.print(f"compacted {path.parent.name}/{path.name}")
     out.print(f"{len(written)} partition(s) compacted")

@@ -58,7 +58,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--retired", action="store_true", help="also show retired codes")
     for kind in ("reason", "action"):
         p = command(
-            cmds, f"add-{kind}", cmd_add, parents, help=f"add a {kind} (administrators)", kind=kind
+            cmds,
+            f"add-{kind}",
+            cmd_add,
+            parents,
+            help=f"add a {kind} (administrators)",
+            defaults={"kind": kind},
         )
         p.add_argument("code", help="lower-case letters, digits and _, e.g. plate_cover")
         p.add_argument("label", help="what the console shows")
@@ -71,7 +76,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
             cmd_retire,
             parents,
             help=f"retire a {kind} (administrators)",
-            kind=kind,
+            defaults={"kind": kind},
         )
         p.add_argument("code")
 

@@ -8,28 +8,21 @@ audit record from those attributes, so :func:`command_group` is the one place th
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 Handler = Callable[..., int]
 
 
 def command_group(
-    sub: Any,
-    name: str,
-    help: str,
-    description: str | None = None,
-    *,
-    metavar: str = "ACTION",
-    parents: Sequence[argparse.ArgumentParser] = (),
-    **subparsers: Any,
+    sub: Any, name: str, *, metavar: str = "ACTION", action: Any = None, **parser: Any
 ) -> Any:
-    """Add command ``name`` to ``sub`` and return the subparsers its actions are added to;
-    ``subparsers`` goes to ``add_subparsers`` (a custom ``action``, say)."""
-    parser = sub.add_parser(name, parents=list(parents), help=help, description=description)
-    return parser.add_subparsers(
-        dest=f"{name}_command", metavar=metavar, required=True, **subparsers
-    )
+    """Add the command ``name`` to ``sub`` and return the subparsers its actions are added to.
+    ``parser`` goes to ``add_parser`` (help, description, parents); ``action`` is a custom
+    subparsers action."""
+    group = sub.add_parser(name, **parser)
+    custom = {} if action is None else {"action": action}
+    return group.add_subparsers(dest=f"{name}_command", metavar=metavar, required=True, **custom)
 
 
 def command(
@@ -37,15 +30,14 @@ def command(
     name: str,
     handler: Handler,
     parents: list[argparse.ArgumentParser],
-    help: str,
-    description: str | None = None,
-    **defaults: Any,
+    *,
+    defaults: dict[str, Any] | None = None,
+    **parser: Any,
 ) -> argparse.ArgumentParser:
     """Add the command ``name`` run by ``handler`` to ``cmds`` and return its parser, for its
-    arguments. ``defaults`` are further attributes the handler reads (a kind, say); none may
-    be the destination of an argument added later, which would take it as its default."""
-    parser: argparse.ArgumentParser = cmds.add_parser(
-        name, parents=parents, help=help, description=description
-    )
-    parser.set_defaults(handler=handler, **defaults)
-    return parser
+    arguments; ``parser`` goes to ``add_parser`` (help, description). ``defaults`` are further
+    attributes the handler reads (a kind, say): none may be the destination of an argument
+    added later, which would take it as its default."""
+    made: argparse.ArgumentParser = cmds.add_parser(name, parents=parents, **parser)
+    made.set_defaults(handler=handler, **(defaults or {}))
+    return made

@@ -31,13 +31,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import redis
 from rich.console import Console
 
 import records
 import service
 from plateflow._cli_parts import command
-from plateflow.embedded import redis_url
+from plateflow.embedded import redis_client
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 
@@ -133,12 +132,8 @@ def door_of(settings: Settings, redis_client: Any = None) -> service.Door:
 def door_with_redis(settings: Settings) -> Iterator[service.Door]:
     """:func:`door_of` with a Redis client (the embedded server when none is configured), for
     acts that publish: hotlist changes, historical alerts."""
-    with redis_url(settings, "api") as url:
-        client = redis.Redis.from_url(url)
-        try:
-            yield door_of(settings, client)
-        finally:
-            client.close()
+    with redis_client(settings, "api") as client:
+        yield door_of(settings, client)
 
 
 def add_why(p: argparse.ArgumentParser, *, case_flag: bool = True) -> None:

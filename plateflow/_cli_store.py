@@ -105,7 +105,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     _common(p, window_required=False)
 
     p = command(
-        cmds, "canvass", cmd_search, parents, help="plates seen near a place and time", state=None
+        cmds,
+        "canvass",
+        cmd_search,
+        parents,
+        help="plates seen near a place and time",
+        defaults={"state": None},
     )
     add_place(p)
     add_window(p, required=True)
