@@ -24,11 +24,7 @@ import matchers
 import records
 import service
 from plateflow._cli_parts import command, command_group
-from plateflow._cli_session import (
-    add_why,
-    logged_in,
-    logged_in_with_redis,
-)
+from plateflow._cli_session import add_why, logged_in, logged_in_with_redis
 from plateflow._sampling import traffic_sample
 from plateflow.settings import Settings
 from service import Acts
