@@ -26,7 +26,7 @@ from rich.progress import (
 from plateflow import _cli_tokens
 from plateflow._cli_parts import command, command_group
 from plateflow._ingest_tokens import new_token
-from plateflow.embedded import redis_url, redis_urls
+from plateflow.embedded import redis_client, redis_urls
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -295,8 +295,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"[bold red]error:[/] no file at {args.file}; give a JSON Lines file or -")
         return 2
     total = None if from_stdin else args.file.stat().st_size
-    with redis_url(settings, "ingest") as url:
-        client = redis.Redis.from_url(url)
+    with redis_client(settings, "ingest") as client:
         stream: IO[bytes] = sys.stdin.buffer if from_stdin else args.file.open("rb")
         columns = (
             TextColumn("[bold]ingest[/] {task.description}"),
@@ -325,7 +324,6 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             if not from_stdin:
                 stream.close()
-            client.close()
     out.print(
         f"{summary.accepted:,} reads ingested from {summary.lines:,} lines into "
         f"{settings.partitions} partitions; {len(summary.rejected):,} rejected"
