@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 import service
+from plateflow._cli_parts import command, command_group
 from plateflow._cli_session import (
     CliSessionError,
     cli_client,
@@ -35,9 +36,11 @@ T = TypeVar("T")
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "passwd",
-        parents=parents,
+        cmd_passwd,
+        parents,
         help="change your own password",
         description="Change the password of the logged-in user. The current password is "
         "typed (or the first line of stdin with --password-stdin); the new one comes from "
@@ -53,29 +56,29 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=None,
         help="a file (readable by you only) whose first line is the new password",
     )
-    p.set_defaults(handler=cmd_passwd)
 
-    totp = sub.add_parser("totp", help="the TOTP second factor of your account")
-    cmds = totp.add_subparsers(dest="totp_command", metavar="ACTION", required=True)
-    p = cmds.add_parser(
+    cmds = command_group(sub, "totp", help="the TOTP second factor of your account")
+    p = command(
+        cmds,
         "enrol",
-        parents=parents,
+        cmd_totp_enrol,
+        parents,
         help="enrol a second factor; prints its provisioning URI once",
         description="Enrol the logged-in user in a TOTP second factor (your password proves "
         "it is you). The otpauth:// URI printed holds the secret: add it to an authenticator "
         "app now, it is never shown again. From then on `plateflow login --otp` asks for a code.",
     )
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    p.set_defaults(handler=cmd_totp_enrol)
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "confirm",
-        parents=parents,
+        cmd_totp_confirm,
+        parents,
         help="confirm the second factor with a first code from the app",
         description="Finish enrolment with a code the app shows (typed, or the first line of "
         "stdin with --code-stdin); from then on login needs `--otp`.",
     )
     p.add_argument("--code-stdin", action="store_true", help="read the code from stdin")
-    p.set_defaults(handler=cmd_totp_confirm)
 
 
 def _token(settings: Settings) -> str:

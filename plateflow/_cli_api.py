@@ -24,8 +24,9 @@ from rich.progress import (
 )
 
 from plateflow import _cli_tokens
+from plateflow._cli_parts import command, command_group
 from plateflow._ingest_tokens import new_token
-from plateflow.embedded import redis_url, redis_urls
+from plateflow.embedded import redis_client, redis_urls
 from plateflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ _SHOWN_REJECTIONS = 20
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "serve",
-        parents=parents,
+        cmd_serve,
+        parents,
         help="serve the HTTP API: camera ingest, login, audited access, health, metrics",
         description="Serve the HTTP API with uvicorn on --api-host/--api-port. Camera ingest "
         "needs ingest tokens: PLATEFLOW_INGEST_TOKENS_FILE (`plateflow ingest token add`), "
@@ -49,20 +52,21 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="add a random ingest token for this run and print it once (demos and trials)",
     )
-    p.set_defaults(handler=cmd_serve)
 
-    ingest = sub.add_parser(
+    cmds = command_group(
+        sub,
         "ingest",
         help="replay a JSON Lines file of reads; manage the camera ingest tokens",
         description="`plateflow ingest FILE` (short for `ingest file FILE`) replays reads; "
         "`plateflow ingest token add|list|revoke` manages the camera ingest tokens.",
+        metavar="WHAT",
+        action=_FileByDefault,
     )
-    cmds = ingest.add_subparsers(
-        dest="ingest_command", metavar="WHAT", required=True, action=_FileByDefault
-    )
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "file",
-        parents=parents,
+        cmd_ingest,
+        parents,
         help="replay a JSON Lines file of reads into the read streams",
         description="Validate and append every line of FILE (one read, or one JSON array of "
         "reads, per line) to the read streams, exactly as the HTTP ingest does. Bad lines are "
@@ -79,7 +83,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         default="reads",
         help="what each line holds: canonical reads (default) or a vendor webhook message",
     )
-    p.set_defaults(handler=cmd_ingest)
     _cli_tokens.register(cmds, parents)
     cmds.choices.lenient = True
 
@@ -292,8 +295,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"[bold red]error:[/] no file at {args.file}; give a JSON Lines file or -")
         return 2
     total = None if from_stdin else args.file.stat().st_size
-    with redis_url(settings, "ingest") as url:
-        client = redis.Redis.from_url(url)
+    with redis_client(settings, "ingest") as client:
         stream: IO[bytes] = sys.stdin.buffer if from_stdin else args.file.open("rb")
         columns = (
             TextColumn("[bold]ingest[/] {task.description}"),
@@ -322,7 +324,6 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             if not from_stdin:
                 stream.close()
-            client.close()
     out.print(
         f"{summary.accepted:,} reads ingested from {summary.lines:,} lines into "
         f"{settings.partitions} partitions; {len(summary.rejected):,} rejected"

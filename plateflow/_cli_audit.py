@@ -15,7 +15,8 @@ from rich.table import Table
 
 import records
 import service
-from plateflow._cli_session import act_as, add_why, cli_client, door_of, os_identity
+from plateflow._cli_parts import command, command_group
+from plateflow._cli_session import act_as, add_why, cli_client, door_of, logged_in, os_identity
 from plateflow._cli_users import date_arg
 from plateflow.settings import Settings
 from service import Acts
@@ -41,16 +42,18 @@ def current_quarter() -> str:
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    audit = sub.add_parser(
+    cmds = command_group(
+        sub,
         "audit",
         help="the audit log: verify, read, quarterly report (427.5)",
         description="Check and report on the append-only, hash-chained audit log.",
     )
-    cmds = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
 
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "verify",
-        parents=parents,
+        cmd_verify,
+        parents,
         help="check that no audit record was edited, inserted or deleted",
         description="Walk the whole audit log, recompute every hash and check every link. "
         "Exit code 0 when intact, 1 when any record was edited, inserted or deleted (each is "
@@ -65,9 +68,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "the audit head file (PLATEFLOW_AUDIT_HEAD_FILE), to ship off the host",
     )
     add_why(p)
-    p.set_defaults(handler=cmd_verify)
 
-    p = cmds.add_parser("log", parents=parents, help="show audit records")
+    p = command(cmds, "log", cmd_log, parents, help="show audit records")
     p.add_argument("--user", default=None, help="only records of this username")
     p.add_argument(
         "--kind",
@@ -78,11 +80,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--until", type=_ms, default=None, help="before this date (UTC)")
     p.add_argument("--limit", type=int, default=100)
     add_why(p)
-    p.set_defaults(handler=cmd_log)
 
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "report",
-        parents=parents,
+        cmd_report,
+        parents,
         help="write the quarterly audit report (HTML with charts, and CSV)",
         description="Inquiries per user and purpose, denied attempts, users without current "
         "training, hotlist changes, releases, purges, alert dispositions and the chain check, "
@@ -91,7 +94,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--quarter", default=None, help="e.g. 2026Q4 (default: the current quarter)")
     p.add_argument("--out", type=Path, default=Path("."), help="directory for the files")
     add_why(p)
-    p.set_defaults(handler=cmd_report)
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -114,8 +116,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.AUDIT_READ, settings, args)
+    door, actor = logged_in(settings, args, Acts.AUDIT_READ)
     rows = service.read_audit(
         door,
         actor,
@@ -156,8 +157,7 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     quarter = args.quarter or current_quarter()
-    door = door_of(settings)
-    actor = act_as(door, Acts.AUDIT_REPORT, settings, args)
+    door, actor = logged_in(settings, args, Acts.AUDIT_REPORT)
     report = service.audit_report(door, actor, quarter=quarter, output=str(args.out))
     html_path, csv_path = report.write(args.out)
     out.print(

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from plateflow._cli_parts import command, command_group
 from plateflow._loadgen import LoadReport, percentiles
 from plateflow.settings import Settings
 
@@ -33,16 +34,19 @@ MAX_RATE = 100_000.0
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    bench = sub.add_parser(
+    kinds = command_group(
+        sub,
         "bench",
         parents=parents,
         help="load-test a running deployment (the full suite: python -m benchmarks)",
         description="Benchmarks an operator runs against a deployment.",
+        metavar="KIND",
     )
-    kinds = bench.add_subparsers(dest="bench_command", metavar="KIND", required=True)
-    p = kinds.add_parser(
+    p = command(
+        kinds,
         "target",
-        parents=parents,
+        cmd_target,
+        parents,
         help="drive a running ingest at a fixed rate with simulated camera traffic",
         description="Send simulated camera reads to INGEST_URL at RATE requests/s for DURATION "
         "seconds (open loop: each request timed from its scheduled moment) and report sustained "
@@ -68,7 +72,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--settle", type=float, default=5.0, help="seconds to wait for the flow after")
     p.add_argument("--json", type=Path, default=None, help="write the report's JSON here")
     p.add_argument("--html", type=Path, default=None, help="write the HTML report here")
-    p.set_defaults(handler=cmd_target)
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> str | None:

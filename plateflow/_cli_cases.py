@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-import redis
 from rich.console import Console
 from rich.table import Table
 
 import records
 import service
-from plateflow._cli_session import act_as, add_why, door_of, os_identity
+from plateflow._cli_parts import command, command_group
+from plateflow._cli_session import act_as, add_why, door_of, logged_in, os_identity
 from plateflow._cli_store import add_place, add_query_flags, add_window, spec_from_args
-from plateflow.embedded import redis_url
+from plateflow.embedded import redis_client
 from plateflow.settings import POLICY_MIN_RETENTION_DAYS, Settings
 from service import MATCH_MODES, Acts
 from sinks import ReadStore, StreamProgress, retain_until
@@ -37,36 +37,37 @@ _PURGE_NOTE = "purge_id="
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    retention = sub.add_parser("retention", help="purge expired reads, show retention (427.4)")
-    cmds = retention.add_subparsers(dest="retention_command", metavar="ACTION", required=True)
-    p = cmds.add_parser(
+    cmds = command_group(sub, "retention", help="purge expired reads, show retention (427.4)")
+    p = command(
+        cmds,
         "purge",
-        parents=parents,
+        cmd_purge,
+        parents,
         help="delete expired date partitions that hold no legal hold",
         description="Delete every reads and alerts partition past its retain-until date that "
         "carries no legal hold, and record each purge (partition, rows, when, who).",
     )
     p.add_argument("--dry-run", action="store_true", help="only list what would be purged")
-    p.set_defaults(handler=cmd_purge)
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "compact",
-        parents=parents,
+        cmd_compact,
+        parents,
         help="merge closed days into one file each, sorted by plate (run daily)",
         description="Merge every closed date partition's batch files into one file sorted by "
         "plate then time, with small row groups, so searches over a year skip most of the data. "
         "Safe to interrupt; files the flow is still writing are left alone.",
     )
     p.add_argument("--min-age-days", type=int, default=1, help="only days at least this old")
-    p.set_defaults(handler=cmd_compact)
-    p = cmds.add_parser("status", parents=parents, help="partitions, retain-until, holds")
+    p = command(cmds, "status", cmd_status, parents, help="partitions, retain-until, holds")
     p.add_argument("--kind", choices=("reads", "alerts"), default="reads")
-    p.set_defaults(handler=cmd_status)
 
-    hold = sub.add_parser("hold", help="legal holds on stored reads (427.4)")
-    cmds = hold.add_subparsers(dest="hold_command", metavar="ACTION", required=True)
-    p = cmds.add_parser(
+    cmds = command_group(sub, "hold", help="legal holds on stored reads (427.4)")
+    p = command(
+        cmds,
         "place",
-        parents=parents,
+        cmd_hold_place,
+        parents,
         help="hold the result of a search for a case",
         description="Give one query: --plate, --pattern, a place (--lat/--lon/--radius-m or "
         "--polygon) or --read-id (repeatable), with a time window.",
@@ -83,22 +84,20 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     add_window(p)
     add_query_flags(p)
     add_why(p, case_flag=False)
-    p.set_defaults(handler=cmd_hold_place)
-    p = cmds.add_parser("release", parents=parents, help="release a case's hold")
+    p = command(cmds, "release", cmd_hold_release, parents, help="release a case's hold")
     p.add_argument("--case", required=True)
     p.add_argument("--reason", required=True, help="case closed, court order...")
     add_why(p, case_flag=False)
-    p.set_defaults(handler=cmd_hold_release)
-    p = cmds.add_parser("list", parents=parents, help="legal holds (an audited inquiry)")
+    p = command(cmds, "list", cmd_hold_list, parents, help="legal holds (an audited inquiry)")
     p.add_argument("--all", action="store_true", help="also released holds")
     add_why(p)
-    p.set_defaults(handler=cmd_hold_list)
 
-    evidence = sub.add_parser("evidence", help="evidence export to portable media (427.4)")
-    cmds = evidence.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
-    p = cmds.add_parser(
+    cmds = command_group(sub, "evidence", help="evidence export to portable media (427.4)")
+    p = command(
+        cmds,
         "export",
-        parents=parents,
+        cmd_export,
+        parents,
         help="write a case's held reads, alerts, manifest and custody record",
         description="With --release ID, fulfils that approved release request (427.7): exactly "
         "the request's case is exported (another --case is refused), the release goes into "
@@ -112,17 +111,14 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--release", type=int, default=None, help="an approved release request id")
     p.add_argument("--note", default="", help="with --release: kept with the fulfilment")
     add_why(p, case_flag=False)
-    p.set_defaults(handler=cmd_export)
-    p = cmds.add_parser("verify", parents=parents, help="check an export: hashes and custody")
+    p = command(cmds, "verify", cmd_verify, parents, help="check an export: hashes and custody")
     p.add_argument("directory", type=Path)
     add_why(p)
-    p.set_defaults(handler=cmd_verify)
-    p = cmds.add_parser("custody", parents=parents, help="add a custody event to an export")
+    p = command(cmds, "custody", cmd_custody, parents, help="add a custody event to an export")
     p.add_argument("directory", type=Path)
     p.add_argument("--action", required=True, help="e.g. 'copied to media', 'booked'")
     p.add_argument("--note", default="")
     add_why(p)
-    p.set_defaults(handler=cmd_custody)
 
 
 # -- retention ----------------------------------------------------------------------------------
@@ -220,14 +216,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
     store = ReadStore(settings.data_dir, settings.retention_days)
-    with redis_url(settings, "api") as url:
-        client = redis.Redis.from_url(url)
-        try:
-            written = store.compact_closed(
-                datetime.now(timezone.utc), StreamProgress(client), args.min_age_days
-            )
-        finally:
-            client.close()
+    with redis_client(settings, "api") as client:
+        written = store.compact_closed(
+            datetime.now(timezone.utc), StreamProgress(client), args.min_age_days
+        )
     for path in written:
         out.print(f"compacted {path.parent.name}/{path.name}")
     out.print(f"{len(written)} partition(s) compacted")
@@ -250,8 +242,7 @@ def _hold_spec(args: argparse.Namespace) -> service.SearchSpec | None:
 
 
 def cmd_hold_place(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.HOLD_PLACE, settings, args, case_number=args.case)
+    door, actor = logged_in(settings, args, Acts.HOLD_PLACE, case_number=args.case)
     hold = service.place_hold(
         door,
         actor,
@@ -268,16 +259,14 @@ def cmd_hold_place(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_hold_release(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.HOLD_RELEASE, settings, args, case_number=args.case)
+    door, actor = logged_in(settings, args, Acts.HOLD_RELEASE, case_number=args.case)
     service.release_hold(door, actor, args.case, reason=args.reason)
     out.print(f"released the hold of case {args.case}; its partitions follow normal retention")
     return 0
 
 
 def cmd_hold_list(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.HOLD_LIST, settings, args)
+    door, actor = logged_in(settings, args, Acts.HOLD_LIST)
     table = Table("case", "status", "reads", "alerts", "days", "placed by", "released")
     for hold in service.list_holds(door, actor, include_released=args.all):
         first = hold.placements[0] if hold.placements else {}
@@ -333,8 +322,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.EVIDENCE_VERIFY, settings, args)
+    door, actor = logged_in(settings, args, Acts.EVIDENCE_VERIFY)
     found = service.verify_export(door, actor, directory=args.directory)
     if not found.ok or found.summary is None:
         out.print(f"[bold red]FAILED[/] {found.problems}")
@@ -349,8 +337,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_custody(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.EVIDENCE_CUSTODY, settings, args)
+    door, actor = logged_in(settings, args, Acts.EVIDENCE_CUSTODY)
     record = service.add_custody(door, actor, args.directory, action=args.action, note=args.note)
     out.print(f"custody record {record['seq']}: {record['action']} by {record['by']}")
     return 0

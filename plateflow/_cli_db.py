@@ -14,22 +14,25 @@ from typing import Any
 from rich.console import Console
 
 import records
+from plateflow._cli_parts import command, command_group
 from plateflow.settings import Settings
 
 out = Console()
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    db = sub.add_parser(
+    cmds = command_group(
+        sub,
         "db",
         help="the records database's schema: upgrade, current revision",
         description="Schema migrations of the records database (Alembic revisions shipped "
         "with plateflow).",
     )
-    cmds = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    p = cmds.add_parser(
+    command(
+        cmds,
         "upgrade",
-        parents=parents,
+        cmd_upgrade,
+        parents,
         help="bring the records database to this plateflow's schema (as its owner)",
         description="Run every migration the database lacks, in one transaction, under a lock "
         "(processes that start together take turns). Connects with "
@@ -37,11 +40,13 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "database URL. A database made before migrations is recognised and upgraded with its "
         "rows.",
     )
-    p.set_defaults(handler=cmd_upgrade)
-    p = cmds.add_parser(
-        "current", parents=parents, help="show the database's revision and the one needed"
+    command(
+        cmds,
+        "current",
+        cmd_current,
+        parents,
+        help="show the database's revision and the one needed",
     )
-    p.set_defaults(handler=cmd_current)
 
 
 def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,7 +20,8 @@ from rich.table import Table
 
 import records
 import service
-from plateflow._cli_session import act_as, door_of, door_with_redis
+from plateflow._cli_parts import command, command_group
+from plateflow._cli_session import logged_in, logged_in_with_redis
 from plateflow.settings import Settings
 from service import Acts
 
@@ -28,16 +29,18 @@ out = Console()
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    top = sub.add_parser(
+    cmds = command_group(
+        sub,
         "dispositions",
         help="the reason and action lists of alert dispositions",
         description="Reasons (for rejections) and actions taken (for confirmations) that "
         "dispatchers choose from; administrators manage them.",
     )
-    cmds = top.add_subparsers(dest="dispositions_command", metavar="ACTION", required=True)
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "move",
-        parents=parents,
+        cmd_move,
+        parents,
         help="move a hit: claim, verify, confirm, reject, dismiss or undo",
         description="Claim the hit first; confirmed needs --action, rejected --reason (other: "
         "also --reason-text), undo --note. The step is audited and broadcast to the consoles.",
@@ -49,26 +52,33 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--reason-text", default=None)
     p.add_argument("--action", default=None, help="a code of the action list")
     p.add_argument("--note", default=None)
-    p.set_defaults(handler=cmd_move)
-    p = cmds.add_parser("current", parents=parents, help="the current state of recent hits")
+    p = command(cmds, "current", cmd_current, parents, help="the current state of recent hits")
     p.add_argument("--since", default=None, help="RFC 3339 with offset (default: 24 hours ago)")
-    p.set_defaults(handler=cmd_current)
-    p = cmds.add_parser("lists", parents=parents, help="show the reasons and actions")
+    p = command(cmds, "lists", cmd_lists, parents, help="show the reasons and actions")
     p.add_argument("--retired", action="store_true", help="also show retired codes")
-    p.set_defaults(handler=cmd_lists)
     for kind in ("reason", "action"):
-        p = cmds.add_parser(f"add-{kind}", parents=parents, help=f"add a {kind} (administrators)")
+        p = command(
+            cmds,
+            f"add-{kind}",
+            cmd_add,
+            parents,
+            help=f"add a {kind} (administrators)",
+            defaults={"kind": kind},
+        )
         p.add_argument("code", help="lower-case letters, digits and _, e.g. plate_cover")
         p.add_argument("label", help="what the console shows")
         p.add_argument(
             "--needs-text", action="store_true", help="a disposition with it must describe it"
         )
-        p.set_defaults(handler=cmd_add, kind=kind)
-        p = cmds.add_parser(
-            f"retire-{kind}", parents=parents, help=f"retire a {kind} (administrators)"
+        p = command(
+            cmds,
+            f"retire-{kind}",
+            cmd_retire,
+            parents,
+            help=f"retire a {kind} (administrators)",
+            defaults={"kind": kind},
         )
         p.add_argument("code")
-        p.set_defaults(handler=cmd_retire, kind=kind)
 
 
 def _show(lists: service.DispositionLists, *, retired: bool = False) -> None:
@@ -109,8 +119,7 @@ def _print_states(items: Iterable[dict[str, Any]]) -> None:
 
 
 def cmd_move(args: argparse.Namespace, settings: Settings) -> int:
-    with door_with_redis(settings) as door:
-        actor = act_as(door, Acts.DISPOSITION, settings, args)
+    with logged_in_with_redis(settings, args, Acts.DISPOSITION) as (door, actor):
         made = service.transition(
             door,
             actor,
@@ -127,8 +136,7 @@ def cmd_move(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.DISPOSITION_STATES, settings, args)
+    door, actor = logged_in(settings, args, Acts.DISPOSITION_STATES)
     try:
         since = datetime.fromisoformat(args.since) if args.since else None
     except ValueError as exc:
@@ -140,15 +148,13 @@ def cmd_current(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_lists(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.DISPOSITION_LISTS, settings, args)
+    door, actor = logged_in(settings, args, Acts.DISPOSITION_LISTS)
     _show(service.disposition_lists(door, actor), retired=args.retired)
     return 0
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.DISPOSITION_LISTS_EDIT, settings, args)
+    door, actor = logged_in(settings, args, Acts.DISPOSITION_LISTS_EDIT)
     lists = service.add_disposition_code(
         door, actor, args.kind, args.code, args.label, needs_text=args.needs_text
     )
@@ -158,8 +164,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retire(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.DISPOSITION_LISTS_EDIT, settings, args)
+    door, actor = logged_in(settings, args, Acts.DISPOSITION_LISTS_EDIT)
     lists = service.retire_disposition_code(door, actor, args.kind, args.code)
     out.print(f"retired {args.kind} {args.code!r}; past dispositions keep it")
     _show(lists)

@@ -14,6 +14,7 @@ import orjson
 import redis
 from rich.console import Console
 
+from plateflow._cli_parts import command
 from plateflow._cli_session import add_why, os_identity
 from plateflow.embedded import redis_url, redis_urls
 from plateflow.settings import Settings
@@ -23,9 +24,11 @@ out = Console()
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "run",
-        parents=parents,
+        cmd_run,
+        parents,
         help="run the Bytewax flow against the configured Redis",
         description="Run the matching flow. Bytewax's scaling and recovery options pass through; "
         "set BYTEWAX_DATAFLOW_API_ENABLED=true to serve the flow's /metrics on port 3030.",
@@ -46,20 +49,20 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     p.add_argument("-r", "--recovery-directory", type=Path, default=None)
     p.add_argument("--drain", action="store_true", help="stop once every stream is read to its end")
-    p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser(
+    p = command(
+        sub,
         "demo",
-        parents=parents,
+        cmd_demo,
+        parents,
         help="live demo on embedded defaults: simulated cameras, hotlists, alerts, Parquet",
     )
     p.add_argument("--duration", type=float, default=30.0, help="seconds of traffic (default 30)")
     p.add_argument("--rate", type=float, default=2000.0, help="reads per second (default 2000)")
     p.add_argument("--cameras", type=int, default=40)
     p.add_argument("--quiet", action="store_true", help="no live alert feed, summary only")
-    p.set_defaults(handler=cmd_demo)
 
-    p = sub.add_parser("simulate", parents=parents, help="send simulated camera reads to Redis")
+    p = command(sub, "simulate", cmd_simulate, parents, help="send simulated camera reads to Redis")
     p.add_argument("--rate", type=float, default=1000.0, help="reads/s; 0 = as fast as possible")
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until --count)")
     p.add_argument("--count", type=int, default=None, help="stop after this many reads")
@@ -67,11 +70,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--hit-rate", type=float, default=0.002, help="share of reads of listed plates")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--jsonl", type=Path, default=None, help="write reads to this file, not Redis")
-    p.set_defaults(handler=cmd_simulate)
 
-    p = sub.add_parser(
+    p = command(
+        sub,
         "subscribe",
-        parents=parents,
+        cmd_subscribe,
+        parents,
         help="print alerts as they come, from the API's alert stream (after `plateflow login`)",
         description="Follow GET /v1/alerts/stream on PLATEFLOW_API_URL as your session "
         "(`plateflow login`; alerts:receive): opening and closing are audited, a dropped "
@@ -82,7 +86,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--count", type=int, default=None, help="stop after N alerts")
     p.add_argument("--json", action="store_true", help="one JSON alert per line")
     add_why(p)
-    p.set_defaults(handler=cmd_subscribe)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:

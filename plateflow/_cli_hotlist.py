@@ -23,7 +23,8 @@ from rich.table import Table
 import matchers
 import records
 import service
-from plateflow._cli_session import act_as, add_why, door_of, door_with_redis
+from plateflow._cli_parts import command, command_group
+from plateflow._cli_session import add_why, logged_in, logged_in_with_redis
 from plateflow._sampling import traffic_sample
 from plateflow.settings import Settings
 from service import Acts
@@ -42,17 +43,19 @@ _POLICY_FLAGS = (
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    hotlist = sub.add_parser(
+    cmds = command_group(
+        sub,
         "hotlist",
         help="hotlists as records: import, add, remove, list, show, policy, check",
         description="Versioned hotlists with provenance. Changes are atomic and announced to "
         "running workers.",
     )
-    cmds = hotlist.add_subparsers(dest="hotlist_command", metavar="ACTION", required=True)
 
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "import",
-        parents=parents,
+        cmd_import,
+        parents,
         help="make a CSV file the new version of a list",
         description="Validate every row (bad rows are listed by line number and nothing "
         "changes), then make the file the list's new version in one transaction. Layouts: "
@@ -66,9 +69,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--mapping", choices=tuple(records.LAYOUTS), default=None)
     _cost_flags(p)
     add_why(p)
-    p.set_defaults(handler=cmd_import)
 
-    p = cmds.add_parser("add", parents=parents, help="add one plate or partial-plate pattern")
+    p = command(cmds, "add", cmd_add, parents, help="add one plate or partial-plate pattern")
     p.add_argument("name", help="hotlist name")
     p.add_argument("plate", help="plate, or pattern with ? * [..] (needs case number and expiry)")
     p.add_argument("--reason", required=True)
@@ -76,32 +78,27 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--expires", default=None, help="YYYY-MM-DD or RFC 3339")
     p.add_argument("--category", default=None, help="create the list with this category")
     add_why(p)  # --case-number: the case the entry belongs to, and the act's justification
-    p.set_defaults(handler=cmd_add)
 
-    p = cmds.add_parser("remove", parents=parents, help="take a plate or pattern off a list")
+    p = command(cmds, "remove", cmd_remove, parents, help="take a plate or pattern off a list")
     p.add_argument("name")
     p.add_argument("plate")
     p.add_argument("--state", default=None)
     p.add_argument("--reason", default=None, help="why (kept with the change)")
     add_why(p)
-    p.set_defaults(handler=cmd_remove)
 
-    p = cmds.add_parser("list", parents=parents, help="list the hotlists")
-    add_why(p)
-    p.set_defaults(handler=cmd_list)
+    add_why(command(cmds, "list", cmd_list, parents, help="list the hotlists"))
 
-    p = cmds.add_parser("show", parents=parents, help="show a list's entries and history")
+    p = command(cmds, "show", cmd_show, parents, help="show a list's entries and history")
     p.add_argument("name")
     p.add_argument("--version", type=int, default=None, help="an older version")
     p.add_argument("--limit", type=int, default=50, help="entries shown (0 for all)")
     add_why(p)
-    p.set_defaults(handler=cmd_show)
 
-    for action, text in (
-        ("policy", "set a list's match policy (cost-checked)"),
-        ("check", "estimate the alerts a policy would raise"),
+    for action, handler, text in (
+        ("policy", cmd_policy, "set a list's match policy (cost-checked)"),
+        ("check", cmd_check, "estimate the alerts a policy would raise"),
     ):
-        p = cmds.add_parser(action, parents=parents, help=text)
+        p = command(cmds, action, handler, parents, help=text)
         p.add_argument("name")
         p.add_argument("--differences", type=int, default=None, help="0-2")
         p.add_argument("--ocr-equivalents", type=int, default=None, help="0-3")
@@ -112,7 +109,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         p.add_argument("--priority", type=int, default=None, help="0 (highest) to 9")
         _cost_flags(p, force=action == "policy")
         add_why(p)
-        p.set_defaults(handler=cmd_policy if action == "policy" else cmd_check)
 
 
 def _cost_flags(p: argparse.ArgumentParser, *, force: bool = True) -> None:
@@ -141,8 +137,7 @@ def _print_cost(cost: records.PolicyCost) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    with door_with_redis(settings) as door:
-        actor = act_as(door, Acts.HOTLIST_IMPORT, settings, args)
+    with logged_in_with_redis(settings, args, Acts.HOTLIST_IMPORT) as (door, actor):
         result = service.import_hotlist(
             door,
             actor,
@@ -161,8 +156,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    with door_with_redis(settings) as door:
-        actor = act_as(door, Acts.HOTLIST_ENTRY_ADD, settings, args)
+    with logged_in_with_redis(settings, args, Acts.HOTLIST_ENTRY_ADD) as (door, actor):
         entry = service.add_entry(
             door,
             actor,
@@ -179,8 +173,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    with door_with_redis(settings) as door:
-        actor = act_as(door, Acts.HOTLIST_ENTRY_REMOVE, settings, args)
+    with logged_in_with_redis(settings, args, Acts.HOTLIST_ENTRY_REMOVE) as (door, actor):
         version = service.remove_entry(
             door, actor, args.name, args.plate, state=args.state, reason=args.reason
         )
@@ -199,8 +192,7 @@ def _policy_text(policy: matchers.Policy) -> str:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.HOTLIST_LIST, settings, args)
+    door, actor = logged_in(settings, args, Acts.HOTLIST_LIST)
     table = Table("name", "category", "version", "entries", "policy", "updated", "by")
     for h in service.list_hotlists(door, actor):
         table.add_row(
@@ -217,8 +209,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.HOTLIST_VIEW, settings, args)
+    door, actor = logged_in(settings, args, Acts.HOTLIST_VIEW)
     page = service.view_hotlist(
         door, actor, args.name, version=args.version, limit=args.limit or None
     )
@@ -264,8 +255,7 @@ def _policy_from_flags(current: matchers.Policy, args: argparse.Namespace) -> ma
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.HOTLIST_VIEW, settings, args)
+    door, actor = logged_in(settings, args, Acts.HOTLIST_VIEW)
     cost = service.check_policy(
         door,
         actor,
@@ -302,8 +292,7 @@ def _print_measured(cost: records.PolicyCost) -> None:
 
 
 def cmd_policy(args: argparse.Namespace, settings: Settings) -> int:
-    with door_with_redis(settings) as door:
-        actor = act_as(door, Acts.HOTLIST_POLICY, settings, args)
+    with logged_in_with_redis(settings, args, Acts.HOTLIST_POLICY) as (door, actor):
         found = actor.covert.hotlist(door.engine, args.name)  # set_policy refuses if None
         policy = _policy_from_flags(found.policy if found else matchers.Policy(), args)
         cost = service.set_policy(

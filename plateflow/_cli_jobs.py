@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+from plateflow._cli_parts import command
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 
@@ -21,9 +22,11 @@ class JobError(PlateflowError):
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "job",
-        parents=parents,
+        cmd_job,
+        parents,
         help="run a command as a periodic job and record its outcome for /metrics",
         description="Run COMMAND (a plateflow command line after --) and record its start, end "
         "and exit code in DATA_DIR/_jobs/NAME.json. Exits with the command's exit code.",
@@ -32,7 +35,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="-- then the plateflow command"
     )
-    p.set_defaults(handler=cmd_job)
 
 
 def cmd_job(args: argparse.Namespace, settings: Settings) -> int:

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 from rich.console import Console
 
+from plateflow._cli_parts import command, command_group
 from plateflow.embedded import Service
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings, env_name
@@ -30,11 +31,14 @@ class RedisAclError(PlateflowError):
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("redis", help="Redis administration: the services' ACL users")
-    commands = p.add_subparsers(dest="redis_command", metavar="COMMAND", required=True)
-    acl = commands.add_parser(
+    commands = command_group(
+        sub, "redis", help="Redis administration: the services' ACL users", metavar="COMMAND"
+    )
+    acl = command(
+        commands,
         "acl",
-        parents=parents,
+        cmd_acl,
+        parents,
         help="create or update each service's ACL user from PLATEFLOW_REDIS_<SERVICE>_URL",
         description="Apply ACL SETUSER for the ingest, flow and API users named (with their "
         "passwords) in PLATEFLOW_REDIS_INGEST_URL, _FLOW_URL and _API_URL, through the admin "
@@ -46,7 +50,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         dest="print_file",
         help="print an aclfile (password hashes only) instead of applying it",
     )
-    acl.set_defaults(handler=cmd_acl)
 
 
 def service_users(settings: Settings) -> dict[str, tuple[str, str]]:

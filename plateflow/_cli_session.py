@@ -31,12 +31,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import redis
 from rich.console import Console
 
 import records
 import service
-from plateflow.embedded import redis_url
+from plateflow._cli_parts import command
+from plateflow.embedded import redis_client
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 
@@ -48,6 +48,9 @@ __all__ = [
     "add_why",
     "cli_client",
     "door_of",
+    "door_with_redis",
+    "logged_in",
+    "logged_in_with_redis",
     "os_identity",
     "read_code",
     "read_password",
@@ -129,12 +132,8 @@ def door_of(settings: Settings, redis_client: Any = None) -> service.Door:
 def door_with_redis(settings: Settings) -> Iterator[service.Door]:
     """:func:`door_of` with a Redis client (the embedded server when none is configured), for
     acts that publish: hotlist changes, historical alerts."""
-    with redis_url(settings, "api") as url:
-        client = redis.Redis.from_url(url)
-        try:
-            yield door_of(settings, client)
-        finally:
-            client.close()
+    with redis_client(settings, "api") as client:
+        yield door_of(settings, client)
 
 
 def add_why(p: argparse.ArgumentParser, *, case_flag: bool = True) -> None:
@@ -181,6 +180,27 @@ def act_as(
     )
 
 
+def logged_in(
+    settings: Settings,
+    args: argparse.Namespace,
+    act: service.Act,
+    *,
+    case_number: str | None = None,
+) -> tuple[service.Door, service.Actor]:
+    """The door on ``settings`` and the logged-in actor for ``act`` (see :func:`act_as`)."""
+    door = door_of(settings)
+    return door, act_as(door, act, settings, args, case_number=case_number)
+
+
+@contextlib.contextmanager
+def logged_in_with_redis(
+    settings: Settings, args: argparse.Namespace, act: service.Act
+) -> Iterator[tuple[service.Door, service.Actor]]:
+    """:func:`logged_in` on :func:`door_with_redis`, for acts that publish."""
+    with door_with_redis(settings) as door:
+        yield door, act_as(door, act, settings, args)
+
+
 def _subcommand_keys(args: argparse.Namespace) -> list[str]:
     return sorted(key for key in vars(args) if key.endswith("_command"))
 
@@ -189,9 +209,11 @@ def _subcommand_keys(args: argparse.Namespace) -> list[str]:
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "login",
-        parents=parents,
+        cmd_login,
+        parents,
         help="open a session: every data command acts as you, audited",
         description="Check your password and open a session in the records database. The "
         f"token is cached in a file only you can read (or set {SESSION_ENV} instead); "
@@ -206,9 +228,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--otp", action="store_true", help="ask for the one-time code of your second factor"
     )
-    p.set_defaults(handler=cmd_login)
-    p = sub.add_parser("logout", parents=parents, help="close your session")
-    p.set_defaults(handler=cmd_logout)
+    command(sub, "logout", cmd_logout, parents, help="close your session")
 
 
 def read_password(from_stdin: bool, *, prompt: str = "password: ") -> str:

@@ -16,6 +16,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from plateflow._cli_parts import command
 from plateflow.settings import FILE_SUFFIX, GROUPS, Settings, Source, env_name, setting_fields
 
 out = Console()
@@ -24,16 +25,17 @@ _MASK = "***"
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "settings",
-        parents=parents,
+        cmd_settings,
+        parents,
         help="list every setting: variable, value and where it came from (secrets masked)",
         description="List every setting with its PLATEFLOW_* variable, its value and its "
         "source: default, env (the variable), file (a secret read from the file its *_FILE "
         "variable names) or flag. Secrets and passwords in URLs are masked.",
     )
     p.add_argument("--json", action="store_true", help="one JSON array instead of a table")
-    p.set_defaults(handler=cmd_settings)
 
 
 def masked(value: Any, secret: bool) -> Any:

@@ -23,7 +23,8 @@ import polars as pl
 from rich.console import Console
 
 import service
-from plateflow._cli_session import act_as, add_why, door_of, door_with_redis
+from plateflow._cli_parts import command, command_group
+from plateflow._cli_session import act_as, add_why, door_of, door_with_redis, logged_in
 from plateflow._store_output import ResultWriter, print_page
 from plateflow.settings import Settings
 from service import MATCH_MODES, Acts, SearchSpec
@@ -80,42 +81,49 @@ def add_output(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    search = sub.add_parser(
+    cmds = command_group(
+        sub,
         "search",
         help="audited searches of stored reads: plate, partial, canvass, past (427.3(d))",
         description="Each search is an audited inquiry by the logged-in user (`plateflow "
         "login`) with a case number, an event number or a description.",
+        metavar="KIND",
     )
-    cmds = search.add_subparsers(dest="search_command", metavar="KIND", required=True)
 
-    p = cmds.add_parser("plate", parents=parents, help="every read of a plate")
+    p = command(cmds, "plate", cmd_search, parents, help="every read of a plate")
     p.add_argument("plate")
     p.add_argument("--match", choices=MATCH_MODES, default="exact", help="tolerance")
     p.add_argument("--candidates", action="store_true", help="also the reads' alternate plates")
     p.add_argument("--oldest-first", action="store_true", help="default: newest first")
     _common(p, window_required=False)
-    p.set_defaults(handler=cmd_search)
 
-    p = cmds.add_parser("partial", parents=parents, help="reads matching a glob: 7AB?12*, *XYZ*")
+    p = command(cmds, "partial", cmd_search, parents, help="reads matching a glob: 7AB?12*, *XYZ*")
     p.add_argument("pattern")
     p.add_argument("--ocr-equivalents", type=int, default=0, help="0-3 look-alike literals")
     p.add_argument("--candidates", action="store_true", help="also the reads' alternate plates")
     p.add_argument("--oldest-first", action="store_true", help="default: newest first")
     _common(p, window_required=False)
-    p.set_defaults(handler=cmd_search)
 
-    p = cmds.add_parser("canvass", parents=parents, help="plates seen near a place and time")
+    p = command(
+        cmds,
+        "canvass",
+        cmd_search,
+        parents,
+        help="plates seen near a place and time",
+        defaults={"state": None},
+    )
     add_place(p)
     add_window(p, required=True)
     p.add_argument("--camera", dest="cameras", action="append", default=None, help="repeatable")
     add_output(p)
     add_override(p)
     add_why(p)
-    p.set_defaults(handler=cmd_search, state=None)
 
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "past",
-        parents=parents,
+        cmd_past,
+        parents,
         help="what a hotlist entry would have hit in the last N days",
         description="Run an entry already on a list (run after `plateflow hotlist add`) over "
         "the stored reads of the last --days, under the list's policy; --alert publishes the "
@@ -128,7 +136,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--alert", action="store_true", help="publish the hits as historical alerts")
     add_output(p)
     add_why(p)
-    p.set_defaults(handler=cmd_past)
 
     from plateflow._cli_cases import register as register_cases  # it imports this module
 
@@ -211,8 +218,7 @@ def _output(args: argparse.Namespace) -> str:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     kind = args.search_command
     act = service.search_act(kind)
-    door = door_of(settings)
-    actor = act_as(door, act, settings, args)
+    door, actor = logged_in(settings, args, act)
     result = service.search_stream(
         door,
         actor,

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from plateflow._cli_parts import command, command_group
 from plateflow._ingest_tokens import ANY_CAMERA, IngestTokens, new_token
 from plateflow._redis_files import write_private
 from plateflow.errors import PlateflowError
@@ -35,16 +36,18 @@ class TokenFileError(PlateflowError):
 
 def register(cmds: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``token add|list|revoke`` under the ``ingest`` command's subparsers ``cmds``."""
-    token = cmds.add_parser(
+    acts = command_group(
+        cmds,
         "token",
         help="camera ingest tokens: each bound to the cameras it may post for",
         description="Manage the ingest tokens file (PLATEFLOW_INGEST_TOKENS_FILE or --file). "
         "The API re-reads it when it changes: no restart.",
     )
-    acts = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
-    p = acts.add_parser(
+    p = command(
+        acts,
         "add",
-        parents=parents,
+        cmd_add,
+        parents,
         help="issue a token for one camera or one agent's cameras; prints it once",
     )
     p.add_argument(
@@ -63,14 +66,13 @@ def register(cmds: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="the token's id, recorded with every read (default: the agent, or the camera)",
     )
     _file_arg(p)
-    p.set_defaults(handler=cmd_add)
-    p = acts.add_parser("list", parents=parents, help="the tokens: id, cameras, agent (no hashes)")
+    p = command(acts, "list", cmd_list, parents, help="the tokens: id, cameras, agent (no hashes)")
     _file_arg(p)
-    p.set_defaults(handler=cmd_list)
-    p = acts.add_parser("revoke", parents=parents, help="remove a token: it stops working at once")
+    p = command(
+        acts, "revoke", cmd_revoke, parents, help="remove a token: it stops working at once"
+    )
     p.add_argument("token_id", metavar="ID", help="the id of the token to revoke")
     _file_arg(p)
-    p.set_defaults(handler=cmd_revoke)
 
 
 def _file_arg(p: argparse.ArgumentParser) -> None:

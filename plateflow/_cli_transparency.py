@@ -19,7 +19,8 @@ from rich.table import Table
 
 import records
 import service
-from plateflow._cli_session import act_as, add_why, door_of
+from plateflow._cli_parts import command, command_group
+from plateflow._cli_session import add_why, door_of, logged_in
 from plateflow._cli_users import CliInputError, date_arg
 from plateflow.settings import Settings
 from service import Acts
@@ -28,17 +29,19 @@ out = Console()
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    top = sub.add_parser(
+    cmds = command_group(
+        sub,
         "transparency",
         help="the public transparency page: the posted policy, its designees, the figures",
         description="Publish the ALPR policy, name its designees, and show the figures of "
         "the public page (/transparency, served by `plateflow serve`).",
     )
-    cmds = top.add_subparsers(dest="transparency_command", metavar="ACTION", required=True)
 
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "publish",
-        parents=parents,
+        cmd_publish,
+        parents,
         help="post a new version of the ALPR policy (Markdown or PDF)",
         description="Post the next version of the ALPR policy (427.2.1(g)). Earlier versions "
         "stay on the page as its history.",
@@ -49,11 +52,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--title", default=None, help="default: the Markdown's first # heading")
     add_why(p)
-    p.set_defaults(handler=cmd_publish)
 
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "designate",
-        parents=parents,
+        cmd_designate,
+        parents,
         help="name the ALPR administrator or the custodian of records",
         description="Record who holds a public role (427.2.1(e)); the newest designation of "
         "a role is the one shown.",
@@ -63,20 +67,19 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--name", required=True, help="their full name")
     p.add_argument("--since", type=date_arg, default=None, help="since when (default today)")
     add_why(p)
-    p.set_defaults(handler=cmd_designate)
 
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "show",
-        parents=parents,
+        cmd_show,
+        parents,
         help="print the figures of the public page (no login: they are public)",
     )
     p.add_argument("--json", action="store_true", help="the page's JSON instead of tables")
-    p.set_defaults(handler=cmd_show)
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.TRANSPARENCY_PUBLISH, settings, args)
+    door, actor = logged_in(settings, args, Acts.TRANSPARENCY_PUBLISH)
     path: Path = args.file
     try:
         content = path.read_bytes()
@@ -93,8 +96,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_designate(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.TRANSPARENCY_DESIGNATE, settings, args)
+    door, actor = logged_in(settings, args, Acts.TRANSPARENCY_DESIGNATE)
     since: date = args.since or service.today()
     who = service.designate(
         door, actor, role=args.role, title=args.title, name=args.name, since=since

@@ -24,7 +24,8 @@ from rich.table import Table
 
 import records
 import service
-from plateflow._cli_session import act_as, add_why, door_of, os_identity
+from plateflow._cli_parts import command, command_group
+from plateflow._cli_session import add_why, door_of, logged_in, os_identity
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 from service import Acts
@@ -69,14 +70,14 @@ def read_new_password(*, from_stdin: bool, env: str | None = None) -> str:
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    users = sub.add_parser(
+    cmds = command_group(
+        sub,
         "users",
         help="named users, roles and training (427.2.1, 427.3(e)(f))",
         description="Manage the named, authorised and trained users of plateflow.",
     )
-    cmds = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
 
-    p = cmds.add_parser("add", parents=parents, help="add a user")
+    p = command(cmds, "add", cmd_add, parents, help="add a user")
     p.add_argument("username")
     p.add_argument("--name", required=True, help="full name")
     p.add_argument("--agency", required=True, help="employing agency")
@@ -91,9 +92,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add_why(p)
-    p.set_defaults(handler=cmd_add)
 
-    p = cmds.add_parser("train", parents=parents, help="record completed training")
+    p = command(cmds, "train", cmd_train, parents, help="record completed training")
     p.add_argument("username")
     p.add_argument("--course", required=True, help="course name, e.g. 'ALPR policy and use'")
     p.add_argument(
@@ -103,24 +103,22 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     group.add_argument("--expires", type=date_arg, default=None, help="date the training lapses")
     group.add_argument("--valid-days", type=int, default=None, help="days the training lasts")
     add_why(p)
-    p.set_defaults(handler=cmd_train)
 
-    p = cmds.add_parser("disable", parents=parents, help="disable a user (never deleted)")
+    p = command(cmds, "disable", cmd_disable, parents, help="disable a user (never deleted)")
     p.add_argument("username")
     p.add_argument("--reason", required=True, help="why (goes into the audit log)")
     add_why(p)
-    p.set_defaults(handler=cmd_disable)
 
-    p = cmds.add_parser("list", parents=parents, help="list users with roles and training")
+    p = command(cmds, "list", cmd_list, parents, help="list users with roles and training")
     add_why(p)
-    p.set_defaults(handler=cmd_list)
 
-    p = cmds.add_parser("roles", parents=parents, help="print what each role may do")
-    p.set_defaults(handler=cmd_roles)
+    command(cmds, "roles", cmd_roles, parents, help="print what each role may do")
 
-    p = cmds.add_parser(
+    p = command(
+        cmds,
         "bootstrap",
-        parents=parents,
+        cmd_bootstrap,
+        parents,
         help="first run: create the administrator",
         description=f"Create the first administrator. There is no default password: it is "
         f"typed at a prompt, or taken from {BOOTSTRAP_ENV} for an unattended install, and "
@@ -135,12 +133,10 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--course", default=None, help="the ALPR training the administrator completed")
     p.add_argument("--completed", type=date_arg, default=None, help="when (default today)")
     p.add_argument("--valid-days", type=int, default=365, help="days the training lasts")
-    p.set_defaults(handler=cmd_bootstrap)
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.USER_ADD, settings, args)
+    door, actor = logged_in(settings, args, Acts.USER_ADD)
     password = read_new_password(from_stdin=args.password_stdin)
     new = service.NewUser(args.username, args.name, args.agency, args.job_title, tuple(args.roles))
     user = service.add_user(door, actor, new, password=password)
@@ -152,8 +148,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.TRAINING_RECORD, settings, args)
+    door, actor = logged_in(settings, args, Acts.TRAINING_RECORD)
     completed = args.completed or date.today()
     expires = args.expires
     if args.valid_days is not None:
@@ -167,16 +162,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_disable(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.USER_DISABLE, settings, args)
+    door, actor = logged_in(settings, args, Acts.USER_DISABLE)
     user = service.disable_user(door, actor, args.username, reason=args.reason)
     out.print(f"disabled {user.username}; their sessions are closed")
     return 0
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    actor = act_as(door, Acts.USER_LIST, settings, args)
+    door, actor = logged_in(settings, args, Acts.USER_LIST)
     found = service.list_users(door, actor)
     untrained = {u.username for u in records.users_without_current_training(door.engine)}
     table = Table("username", "name", "agency", "job title", "roles", "status", "training")

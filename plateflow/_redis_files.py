@@ -50,39 +50,30 @@ class EmbeddedRedisError(PlateflowError):
     """The embedded Redis could not be started, joined or stopped."""
 
 
+class _InDirectory:
+    """A file of :class:`RedisFiles`, named in its directory: ``files.lock`` is
+    ``files.directory / "embedded.lock"``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, files: RedisFiles, owner: type[RedisFiles] | None = None) -> Path:
+        return files.directory / self.name
+
+
 @dataclass(frozen=True)
 class RedisFiles:
     """The paths of one embedded Redis, all under ``directory`` (``{data_dir}/redis``)."""
 
     directory: Path
 
-    @property
-    def lock(self) -> Path:
-        return self.directory / "embedded.lock"
-
-    @property
-    def leases(self) -> Path:
-        return self.directory / "leases"
-
-    @property
-    def state(self) -> Path:
-        return self.directory / "embedded.json"
-
-    @property
-    def credentials(self) -> Path:
-        return self.directory / "credentials.json"
-
-    @property
-    def aclfile(self) -> Path:
-        return self.directory / "users.acl"
-
-    @property
-    def redis_log(self) -> Path:
-        return self.directory / "redis.log"
-
-    @property
-    def keeper_log(self) -> Path:
-        return self.directory / "keeper.log"
+    lock = _InDirectory("embedded.lock")
+    leases = _InDirectory("leases")
+    state = _InDirectory("embedded.json")
+    credentials = _InDirectory("credentials.json")
+    aclfile = _InDirectory("users.acl")
+    redis_log = _InDirectory("redis.log")
+    keeper_log = _InDirectory("keeper.log")
 
     def has_aof(self) -> bool:
         """True when an AOF from an earlier run exists (either Redis version's layout)."""

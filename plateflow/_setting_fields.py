@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from plateflow._ingest_tokens import IngestTokens
@@ -35,30 +35,33 @@ GROUPS: dict[str, str] = {
 }
 
 
-def _int_range(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+#: A number a setting holds.
+_Number = TypeVar("_Number", int, float)
+
+
+def _in_range(
+    convert: Callable[[str], _Number], lo: _Number, hi: _Number, accepts: str
+) -> Callable[[str], _Number]:
+    """A parser of the numbers ``convert`` reads, from ``lo`` to ``hi``; ``accepts`` says so."""
+
+    def parse(raw: str) -> _Number:
         try:
-            value = int(raw)
+            value = convert(raw)
         except ValueError as exc:
-            raise ValueError(f"a whole number from {lo} to {hi}") from exc
+            raise ValueError(accepts) from exc
         if not lo <= value <= hi:
-            raise ValueError(f"a whole number from {lo} to {hi}")
+            raise ValueError(accepts)
         return value
 
     return parse
+
+
+def _int_range(lo: int, hi: int) -> Callable[[str], int]:
+    return _in_range(int, lo, hi, f"a whole number from {lo} to {hi}")
 
 
 def _float_range(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError as exc:
-            raise ValueError(f"a number from {lo:g} to {hi:g}") from exc
-        if not lo <= value <= hi:
-            raise ValueError(f"a number from {lo:g} to {hi:g}")
-        return value
-
-    return parse
+    return _in_range(float, lo, hi, f"a number from {lo:g} to {hi:g}")
 
 
 def _redis_url(raw: str) -> str | None:

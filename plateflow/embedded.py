@@ -287,3 +287,15 @@ def redis_url(settings: Settings, service: Service) -> Iterator[str]:
     """The Redis URL ``service`` connects with, for the duration of the block."""
     with redis_urls(settings) as urls:
         yield urls.for_service(service)
+
+
+@contextlib.contextmanager
+def redis_client(settings: Settings, service: Service) -> Iterator[redis.Redis]:
+    """A client of the Redis ``service`` connects to (:func:`redis_url`), closed after the
+    block."""
+    with redis_url(settings, service) as url:
+        client = redis.Redis.from_url(url)
+        try:
+            yield client
+        finally:
+            client.close()

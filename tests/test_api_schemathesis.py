@@ -18,6 +18,7 @@ import pytest
 import records
 from api import create_app
 from plateflow.settings import Settings
+from tests.records_support import release_request
 from tests.test_api_support import PARTITIONS, PASSWORD, TOKEN
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -63,14 +64,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Any:
         expires_on=None,
     )
     records.create_hotlist(engine, "stolen", category="stolen_vehicle", user="setup")
-    records.create_release_request(
-        engine,
-        requesting_agency="County Sheriff",
-        law_enforcement=True,
-        requester="Sgt. Diaz",
-        purpose="homicide 26-118",
-        by="setup",
-    )
+    release_request(engine, "setup")
     _STATE["token"] = records.login(engine, "root", PASSWORD).token
     app = create_app(settings_, redis_url, engine=engine)
     return schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -165,14 +165,7 @@ def world_fixture(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> I
         engine, "covert-ops", category="wanted_vehicle", user="setup", policy={"covert": True}
     )
     records.add_entry(engine, "covert-ops", "ZZZ999", user="setup", reason="surveillance")
-    records.create_release_request(
-        engine,
-        requesting_agency="County Sheriff",
-        law_enforcement=True,
-        requester="Sgt. Diaz",
-        purpose="homicide investigation 26-118",
-        by="setup",
-    )
+    records_support.release_request(engine, "setup")
     with TestClient(create_app(settings, redis_url, engine=engine)) as client:
         yield World(client, engine, settings, login_all(client, users.values()))
     engine.dispose()

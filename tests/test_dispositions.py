@@ -119,20 +119,21 @@ def test_refused_transitions_name_the_reason(door: service.Door, logged: dict[st
         _go(door, otto, logged, "a-1", "verifying")
     with pytest.raises(service.Conflict, match="only dora"):
         _go(door, otto, logged, "a-1", "undo", note="mine")
-    with pytest.raises(service.Invalid, match="rejection needs a reason") as missing:
-        _go(door, dora, logged, "a-1", "rejected")
-    assert missing.value.field == "reason"
-    with pytest.raises(service.Invalid, match="needs reason_text") as text:
-        _go(door, dora, logged, "a-1", "rejected", reason="other")
-    assert text.value.field == "reason_text"
-    with pytest.raises(service.Invalid, match="'plate_cover' is not on the reason list"):
-        _go(door, dora, logged, "a-1", "rejected", reason="plate_cover")
-    with pytest.raises(service.Invalid, match="needs the action taken") as action:
-        _go(door, dora, logged, "a-1", "confirmed")
-    assert action.value.field == "action"
-    with pytest.raises(service.Invalid, match="to 'lost' is not one of") as bad:
-        _go(door, dora, logged, "a-1", "lost")
-    assert bad.value.field == "to"
+    for to, given, words, field in (
+        ("rejected", {}, "rejection needs a reason", "reason"),
+        ("rejected", {"reason": "other"}, "needs reason_text", "reason_text"),
+        (
+            "rejected",
+            {"reason": "plate_cover"},
+            "'plate_cover' is not on the reason list",
+            "reason",
+        ),
+        ("confirmed", {}, "needs the action taken", "action"),
+        ("lost", {}, "to 'lost' is not one of", "to"),
+    ):
+        with pytest.raises(service.Invalid, match=words) as refused:
+            _go(door, dora, logged, "a-1", to, **given)
+        assert refused.value.field == field
     with pytest.raises(service.NotFound, match="no alert a-1 at log_id 1-0"):
         service.transition(door, dora, "a-1", "1-0", "verifying")
     with pytest.raises(service.NotFound, match="no alert a-2 at log_id"):

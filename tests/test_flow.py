@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,25 @@ def run_drained(settings: Settings, url: str, holder: IndexHolder, **kw: Any) ->
         cluster_main(flow, [], 0, worker_count_per_proc=kw["workers"])
     else:
         run_main(flow)
+
+
+@contextmanager
+def flow_running(
+    settings: Settings, url: str, holder: IndexHolder, drain_after_s: float
+) -> Iterator[Subscriber]:
+    """The flow on a thread while the block feeds it, stopping once every stream is read to
+    its end (no sooner than ``drain_after_s``); yields the subscriber that collects its alerts.
+    The holder stops after the block."""
+    options = FlowOptions(drain=True, drain_after_s=drain_after_s)
+    flow = build_flow(FlowConfig.from_settings(settings), url, holder, options)
+    sub = Subscriber(url)
+    runner = threading.Thread(target=run_main, args=(flow,))
+    runner.start()
+    try:
+        yield sub
+    finally:
+        runner.join(timeout=60)
+        holder.stop()
 
 
 def parquet_rows(data_dir: Path, kind: str = "reads") -> Any:
@@ -241,12 +261,7 @@ def test_hot_reload_alerts_on_an_entry_added_while_reads_flow(
     lists = {"stolen": STOLEN}
     holder = IndexHolder(lambda: list(lists.values()), lists.get, OcrClasses())
     holder.listen(redis_url)
-    config = FlowConfig.from_settings(settings)
-    flow = build_flow(config, redis_url, holder, FlowOptions(drain=True, drain_after_s=6.0))
-    sub = Subscriber(redis_url)
-    runner = threading.Thread(target=run_main, args=(flow,))
-    runner.start()
-    try:
+    with flow_running(settings, redis_url, holder, drain_after_s=6.0) as sub:
         feeder = redis.Redis.from_url(redis_url)
         sent: list[dict[str, Any]] = []
         added_at = None
@@ -264,9 +279,6 @@ def test_hot_reload_alerts_on_an_entry_added_while_reads_flow(
             sent += batch
             time.sleep(0.1)
         feeder.close()
-    finally:
-        runner.join(timeout=60)
-        holder.stop()
     messages = sub.close()
     hits = [a for _, a in messages if a["entry"]["plate"] == "9NEW001"]
     assert hits, "the entry added under the running flow never alerted"
@@ -329,12 +341,7 @@ def test_hot_reload_from_the_records_database(
     )
     settings = settings.replace(database_url=database_url)
     holder = make_holder(HotlistConfig.from_settings(settings), redis_url)
-    config = FlowConfig.from_settings(settings)
-    flow = build_flow(config, redis_url, holder, FlowOptions(drain=True, drain_after_s=5.0))
-    sub = Subscriber(redis_url)
-    runner = threading.Thread(target=run_main, args=(flow,))
-    runner.start()
-    try:
+    with flow_running(settings, redis_url, holder, drain_after_s=5.0) as sub:
         for i in range(30):
             if i == 5:
                 records.add_entry(
@@ -343,10 +350,7 @@ def test_hot_reload_from_the_records_database(
                 )  # fmt: skip
             append_reads(redis_client, [read(4000 + i, "8WANTED")], settings.partitions)
             time.sleep(0.1)
-    finally:
-        runner.join(timeout=60)
-        holder.stop()
-        engine.dispose()
+    engine.dispose()
     hits = [a for _, a in sub.close() if a["hotlist"]["name"] == "wanted"]
     assert (
         hits and hits[0]["match"]["kind"] == "ocr"

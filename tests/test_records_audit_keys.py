@@ -24,14 +24,8 @@ KEY_B = "audit-key-B-0123456789abcdefghijklmnopqrstuvwxyz"
 def _seed(engine: Engine, n: int) -> None:
     add_person(engine, "inv.lee", ["investigator"], password="Correct-Horse-42")
     for i in range(n):
-        with records.audited(
-            engine,
-            records.Inquiry("inv.lee", case_number=f"26-{i}"),
-            "reads.search",
-            permission="reads:search",
-            terms={"plate": "ABC123"},
-        ) as access:
-            access.result_count = i
+        inquiry = records.Inquiry("inv.lee", case_number=f"26-{i}")
+        records_support.audited_search(engine, inquiry, result_count=i, terms={"plate": "ABC123"})
 
 
 def _newest(engine: Engine) -> dict[str, object]:
@@ -66,10 +60,9 @@ def test_forged_rows_and_a_head_advanced_by_plain_dml_fail_verification(engine: 
     assert result.forged == [first_forged, first_forged + 1, first_forged + 1]  # 2 rows, head
     assert f"the first bad record is {first_forged}" in result.describe()
     # and the head cannot be rewritten in place either: it is append-only
-    for statement in ("UPDATE audit_head SET hmac = 'x'", "DELETE FROM audit_head"):
-        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
-            with engine.begin() as conn:
-                conn.exec_driver_sql(statement)
+    records_support.assert_append_only(
+        engine, ("UPDATE audit_head SET hmac = 'x'", "DELETE FROM audit_head")
+    )
 
 
 def test_an_unkeyed_head_and_record_are_forged(engine: Engine) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import records
+from tests.records_support import assert_append_only, release_request
 
 PASSWORD = "Correct-Horse-42"
 
@@ -31,16 +31,7 @@ def engine(engine: Engine) -> Engine:
 
 
 def test_law_enforcement_request_is_approved_then_fulfilled(engine: Engine) -> None:
-    request = records.create_release_request(
-        engine,
-        requesting_agency="Neighbour County SO",
-        law_enforcement=True,
-        requester="Det. Ruiz",
-        purpose="homicide 26-H-4, vehicle sightings",
-        by="inv.lee",
-        case_number="26-H-4",
-        terms={"plate": "ABC123"},
-    )
+    request = release_request(engine, "inv.lee", case_number="26-H-4", terms={"plate": "ABC123"})
     assert request.status == "pending"
     with pytest.raises(records.ReleaseError, match="only an approved request"):
         records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.ng")
@@ -75,13 +66,8 @@ def test_law_enforcement_request_is_approved_then_fulfilled(engine: Engine) -> N
 
 
 def test_non_law_enforcement_request_goes_to_public_records(engine: Engine) -> None:
-    request = records.create_release_request(
-        engine,
-        requesting_agency="Daily Gazette",
-        law_enforcement=False,
-        requester="A. Reporter",
-        purpose="story on ALPR use",
-        by="sup.ng",
+    request = release_request(
+        engine, "sup.ng", requesting_agency="Daily Gazette", law_enforcement=False
     )
     assert request.status == "public_records"
     with pytest.raises(records.ReleaseError, match="public-records process"):
@@ -106,23 +92,16 @@ def test_non_law_enforcement_request_goes_to_public_records(engine: Engine) -> N
 
 
 def test_release_records_are_never_deleted_or_changed(engine: Engine) -> None:
-    request = records.create_release_request(
-        engine,
-        requesting_agency="SO",
-        law_enforcement=True,
-        requester="R",
-        purpose="P",
-        by="sup.ng",
-    )
+    request = release_request(engine, "sup.ng")
     records.decide_release(engine, request.id, approve=False, reason="no case", by="sup.ng")
-    for statement in (
-        "DELETE FROM release_requests",
-        "UPDATE release_decisions SET approved = true",
-        "DELETE FROM release_decisions",
-    ):
-        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
-            with engine.begin() as conn:
-                conn.exec_driver_sql(statement)
+    assert_append_only(
+        engine,
+        (
+            "DELETE FROM release_requests",
+            "UPDATE release_decisions SET approved = true",
+            "DELETE FROM release_decisions",
+        ),
+    )
     assert not hasattr(records, "delete_release")
     assert records.get_release(engine, request.id).status == "denied"
     assert [r.id for r in records.list_releases(engine)] == [request.id]

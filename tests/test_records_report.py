@@ -18,6 +18,7 @@ import records
 from records._schema import audit_log
 from tests.dispositions_support import dispose
 from tests.people import add_person
+from tests.records_support import audited_search, release_request
 
 PASSWORD = "Correct-Horse-42"
 
@@ -38,47 +39,25 @@ def scenario(engine: Engine, tmp_path: Path) -> None:
         name = username.replace(".", " ").title()
         add_person(engine, username, [role], password=PASSWORD, name=name, trained=trained)
     for i in range(6):
-        with records.audited(
+        audited_search(
             engine,
             records.Inquiry("inv.lee", case_number="26-0042"),
-            "reads.search",
-            permission="reads:search",
+            result_count=i,
             terms={"plate": f"ABC12{i}"},
             client="10.0.0.9",
-        ) as access:
-            access.result_count = i
-    with records.audited(
-        engine,
-        records.Inquiry("ofc.diaz", event_number="E-77"),
-        "reads.search",
-        permission="reads:search",
-    ) as access:
-        access.result_count = 1
+        )
+    audited_search(engine, records.Inquiry("ofc.diaz", event_number="E-77"), result_count=1)
     for inquiry in (
         records.Inquiry("ofc.diaz"),
         records.Inquiry("new.hire", case_number="1"),
         records.Inquiry("sup.ng", description="<script>alert(1)</script> short"),
     ):
         with pytest.raises(records.AccessDenied):
-            with records.audited(
-                engine,
-                inquiry,
-                "reads.search",
-                permission="reads:search",
-                min_description_length=50,
-            ):
-                pass
+            audited_search(engine, inquiry, min_description_length=50)
     path = tmp_path / "ncic.csv"
     path.write_text("plate,state,category\nABC123,CA,stolen\n", encoding="utf-8")
     records.import_hotlist(engine, "ncic", path, user="admin")
-    request = records.create_release_request(
-        engine,
-        requesting_agency="County DA",
-        law_enforcement=True,
-        requester="DDA Park",
-        purpose="prosecution 26-0042",
-        by="inv.lee",
-    )
+    request = release_request(engine, "inv.lee")
     # exported by someone other than the approver (427.7)
     records.decide_release(engine, request.id, approve=True, reason="case filed", by="sup.ng")
     records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.kim")

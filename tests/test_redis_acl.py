@@ -29,16 +29,6 @@ from api import create_app
 from plateflow.embedded import EmbeddedRedis
 from plateflow.settings import Settings
 from sinks import (
-    ALERTS_CHANNEL,
-    ALERTS_LOG,
-    COVERT_CHANNEL,
-    COVERT_DISPOSITION_EVENTS,
-    COVERT_LOG,
-    DEADLETTER_STREAM,
-    DISPOSITION_EVENTS,
-    HOTLISTS_CHANGED,
-    OFFSETS_KEY,
-    PENDING_KEY,
     AlertBus,
     StreamProgress,
     acl_file,
@@ -119,12 +109,12 @@ def test_each_service_does_its_whole_job_with_its_own_user(
         assert answer.status_code == 202, answer.text
         assert answer.json()["accepted"] == 3 and len(answer.json()["rejected"]) == 1
         assert http.get("/healthz").status_code == 200  # PING as the API user
-    assert redis_client.xlen(DEADLETTER_STREAM) == 1
+    assert redis_client.xlen(sinks.DEADLETTER_STREAM) == 1
 
     console = Subscriber(service_urls["api"])  # the API's alert stream subscribes as the API
     run_drained(settings, service_urls["flow"], holder_for(STOLEN))
     alerts = console.close()
-    assert [(ch, a["read"]["plate"]) for ch, a in alerts] == [(ALERTS_CHANNEL, "7ABC123")]
+    assert [(ch, a["read"]["plate"]) for ch, a in alerts] == [(sinks.ALERTS_CHANNEL, "7ABC123")]
     assert StreamProgress(redis_client).committed_all(), "the flow committed no offset"
 
     api = redis.Redis.from_url(service_urls["api"])
@@ -133,7 +123,7 @@ def test_each_service_does_its_whole_job_with_its_own_user(
         assert set(StreamProgress(api).committed_all()) == set(
             StreamProgress(redis_client).committed_all()
         )
-        for events in (DISPOSITION_EVENTS, COVERT_DISPOSITION_EVENTS):  # dispositions
+        for events in (sinks.DISPOSITION_EVENTS, sinks.COVERT_DISPOSITION_EVENTS):  # dispositions
             api.xadd(events, {"event": b"{}"}, maxlen=10, approximate=True)
             assert len(api.xrange(events)) == 1
         historical = {**alerts[0][1], "alert_id": "a-historical", "historical": True}
@@ -145,37 +135,37 @@ def test_each_service_does_its_whole_job_with_its_own_user(
         assert api.xinfo_stream(sinks.ALERTS_LOG)["length"] >= 1
         flow = redis.Redis.from_url(service_urls["flow"])
         listener = flow.pubsub(ignore_subscribe_messages=True)  # the flow's hotlist reload
-        listener.subscribe(HOTLISTS_CHANGED)
-        assert api.publish(HOTLISTS_CHANGED, "stolen") == 1
+        listener.subscribe(sinks.HOTLISTS_CHANGED)
+        assert api.publish(sinks.HOTLISTS_CHANGED, "stolen") == 1
         received = [listener.get_message(timeout=1) for _ in range(3)]  # the first: subscribed
         assert [m["data"] for m in received if m] == [b"stolen"]
         listener.close()
         flow.close()
     finally:
         api.close()
-    assert redis_client.xlen(ALERTS_LOG) == 2
+    assert redis_client.xlen(sinks.ALERTS_LOG) == 2
 
 
 OUTSIDE = {
     "ingest": [
         ("XRANGE", stream_key(0), "-", "+"),
         ("XREAD", "STREAMS", stream_key(0), "0-0"),
-        ("XRANGE", ALERTS_LOG, "-", "+"),
-        ("XRANGE", DEADLETTER_STREAM, "-", "+"),
-        ("HSET", OFFSETS_KEY, "0", "9-9"),
-        ("PUBLISH", HOTLISTS_CHANGED, "x"),
-        ("PUBLISH", ALERTS_CHANNEL, "{}"),
+        ("XRANGE", sinks.ALERTS_LOG, "-", "+"),
+        ("XRANGE", sinks.DEADLETTER_STREAM, "-", "+"),
+        ("HSET", sinks.OFFSETS_KEY, "0", "9-9"),
+        ("PUBLISH", sinks.HOTLISTS_CHANGED, "x"),
+        ("PUBLISH", sinks.ALERTS_CHANNEL, "{}"),
         ("SET", cooldown_key("e", "P"), "x"),
         ("XADD", "other:stream", "*", "f", "v"),
-        ("XADD", DISPOSITION_EVENTS, "*", "event", "{}"),
+        ("XADD", sinks.DISPOSITION_EVENTS, "*", "event", "{}"),
         ("DEL", stream_key(0)),
         ("KEYS", "*"),
     ],
     "flow": [
-        ("XRANGE", ALERTS_LOG, "-", "+"),
+        ("XRANGE", sinks.ALERTS_LOG, "-", "+"),
         ("XRANGE", stream_key(0), "-", "+"),
-        ("XADD", COVERT_DISPOSITION_EVENTS, "*", "event", "{}"),
-        ("DEL", OFFSETS_KEY),
+        ("XADD", sinks.COVERT_DISPOSITION_EVENTS, "*", "event", "{}"),
+        ("DEL", sinks.OFFSETS_KEY),
         ("SET", "other:key", "x"),
         ("PUBLISH", "other:channel", "x"),
         ("KEYS", "*"),
@@ -184,10 +174,10 @@ OUTSIDE = {
         ("XREAD", "STREAMS", stream_key(0), "0-0"),
         ("XRANGE", stream_key(0), "-", "+"),
         ("XADD", stream_key(0), "*", "data", "{}"),
-        ("XADD", DEADLETTER_STREAM, "*", "raw", "x"),
-        ("XRANGE", DEADLETTER_STREAM, "-", "+"),
-        ("HSET", OFFSETS_KEY, "0", "9-9"),
-        ("HSET", PENDING_KEY, "0", "[]"),
+        ("XADD", sinks.DEADLETTER_STREAM, "*", "raw", "x"),
+        ("XRANGE", sinks.DEADLETTER_STREAM, "-", "+"),
+        ("HSET", sinks.OFFSETS_KEY, "0", "9-9"),
+        ("HSET", sinks.PENDING_KEY, "0", "[]"),
         ("SET", cooldown_key("e", "P"), "x"),
         ("XTRIM", stream_key(0), "MAXLEN", "0"),
         ("KEYS", "*"),
@@ -204,20 +194,20 @@ def test_each_service_is_refused_outside_its_job(
     allowed = {
         "ingest": ("XADD", stream_key(0), "*", "data", "{}"),
         "flow": ("XREAD", "STREAMS", stream_key(0), "0-0"),
-        "api": ("XRANGE", ALERTS_LOG, "-", "+"),
+        "api": ("XRANGE", sinks.ALERTS_LOG, "-", "+"),
     }[service]
     assert not refused(url, *allowed), "the user cannot do its own job: the test is moot"
     assert not refused(url, "SELECT", "0"), "a URL ending in /N would not connect"
     wrongly_allowed = [c for c in OUTSIDE[service] + EVERYONE_REFUSED if not refused(url, *c)]
     assert not wrongly_allowed, f"{service} may run {wrongly_allowed}"
     channels = {
-        "ingest": [ALERTS_CHANNEL, COVERT_CHANNEL, HOTLISTS_CHANGED],
+        "ingest": [sinks.ALERTS_CHANNEL, sinks.COVERT_CHANNEL, sinks.HOTLISTS_CHANGED],
         "flow": [stream_key(0)],
         "api": [stream_key(0), "other:channel"],
     }[service]
     assert all(subscribe_refused(url, ch) for ch in channels)
     if service != "ingest":
-        assert not subscribe_refused(url, COVERT_CHANNEL)
+        assert not subscribe_refused(url, sinks.COVERT_CHANNEL)
 
 
 def resp(sock_path: str, *command: str) -> bytes:
@@ -243,14 +233,14 @@ def test_without_credentials_no_channel_and_no_stream_opens(tmp_path: Path, bina
     try:
         admin = redis.Redis.from_url(server.start())
         admin.xadd(stream_key(0), {"data": b"{}"})
-        admin.xadd(COVERT_LOG, {"alert": b"{}"})
+        admin.xadd(sinks.COVERT_LOG, {"alert": b"{}"})
         for command in (
-            ("SUBSCRIBE", ALERTS_CHANNEL),
-            ("SUBSCRIBE", COVERT_CHANNEL),
+            ("SUBSCRIBE", sinks.ALERTS_CHANNEL),
+            ("SUBSCRIBE", sinks.COVERT_CHANNEL),
             ("PSUBSCRIBE", "*"),
             ("XRANGE", stream_key(0), "-", "+"),
             ("XREAD", "STREAMS", stream_key(0), "0-0"),
-            ("XRANGE", COVERT_LOG, "-", "+"),
+            ("XRANGE", sinks.COVERT_LOG, "-", "+"),
             ("KEYS", "*"),
         ):
             assert resp(server.socket, *command).startswith(b"-NOAUTH"), command

@@ -40,21 +40,29 @@ def _log_alerts(client: redis.Redis, hotlist: str, covert: bool = False) -> list
     ]
 
 
+def _partial_list(
+    env: Env, name: str, pattern: str, reason: str, *, case_number: str, days: int
+) -> records.EntryRecord:
+    """A major-crime list ``name`` whose one entry, by ivy, is the partial plate ``pattern``
+    (for case ``case_number``), expiring in ``days``."""
+    records.create_hotlist(env.engine, name, category="major_crime", user="ivy")
+    expires = (datetime.now(timezone.utc) + timedelta(days=days)).isoformat()
+    return records.add_entry(
+        env.engine,
+        name,
+        pattern,
+        user="ivy",
+        reason=reason,
+        case_number=case_number,
+        expires_at=expires,
+    )
+
+
 def test_past_matching_reports_and_alerts_like_the_flow(
     shared_env: Env, redis_client: redis.Redis
 ) -> None:
     env = shared_env
-    records.create_hotlist(env.engine, "partials", category="major_crime", user="ivy")
-    expires = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
-    entry = records.add_entry(
-        env.engine,
-        "partials",
-        "7ab?12*",
-        user="ivy",
-        reason="hit and run",
-        case_number="26-9",
-        expires_at=expires,
-    )
+    entry = _partial_list(env, "partials", "7ab?12*", "hit and run", case_number="26-9", days=30)
     expected = expected_ids(
         env, glob("7AB?12*"), datetime.now(timezone.utc) - timedelta(days=30), END
     )
@@ -121,17 +129,7 @@ def test_cli_past_search_publishes_historical_alerts(
     shared_env: Env, redis_client: redis.Redis
 ) -> None:
     env = shared_env
-    records.create_hotlist(env.engine, "cli-partials", category="major_crime", user="ivy")
-    expires = (datetime.now(timezone.utc) + timedelta(days=10)).isoformat()
-    records.add_entry(
-        env.engine,
-        "cli-partials",
-        "*XYZ*",
-        user="ivy",
-        reason="witness",
-        case_number="26-3",
-        expires_at=expires,
-    )
+    _partial_list(env, "cli-partials", "*XYZ*", "witness", case_number="26-3", days=10)
     code, text = env.cli(
         "search",
         "past",
