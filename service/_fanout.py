@@ -71,13 +71,13 @@ class Subscriber:
         """Everything waiting, else what comes within ``timeout_s`` (``[]`` when nothing does,
         or at once when the subscriber overflowed or failed)."""
         if not self._ready and not self.overflowed and self.error is None:
-            # asyncio.timeout, not wait_for: no task per wait
-            with_timeout = asyncio.timeout(max(timeout_s, 0.001))
+            # the timeout only wakes the wait (a timer, not wait_for's task per wait); what
+            # is ready then, possibly nothing, is the answer
+            timer = asyncio.get_running_loop().call_later(max(timeout_s, 0.001), self._wake.set)
             try:
-                async with with_timeout:
-                    await self._wake.wait()
-            except TimeoutError:
-                return []
+                await self._wake.wait()
+            finally:
+                timer.cancel()
         ready, self._ready = self._ready, []
         self._wake.clear()
         return ready
