@@ -2,18 +2,18 @@
 
 The route parses, opens the stream through :func:`service.open_stream` (the checks and the
 opening's audit record, before any byte of the stream is sent: a refusal is a plain JSON 4xx)
-and renders the service's :class:`service.StreamEvent` values in the event-stream format
-(FastAPI's ``fastapi.sse.format_sse_event``). The response is FastAPI's
-:class:`~fastapi.sse.EventSourceResponse` returned by the route, not a generator route: its
-``finally`` closes the event generator however the response ends (a client that left cancels
-it while it waits on Redis or on the socket), so the closing audit record is always written,
-once, with the alerts delivered; a generator route would leave that to garbage collection.
+and sends the chunks of :meth:`service.AlertStream.chunks`, already in the event-stream format
+(each live event's bytes are built once for every open stream, and the events ready together
+go out in one write). The response is FastAPI's :class:`~fastapi.sse.EventSourceResponse`
+returned by the route, not a generator route: its ``finally`` closes the chunk generator however
+the response ends (a client that left cancels it while it waits on Redis or on the socket), so
+the closing audit record is always written, once, with the alerts delivered; a generator route
+would leave that to garbage collection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
-from fastapi.sse import EventSourceResponse, format_sse_event
+from fastapi.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -35,9 +35,6 @@ __all__ = ["router"]
 log = logging.getLogger(__name__)
 
 router = APIRouter()
-
-#: What the browser waits before it reconnects, in milliseconds (the first line of a stream).
-RETRY_MS = 3000
 
 
 class _AuditedEventStream(EventSourceResponse):
@@ -73,20 +70,6 @@ class _AuditedEventStream(EventSourceResponse):
             raise
         except Exception:
             log.exception("could not audit the close of alert stream %s", self._stream.id)
-
-
-def _wire(event: service.StreamEvent) -> bytes:
-    if event.kind == "ping":
-        return format_sse_event(comment="ping")
-    data = event.data.decode() if event.data is not None else None
-    return format_sse_event(data_str=data, event=event.kind, id=event.id)
-
-
-async def _encode(stream: service.AlertStream) -> AsyncIterator[bytes]:
-    yield format_sse_event(retry=RETRY_MS)
-    async with contextlib.aclosing(stream.events()) as events:
-        async for event in events:
-            yield _wire(event)
 
 
 _EVENTS_DOC = (
@@ -154,4 +137,4 @@ async def alert_stream(
         replay=replay,
         token=token,
     )
-    return _AuditedEventStream(stream, _encode(stream))
+    return _AuditedEventStream(stream, stream.chunks())

@@ -15,7 +15,8 @@
    the flow when it builds the alert) to its receipt by the consumer, and for each consumer the
    alerts it missed: logged in ``plateflow:alerts:log`` during the run but not received within
    60 s after the flow stopped (must be 0). The flow's own pub/sub delivery (read time to a
-   Redis subscriber) is shown beside it.
+   Redis subscriber) is shown beside it, and the API's share of the delay: from the alert's
+   append to ``plateflow:alerts:log`` (the ms of its ``log_id``, Redis's clock) to receipt.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ DRAIN_S = 60.0
 
 
 async def _consume(
-    url: str, token: str, received: dict[str, float], lat: list[float], ready: asyncio.Event
+    url: str,
+    token: str,
+    received: dict[str, float],
+    lat: tuple[list[float], list[float]],
+    ready: asyncio.Event,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     timeout = httpx.Timeout(10.0, read=None)
@@ -77,14 +82,15 @@ async def _consume(
                     data = block.split(b"\ndata: ", 1)[1].split(b"\nid: ", 1)[0]
                     alert = orjson.loads(data)
                     received[alert["alert_id"]] = now
-                    lat.append(now - alert["emitted_at"])
+                    lat[0].append(now - alert["emitted_at"])
+                    lat[1].append(now - int(alert["log_id"].split("-", 1)[0]))
                 elif block.startswith(b"event: dispositions\n"):
                     ready.set()
 
 
 async def _consumers(url: str, token: str, n: int, work: Path) -> None:
     received: list[dict[str, float]] = [{} for _ in range(n)]
-    lat: list[list[float]] = [[] for _ in range(n)]
+    lat: list[tuple[list[float], list[float]]] = [([], []) for _ in range(n)]
     ready = [asyncio.Event() for _ in range(n)]
     tasks = [
         asyncio.create_task(_consume(url, token, received[i], lat[i], ready[i])) for i in range(n)
@@ -108,7 +114,11 @@ async def _consumers(url: str, token: str, n: int, work: Path) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    out = {"received": [sorted(r) for r in received], "latency_ms": lat}
+    out = {
+        "received": [sorted(r) for r in received],
+        "latency_ms": [emitted for emitted, _ in lat],
+        "logged_latency_ms": [logged for _, logged in lat],
+    }
     (work / "consumers.json").write_text(json.dumps(out))
 
 
@@ -209,6 +219,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = set(logged)
     missed = [len(expected - set(r)) for r in got["received"]]
     lat = [x for per in got["latency_ms"] for x in per]
+    logged_lat = [x for per in got["logged_latency_ms"] for x in per]
     return {
         "consumers": args.consumers,
         "rate_reads_per_s": args.rate,
@@ -220,6 +231,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "emitted_to_receipt_p50_ms": _pct(lat, 50),
         "emitted_to_receipt_p99_ms": _pct(lat, 99),
         "emitted_to_receipt_max_ms": round(max(lat), 1) if lat else None,
+        "logged_to_receipt_p50_ms": _pct(logged_lat, 50),
+        "logged_to_receipt_p99_ms": _pct(logged_lat, 99),
         "missed_max_per_consumer": max(missed) if missed else None,
         "missed_total": sum(missed),
         "pubsub_read_to_receipt_p50_ms": _pct(pubsub_lat, 50),

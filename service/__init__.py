@@ -133,7 +133,6 @@ from service._stream import (
     REPLAY_MAX,
     AlertStream,
     Cursor,
-    StreamEvent,
     open_stream,
 )
 from service._transparency import (
@@ -196,7 +195,6 @@ __all__ = [
     "ServiceConfig",
     "ServiceError",
     "Session",
-    "StreamEvent",
     "Throttled",
     "TrainingRecord",
     "TransparencyCache",

@@ -17,15 +17,16 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
+from service._frames import Shared
 from sinks import (
     ALERTS_LOG,
     COVERT_DISPOSITION_EVENTS,
     COVERT_LOG,
     DISPOSITION_EVENTS,
     StreamTail,
-    TailEntry,
 )
 
 __all__ = ["Fanout", "Subscriber", "fanout_of"]
@@ -37,33 +38,49 @@ STREAMS = (ALERTS_LOG, COVERT_LOG, DISPOSITION_EVENTS, COVERT_DISPOSITION_EVENTS
 #: Entries a subscriber may have waiting before it is dropped and catches up by itself.
 QUEUE_MAX = 10_000
 
+_ORDER = attrgetter("order")
+
 
 class Subscriber:
-    """One open stream's queue of entries from the streams it reads."""
+    """One open stream's waiting entries from the streams it reads, oldest first."""
 
     def __init__(self, streams: Iterable[str], maxsize: int) -> None:
         self.streams = frozenset(streams)
-        self.queue: asyncio.Queue[TailEntry] = asyncio.Queue(maxsize)
+        self._maxsize = maxsize
+        self._ready: list[Shared] = []
+        self._wake = asyncio.Event()
         #: Set when the fan-out dropped this subscriber (queue full) or failed (the error).
         self.overflowed = False
         self.error: BaseException | None = None
 
-    def drain(self) -> list[TailEntry]:
-        out: list[TailEntry] = []
-        while not self.queue.empty():
-            out.append(self.queue.get_nowait())
-        return out
+    def offer(self, entries: list[Shared]) -> bool:
+        """Queue ``entries``, or none of them and mark the subscriber overflowed (False) when
+        they would pass its limit: it then catches up from Redis by itself."""
+        if len(self._ready) + len(entries) > self._maxsize:
+            self.overflowed = True
+        else:
+            self._ready.extend(entries)
+        self._wake.set()
+        return not self.overflowed
 
-    async def next_batch(self, timeout_s: float) -> list[TailEntry]:
-        """What is waiting, else the first entry within ``timeout_s`` and what came with it."""
-        ready = self.drain()
-        if ready or self.overflowed or self.error is not None:
-            return ready
-        try:
-            first = await asyncio.wait_for(self.queue.get(), max(timeout_s, 0.001))
-        except asyncio.TimeoutError:
-            return []
-        return [first, *self.drain()]
+    def fail(self, exc: BaseException) -> None:
+        self.error = exc
+        self._wake.set()
+
+    async def next_batch(self, timeout_s: float) -> list[Shared]:
+        """Everything waiting, else what comes within ``timeout_s`` (``[]`` when nothing does,
+        or at once when the subscriber overflowed or failed)."""
+        if not self._ready and not self.overflowed and self.error is None:
+            # the timeout only wakes the wait (a timer, not wait_for's task per wait); what
+            # is ready then, possibly nothing, is the answer
+            timer = asyncio.get_running_loop().call_later(max(timeout_s, 0.001), self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
+        ready, self._ready = self._ready, []
+        self._wake.clear()
+        return ready
 
 
 class Fanout:
@@ -95,27 +112,30 @@ class Fanout:
     async def _run(self) -> None:
         try:
             while self._subs:
+                # XREAD BLOCK returns as soon as one stream has entries: one round trip per
+                # burst, and none while nothing happens
                 entries = await self._tail.wait(dict(self._pos), self._block_ms, self._batch)
                 for entry in entries:
                     self._pos[entry.stream] = entry.id
-                for sub in list(self._subs):
-                    self._hand(sub, entries)
+                if entries:
+                    # wrapped and ordered once for every subscriber: each builds no frame
+                    # another has built
+                    self._hand(sorted(map(Shared, entries), key=_ORDER))
         except Exception as exc:
             log.warning("the alert stream reader failed (%s); open streams end", exc)
             for sub in list(self._subs):
-                sub.error = exc
+                sub.fail(exc)
             self._subs.clear()
 
-    def _hand(self, sub: Subscriber, entries: list[TailEntry]) -> None:
-        for entry in entries:
-            if entry.stream not in sub.streams:
-                continue
-            try:
-                sub.queue.put_nowait(entry)
-            except asyncio.QueueFull:
-                sub.overflowed = True
+    def _hand(self, entries: list[Shared]) -> None:
+        # subscribers read one of a few sets of streams: each set's share is picked out once
+        shares: dict[frozenset[str], list[Shared]] = {}
+        for sub in list(self._subs):
+            share = shares.get(sub.streams)
+            if share is None:
+                share = shares[sub.streams] = [e for e in entries if e.stream in sub.streams]
+            if share and not sub.offer(share):
                 self._subs.discard(sub)
-                return
 
 
 _FANOUTS: weakref.WeakKeyDictionary[Any, Fanout] = weakref.WeakKeyDictionary()

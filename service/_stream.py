@@ -2,14 +2,17 @@
 
 :func:`open_stream` checks the actor (``alerts:receive``; the covert log only for actors
 :class:`~service.Covert` allows, refused and audited before anything is read), checks the
-cursor and audits the opening. :meth:`AlertStream.events` then yields plain
-:class:`StreamEvent` values: the alerts after the cursor (XRANGE on the logs) or the last
-``replay`` ones, a ``gap`` when the cursor's successors were trimmed away, one ``dispositions``
-snapshot (:func:`service.current_dispositions`), then live alerts and disposition transitions
-(XREAD BLOCK on the log and event streams, never pub/sub, by one reader per process for every
-open stream: :mod:`service._fanout`) with a ``ping`` every heartbeat. :meth:`AlertStream.close`
-audits the closing with the number of alerts delivered; it runs however the events end (the
-client left, the session ended, the server stopped).
+cursor and audits the opening. :meth:`AlertStream.chunks` then yields the stream in the
+event-stream wire format (:mod:`service._frames`), one chunk of bytes per batch of events ready:
+the alerts after the cursor (XRANGE on the logs) or the last ``replay`` ones, a ``gap`` when the
+cursor's successors were trimmed away, one ``dispositions`` snapshot
+(:func:`service.current_dispositions`), then live alerts and disposition transitions (XREAD
+BLOCK on the log and event streams, never pub/sub, by one reader per process for every open
+stream: :mod:`service._fanout`, which builds each entry's frame once for all of them) with a
+``ping`` every heartbeat. The heartbeat also checks the session, which counts as its use: an
+open stream keeps an idle session alive. :meth:`AlertStream.close` audits the closing with the
+number of alerts delivered; it runs however the stream ends (the client left, the session
+ended, the server stopped).
 
 The cursor of an alert is the position reached in each log the session reads: the general log's
 stream id, or ``<general id>_<covert id>`` for a session that reads the covert log too ("0-0"
@@ -23,8 +26,9 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import orjson
 
@@ -33,6 +37,7 @@ from service._dispositions import current_dispositions
 from service._door import Actor, Door, Justification
 from service._errors import Forbidden, Invalid, ServiceError, Unauthenticated
 from service._fanout import Fanout, Subscriber, fanout_of
+from service._frames import PING, Shared, frame, retry
 from sinks import (
     ALERTS_LOG,
     COVERT_DISPOSITION_EVENTS,
@@ -40,7 +45,6 @@ from sinks import (
     DISPOSITION_EVENTS,
     SinksError,
     StreamTail,
-    TailEntry,
     parse_stream_id,
 )
 
@@ -50,7 +54,6 @@ __all__ = [
     "REPLAY_MAX",
     "AlertStream",
     "Cursor",
-    "StreamEvent",
     "open_stream",
 ]
 
@@ -63,7 +66,10 @@ BATCH = 500
 BLOCK_MAX_MS = 2000
 #: How far back the ``dispositions`` snapshot looks.
 SNAPSHOT_MS = 24 * 3600 * 1000
-Events = AsyncGenerator["StreamEvent", None]
+#: What a browser waits before it reconnects, in milliseconds (the first line of a stream).
+RETRY_MS = 3000
+Chunks = AsyncGenerator[bytes, None]
+_ORDER = attrgetter("order")
 
 #: The justification recorded for a console stream opened without one: watching live alerts is
 #: the dispatcher's duty itself (``alerts:receive``), not an inquiry into stored reads. A case
@@ -101,31 +107,12 @@ class Cursor:
         return cls(ids[0], ids[1] if len(ids) > 1 else "0-0")
 
 
-@dataclass(frozen=True)
-class StreamEvent:
-    """One event of the stream: ``kind`` is ``alert``, ``gap``, ``dispositions``,
-    ``disposition``, ``ping`` or ``end``; ``data`` is JSON; ``id`` the cursor (alerts only)."""
-
-    kind: str
-    data: bytes | None = None
-    id: str | None = None
-
-
 def _before(stream_id: str) -> str:
     """The id just before ``stream_id``, so an exclusive read starts at ``stream_id``."""
     ms, seq = parse_stream_id(stream_id)
     if seq > 0:
         return f"{ms}-{seq - 1}"
     return f"{ms - 1}-{2**64 - 1}" if ms > 0 else "0-0"
-
-
-def _alert_json(entry: TailEntry, covert: bool) -> bytes:
-    # The logged JSON is an object: add the two fields without decoding and encoding it again.
-    extra = b'"log_id":"' + entry.id.encode() + b'","covert":' + (b"true" if covert else b"false")
-    body = entry.payload.rstrip()
-    if body == b"{}":
-        return b"{" + extra + b"}"
-    return body[:-1] + b"," + extra + b"}"
 
 
 @dataclass
@@ -159,16 +146,22 @@ class AlertStream:
     def _at(self, pos: dict[str, str]) -> str:
         return Cursor(pos[ALERTS_LOG], pos[COVERT_LOG] if self.covert else None).text()
 
-    def _alert(self, entry: TailEntry, pos: dict[str, str]) -> StreamEvent:
-        pos[entry.stream] = entry.id
+    def _alert(self, item: Shared, pos: dict[str, str]) -> bytes:
+        """The alert event of ``item``, the stream's position moved past it."""
+        pos[item.stream] = item.entry.id
         self.delivered += 1
-        return StreamEvent("alert", _alert_json(entry, entry.stream == COVERT_LOG), self._at(pos))
+        if not self.covert:  # the cursor is the entry's own id: the frame every stream sends
+            return item.alert_frame()
+        cursor = f"{pos[ALERTS_LOG]}_{pos[COVERT_LOG]}"
+        return item.alert_head() + b"id: " + cursor.encode() + b"\n\n"
 
-    async def events(self) -> Events:
-        """The stream's events until the session ends (then one ``end``) or the caller stops."""
+    async def chunks(self) -> Chunks:
+        """The stream's bytes until the session ends (then one ``end``) or the caller stops:
+        ``retry:`` first, then one chunk for each batch of events that is ready."""
         client = self.door.redis_async
         if client is None:
             raise AssertionError("the alert stream needs the door's asynchronous Redis client")
+        yield retry(RETRY_MS)
         tail = StreamTail(client)
         hub = fanout_of(client, BLOCK_MAX_MS, BATCH)
         # subscribed before the backfill: whatever is added from now on reaches the queue
@@ -176,35 +169,35 @@ class AlertStream:
         try:
             pos: dict[str, str] = {}
             head = self._replay(tail, pos) if self.cursor is None else self._backfill(tail, pos)
-            async with contextlib.aclosing(head) as events:
-                async for event in events:
-                    yield event
+            async with contextlib.aclosing(head) as backlog:
+                async for chunk in backlog:
+                    yield chunk
             pos.update({s: await tail.last_id(s) for s in self.event_streams})
             since = int(time.time() * 1000) - SNAPSHOT_MS
             found = await asyncio.to_thread(current_dispositions, self.door, self.actor, since)
             # the covert ones only on a stream that carries covert alerts
             items = [i for i in found if self.covert or not i.get("covert")]
-            yield StreamEvent("dispositions", orjson.dumps({"items": items}))
+            yield frame("dispositions", orjson.dumps({"items": items}))
             # closed with this generator, not when collected: its finally leaves the fan-out
             async with contextlib.aclosing(self._live(hub, sub, tail, pos)) as live:
-                async for event in live:
-                    yield event
+                async for chunk in live:
+                    yield chunk
         finally:
             hub.unsubscribe(sub)
 
-    async def _replay(self, tail: StreamTail, pos: dict[str, str]) -> Events:
+    async def _replay(self, tail: StreamTail, pos: dict[str, str]) -> Chunks:
         fetched = {s: await tail.newest(s, self.replay + 1) for s in self.logs}
-        merged = sorted((e for es in fetched.values() for e in es), key=lambda e: e.order)
+        merged = sorted((Shared(e) for es in fetched.values() for e in es), key=_ORDER)
         shown = merged[len(merged) - self.replay :] if self.replay else []
-        first = {(e.stream, e.id) for e in shown}
+        first = {(i.stream, i.entry.id) for i in shown}
         for stream, entries in fetched.items():
             # the newest entry of this log that is not replayed: everything after it is
             older = [e.id for e in entries if (stream, e.id) not in first]
             pos[stream] = older[-1] if older else "0-0"
-        for entry in shown:
-            yield self._alert(entry, pos)
+        if shown:
+            yield b"".join([self._alert(item, pos) for item in shown])
 
-    async def _backfill(self, tail: StreamTail, pos: dict[str, str]) -> Events:
+    async def _backfill(self, tail: StreamTail, pos: dict[str, str]) -> Chunks:
         assert self.cursor is not None
         pos.update({ALERTS_LOG: self.cursor.general})
         if self.covert:
@@ -218,71 +211,82 @@ class AlertStream:
             oldest = {**pos, **gapped}
             data: dict[str, object] = {"after": self.cursor.text(), "oldest": self._at(oldest)}
             data["logs"] = ["covert" if s == COVERT_LOG else "general" for s in gapped]
-            yield StreamEvent("gap", orjson.dumps(data))
+            yield frame("gap", orjson.dumps(data))
             pos.update({s: _before(first) for s, first in gapped.items()})
         while True:
             batches = {s: await tail.after(s, pos[s], BATCH) for s in self.logs}
-            full = [b[-1].order for b in batches.values() if len(b) == BATCH]
+            full = [parse_stream_id(b[-1].id) for b in batches.values() if len(b) == BATCH]
             limit = min(full) if full else None
-            ready = sorted((e for b in batches.values() for e in b), key=lambda e: e.order)
-            for entry in ready:
-                if limit is None or entry.order <= limit:
-                    yield self._alert(entry, pos)
+            ready = sorted((Shared(e) for b in batches.values() for e in b), key=_ORDER)
+            sent = [self._alert(i, pos) for i in ready if limit is None or i.order <= limit]
+            if sent:
+                yield b"".join(sent)
             if limit is None:
                 return
 
     async def _live(
         self, hub: Fanout, sub: Subscriber, tail: StreamTail, pos: dict[str, str]
-    ) -> Events:
-        """Live entries from the fan-out past ``pos`` (each log and event stream's position)."""
+    ) -> Chunks:
+        """Live entries from the fan-out past ``pos`` (each log and event stream's position),
+        the events of each batch in one chunk."""
         beat = self.door.config.sse_heartbeat_s
         next_beat = time.monotonic() + beat
+        seen = {s: parse_stream_id(at) for s, at in pos.items()}
         try:
             while True:
-                entries = await sub.next_batch(next_beat - time.monotonic())
+                items = await sub.next_batch(next_beat - time.monotonic())
                 if sub.error is not None:
                     raise sub.error
-                if sub.overflowed and sub.queue.empty():
+                if sub.overflowed:
+                    # what the fan-out handed is in Redis too: read it all from the position
                     hub.unsubscribe(sub)
                     sub = await hub.subscribe(sub.streams)
-                    entries += await self._catch_up(tail, pos)
-                # an entry at or before its stream's position was delivered already (by the
-                # backfill, or twice in a catch-up): checked as each one goes out
-                alerts = sorted(
-                    (e for e in entries if e.stream in self.logs), key=lambda e: e.order
-                )
-                for entry in alerts:
-                    if entry.order > parse_stream_id(pos[entry.stream]):
-                        yield self._alert(entry, pos)
-                for entry in entries:
-                    if entry.stream in self.event_streams and entry.order > parse_stream_id(
-                        pos[entry.stream]
-                    ):
-                        pos[entry.stream] = entry.id
-                        self.transitions += 1
-                        yield StreamEvent("disposition", entry.payload)
+                    items = await self._catch_up(tail, pos)
+                out = self._deliver(items, pos, seen)
+                if out:
+                    yield out
                 if time.monotonic() >= next_beat:
                     ended = await asyncio.to_thread(self._session_ended)
                     if ended:
                         self.ended = ended
-                        yield StreamEvent("end", orjson.dumps({"reason": ended}))
+                        yield frame("end", orjson.dumps({"reason": ended}))
                         return
-                    yield StreamEvent("ping")
+                    yield PING
                     next_beat = time.monotonic() + beat
         finally:
             hub.unsubscribe(sub)
 
-    async def _catch_up(self, tail: StreamTail, pos: dict[str, str]) -> list[TailEntry]:
-        """Everything after ``pos`` in each stream, read from Redis (after an overflow)."""
-        out: list[TailEntry] = []
+    def _deliver(
+        self, items: Iterable[Shared], pos: dict[str, str], seen: dict[str, tuple[int, int]]
+    ) -> bytes:
+        """The events of ``items`` (oldest first) not yet delivered, as one chunk: an entry at
+        or before its stream's position came already (by the backfill, or twice in a
+        catch-up)."""
+        out: list[bytes] = []
+        for item in items:
+            if item.order <= seen[item.stream]:
+                continue
+            seen[item.stream] = item.order
+            if item.stream in (ALERTS_LOG, COVERT_LOG):
+                out.append(self._alert(item, pos))
+            else:
+                pos[item.stream] = item.entry.id
+                self.transitions += 1
+                out.append(item.disposition_frame())
+        return b"".join(out)
+
+    async def _catch_up(self, tail: StreamTail, pos: dict[str, str]) -> list[Shared]:
+        """Everything after ``pos`` in each stream, read from Redis (after an overflow),
+        oldest first."""
+        out: list[Shared] = []
         for stream, after in pos.items():
             while True:
                 found = await tail.after(stream, after, BATCH)
-                out.extend(found)
+                out.extend(map(Shared, found))
                 if len(found) < BATCH:
                     break
                 after = found[-1].id
-        return out
+        return sorted(out, key=_ORDER)
 
     def _session_ended(self) -> str | None:
         """Why the session no longer holds (logged out, expired, disabled), else None."""

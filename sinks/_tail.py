@@ -33,10 +33,6 @@ class TailEntry:
     id: str
     payload: bytes
 
-    @property
-    def order(self) -> tuple[int, int]:
-        return parse_stream_id(self.id)
-
 
 @dataclass(frozen=True)
 class TrimInfo:

@@ -17,11 +17,14 @@ import httpx
 import orjson
 import pytest
 import redis
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import records
 from api import create_app
 from plateflow.settings import Settings
+from records._login import token_hash
+from records._schema import now_ms, sessions, write_tx
 from sinks import ALERTS_LOG, COVERT_LOG, AlertBus
 from tests.people import add_person
 from tests.stream_support import Event, SseClient, live_server
@@ -296,6 +299,35 @@ def test_a_logout_ends_the_stream(live: Live, tmp_path: Path) -> None:
     assert "session" in end.json()["reason"]
     with pytest.raises(EOFError):
         stream.next()
+    stream.close()
+
+
+def test_an_open_stream_is_use_that_keeps_the_session_from_going_idle(live: Live) -> None:
+    body = {"username": "dora", "password": PASSWORD}
+    token = httpx.post(f"{live.url}/v1/auth/login", json=body).json()["token"]
+    idle_ms = 1800 * 1000  # PLATEFLOW_SESSION_IDLE_S's default
+    digest = token_hash(token)
+
+    def last_seen() -> int:
+        with live.engine.connect() as conn:
+            query = sa.select(sessions.c.last_seen_at).where(sessions.c.token_hash == digest)
+            return int(conn.execute(query).scalar_one())
+
+    stream = SseClient(f"{live.url}/v1/alerts/stream", headers={"Authorization": f"Bearer {token}"})
+    stream.until("dispositions")
+    # the dispatcher has done nothing but watch for all but a second of the idle time
+    with write_tx(live.engine) as conn:
+        stale = now_ms() - idle_ms + 1000
+        conn.execute(
+            sa.update(sessions).where(sessions.c.token_hash == digest).values(last_seen_at=stale)
+        )
+    stream.until("ping")
+    stream.until("ping")  # a heartbeat that began after the update has checked the session
+    assert last_seen() > stale + 60_000  # the watching counted as use
+    time.sleep(1.5)  # past the moment the session would have gone idle
+    me = httpx.get(f"{live.url}/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+    assert stream.until("ping")[-1].comment == "ping"  # and the stream goes on
     stream.close()
 
 
