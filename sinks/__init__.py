@@ -81,7 +81,7 @@ from sinks._layout import (
 from sinks._pages import MATCH_COLUMNS, Pages
 from sinks._progress import StreamProgress
 from sinks._retention import PURGE_LOG, PurgeRecord
-from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
+from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, reads_frame
 from sinks._store import ReadStore, utc_day
 from sinks._streams import (
     DEADLETTER_MAXLEN,
@@ -159,6 +159,7 @@ __all__ = [
     "plate_index_for",
     "private_dir",
     "read_entries",
+    "reads_frame",
     "reads_path",
     "record_custody",
     "record_job_run",
