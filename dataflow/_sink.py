@@ -40,9 +40,9 @@ from sinks import (
     AlertBus,
     ReadStore,
     StreamProgress,
+    columns_frame,
     dead_letter,
     is_after,
-    reads_frame,
     stream_key,
     trim_dead_letters,
 )
@@ -140,7 +140,7 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
                 buf.last_id = item.last_id
                 if item.reads:
                     started = time.perf_counter()
-                    buf.frames.append(reads_frame(item.reads, item.partition))
+                    buf.frames.append(columns_frame(item.reads.columns, item.partition))
                     buf.count += len(item.reads)
                     m.STAGE_SECONDS.labels(stage="parquet").inc(time.perf_counter() - started)
                 # the copies as published: sightings carry sighting_of
