@@ -14,7 +14,7 @@ The contract, checked by a property test against :func:`matchers.reads.validate_
 this returns a list, it equals ``[validate_read(item) for item in orjson.loads(body)]`` (and
 none of them would have raised), but for ``token_id``, which is the caller's (the token that
 authenticated the request), never the body's. The conditions below mirror
-``matchers.reads._fast_read``.
+``matchers.reads._fast_row``.
 """
 
 from __future__ import annotations

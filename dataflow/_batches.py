@@ -6,8 +6,11 @@ one stream partition (ARCHITECTURE "How data flows").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from matchers.reads import READ_FIELDS
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,37 @@ class StreamBatch:
         return self.entries[-1][0] if self.entries else None
 
 
+@dataclass(frozen=True)
+class ReadColumns:
+    """A batch's canonical reads as columns: each field of :data:`matchers.reads.READ_FIELDS`
+    to a tuple of its values, one a read.
+
+    The flow builds no dict per read: the rows :func:`matchers.reads.validate_row` returns are
+    transposed once, matched by column and written to Parquet by column; a read becomes a dict
+    only where an alert is built from it (measured: a dict per read, and a pass over the dicts
+    per Parquet column, were a third of the flow's time).
+    """
+
+    columns: dict[str, tuple[Any, ...]]
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple[Any, ...]]) -> ReadColumns:
+        """The columns of rows in ``READ_FIELDS`` order."""
+        if not rows:
+            return cls({name: () for name in READ_FIELDS})
+        return cls(dict(zip(READ_FIELDS, zip(*rows, strict=True), strict=True)))
+
+    def __len__(self) -> int:
+        return len(self.columns["ts"])
+
+    def __getitem__(self, name: str) -> tuple[Any, ...]:
+        return self.columns[name]
+
+    def read(self, i: int) -> dict[str, Any]:
+        """The ``i``-th read as the canonical read dict."""
+        return {name: column[i] for name, column in self.columns.items()}
+
+
 @dataclass
 class ProcessedBatch:
     """A stream batch after decoding, validation and matching.
@@ -45,7 +79,7 @@ class ProcessedBatch:
     first_id: str | None
     last_id: str | None
     polled_at: float
-    reads: list[dict[str, Any]] = field(default_factory=list)
+    reads: ReadColumns = field(default_factory=lambda: ReadColumns.of_rows(()))
     alerts: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[tuple[bytes, str]] = field(default_factory=list)
     match_s: float = 0.0

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 
 from dataflow import _metrics as m
-from dataflow._batches import ProcessedBatch, StreamBatch
+from dataflow._batches import ProcessedBatch, ReadColumns, StreamBatch
 from matchers import HotlistIndex, build_alert
-from matchers.reads import ReadError, validate_read
+from matchers.reads import ReadError, validate_row
 
 MAX_READS_PER_ENTRY = 10_000
 
@@ -68,10 +68,10 @@ class BatchProcessor:
         t0 = time.perf_counter()
         objs, out.rejects = decode_entries(batch)
         t1 = time.perf_counter()
-        reads = out.reads
+        rows: list[tuple[Any, ...]] = []
         for obj in objs:
             try:
-                reads.append(validate_read(obj))
+                rows.append(validate_row(obj))
             except ReadError as exc:
                 out.rejects.append((orjson.dumps(obj), exc.reason))
                 m.READS_REJECTED.labels(reason=exc.field.split("[")[0].split(".")[0]).inc()
@@ -81,26 +81,28 @@ class BatchProcessor:
         t2 = time.perf_counter()
         m.STAGE_SECONDS.labels(stage="decode").inc(t1 - t0)
         m.STAGE_SECONDS.labels(stage="validate").inc(t2 - t1)
-        m.READS.inc(len(reads))
-        m.BATCH_READS.observe(len(reads))
-        if not reads:
+        m.READS.inc(len(rows))
+        m.BATCH_READS.observe(len(rows))
+        if not rows:
             return out
+        reads = out.reads = ReadColumns.of_rows(rows)
         index = self._index()
         started = time.perf_counter()
         matches = index.match_batch(
-            [r["plate"] for r in reads],
-            [r["state"] for r in reads],
-            [r["ts"] for r in reads],
-            [[c["plate"] for c in r["candidates"]] for r in reads],
+            reads["plate"],
+            reads["state"],
+            reads["ts"],
+            [[c["plate"] for c in found] if found else () for found in reads["candidates"]],
             max_per_read=self._max,
         )
         out.match_s = time.perf_counter() - started
         m.MATCH_SECONDS.observe(out.match_s)
         m.STAGE_SECONDS.labels(stage="match").inc(out.match_s)
         now_ms = int(time.time() * 1000)
-        for read, hits in zip(reads, matches, strict=True):
+        for i, hits in enumerate(matches):
             if not hits:
                 continue
+            read = reads.read(i)
             advisories = self._advisories_for(read["lat"], read["lon"])
             out.alerts.extend(build_alert(read, hit, advisories, now_ms) for hit in hits)
         return out

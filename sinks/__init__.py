@@ -81,7 +81,7 @@ from sinks._layout import (
 from sinks._pages import MATCH_COLUMNS, Pages
 from sinks._progress import StreamProgress
 from sinks._retention import PURGE_LOG, PurgeRecord
-from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA
+from sinks._schema import ALERTS_SCHEMA, READS_SCHEMA, columns_frame
 from sinks._store import ReadStore, utc_day
 from sinks._streams import (
     DEADLETTER_MAXLEN,
@@ -145,6 +145,7 @@ __all__ = [
     "alerts_path",
     "append_reads",
     "apply_acl",
+    "columns_frame",
     "cooldown_key",
     "csv_safe",
     "dead_letter",

@@ -21,6 +21,7 @@ __all__ = [
     "READS_SCHEMA",
     "SCHEMA_VERSION",
     "alerts_frame",
+    "columns_frame",
     "reads_frame",
 ]
 
@@ -73,13 +74,12 @@ _SCALAR_READ_FIELDS = tuple(name for name in READ_FIELDS if name not in ("ts", "
 _CANDIDATES_ARROW = pa.struct([("plate", pa.large_string()), ("confidence", pa.float32())])
 
 
-def _candidates(reads: Sequence[Mapping[str, Any]]) -> pl.Series:
+def _candidates(column: Sequence[Sequence[Mapping[str, Any]] | None]) -> pl.Series:
     offsets = [0]
     plates: list[str] = []
     confidences: list[float] = []
     total = 0
-    for read in reads:
-        found = read.get("candidates")
+    for found in column:
         if found:
             for candidate in found:
                 plates.append(candidate["plate"])
@@ -97,13 +97,21 @@ def _candidates(reads: Sequence[Mapping[str, Any]]) -> pl.Series:
 
 def reads_frame(reads: Sequence[Mapping[str, Any]], partition: int) -> pl.DataFrame:
     """A frame in :data:`READS_SCHEMA` from canonical reads (optional fields may be absent)."""
-    columns: dict[str, pl.Series] = {}
-    for name in _SCALAR_READ_FIELDS:
-        columns[name] = pl.Series(name, [read.get(name) for read in reads], READS_SCHEMA[name])
-    columns["ts"] = pl.Series("ts", [read["ts"] for read in reads], pl.Int64).cast(UTC_MS)
-    columns["candidates"] = _candidates(reads)
-    columns["partition"] = pl.Series("partition", [partition] * len(reads), pl.Int16)
-    return pl.DataFrame([columns[name] for name in READS_SCHEMA])
+    return columns_frame(
+        {name: [read.get(name) for read in reads] for name in READ_FIELDS}, partition
+    )
+
+
+def columns_frame(columns: Mapping[str, Sequence[Any]], partition: int) -> pl.DataFrame:
+    """A frame in :data:`READS_SCHEMA` from canonical reads given as columns: each field of
+    :data:`matchers.reads.READ_FIELDS` to its values, one a read (``ts`` in epoch ms)."""
+    series = {
+        name: pl.Series(name, columns[name], READS_SCHEMA[name]) for name in _SCALAR_READ_FIELDS
+    }
+    series["ts"] = pl.Series("ts", columns["ts"], pl.Int64).cast(UTC_MS)
+    series["candidates"] = _candidates(columns["candidates"])
+    series["partition"] = pl.Series("partition", [partition] * len(columns["ts"]), pl.Int16)
+    return pl.DataFrame([series[name] for name in READS_SCHEMA])
 
 
 def alerts_frame(alerts: Sequence[Mapping[str, Any]], partition: int) -> pl.DataFrame:

@@ -100,10 +100,14 @@ class ReadStore:
     # -- writing ---------------------------------------------------------------------------
 
     def write_reads(
-        self, partition: int, first_stream_id: str, reads: Sequence[Mapping[str, Any]]
+        self,
+        partition: int,
+        first_stream_id: str,
+        reads: Sequence[Mapping[str, Any]] | pl.DataFrame,
     ) -> list[Path]:
-        """Write one batch of canonical reads: one Parquet file per UTC date of ``ts`` (zstd,
-        schema :data:`sinks.READS_SCHEMA`). Returns the files written, in date order."""
+        """Write one batch of canonical reads, or a frame :func:`sinks.reads_frame` made of
+        them: one Parquet file per UTC date of ``ts`` (zstd, schema
+        :data:`sinks.READS_SCHEMA`). Returns the files written, in date order."""
         return self._write_batch(
             READS, reads_frame, READS_WRITTEN, partition, first_stream_id, reads
         )
@@ -124,23 +128,33 @@ class ReadStore:
         written: Counter,
         partition: int,
         first_stream_id: str,
-        rows: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any]] | pl.DataFrame,
     ) -> list[Path]:
-        if not rows:
+        if len(rows) == 0:
             return []
         started = time.perf_counter()
-        paths = self._write(kind, to_frame(rows, partition), partition, first_stream_id)
+        frame = rows if isinstance(rows, pl.DataFrame) else to_frame(rows, partition)
+        paths = self._write(kind, frame, partition, first_stream_id)
         WRITE_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
         written.inc(len(rows))
         return paths
 
     def paths_for(
-        self, kind: str, partition: int, first_stream_id: str, timestamps: Sequence[int]
+        self,
+        kind: str,
+        partition: int,
+        first_stream_id: str,
+        timestamps: Sequence[int] | pl.Series,
     ) -> list[Path]:
-        """The files a batch with these read timestamps (epoch ms) will be written to; the flow
-        records them as an intent (:meth:`sinks.StreamProgress.begin`) before writing."""
+        """The files a batch with these read timestamps (epoch ms, or a frame's ``ts`` column)
+        will be written to; the flow records them as an intent
+        (:meth:`sinks.StreamProgress.begin`) before writing."""
         namer = reads_path if kind == READS else alerts_path
-        days = sorted({utc_day(ts) for ts in timestamps})
+        if isinstance(timestamps, pl.Series):
+            numbers = timestamps.dt.epoch("d").unique().sort().to_list()
+        else:
+            numbers = sorted({ts // _DAY_MS for ts in timestamps})
+        days = [_EPOCH + timedelta(days=number) for number in numbers]
         return [namer(self.data_dir, day, partition, first_stream_id) for day in days]
 
     def _write(

@@ -16,6 +16,7 @@ from matchers.reads import (
     parse_ts,
     validate_read,
     validate_reads,
+    validate_row,
 )
 
 GOOD = {"camera_id": "cam-1", "plate": "7abc-123", "ts": 1_795_867_200_000, "confidence": 0.93}
@@ -74,7 +75,8 @@ values = st.one_of(
 )  # fmt: skip
 reads = st.fixed_dictionaries(
     {},
-    optional={k: values for k in READ_FIELDS},
+    # fields a camera may send beyond the read's: both paths ignore them
+    optional={k: values for k in (*READ_FIELDS, "heading", "Plate", "speed_kmh")},
 )
 
 
@@ -90,5 +92,8 @@ def test_fast_path_agrees_with_the_careful_path(obj: dict[str, Any]) -> None:
     fast, careful = outcome(obj), outcome(MappingProxyType(obj))  # a proxy skips the fast path
     if isinstance(fast, tuple) or isinstance(careful, tuple):
         assert isinstance(fast, tuple) and isinstance(careful, tuple)
+        with pytest.raises(ReadError):
+            validate_row(obj)
     else:
         assert fast == careful
+        assert validate_row(obj) == tuple(careful.values())  # the flow's form: the same values
