@@ -457,6 +457,16 @@ class Settings(SettingsLoader):
                 "to allow it (the override is logged)"
             )
             raise SettingsError(msg)
+        if self.sse_heartbeat_s * 2 > self.session_idle_s:
+            # each heartbeat is the stream's use of its session: two must fit in the idle
+            # timeout, or a dispatcher watching the console would be logged out mid-shift
+            msg = (
+                f"setting sse_heartbeat_s = {self.sse_heartbeat_s:g} is more than half of "
+                f"session_idle_s = {self.session_idle_s}: an open alert stream would let its "
+                f"session expire between heartbeats; lower {env_name('sse_heartbeat_s')} or "
+                f"raise {env_name('session_idle_s')}"
+            )
+            raise SettingsError(msg)
 
     # -- derived --------------------------------------------------------------------------------
 

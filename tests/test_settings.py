@@ -86,3 +86,13 @@ def test_bad_values_name_the_setting_the_source_and_what_is_allowed() -> None:
 
 def test_every_setting_is_in_a_known_group() -> None:
     assert {f.metadata["group"] for f in setting_fields()} <= set(GROUPS)
+
+
+def test_an_alert_stream_heartbeat_must_fit_twice_in_the_idle_timeout() -> None:
+    # each heartbeat is the open stream's use of its session (contracts: "Sessions")
+    with pytest.raises(SettingsError, match=r"sse_heartbeat_s = 300 is more than half of .*= 300"):
+        Settings.load({"PLATEFLOW_SSE_HEARTBEAT_S": "300", "PLATEFLOW_SESSION_IDLE_S": "300"})
+    settings = Settings.load(
+        {"PLATEFLOW_SSE_HEARTBEAT_S": "150", "PLATEFLOW_SESSION_IDLE_S": "300"}
+    )
+    assert settings.sse_heartbeat_s == 150
