@@ -10,7 +10,9 @@ so the worker holding stream partition *p* is the only writer of *p*'s files and
 Delivery: dead letters and alerts at-least-once, published as soon as their batch is processed
 (alerts carry deterministic ids, so a console drops a repeat); reads and the alerts' Parquet
 copy effectively-once: buffered per partition and flushed every ``flush_s`` seconds or
-``flush_reads`` reads to files named by the partition and the buffer's first stream id, with a
+``flush_reads`` reads (at most one partition per call, the longest waiting, so that no call
+stalls the worker for every partition's files) to files named by the partition and the
+buffer's first stream id, with a
 write intent recorded first so a crash mid-flush is cleaned up (:class:`sinks.StreamProgress`).
 
 A step that fails because Redis is away or the data volume is full or failing is retried in
@@ -145,12 +147,19 @@ class _BatchSinkPartition(StatelessSinkPartition[ProcessedBatch]):
                     m.STAGE_SECONDS.labels(stage="parquet").inc(time.perf_counter() - started)
                 # the copies as published: sightings carry sighting_of
                 buf.alerts.extend(published_by_id.get(a["alert_id"], a) for a in item.alerts)
+        # One partition a call, the longest waiting: flushing every due partition at once would
+        # stall the worker for all their files together, and the alerts of the reads behind
+        # them would wait that long (the p99 of alert latency); one a call spreads the work.
         now = time.monotonic()
-        for partition, buf in self._buffers.items():
-            if buf.first_id is not None and (
-                buf.count >= self._cfg.flush_reads or now - buf.since >= self._cfg.flush_s
-            ):
-                self._flush(partition, buf)
+        due = [
+            (buf.since, partition)
+            for partition, buf in self._buffers.items()
+            if buf.first_id is not None
+            and (buf.count >= self._cfg.flush_reads or now - buf.since >= self._cfg.flush_s)
+        ]
+        if due:
+            partition = min(due)[1]
+            self._flush(partition, self._buffers[partition])
 
     def _count_alerts(self, published: list[dict[str, Any]]) -> None:
         now = time.time()
