@@ -14,7 +14,8 @@
 With ``--processes 1,2,3`` it runs the flow as a cluster instead: for each count, the same
 reads are loaded again and N real ``plateflow run --drain`` processes read them, each with the
 environment a flow pod gets and its own index built from hotlist files
-(benchmarks/pipeline_cluster.py); the table compares the counts measured in the same run.
+(benchmarks/pipeline_cluster.py); the table compares the counts measured in the same run,
+beside the in-process flow (``bytewax.testing.run_main``) over the same reads.
 
     python benchmarks/pipeline.py --reads 2000000 --processes 1,2,3 --json bench/cluster.json
 
@@ -183,19 +184,8 @@ def main() -> int:
         load_s = load_reads(client, sim, args.reads, args.partitions)
         tune_gc()
         before = stage_seconds()
-        config = FlowConfig.from_settings(settings)
-        flow = build_flow(config, url, holder, FlowOptions(drain=True, flush_reads=500_000))
-        from bytewax.testing import run_main
-
-        t = time.perf_counter()
-        run_main(flow)
-        flow_s = time.perf_counter() - t
+        stored, flow_s = drain_in_process(url, settings, holder)
         stages = {k: v - before.get(k, 0.0) for k, v in stage_seconds().items()}
-        import polars as pl
-
-        from sinks import ReadStore
-
-        stored = ReadStore(settings.data_dir).scan_reads().select(pl.len()).collect().item()
         client.flushdb()
         lat = latency_phase(url, settings, holder, sim, args.latency_rate, args.latency_seconds)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -224,6 +214,23 @@ def main() -> int:
     return report(result, args.json, "plateflow pipeline benchmark")
 
 
+def drain_in_process(url: str, settings: Settings, holder: IndexHolder) -> tuple[int, float]:
+    """Run the flow in this process until the streams are drained; the reads stored and the
+    seconds it took."""
+    import polars as pl
+    from bytewax.testing import run_main
+
+    from sinks import ReadStore
+
+    config = FlowConfig.from_settings(settings)
+    flow = build_flow(config, url, holder, FlowOptions(drain=True, flush_reads=500_000))
+    t = time.perf_counter()
+    run_main(flow)
+    flow_s = time.perf_counter() - t
+    stored = ReadStore(settings.data_dir).scan_reads().select(pl.len()).collect().item()
+    return stored, flow_s
+
+
 def cluster_mode(
     args: argparse.Namespace,
     client: redis.Redis,
@@ -240,6 +247,27 @@ def cluster_mode(
 
     files = write_hotlist_files(lists, tmp / "hotlists")
     rows = []
+    # the in-process flow over the same reads first, as the reference a process is held to
+    client.flushdb()
+    holder = IndexHolder(lambda: lists, {h.name: h for h in lists}.get, OcrClasses())
+    tune_gc()
+    settings = Settings.load(
+        {}, data_dir=str(tmp / "data-in-process"), partitions=str(args.partitions),
+        batch_size="200",
+    )  # fmt: skip
+    load_reads(client, sim, args.reads, args.partitions)
+    load_before = os.getloadavg()[0]
+    stored, flow_s = drain_in_process(url, settings, holder)
+    in_process = {
+        "stored_reads": stored,
+        "flow_s": round(flow_s, 2),
+        "e2e_reads_per_s": round(stored / flow_s),
+        "load_average_before": round(load_before, 1),
+        "load_average_after": round(os.getloadavg()[0], 1),
+    }
+    console.print({"in_process": in_process})
+    holder.stop()
+    del holder
     for processes in args.processes:
         client.flushdb()
         data_dir = tmp / f"data-{processes}"
@@ -264,6 +292,7 @@ def cluster_mode(
         "mixed": args.mixed,
         "partitions": args.partitions,
         "cores": os.cpu_count(),
+        "in_process": in_process,
         "cluster": rows,
     }
 
@@ -273,6 +302,9 @@ def report(result: dict[str, Any], json_path: Path | None, title: str) -> int:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.items():
+        if key == "in_process":
+            table.add_row("in-process flow", ", ".join(f"{k} {v:,}" for k, v in value.items()))
+            continue
         if key == "cluster":
             for row in value:
                 table.add_row(f"{row['processes']} process(es)", ", ".join(
