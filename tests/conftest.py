@@ -5,24 +5,51 @@ a temporary directory, exactly as a fresh machine would. ``.ci/run`` points them
 services instead: ``PLATEFLOW_REDIS_URL`` (e.g. ``redis://127.0.0.1:6379/0``) and
 ``PLATEFLOW_DATABASE_URL`` (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
 Every test that takes ``redis_client`` starts from an empty Redis database.
+
+Passwords are hashed with argon2id at argon2-cffi's cheapest parameters inside the test process
+(see ``_cheap_password_hashing``): the production parameters cost most of a second per hash and
+per login on a loaded two-core machine, and no test measures them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from argon2 import PasswordHasher, profiles
 from sqlalchemy.engine import Engine
 
+import records._login
+import records._passwords
 from plateflow.embedded import EmbeddedRedis
 from tests import records_support
 
 if os.environ.get("PLATEFLOW_DATABASE_URL"):
     # One shared database: every process of the session signs the audit log with one key.
     os.environ.setdefault("PLATEFLOW_AUDIT_KEY", records_support.TEST_AUDIT_KEY)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Real argon2id, at the cheapest parameters, for every hash and check in the test process.
+
+    The timing equaliser (the hash an unknown user's password is checked against) is remade
+    with the same parameters, so it still costs what a real user's check costs. Processes the
+    tests start keep the production parameters: a cheap hash verifies there (argon2 reads the
+    parameters from the hash) and is upgraded on the first login, as an old hash would be."""
+    cheap = PasswordHasher.from_parameters(
+        dataclasses.replace(profiles.CHEAPEST, salt_len=16, hash_len=16)
+    )
+    dummy = cheap.hash("plateflow-timing-equaliser-not-a-password")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(records._passwords, "_HASHER", cheap)
+        patch.setattr(records._passwords, "DUMMY_HASH", dummy)
+        patch.setattr(records._login, "DUMMY_HASH", dummy)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
