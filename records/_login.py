@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from records._audit import append_audit
 from records._errors import AccountLockedError, AuthError, SessionError
-from records._passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
+from records._passwords import dummy_hash, hash_password, needs_rehash, verify_password
 from records._people import User
 from records._schema import connection, now_ms, sessions, users, write_tx
 from records._throttle import (
@@ -177,10 +177,10 @@ def login(
     # The password is checked outside any transaction: argon2 holds no database lock.
     ok, step, reason = False, None, ""
     if row is None:
-        verify_password(DUMMY_HASH, password)
+        verify_password(dummy_hash(), password)
         reason = "unknown user"
     elif reserved is None or reserved > lockout_attempts:
-        verify_password(DUMMY_HASH, password)
+        verify_password(dummy_hash(), password)
         reason = "locked" if reserved is None else "locked by a parallel attempt"
     elif not verify_password(row["password_hash"], password):
         reason = f"wrong password ({reserved} of {lockout_attempts})"

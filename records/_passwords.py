@@ -6,6 +6,7 @@ checked by :func:`password_problems`.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from argon2 import PasswordHasher
@@ -46,9 +47,14 @@ _COMMON = frozenset(
     }
 )
 
-#: A valid hash of a random string: verified against when the username is unknown, so that a
-#: failed login takes the same time whether or not the user exists.
-DUMMY_HASH = _HASHER.hash("plateflow-timing-equaliser-not-a-password")
+
+@functools.cache
+def dummy_hash() -> str:
+    """A valid hash of a random string: verified against when the username is unknown, so that
+    a failed login takes the same time whether or not the user exists. Made on first use, with
+    the hasher's parameters: every process that imports ``records`` (each CLI command) would
+    otherwise pay for a hash it may never check."""
+    return _HASHER.hash("plateflow-timing-equaliser-not-a-password")
 
 
 def password_problems(password: str, *, username: str | None = None) -> list[str]:

@@ -23,7 +23,6 @@ import redis
 from argon2 import PasswordHasher, profiles
 from sqlalchemy.engine import Engine
 
-import records._login
 import records._passwords
 from plateflow.embedded import EmbeddedRedis
 from tests import records_support
@@ -44,12 +43,11 @@ def _cheap_password_hashing() -> Iterator[None]:
     cheap = PasswordHasher.from_parameters(
         dataclasses.replace(profiles.CHEAPEST, salt_len=16, hash_len=16)
     )
-    dummy = cheap.hash("plateflow-timing-equaliser-not-a-password")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(records._passwords, "_HASHER", cheap)
-        patch.setattr(records._passwords, "DUMMY_HASH", dummy)
-        patch.setattr(records._login, "DUMMY_HASH", dummy)
+        records._passwords.dummy_hash.cache_clear()
         yield
+    records._passwords.dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
