@@ -60,9 +60,11 @@ class StreamWriter:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             # The old loop is gone or not ours to use: its connections cannot be awaited here.
+            # No socket timeout on each read: redis-py would enter a timeout context per reply
+            # (a pipeline of 2,000 commands, 2,000 of them); a flush has one for all its replies.
             self._client = aioredis.Redis.from_url(
                 self._url,
-                socket_timeout=self._socket_timeout,
+                socket_timeout=None,
                 socket_connect_timeout=self._socket_timeout,
                 health_check_interval=30,
             )
@@ -109,7 +111,8 @@ class StreamWriter:
                         pipe.xadd(key, fields, maxlen=maxlen, approximate=maxlen is not None)
                 self.flushes += 1
                 INGEST_FLUSH_REQUESTS.observe(len(batch))
-                results = await pipe.execute(raise_on_error=False)
+                async with asyncio.timeout(self._socket_timeout):  # TimeoutError: an OSError
+                    results = await pipe.execute(raise_on_error=False)
             except asyncio.CancelledError:  # the app is shutting down: nobody gets an answer
                 for _, fut in (*batch, *self._pending):
                     fut.cancel()
