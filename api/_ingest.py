@@ -86,7 +86,14 @@ class IngestResult:
     accepted: int
     rejected: list[Rejection] = field(default_factory=list)
     ignored: int = 0
-    read_ids: list[str] = field(default_factory=list)
+    #: The reads written (canonical), for :attr:`read_ids`.
+    reads: Sequence[dict[str, Any]] = field(default=(), repr=False)
+
+    @property
+    def read_ids(self) -> list[str]:
+        """The ``read_id`` of every read written, in order (computed when asked: the HTTP
+        answer does not carry them)."""
+        return [r["read_id"] for r in self.reads]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON answer of the ingest endpoints."""
@@ -158,9 +165,7 @@ def _counted(batch: PreparedBatch, source: str, ignored: int) -> IngestResult:
     INGEST_BATCH_READS.labels(source).observe(batch.size)
     if ignored:
         MESSAGES_IGNORED.labels(source).inc(ignored)
-    return IngestResult(
-        len(batch.good), batch.rejections, ignored, [r["read_id"] for r in batch.good]
-    )
+    return IngestResult(len(batch.good), batch.rejections, ignored, batch.good)
 
 
 def ingest_objects(

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from api._metrics import INGEST_FLUSH_REQUESTS
 
@@ -60,9 +61,11 @@ class StreamWriter:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             # The old loop is gone or not ours to use: its connections cannot be awaited here.
+            # No socket timeout on each read: redis-py would enter a timeout context per reply
+            # (a pipeline of 2,000 commands, 2,000 of them); a flush has one for all its replies.
             self._client = aioredis.Redis.from_url(
                 self._url,
-                socket_timeout=self._socket_timeout,
+                socket_timeout=None,
                 socket_connect_timeout=self._socket_timeout,
                 health_check_interval=30,
             )
@@ -109,7 +112,7 @@ class StreamWriter:
                         pipe.xadd(key, fields, maxlen=maxlen, approximate=maxlen is not None)
                 self.flushes += 1
                 INGEST_FLUSH_REQUESTS.observe(len(batch))
-                results = await pipe.execute(raise_on_error=False)
+                results = await self._execute(pipe)
             except asyncio.CancelledError:  # the app is shutting down: nobody gets an answer
                 for _, fut in (*batch, *self._pending):
                     fut.cancel()
@@ -132,6 +135,14 @@ class StreamWriter:
                     fut.set_result(None)
                 else:
                     fut.set_exception(failed)
+
+    async def _execute(self, pipe: Any) -> list[Any]:
+        """One round trip, bounded as a whole by the socket timeout (a Redis error if not)."""
+        try:
+            return await asyncio.wait_for(pipe.execute(raise_on_error=False), self._socket_timeout)
+        except asyncio.TimeoutError as exc:  # not an OSError before Python 3.11
+            msg = f"Redis did not answer within {self._socket_timeout:g} s"
+            raise redis.exceptions.TimeoutError(msg) from exc
 
     async def close(self) -> None:
         """Close the current loop's client (the app's shutdown)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -188,13 +189,23 @@ def _warn_readable_key(key: Path | None) -> None:
 
 
 def _worker_app(settings: Settings, api_url: str, ingest_url: str | None) -> Any:
-    """The app of one API process; in a spawned worker, logging is set up here first."""
+    """The app of one API process; in a spawned worker, logging is set up here first.
+
+    What the process holds once the app is built (~190,000 objects: FastAPI, pydantic,
+    SQLAlchemy...) lives as long as the process, so it is moved out of the garbage collector's
+    reach (:func:`gc.freeze`). Otherwise every full collection walks all of it, which under
+    ingest load happened every second or two and stopped the event loop for 140-290 ms each
+    time (measured: the ingest's p99 latency).
+    """
     from api import create_app
 
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=settings.log_level, format="%(name)s: %(message)s")
-    return create_app(settings, api_url, ingest_redis_url=ingest_url)
+    app = create_app(settings, api_url, ingest_redis_url=ingest_url)
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 @dataclass

@@ -38,6 +38,7 @@ _read_like = st.fixed_dictionaries(
         "image_ref": _text | st.none(),
         "candidates": st.just([]) | st.none() | st.lists(st.fixed_dictionaries(
             {"plate": _plate, "confidence": st.floats(0, 1)}), max_size=2),
+        "token_id": _text | _int | st.lists(_int, max_size=1) | st.none(),
         "extra": _int,
     },
 )  # fmt: skip
@@ -70,6 +71,7 @@ _ordinary = st.builds(
             "plate_raw": st.text(max_size=8) | st.none(),
             "candidates": st.just([]) | st.none(),
             "speed_kmh": st.integers(0, 200),
+            "token_id": st.text(max_size=8) | st.none(),
         },
     ),
 )
@@ -83,12 +85,15 @@ def _definition(items: list[Any]) -> list[dict[str, Any]] | None:
 
 
 def _check(body: bytes) -> bool:
-    fast = ordinary_reads(body)
+    fast = ordinary_reads(body, "tok-caller")
     if fast is None:
         return False
     decoded = orjson.loads(body)
     items = decoded if isinstance(decoded, list) else [decoded]
-    assert fast == _definition(items)
+    definition = _definition(items)
+    assert definition is not None
+    # the token that posted the reads is recorded, whatever the body said
+    assert fast == [read | {"token_id": "tok-caller"} for read in definition]
     return True
 
 
@@ -113,6 +118,7 @@ def test_anything_unusual_steps_aside() -> None:
         ok | {"lat": 38.5},  # lat without lon
         ok | {"state": "Cal"},
         ok | {"camera_id": 17},
+        ok | {"token_id": [1]},  # rejected by the full path, though the body's id is not kept
         "not an object",
     ]
     for item in unusual:

@@ -75,6 +75,24 @@ def test_writer_fails_every_caller_when_redis_is_unreachable() -> None:
     assert all(isinstance(o, (redis.ConnectionError, OSError)) for o in outcomes)
 
 
+def test_writer_fails_its_callers_when_redis_does_not_answer() -> None:
+    """A peer that accepts and never replies: each flush is bounded as a whole by the timeout."""
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen()
+        url = f"redis://127.0.0.1:{mute.getsockname()[1]}/0"
+
+        async def scenario() -> list[BaseException | None]:
+            writer = StreamWriter(url, socket_timeout=0.5)
+            calls = [writer.write([("k", {"data": "x"}, None)]) for _ in range(3)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+        started = time.monotonic()
+        outcomes = asyncio.run(scenario())
+    assert time.monotonic() - started < 5
+    assert all(isinstance(o, redis.TimeoutError) for o in outcomes), outcomes
+
+
 def test_other_methods_on_an_ingest_path_are_405(api: TestClient) -> None:
     resp = api.get("/v1/reads")
     assert resp.status_code == 405
