@@ -153,6 +153,12 @@ def main() -> int:
         default=None,
         help="run the flow as a cluster of N processes instead, e.g. 2 or 1,2,3",
     )
+    parser.add_argument(
+        "--workers-per-process",
+        type=int,
+        default=1,
+        help="Bytewax workers (threads) in each cluster process (BYTEWAX_WORKERS_PER_PROCESS)",
+    )
     parser.add_argument("--mixed", action="store_true", help="the issue-3 mixed hotlist set")
     parser.add_argument("--latency-rate", type=float, default=20_000.0)
     parser.add_argument("--latency-seconds", type=float, default=8.0)
@@ -273,10 +279,14 @@ def cluster_mode(
         data_dir = tmp / f"data-{processes}"
         load_s = load_reads(client, sim, args.reads, args.partitions)
         load_before = os.getloadavg()[0]
-        timing = run_cluster(processes, url, data_dir, files, args.partitions, tmp / "work")
+        timing = run_cluster(
+            processes, url, data_dir, files, args.partitions, tmp / "work",
+            workers_per_process=args.workers_per_process,
+        )  # fmt: skip
         stored = ReadStore(data_dir).scan_reads().select(pl.len()).collect().item()
         rows.append({
             "processes": processes,
+            "workers_per_process": args.workers_per_process,
             "stored_reads": stored,
             "flow_s": round(timing["flow_s"], 2),
             "e2e_reads_per_s": round(stored / timing["flow_s"]),

@@ -69,9 +69,11 @@ def run_cluster(
     partitions: int,
     workdir: Path,
     timeout_s: float = 1800.0,
+    workers_per_process: int = 1,
 ) -> dict[str, Any]:
-    """Run ``processes`` drained flow processes over the streams already loaded; return the
-    timing. Raises RuntimeError (with the processes' log tails) if one fails."""
+    """Run ``processes`` drained flow processes (of ``workers_per_process`` Bytewax workers
+    each) over the streams already loaded; return the timing. Raises RuntimeError (with the
+    processes' log tails) if one fails."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     addresses = ";".join(f"127.0.0.{10 + i}:{port}" for i in range(processes))
@@ -86,6 +88,7 @@ def run_cluster(
             "BYTEWAX_POD_NAME": f"{STATEFULSET}-{i}",
             "BYTEWAX_STATEFULSET_NAME": STATEFULSET,
             "BYTEWAX_ADDRESSES": addresses,
+            "BYTEWAX_WORKERS_PER_PROCESS": str(workers_per_process),
             "BYTEWAX_DATAFLOW_API_ENABLED": "true",
             "BYTEWAX_DATAFLOW_API_PORT": str(metrics_ports[i]),
             "BYTEWAX_DATAFLOW_API_CACHE_PATH": str(workdir),
