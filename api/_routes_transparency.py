@@ -96,7 +96,7 @@ async def transparency_page(request: Request) -> HTMLResponse:
 )
 async def policy_document(request: Request, version: str) -> Response:
     cache = _cache(request)
-    if not version.isdigit() or len(version) > 9:
+    if not (version.isascii() and version.isdigit()) or len(version) > 9:
         raise Refusal(404, f"no policy version {version!r}; versions are whole numbers")
     doc = await run_in_threadpool(cache.policy, int(version))
     suffix = "pdf" if doc.media_type == "application/pdf" else "md"

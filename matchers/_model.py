@@ -106,7 +106,7 @@ class Policy:
         for key, value in data.items():
             if key in _RANGES and isinstance(value, str):
                 text = value.strip()
-                if not text.lstrip("-").isdigit():
+                if not (text.isascii() and text.lstrip("-").isdigit()):
                     low, high = _RANGES[key]
                     message = f"policy field {key!r} must be an integer {low}-{high}, got {value!r}"
                     raise PolicyError(message)

@@ -26,7 +26,7 @@ out = Console()
 
 def _anchor(text: str) -> tuple[int, str]:
     seq, _, digest = text.partition(":")
-    if not seq.isdigit() or len(digest) != 64:
+    if not (seq.isascii() and seq.isdigit()) or len(digest) != 64:
         raise argparse.ArgumentTypeError(f"{text!r} is not SEQ:HASH (a number, ':', 64 hex digits)")
     return int(seq), digest.lower()
 

@@ -60,7 +60,7 @@ def parse_events(lines: Iterator[bytes]) -> Iterator[SseEvent | int]:
             data.append(value)
         elif name == "id":
             event_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():
             yield int(value)
 
 

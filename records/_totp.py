@@ -63,7 +63,7 @@ def accepted_step(
 ) -> int | None:
     """The time step ``code`` is valid for (within :data:`VALID_WINDOW`), or None."""
     digits = (code or "").replace(" ", "")
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):
         return None
     totp = pyotp.TOTP(_secret(stored, key))
     at = (time.time() if at_ms is None else at_ms / 1000) // totp.interval

@@ -90,6 +90,8 @@ def test_policy_validation_names_field_and_range() -> None:
         Policy(candidates=1)  # type: ignore[arg-type]
     with pytest.raises(PolicyError, match="'differences' must be an integer"):
         Policy(differences=True)
+    with pytest.raises(PolicyError, match="'differences' must be an integer 0-2, got '²'"):
+        Policy.from_mapping({"differences": "²"})  # a digit to str.isdigit, not to int()
 
 
 def test_policy_mapping_round_trip() -> None:

@@ -293,6 +293,9 @@ def test_policy_and_designees_are_published_by_an_audited_act(world: World) -> N
     assert doc.headers["content-type"].startswith("text/markdown")
     assert world.client.get("/transparency/policy/9").status_code == 404
     assert world.client.get("/transparency/policy/x1").status_code == 404
+    assert (
+        world.client.get("/transparency/policy/%C2%B2").status_code == 404
+    )  # "²" is a digit to str.isdigit
     published = [r for r in records.read_audit(world.engine) if r.action == "transparency.publish"]
     assert {r.username for r in published} == {ADMIN} and len(published) == 4  # record + attempt
     assert published[-1].outcome == "allowed" and published[-1].description == DESCRIPTION
