@@ -158,9 +158,8 @@ def _wait(path: Path, what: str, proc: Any, timeout: float) -> None:
 
 def _flow(url: str, tmp: Path, rate: float, seconds: float) -> list[float]:
     """The real flow under a live feed (benchmarks/pipeline.py's latency phase)."""
-    from benchmarks.pipeline import hotlists, latency_phase
-    from dataflow import IndexHolder, tune_gc
-    from matchers import OcrClasses
+    from benchmarks.pipeline import fixed_holder, hotlists, latency_phase
+    from dataflow import tune_gc
     from plateflow.settings import Settings
     from plateflow.simulator import Simulator
 
@@ -169,7 +168,7 @@ def _flow(url: str, tmp: Path, rate: float, seconds: float) -> list[float]:
     sim = Simulator(population_size=500_000, seed=5, hot_plates=[
         (e.plate, e.state) for h in lists for e in h.entries[:500] if not e.is_pattern
     ], hit_rate=0.001)  # fmt: skip
-    holder = IndexHolder(lambda: lists, {h.name: h for h in lists}.get, OcrClasses())
+    holder = fixed_holder(lists)
     settings = Settings.load({}, data_dir=str(tmp / "flow-data"), batch_size="200")
     tune_gc()
     return latency_phase(url, settings, holder, sim, rate, seconds)

@@ -80,6 +80,11 @@ def hotlists(mixed: bool, sim: Simulator) -> list[Hotlist]:
     ]
 
 
+def fixed_holder(lists: list[Hotlist]) -> IndexHolder:
+    """An index holder over ``lists`` as they are (no database, no reloads)."""
+    return IndexHolder(lambda: lists, {h.name: h for h in lists}.get, OcrClasses())
+
+
 def load_reads(client: redis.Redis, sim: Simulator, n: int, partitions: int) -> float:
     started = time.perf_counter()
     chunk = 50_000
@@ -182,7 +187,7 @@ def main() -> int:
             result = cluster_mode(args, client, url, sim, lists, tmp)
             return report(result, args.json, "plateflow pipeline benchmark, cluster")
         t = time.perf_counter()
-        holder = IndexHolder(lambda: lists, {h.name: h for h in lists}.get, OcrClasses())
+        holder = fixed_holder(lists)
         build_s = time.perf_counter() - t
         settings = Settings.load(
             {}, data_dir=str(tmp / "data"), partitions=str(args.partitions), batch_size="200"
@@ -255,7 +260,7 @@ def cluster_mode(
     rows = []
     # the in-process flow over the same reads first, as the reference a process is held to
     client.flushdb()
-    holder = IndexHolder(lambda: lists, {h.name: h for h in lists}.get, OcrClasses())
+    holder = fixed_holder(lists)
     tune_gc()
     settings = Settings.load(
         {}, data_dir=str(tmp / "data-in-process"), partitions=str(args.partitions),

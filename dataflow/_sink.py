@@ -12,8 +12,8 @@ Delivery: dead letters and alerts at-least-once, published as soon as their batc
 copy effectively-once: buffered per partition and flushed every ``flush_s`` seconds or
 ``flush_reads`` reads (at most one partition per call, the longest waiting, so that no call
 stalls the worker for every partition's files) to files named by the partition and the
-buffer's first stream id, with a
-write intent recorded first so a crash mid-flush is cleaned up (:class:`sinks.StreamProgress`).
+buffer's first stream id, with a write intent recorded first so a crash mid-flush is cleaned
+up (:class:`sinks.StreamProgress`).
 
 A step that fails because Redis is away or the data volume is full or failing is retried in
 place (:func:`dataflow._retry.retrying`); nothing after it runs meanwhile, so an offset is never
@@ -77,10 +77,9 @@ class BatchSink(DynamicSink[ProcessedBatch]):
 
 @dataclass
 class _Buffer:
-    """A partition's reads and alerts waiting for their flush. The reads wait as frames, one
-    a batch, made while the batch's dicts are still in the cache: a frame takes a fraction of
-    their memory, and building one frame from a flush's worth of scattered dicts costs more
-    than building it from each batch (measured: a sixth of the flow's time)."""
+    """A partition's reads and alerts waiting for their flush. The reads wait as Parquet-ready
+    frames, one a batch, made from the batch's columns as it arrives: a frame takes a fraction
+    of the memory of the Python values, and the flush only concatenates them."""
 
     first_id: str | None = None
     last_id: str | None = None

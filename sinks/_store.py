@@ -105,9 +105,9 @@ class ReadStore:
         first_stream_id: str,
         reads: Sequence[Mapping[str, Any]] | pl.DataFrame,
     ) -> list[Path]:
-        """Write one batch of canonical reads, or a frame :func:`sinks.reads_frame` made of
-        them: one Parquet file per UTC date of ``ts`` (zstd, schema
-        :data:`sinks.READS_SCHEMA`). Returns the files written, in date order."""
+        """Write one batch of canonical reads, or the frame :func:`sinks.reads_frame` or
+        :func:`sinks.columns_frame` made of them: one Parquet file per UTC date of ``ts``
+        (zstd, schema :data:`sinks.READS_SCHEMA`). Returns the files written, in date order."""
         return self._write_batch(
             READS, reads_frame, READS_WRITTEN, partition, first_stream_id, reads
         )
