@@ -109,7 +109,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         run_flow(
             settings,
             url,
-            options=FlowOptions(drain=args.drain),
+            options=FlowOptions(
+                drain=args.drain, flush_s=settings.flush_s, flush_reads=settings.flush_reads
+            ),
             workers_per_process=cluster.workers_per_process,
             process_id=cluster.process_id,
             addresses=list(cluster.addresses) if cluster.addresses else None,
@@ -243,7 +245,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             urls.flow,
             holder=holder,
-            options=FlowOptions(drain=True, drain_after_s=args.duration + 0.5, flush_s=2.0),
+            options=FlowOptions(
+                drain=True,
+                drain_after_s=args.duration + 0.5,
+                flush_s=settings.flush_s,
+                flush_reads=settings.flush_reads,
+            ),
         )
         feeder.thread.join()
         time.sleep(0.3)  # let the last published alerts reach the feed

@@ -182,6 +182,19 @@ class Settings(SettingsLoader):
     cluster_port: int = _setting(
         9999, _int_range(1, 65_535), "port the flow processes exchange data on", group="cluster"
     )
+    flush_s: float = _setting(
+        2.0,
+        _float_range(0.05, 300.0),
+        "longest seconds a partition's reads wait in memory before their Parquet write "
+        "(what a crash makes the flow read again)",
+        group="storage",
+    )
+    flush_reads: int = _setting(
+        200_000,
+        _int_range(100, 10_000_000),
+        "reads a partition buffers before its Parquet write (larger files, more memory)",
+        group="storage",
+    )
     retention_days: int = _setting(
         POLICY_MIN_RETENTION_DAYS,
         _int_range(1, 36_500),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,9 @@ def _sqlite_setup(engine: Engine) -> None:
         # Let SQLAlchemy, not the driver, decide when a transaction begins (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -38,6 +40,23 @@ def _sqlite_setup(engine: Engine) -> None:
         # instead of failing when a read snapshot cannot be upgraded.
         write = conn.get_execution_options().get("plateflow_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _wal(cursor: Any) -> None:
+    """Put the database in WAL mode (persistent: once set, every later connection finds it).
+    Switching needs a moment with no other connection, and SQLite answers "database is locked"
+    at once instead of waiting out the busy timeout, so two processes opening a new database
+    together (two flow pods) retry for up to the same 30 s."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def engine_for(url: str, *, echo: bool = False) -> Engine:

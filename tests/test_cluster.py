@@ -152,8 +152,10 @@ def test_a_n_processes_store_every_read_once_with_one_process_alert_ids(
 def test_b_kill_9_of_one_process_then_restart_loses_and_duplicates_nothing(
     server: LocalRedis, admin: redis.Redis, tmp_path: Path, hotlists: tuple[Path, ...]
 ) -> None:
-    accepted = preload(admin, traffic(7), 400_000)  # still reading at its first commit
-    flow = cluster(2, server, tmp_path, hotlists).start()
+    accepted = preload(admin, traffic(7), 400_000)
+    # a commit every 5,000 reads a partition: the kill lands while most reads are still unread
+    flow = cluster(2, server, tmp_path, hotlists, extra_env={"PLATEFLOW_FLUSH_READS": "5000"})
+    flow.start()
     flow.wait_until("a first committed offset", lambda: admin.hlen("plateflow:offsets"), START_S)
     flow.kill(1, signal.SIGKILL)
     # Timely is all-or-nothing: the survivor notices its peer is gone and exits on its own

@@ -26,6 +26,8 @@ def _run(redis_url: str, data_dir: Path, tmp_path: Path) -> subprocess.Popen[byt
         "PLATEFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'records.db'}",
         "PLATEFLOW_PARTITIONS": "2",
         "PLATEFLOW_BATCH_SIZE": "20",
+        # commits every 20,000 reads a partition, so the kill lands after the first of many
+        "PLATEFLOW_FLUSH_READS": "20000",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "plateflow.cli", "run", "--drain"],

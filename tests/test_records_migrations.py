@@ -5,8 +5,10 @@ revision, and the application's DML-only role cannot undo the append-only guaran
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import records
+from records._connect import engine_for
 from records._migrate import _config
 from tests import records_support
 
@@ -227,3 +230,17 @@ def records_support_people(engine: sa.engine.Engine) -> None:
     records_support.audited_search(
         engine, records.Inquiry("inv.lee", case_number="26-1"), result_count=1
     )
+
+
+def test_a_new_sqlite_database_held_by_another_process_is_waited_for(tmp_path: Path) -> None:
+    """Two flow processes opening a new SQLite file together: switching it to WAL finds the other
+    one's write lock and SQLite refuses at once; the engine waits instead of failing start-up."""
+    path = tmp_path / "records.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE started (x)")
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    with engine_for(f"sqlite:///{path}").connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("SELECT count(*) FROM started").scalar() == 0
+    other.close()
