@@ -39,7 +39,6 @@ from api._auth_ingest import (
     camera_refusal,
     foreign_cameras,
 )
-from api._fast_reads import ordinary_reads
 from api._ingest import (
     MAX_BODY_BYTES,
     MAX_READS_PER_REQUEST,
@@ -60,6 +59,7 @@ from api._vendors import (
     platerecognizer_read,
 )
 from matchers.reads import validate_read
+from sinks import ordinary_reads
 
 log = logging.getLogger(__name__)
 

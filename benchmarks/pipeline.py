@@ -161,8 +161,9 @@ def main() -> int:
     parser.add_argument(
         "--workers-per-process",
         type=int,
-        default=1,
-        help="Bytewax workers (threads) in each cluster process (BYTEWAX_WORKERS_PER_PROCESS)",
+        default=2,
+        help="Bytewax workers (threads) in each cluster process (BYTEWAX_WORKERS_PER_PROCESS); "
+        "2, as a flow pod runs (k8s/base/flow.yaml)",
     )
     parser.add_argument("--mixed", action="store_true", help="the issue-3 mixed hotlist set")
     parser.add_argument("--latency-rate", type=float, default=20_000.0)

@@ -62,8 +62,10 @@ class ReadColumns:
         return self.columns[name]
 
     def read(self, i: int) -> dict[str, Any]:
-        """The ``i``-th read as the canonical read dict."""
-        return {name: column[i] for name, column in self.columns.items()}
+        """The ``i``-th read as the canonical read dict (``candidates`` a list again)."""
+        read = {name: column[i] for name, column in self.columns.items()}
+        read["candidates"] = list(read["candidates"])
+        return read
 
 
 @dataclass

@@ -36,7 +36,7 @@ BATCH_READS = Histogram(
 )
 STAGE_SECONDS = Counter(
     "plateflow_flow_stage_seconds_total",
-    "Time spent per stage of the flow: decode, validate, match, alerts, parquet",
+    "Time spent per stage of the flow: decode (with validation), match, alerts, parquet",
     ["stage"],
 )
 PARQUET_ROWS = Counter("plateflow_flow_parquet_rows_total", "Read rows written to Parquet")

@@ -249,7 +249,7 @@ def _fast_row(obj: dict[str, Any]) -> tuple[Any, ...] | None:
         return None
     state = state.upper() if state is not None else None
     return (
-        read_id, camera_id, plate, plate_raw, ts, conf, state, lat, lon, [], agency or None,
+        read_id, camera_id, plate, plate_raw, ts, conf, state, lat, lon, (), agency or None,
         image_ref or None, token_id or None,
     )  # fmt: skip
 
@@ -259,18 +259,24 @@ def validate_read(obj: Any) -> dict[str, Any]:
     if type(obj) is dict:
         row = _fast_row(obj)
         if row is not None:
-            return dict(zip(READ_FIELDS, row, strict=True))
+            read = dict(zip(READ_FIELDS, row, strict=True))
+            read["candidates"] = []
+            return read
     return _careful_read(obj)
 
 
 def validate_row(obj: Any) -> tuple[Any, ...]:
     """:func:`validate_read`'s read as its values in :data:`READ_FIELDS` order: the flow's
-    form, which builds no dict per read (columns are made of the rows)."""
+    form, which builds no dict per read (columns are made of the rows). ``candidates`` is a
+    tuple here: a row of plain values holds nothing the garbage collector must track (it
+    untracks such tuples), and a batch holds tens of thousands of rows."""
     if type(obj) is dict:
         row = _fast_row(obj)
         if row is not None:
             return row
-    return tuple(_careful_read(obj).values())
+    read = _careful_read(obj)
+    read["candidates"] = tuple(read["candidates"])
+    return tuple(read.values())
 
 
 def _careful_read(obj: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ Public face of the package (ARCHITECTURE "Contracts": Redis keys and Storage):
   :func:`reads_path`, :func:`alerts_path`, :func:`retain_until`);
 * :func:`append_reads` and :func:`dead_letter` (one pipeline per call), and the entries they
   write as pure values (:func:`read_entries`, :func:`dead_letter_fields`) for callers with an
-  asynchronous pipeline of their own (the HTTP ingest);
+  asynchronous pipeline of their own (the HTTP ingest); :func:`ordinary_rows` /
+  :func:`ordinary_reads` decode an entry (or an ingest body) of ordinary reads in one step;
 * :func:`acl_file` and :func:`acl_setuser_args`: each service's Redis ACL user (``ACL_ROLES``);
 * :class:`AlertBus` (cooldown, publish, capped log, replay) and :class:`StreamTail` (the
   asynchronous backfill-then-block reads of the alert logs and disposition events);
@@ -21,8 +22,8 @@ Errors: :class:`SinksError` and its narrow classes :class:`SinksValueError` (a b
 ``field`` names it), :class:`SinksNotFoundError`, :class:`SinksConflictError` and
 :class:`EvidenceError`.
 
-May import matchers (for what a plate or a pattern matches), polars, pyarrow, redis, orjson
-and :mod:`plateflow.errors`; never bytewax.
+May import matchers (for what a plate or a pattern matches), polars, pyarrow, redis, orjson,
+msgspec and :mod:`plateflow.errors`; never bytewax.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sinks._compact import (
     SORT_KEYS,
     plate_index_for,
 )
+from sinks._entries import ordinary_reads, ordinary_rows
 from sinks._errors import (
     EvidenceError,
     SinksConflictError,
@@ -155,6 +157,8 @@ __all__ = [
     "job_metrics",
     "job_runs",
     "open_private",
+    "ordinary_reads",
+    "ordinary_rows",
     "parse_stream_id",
     "partition_for",
     "plate_index_for",

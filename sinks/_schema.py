@@ -75,17 +75,20 @@ _CANDIDATES_ARROW = pa.struct([("plate", pa.large_string()), ("confidence", pa.f
 
 
 def _candidates(column: Sequence[Sequence[Mapping[str, Any]] | None]) -> pl.Series:
-    offsets = [0]
     plates: list[str] = []
     confidences: list[float] = []
-    total = 0
-    for found in column:
-        if found:
-            for candidate in found:
-                plates.append(candidate["plate"])
-                confidences.append(candidate["confidence"])
-            total += len(found)
-        offsets.append(total)
+    if any(column):
+        offsets = [0]
+        total = 0
+        for found in column:
+            if found:
+                for candidate in found:
+                    plates.append(candidate["plate"])
+                    confidences.append(candidate["confidence"])
+                total += len(found)
+            offsets.append(total)
+    else:  # the common batch: no read has alternates
+        offsets = [0] * (len(column) + 1)
     values = pa.StructArray.from_arrays(
         [pa.array(plates, pa.large_string()), pa.array(confidences, pa.float32())],
         fields=list(_CANDIDATES_ARROW),

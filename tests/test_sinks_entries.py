@@ -1,6 +1,8 @@
-"""The msgspec fast path of ``POST /v1/reads`` against the definition, ``validate_read``.
+"""The msgspec fast path of ``POST /v1/reads`` and of the flow's entries against the definition,
+``validate_read``.
 
-Whenever :func:`api._fast_reads.ordinary_reads` answers, its answer must be exactly what
+Whenever :func:`sinks.ordinary_reads` (or :func:`sinks.ordinary_rows`) answers, its answer must
+be exactly what
 validating every item one by one gives; when anything is unusual it must step aside (``None``),
 never reject or alter a read itself.
 """
@@ -14,9 +16,9 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from api._fast_reads import ordinary_reads
-from matchers.reads import ReadError, validate_read
+from matchers.reads import ReadError, validate_read, validate_row
 from plateflow.simulator import Simulator
+from sinks import ordinary_reads, ordinary_rows
 
 _int = st.integers(-(2**63), 2**63 - 1)
 _TS = st.integers(946_684_800_000 - 5, 4_102_444_800_000 + 5)
@@ -86,7 +88,9 @@ def _definition(items: list[Any]) -> list[dict[str, Any]] | None:
 
 def _check(body: bytes) -> bool:
     fast = ordinary_reads(body, "tok-caller")
+    rows = ordinary_rows(body)
     if fast is None:
+        assert rows is None
         return False
     decoded = orjson.loads(body)
     items = decoded if isinstance(decoded, list) else [decoded]
@@ -94,6 +98,8 @@ def _check(body: bytes) -> bool:
     assert definition is not None
     # the token that posted the reads is recorded, whatever the body said
     assert fast == [read | {"token_id": "tok-caller"} for read in definition]
+    # the flow's form: rows, keeping the token_id the ingest wrote into the entry
+    assert rows == [validate_row(item) for item in items]
     return True
 
 
