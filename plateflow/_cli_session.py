@@ -208,12 +208,11 @@ def _subcommand_keys(args: argparse.Namespace) -> list[str]:
 # -- login and logout ---------------------------------------------------------------------------
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     p = command(
         sub,
         "login",
         cmd_login,
-        parents,
         help="open a session: every data command acts as you, audited",
         description="Check your password and open a session in the records database. The "
         f"token is cached in a file only you can read (or set {SESSION_ENV} instead); "
@@ -228,7 +227,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--otp", action="store_true", help="ask for the one-time code of your second factor"
     )
-    command(sub, "logout", cmd_logout, parents, help="close your session")
+    command(sub, "logout", cmd_logout, help="close your session")
 
 
 def read_password(from_stdin: bool, *, prompt: str = "password: ") -> str:

@@ -69,7 +69,7 @@ def read_new_password(*, from_stdin: bool, env: str | None = None) -> str:
     return first
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(
         sub,
         "users",
@@ -77,7 +77,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Manage the named, authorised and trained users of plateflow.",
     )
 
-    p = command(cmds, "add", cmd_add, parents, help="add a user")
+    p = command(cmds, "add", cmd_add, help="add a user")
     p.add_argument("username")
     p.add_argument("--name", required=True, help="full name")
     p.add_argument("--agency", required=True, help="employing agency")
@@ -93,7 +93,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add_why(p)
 
-    p = command(cmds, "train", cmd_train, parents, help="record completed training")
+    p = command(cmds, "train", cmd_train, help="record completed training")
     p.add_argument("username")
     p.add_argument("--course", required=True, help="course name, e.g. 'ALPR policy and use'")
     p.add_argument(
@@ -104,21 +104,20 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     group.add_argument("--valid-days", type=int, default=None, help="days the training lasts")
     add_why(p)
 
-    p = command(cmds, "disable", cmd_disable, parents, help="disable a user (never deleted)")
+    p = command(cmds, "disable", cmd_disable, help="disable a user (never deleted)")
     p.add_argument("username")
     p.add_argument("--reason", required=True, help="why (goes into the audit log)")
     add_why(p)
 
-    p = command(cmds, "list", cmd_list, parents, help="list users with roles and training")
+    p = command(cmds, "list", cmd_list, help="list users with roles and training")
     add_why(p)
 
-    command(cmds, "roles", cmd_roles, parents, help="print what each role may do")
+    command(cmds, "roles", cmd_roles, help="print what each role may do")
 
     p = command(
         cmds,
         "bootstrap",
         cmd_bootstrap,
-        parents,
         help="first run: create the administrator",
         description=f"Create the first administrator. There is no default password: it is "
         f"typed at a prompt, or taken from {BOOTSTRAP_ENV} for an unattended install, and "

@@ -23,8 +23,9 @@ import service
 import sinks
 from plateflow import _cli_account, _cli_audit, _cli_hotlist, _cli_session, _cli_users
 from plateflow._cli_session import cli_client, os_identity, token_path
-from plateflow.cli import settings_from_args, settings_parser
+from plateflow.cli import settings_from_args
 from sinks import ReadStore
+from tests.cli_support import parser_of
 from tests.test_api_support import PASSWORD, add_member
 
 #: The justification of acts that name no case of their own.
@@ -46,11 +47,7 @@ def run(
     monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
 
     def run(*argv: str, stdin: str | None = None) -> tuple[int, str]:
-        parser = argparse.ArgumentParser(prog="plateflow")
-        sub = parser.add_subparsers(dest="command", required=True)
-        parents = [settings_parser()]
-        for module in _MODULES:
-            module.register(sub, parents)
+        parser = parser_of(*_MODULES)
         # the Redis URL carries a password: from the environment, never a flag
         monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
         flags = ["--database-url", database_url, "--data-dir", str(data_dir)]
