@@ -25,7 +25,7 @@ from rich.table import Table
 import records
 import service
 from plateflow._cli_parts import command, command_group
-from plateflow._cli_session import add_why, door_of, logged_in, os_identity
+from plateflow._cli_session import add_why, door_of, logged_in, os_identity, read_password
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 from service import Acts
@@ -52,10 +52,7 @@ def read_new_password(*, from_stdin: bool, env: str | None = None) -> str:
     if env and os.environ.get(env):
         return os.environ[env]
     if from_stdin:
-        line = sys.stdin.readline().rstrip("\r\n")
-        if not line:
-            raise CliInputError("no password on standard input")
-        return line
+        return read_password(from_stdin=True)
     if not sys.stdin.isatty():
         where = f"set {env} or " if env else ""
         msg = f"no terminal to type a password at: {where}use --password-stdin"
