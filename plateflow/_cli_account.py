@@ -21,7 +21,7 @@ from plateflow._cli_parts import command, command_group
 from plateflow._cli_session import (
     CliSessionError,
     cli_client,
-    door_of,
+    closing_door,
     read_code,
     read_password,
     read_token,
@@ -101,11 +101,8 @@ def _new_password(args: argparse.Namespace) -> str:
 def _own(settings: Settings, act: Callable[[service.Door, str], T]) -> T:
     """Run an act on the session's own account, with a door closed afterwards."""
     token = _token(settings)
-    door = door_of(settings)
-    try:
+    with closing_door(settings) as door:
         return act(door, token)
-    finally:
-        door.engine.dispose()
 
 
 def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:

@@ -47,6 +47,7 @@ __all__ = [
     "act_as",
     "add_why",
     "cli_client",
+    "closing_door",
     "door_of",
     "door_with_redis",
     "logged_in",
@@ -126,6 +127,16 @@ def door_of(settings: Settings, redis_client: Any = None) -> service.Door:
     """The service's door on the database and data directory ``settings`` name."""
     config = service.ServiceConfig.pick(settings)
     return service.Door.open(settings.effective_database_url, config, redis=redis_client)
+
+
+@contextlib.contextmanager
+def closing_door(settings: Settings) -> Iterator[service.Door]:
+    """:func:`door_of`, its database connections closed when the block ends."""
+    door = door_of(settings)
+    try:
+        yield door
+    finally:
+        door.engine.dispose()
 
 
 @contextlib.contextmanager
@@ -255,11 +266,8 @@ def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
     username = args.username or _os_user()
     password = read_password(args.password_stdin)
     code = read_code(args.password_stdin) if args.otp else None
-    door = door_of(settings)
-    try:
+    with closing_door(settings) as door:
         session = service.login(door, username, password, client=cli_client(), totp_code=code)
-    finally:
-        door.engine.dispose()
     path = token_path(settings)
     _write_token(path, session.token)
     until = records.iso_utc(session.expires_at_ms)
@@ -272,11 +280,8 @@ def cmd_logout(args: argparse.Namespace, settings: Settings) -> int:
     if token is None:
         out.print("no session to close")
         return 0
-    door = door_of(settings)
-    try:
+    with closing_door(settings) as door:
         service.logout(door, token, client=cli_client())
-    finally:
-        door.engine.dispose()
     token_path(settings).unlink(missing_ok=True)
     out.print("logged out")
     return 0

@@ -20,7 +20,7 @@ from rich.table import Table
 import records
 import service
 from plateflow._cli_parts import command, command_group
-from plateflow._cli_session import add_why, door_of, logged_in
+from plateflow._cli_session import add_why, closing_door, logged_in
 from plateflow._cli_users import CliInputError, date_arg
 from plateflow.settings import Settings
 from service import Acts
@@ -123,11 +123,8 @@ def _pairs(title: str, rows: list[tuple[str, Any]]) -> Table:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    try:
+    with closing_door(settings) as door:
         page = service.transparency(door)
-    finally:
-        door.engine.dispose()
     if args.json:
         out.print_json(orjson.dumps(page).decode())
         return 0
