@@ -21,7 +21,7 @@ from plateflow._cli_parts import command, command_group
 from plateflow._cli_session import (
     CliSessionError,
     cli_client,
-    door_of,
+    closing_door,
     read_code,
     read_password,
     read_token,
@@ -35,12 +35,11 @@ NEW_PASSWORD_ENV = "PLATEFLOW_NEW_PASSWORD"
 T = TypeVar("T")
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     p = command(
         sub,
         "passwd",
         cmd_passwd,
-        parents,
         help="change your own password",
         description="Change the password of the logged-in user. The current password is "
         "typed (or the first line of stdin with --password-stdin); the new one comes from "
@@ -62,7 +61,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "enrol",
         cmd_totp_enrol,
-        parents,
         help="enrol a second factor; prints its provisioning URI once",
         description="Enrol the logged-in user in a TOTP second factor (your password proves "
         "it is you). The otpauth:// URI printed holds the secret: add it to an authenticator "
@@ -73,7 +71,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "confirm",
         cmd_totp_confirm,
-        parents,
         help="confirm the second factor with a first code from the app",
         description="Finish enrolment with a code the app shows (typed, or the first line of "
         "stdin with --code-stdin); from then on login needs `--otp`.",
@@ -104,11 +101,8 @@ def _new_password(args: argparse.Namespace) -> str:
 def _own(settings: Settings, act: Callable[[service.Door, str], T]) -> T:
     """Run an act on the session's own account, with a door closed afterwards."""
     token = _token(settings)
-    door = door_of(settings)
-    try:
+    with closing_door(settings) as door:
         return act(door, token)
-    finally:
-        door.engine.dispose()
 
 
 def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:

@@ -37,12 +37,11 @@ out = Console()
 _SHOWN_REJECTIONS = 20
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     p = command(
         sub,
         "serve",
         cmd_serve,
-        parents,
         help="serve the HTTP API: camera ingest, login, audited access, health, metrics",
         description="Serve the HTTP API with uvicorn on --api-host/--api-port. Camera ingest "
         "needs ingest tokens: PLATEFLOW_INGEST_TOKENS_FILE (`plateflow ingest token add`), "
@@ -67,7 +66,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "file",
         cmd_ingest,
-        parents,
         help="replay a JSON Lines file of reads into the read streams",
         description="Validate and append every line of FILE (one read, or one JSON array of "
         "reads, per line) to the read streams, exactly as the HTTP ingest does. Bad lines are "
@@ -84,7 +82,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         default="reads",
         help="what each line holds: canonical reads (default) or a vendor webhook message",
     )
-    _cli_tokens.register(cmds, parents)
+    _cli_tokens.register(cmds)
     cmds.choices.lenient = True
 
 

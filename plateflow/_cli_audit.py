@@ -41,7 +41,7 @@ def current_quarter() -> str:
     return f"{today.year}Q{(today.month - 1) // 3 + 1}"
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(
         sub,
         "audit",
@@ -53,7 +53,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "verify",
         cmd_verify,
-        parents,
         help="check that no audit record was edited, inserted or deleted",
         description="Walk the whole audit log, recompute every hash and check every link. "
         "Exit code 0 when intact, 1 when any record was edited, inserted or deleted (each is "
@@ -69,7 +68,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     add_why(p)
 
-    p = command(cmds, "log", cmd_log, parents, help="show audit records")
+    p = command(cmds, "log", cmd_log, help="show audit records")
     p.add_argument("--user", default=None, help="only records of this username")
     p.add_argument(
         "--kind",
@@ -85,7 +84,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "report",
         cmd_report,
-        parents,
         help="write the quarterly audit report (HTML with charts, and CSV)",
         description="Inquiries per user and purpose, denied attempts, users without current "
         "training, hotlist changes, releases, purges, alert dispositions and the chain check, "

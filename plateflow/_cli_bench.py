@@ -33,11 +33,10 @@ MAX_DURATION_S = 3600.0
 MAX_RATE = 100_000.0
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     kinds = command_group(
         sub,
         "bench",
-        parents=parents,
         help="load-test a running deployment (the full suite: python -m benchmarks)",
         description="Benchmarks an operator runs against a deployment.",
         metavar="KIND",
@@ -46,7 +45,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         kinds,
         "target",
         cmd_target,
-        parents,
         help="drive a running ingest at a fixed rate with simulated camera traffic",
         description="Send simulated camera reads to INGEST_URL at RATE requests/s for DURATION "
         "seconds (open loop: each request timed from its scheduled moment) and report sustained "

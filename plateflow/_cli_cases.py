@@ -36,13 +36,12 @@ out = Console()
 _PURGE_NOTE = "purge_id="
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(sub, "retention", help="purge expired reads, show retention (427.4)")
     p = command(
         cmds,
         "purge",
         cmd_purge,
-        parents,
         help="delete expired date partitions that hold no legal hold",
         description="Delete every reads and alerts partition past its retain-until date that "
         "carries no legal hold, and record each purge (partition, rows, when, who).",
@@ -52,14 +51,13 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "compact",
         cmd_compact,
-        parents,
         help="merge closed days into one file each, sorted by plate (run daily)",
         description="Merge every closed date partition's batch files into one file sorted by "
         "plate then time, with small row groups, so searches over a year skip most of the data. "
         "Safe to interrupt; files the flow is still writing are left alone.",
     )
     p.add_argument("--min-age-days", type=int, default=1, help="only days at least this old")
-    p = command(cmds, "status", cmd_status, parents, help="partitions, retain-until, holds")
+    p = command(cmds, "status", cmd_status, help="partitions, retain-until, holds")
     p.add_argument("--kind", choices=("reads", "alerts"), default="reads")
 
     cmds = command_group(sub, "hold", help="legal holds on stored reads (427.4)")
@@ -67,7 +65,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "place",
         cmd_hold_place,
-        parents,
         help="hold the result of a search for a case",
         description="Give one query: --plate, --pattern, a place (--lat/--lon/--radius-m or "
         "--polygon) or --read-id (repeatable), with a time window.",
@@ -84,11 +81,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     add_window(p)
     add_query_flags(p)
     add_why(p, case_flag=False)
-    p = command(cmds, "release", cmd_hold_release, parents, help="release a case's hold")
+    p = command(cmds, "release", cmd_hold_release, help="release a case's hold")
     p.add_argument("--case", required=True)
     p.add_argument("--reason", required=True, help="case closed, court order...")
     add_why(p, case_flag=False)
-    p = command(cmds, "list", cmd_hold_list, parents, help="legal holds (an audited inquiry)")
+    p = command(cmds, "list", cmd_hold_list, help="legal holds (an audited inquiry)")
     p.add_argument("--all", action="store_true", help="also released holds")
     add_why(p)
 
@@ -97,7 +94,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "export",
         cmd_export,
-        parents,
         help="write a case's held reads, alerts, manifest and custody record",
         description="With --release ID, fulfils that approved release request (427.7): exactly "
         "the request's case is exported (another --case is refused), the release goes into "
@@ -111,10 +107,10 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--release", type=int, default=None, help="an approved release request id")
     p.add_argument("--note", default="", help="with --release: kept with the fulfilment")
     add_why(p, case_flag=False)
-    p = command(cmds, "verify", cmd_verify, parents, help="check an export: hashes and custody")
+    p = command(cmds, "verify", cmd_verify, help="check an export: hashes and custody")
     p.add_argument("directory", type=Path)
     add_why(p)
-    p = command(cmds, "custody", cmd_custody, parents, help="add a custody event to an export")
+    p = command(cmds, "custody", cmd_custody, help="add a custody event to an export")
     p.add_argument("directory", type=Path)
     p.add_argument("--action", required=True, help="e.g. 'copied to media', 'booked'")
     p.add_argument("--note", default="")

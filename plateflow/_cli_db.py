@@ -20,7 +20,7 @@ from plateflow.settings import Settings
 out = Console()
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(
         sub,
         "db",
@@ -32,7 +32,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "upgrade",
         cmd_upgrade,
-        parents,
         help="bring the records database to this plateflow's schema (as its owner)",
         description="Run every migration the database lacks, in one transaction, under a lock "
         "(processes that start together take turns). Connects with "
@@ -40,13 +39,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "database URL. A database made before migrations is recognised and upgraded with its "
         "rows.",
     )
-    command(
-        cmds,
-        "current",
-        cmd_current,
-        parents,
-        help="show the database's revision and the one needed",
-    )
+    command(cmds, "current", cmd_current, help="show the database's revision and the one needed")
 
 
 def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:

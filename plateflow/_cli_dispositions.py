@@ -28,7 +28,7 @@ from service import Acts
 out = Console()
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(
         sub,
         "dispositions",
@@ -40,7 +40,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "move",
         cmd_move,
-        parents,
         help="move a hit: claim, verify, confirm, reject, dismiss or undo",
         description="Claim the hit first; confirmed needs --action, rejected --reason (other: "
         "also --reason-text), undo --note. The step is audited and broadcast to the consoles.",
@@ -52,16 +51,15 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--reason-text", default=None)
     p.add_argument("--action", default=None, help="a code of the action list")
     p.add_argument("--note", default=None)
-    p = command(cmds, "current", cmd_current, parents, help="the current state of recent hits")
+    p = command(cmds, "current", cmd_current, help="the current state of recent hits")
     p.add_argument("--since", default=None, help="RFC 3339 with offset (default: 24 hours ago)")
-    p = command(cmds, "lists", cmd_lists, parents, help="show the reasons and actions")
+    p = command(cmds, "lists", cmd_lists, help="show the reasons and actions")
     p.add_argument("--retired", action="store_true", help="also show retired codes")
     for kind in ("reason", "action"):
         p = command(
             cmds,
             f"add-{kind}",
             cmd_add,
-            parents,
             help=f"add a {kind} (administrators)",
             defaults={"kind": kind},
         )
@@ -74,7 +72,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
             cmds,
             f"retire-{kind}",
             cmd_retire,
-            parents,
             help=f"retire a {kind} (administrators)",
             defaults={"kind": kind},
         )

@@ -23,12 +23,11 @@ log = logging.getLogger(__name__)
 out = Console()
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     p = command(
         sub,
         "run",
         cmd_run,
-        parents,
         help="run the Bytewax flow against the configured Redis",
         description="Run the matching flow. Bytewax's scaling and recovery options pass through; "
         "set BYTEWAX_DATAFLOW_API_ENABLED=true to serve the flow's /metrics on port 3030.",
@@ -54,7 +53,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         sub,
         "demo",
         cmd_demo,
-        parents,
         help="live demo on embedded defaults: simulated cameras, hotlists, alerts, Parquet",
     )
     p.add_argument("--duration", type=float, default=30.0, help="seconds of traffic (default 30)")
@@ -62,7 +60,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--cameras", type=int, default=40)
     p.add_argument("--quiet", action="store_true", help="no live alert feed, summary only")
 
-    p = command(sub, "simulate", cmd_simulate, parents, help="send simulated camera reads to Redis")
+    p = command(sub, "simulate", cmd_simulate, help="send simulated camera reads to Redis")
     p.add_argument("--rate", type=float, default=1000.0, help="reads/s; 0 = as fast as possible")
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until --count)")
     p.add_argument("--count", type=int, default=None, help="stop after this many reads")
@@ -75,7 +73,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         sub,
         "subscribe",
         cmd_subscribe,
-        parents,
         help="print alerts as they come, from the API's alert stream (after `plateflow login`)",
         description="Follow GET /v1/alerts/stream on PLATEFLOW_API_URL as your session "
         "(`plateflow login`; alerts:receive): opening and closing are audited, a dropped "

@@ -42,7 +42,7 @@ _POLICY_FLAGS = (
 )
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(
         sub,
         "hotlist",
@@ -55,7 +55,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "import",
         cmd_import,
-        parents,
         help="make a CSV file the new version of a list",
         description="Validate every row (bad rows are listed by line number and nothing "
         "changes), then make the file the list's new version in one transaction. Layouts: "
@@ -70,7 +69,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     _cost_flags(p)
     add_why(p)
 
-    p = command(cmds, "add", cmd_add, parents, help="add one plate or partial-plate pattern")
+    p = command(cmds, "add", cmd_add, help="add one plate or partial-plate pattern")
     p.add_argument("name", help="hotlist name")
     p.add_argument("plate", help="plate, or pattern with ? * [..] (needs case number and expiry)")
     p.add_argument("--reason", required=True)
@@ -79,16 +78,16 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--category", default=None, help="create the list with this category")
     add_why(p)  # --case-number: the case the entry belongs to, and the act's justification
 
-    p = command(cmds, "remove", cmd_remove, parents, help="take a plate or pattern off a list")
+    p = command(cmds, "remove", cmd_remove, help="take a plate or pattern off a list")
     p.add_argument("name")
     p.add_argument("plate")
     p.add_argument("--state", default=None)
     p.add_argument("--reason", default=None, help="why (kept with the change)")
     add_why(p)
 
-    add_why(command(cmds, "list", cmd_list, parents, help="list the hotlists"))
+    add_why(command(cmds, "list", cmd_list, help="list the hotlists"))
 
-    p = command(cmds, "show", cmd_show, parents, help="show a list's entries and history")
+    p = command(cmds, "show", cmd_show, help="show a list's entries and history")
     p.add_argument("name")
     p.add_argument("--version", type=int, default=None, help="an older version")
     p.add_argument("--limit", type=int, default=50, help="entries shown (0 for all)")
@@ -98,7 +97,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         ("policy", cmd_policy, "set a list's match policy (cost-checked)"),
         ("check", cmd_check, "estimate the alerts a policy would raise"),
     ):
-        p = command(cmds, action, handler, parents, help=text)
+        p = command(cmds, action, handler, help=text)
         p.add_argument("name")
         p.add_argument("--differences", type=int, default=None, help="0-2")
         p.add_argument("--ocr-equivalents", type=int, default=None, help="0-3")

@@ -21,12 +21,11 @@ class JobError(PlateflowError):
     """A job command line that cannot run."""
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     p = command(
         sub,
         "job",
         cmd_job,
-        parents,
         help="run a command as a periodic job and record its outcome for /metrics",
         description="Run COMMAND (a plateflow command line after --) and record its start, end "
         "and exit code in DATA_DIR/_jobs/NAME.json. Exits with the command's exit code.",

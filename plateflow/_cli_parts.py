@@ -18,7 +18,7 @@ def command_group(
     sub: Any, name: str, *, metavar: str = "ACTION", action: Any = None, **parser: Any
 ) -> Any:
     """Add the command ``name`` to ``sub`` and return the subparsers its actions are added to.
-    ``parser`` goes to ``add_parser`` (help, description, parents); ``action`` is a custom
+    ``parser`` goes to ``add_parser`` (help, description); ``action`` is a custom
     subparsers action."""
     group = sub.add_parser(name, **parser)
     custom = {} if action is None else {"action": action}
@@ -29,7 +29,6 @@ def command(
     cmds: Any,
     name: str,
     handler: Handler,
-    parents: list[argparse.ArgumentParser],
     *,
     defaults: dict[str, Any] | None = None,
     **parser: Any,
@@ -38,6 +37,6 @@ def command(
     arguments; ``parser`` goes to ``add_parser`` (help, description). ``defaults`` are further
     attributes the handler reads (a kind, say): none may be the destination of an argument
     added later, which would take it as its default."""
-    made: argparse.ArgumentParser = cmds.add_parser(name, parents=parents, **parser)
+    made: argparse.ArgumentParser = cmds.add_parser(name, **parser)
     made.set_defaults(handler=handler, **(defaults or {}))
     return made

@@ -30,7 +30,7 @@ class RedisAclError(PlateflowError):
     """The service users could not be derived from the settings or applied."""
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     commands = command_group(
         sub, "redis", help="Redis administration: the services' ACL users", metavar="COMMAND"
     )
@@ -38,7 +38,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         commands,
         "acl",
         cmd_acl,
-        parents,
         help="create or update each service's ACL user from PLATEFLOW_REDIS_<SERVICE>_URL",
         description="Apply ACL SETUSER for the ingest, flow and API users named (with their "
         "passwords) in PLATEFLOW_REDIS_INGEST_URL, _FLOW_URL and _API_URL, through the admin "

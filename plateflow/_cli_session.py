@@ -47,6 +47,7 @@ __all__ = [
     "act_as",
     "add_why",
     "cli_client",
+    "closing_door",
     "door_of",
     "door_with_redis",
     "logged_in",
@@ -129,6 +130,16 @@ def door_of(settings: Settings, redis_client: Any = None) -> service.Door:
 
 
 @contextlib.contextmanager
+def closing_door(settings: Settings) -> Iterator[service.Door]:
+    """:func:`door_of`, its database connections closed when the block ends."""
+    door = door_of(settings)
+    try:
+        yield door
+    finally:
+        door.engine.dispose()
+
+
+@contextlib.contextmanager
 def door_with_redis(settings: Settings) -> Iterator[service.Door]:
     """:func:`door_of` with a Redis client (the embedded server when none is configured), for
     acts that publish: hotlist changes, historical alerts."""
@@ -208,12 +219,11 @@ def _subcommand_keys(args: argparse.Namespace) -> list[str]:
 # -- login and logout ---------------------------------------------------------------------------
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     p = command(
         sub,
         "login",
         cmd_login,
-        parents,
         help="open a session: every data command acts as you, audited",
         description="Check your password and open a session in the records database. The "
         f"token is cached in a file only you can read (or set {SESSION_ENV} instead); "
@@ -228,7 +238,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--otp", action="store_true", help="ask for the one-time code of your second factor"
     )
-    command(sub, "logout", cmd_logout, parents, help="close your session")
+    command(sub, "logout", cmd_logout, help="close your session")
 
 
 def read_password(from_stdin: bool, *, prompt: str = "password: ") -> str:
@@ -256,11 +266,8 @@ def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
     username = args.username or _os_user()
     password = read_password(args.password_stdin)
     code = read_code(args.password_stdin) if args.otp else None
-    door = door_of(settings)
-    try:
+    with closing_door(settings) as door:
         session = service.login(door, username, password, client=cli_client(), totp_code=code)
-    finally:
-        door.engine.dispose()
     path = token_path(settings)
     _write_token(path, session.token)
     until = records.iso_utc(session.expires_at_ms)
@@ -273,11 +280,8 @@ def cmd_logout(args: argparse.Namespace, settings: Settings) -> int:
     if token is None:
         out.print("no session to close")
         return 0
-    door = door_of(settings)
-    try:
+    with closing_door(settings) as door:
         service.logout(door, token, client=cli_client())
-    finally:
-        door.engine.dispose()
     token_path(settings).unlink(missing_ok=True)
     out.print("logged out")
     return 0

@@ -24,12 +24,11 @@ out = Console()
 _MASK = "***"
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     p = command(
         sub,
         "settings",
         cmd_settings,
-        parents,
         help="list every setting: variable, value and where it came from (secrets masked)",
         description="List every setting with its PLATEFLOW_* variable, its value and its "
         "source: default, env (the variable), file (a secret read from the file its *_FILE "

@@ -80,7 +80,7 @@ def add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--page-size", type=int, default=1000, help="rows per page (default 1000)")
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(
         sub,
         "search",
@@ -90,14 +90,14 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         metavar="KIND",
     )
 
-    p = command(cmds, "plate", cmd_search, parents, help="every read of a plate")
+    p = command(cmds, "plate", cmd_search, help="every read of a plate")
     p.add_argument("plate")
     p.add_argument("--match", choices=MATCH_MODES, default="exact", help="tolerance")
     p.add_argument("--candidates", action="store_true", help="also the reads' alternate plates")
     p.add_argument("--oldest-first", action="store_true", help="default: newest first")
     _common(p, window_required=False)
 
-    p = command(cmds, "partial", cmd_search, parents, help="reads matching a glob: 7AB?12*, *XYZ*")
+    p = command(cmds, "partial", cmd_search, help="reads matching a glob: 7AB?12*, *XYZ*")
     p.add_argument("pattern")
     p.add_argument("--ocr-equivalents", type=int, default=0, help="0-3 look-alike literals")
     p.add_argument("--candidates", action="store_true", help="also the reads' alternate plates")
@@ -108,7 +108,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "canvass",
         cmd_search,
-        parents,
         help="plates seen near a place and time",
         defaults={"state": None},
     )
@@ -123,7 +122,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "past",
         cmd_past,
-        parents,
         help="what a hotlist entry would have hit in the last N days",
         description="Run an entry already on a list (run after `plateflow hotlist add`) over "
         "the stored reads of the last --days, under the list's policy; --alert publishes the "
@@ -139,7 +137,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
     from plateflow._cli_cases import register as register_cases  # it imports this module
 
-    register_cases(sub, parents)
+    register_cases(sub)
 
 
 def _common(p: argparse.ArgumentParser, *, window_required: bool) -> None:

@@ -34,7 +34,7 @@ class TokenFileError(PlateflowError):
     """The tokens file cannot be found, read or changed as asked."""
 
 
-def register(cmds: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(cmds: Any) -> None:
     """Add ``token add|list|revoke`` under the ``ingest`` command's subparsers ``cmds``."""
     acts = command_group(
         cmds,
@@ -47,7 +47,6 @@ def register(cmds: Any, parents: list[argparse.ArgumentParser]) -> None:
         acts,
         "add",
         cmd_add,
-        parents,
         help="issue a token for one camera or one agent's cameras; prints it once",
     )
     p.add_argument(
@@ -66,11 +65,9 @@ def register(cmds: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="the token's id, recorded with every read (default: the agent, or the camera)",
     )
     _file_arg(p)
-    p = command(acts, "list", cmd_list, parents, help="the tokens: id, cameras, agent (no hashes)")
+    p = command(acts, "list", cmd_list, help="the tokens: id, cameras, agent (no hashes)")
     _file_arg(p)
-    p = command(
-        acts, "revoke", cmd_revoke, parents, help="remove a token: it stops working at once"
-    )
+    p = command(acts, "revoke", cmd_revoke, help="remove a token: it stops working at once")
     p.add_argument("token_id", metavar="ID", help="the id of the token to revoke")
     _file_arg(p)
 

@@ -20,7 +20,7 @@ from rich.table import Table
 import records
 import service
 from plateflow._cli_parts import command, command_group
-from plateflow._cli_session import add_why, door_of, logged_in
+from plateflow._cli_session import add_why, closing_door, logged_in
 from plateflow._cli_users import CliInputError, date_arg
 from plateflow.settings import Settings
 from service import Acts
@@ -28,7 +28,7 @@ from service import Acts
 out = Console()
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(
         sub,
         "transparency",
@@ -41,7 +41,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "publish",
         cmd_publish,
-        parents,
         help="post a new version of the ALPR policy (Markdown or PDF)",
         description="Post the next version of the ALPR policy (427.2.1(g)). Earlier versions "
         "stay on the page as its history.",
@@ -57,7 +56,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "designate",
         cmd_designate,
-        parents,
         help="name the ALPR administrator or the custodian of records",
         description="Record who holds a public role (427.2.1(e)); the newest designation of "
         "a role is the one shown.",
@@ -72,7 +70,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         cmds,
         "show",
         cmd_show,
-        parents,
         help="print the figures of the public page (no login: they are public)",
     )
     p.add_argument("--json", action="store_true", help="the page's JSON instead of tables")
@@ -126,11 +123,8 @@ def _pairs(title: str, rows: list[tuple[str, Any]]) -> Table:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    door = door_of(settings)
-    try:
+    with closing_door(settings) as door:
         page = service.transparency(door)
-    finally:
-        door.engine.dispose()
     if args.json:
         out.print_json(orjson.dumps(page).decode())
         return 0

@@ -25,7 +25,7 @@ from rich.table import Table
 import records
 import service
 from plateflow._cli_parts import command, command_group
-from plateflow._cli_session import add_why, door_of, logged_in, os_identity
+from plateflow._cli_session import add_why, door_of, logged_in, os_identity, read_password
 from plateflow.errors import PlateflowError
 from plateflow.settings import Settings
 from service import Acts
@@ -52,10 +52,7 @@ def read_new_password(*, from_stdin: bool, env: str | None = None) -> str:
     if env and os.environ.get(env):
         return os.environ[env]
     if from_stdin:
-        line = sys.stdin.readline().rstrip("\r\n")
-        if not line:
-            raise CliInputError("no password on standard input")
-        return line
+        return read_password(from_stdin=True)
     if not sys.stdin.isatty():
         where = f"set {env} or " if env else ""
         msg = f"no terminal to type a password at: {where}use --password-stdin"
@@ -69,7 +66,7 @@ def read_new_password(*, from_stdin: bool, env: str | None = None) -> str:
     return first
 
 
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: Any) -> None:
     cmds = command_group(
         sub,
         "users",
@@ -77,7 +74,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Manage the named, authorised and trained users of plateflow.",
     )
 
-    p = command(cmds, "add", cmd_add, parents, help="add a user")
+    p = command(cmds, "add", cmd_add, help="add a user")
     p.add_argument("username")
     p.add_argument("--name", required=True, help="full name")
     p.add_argument("--agency", required=True, help="employing agency")
@@ -93,7 +90,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add_why(p)
 
-    p = command(cmds, "train", cmd_train, parents, help="record completed training")
+    p = command(cmds, "train", cmd_train, help="record completed training")
     p.add_argument("username")
     p.add_argument("--course", required=True, help="course name, e.g. 'ALPR policy and use'")
     p.add_argument(
@@ -104,21 +101,20 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     group.add_argument("--valid-days", type=int, default=None, help="days the training lasts")
     add_why(p)
 
-    p = command(cmds, "disable", cmd_disable, parents, help="disable a user (never deleted)")
+    p = command(cmds, "disable", cmd_disable, help="disable a user (never deleted)")
     p.add_argument("username")
     p.add_argument("--reason", required=True, help="why (goes into the audit log)")
     add_why(p)
 
-    p = command(cmds, "list", cmd_list, parents, help="list users with roles and training")
+    p = command(cmds, "list", cmd_list, help="list users with roles and training")
     add_why(p)
 
-    command(cmds, "roles", cmd_roles, parents, help="print what each role may do")
+    command(cmds, "roles", cmd_roles, help="print what each role may do")
 
     p = command(
         cmds,
         "bootstrap",
         cmd_bootstrap,
-        parents,
         help="first run: create the administrator",
         description=f"Create the first administrator. There is no default password: it is "
         f"typed at a prompt, or taken from {BOOTSTRAP_ENV} for an unattended install, and "

@@ -253,6 +253,12 @@ def _setting(
     return field(default=default, metadata=metadata)
 
 
+def _service_redis_url(service: str) -> Any:
+    """The Redis URL of one service's own ACL user: a secret, since it holds the password."""
+    help = f"Redis URL with the {service}'s ACL user and password; unset uses redis_url"
+    return _setting(None, _redis_url, help, secret=True, group="redis")
+
+
 def _search_window(search: str, days: float) -> Any:
     help = f"longest window of a {search}, in days (a supervisor may override)"
     return _setting(days, _float_range(0.01, 36_500), help, group="inquiry")

@@ -5,8 +5,7 @@ grouped as :data:`plateflow.settings.GROUPS` and shown in its ``--help`` with th
 variable and the default; :data:`COMMAND_SETTINGS` says which a command uses, and
 ``plateflow settings`` lists every setting with its value and source. A secret setting is never
 a flag (only its variable or a ``*_FILE`` variable). Subcommands live in small modules that each
-expose ``register(subparsers, parents)``; handlers take ``(args, settings)`` and return an exit
-code.
+expose ``register(subparsers)``; handlers take ``(args, settings)`` and return an exit code.
 """
 
 from __future__ import annotations
@@ -193,13 +192,6 @@ def _without_settings_in_usage(base: Any) -> Any:
     return type(f"{base.__name__}WithoutSettings", (_SettingsOutOfUsage, base), {})
 
 
-def settings_parser(uses: Iterable[str] | None = None) -> argparse.ArgumentParser:
-    """A parent parser with the flags of the settings ``uses`` names (default: every one)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    add_settings(parser, uses)
-    return parser
-
-
 def command_parsers(
     parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, argparse.ArgumentParser]]:
@@ -245,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMAND_MODULES:
         module: Any = importlib.import_module(name)
-        module.register(sub, [])
+        module.register(sub)
     for name, command in command_parsers(parser):
         add_settings(command, COMMAND_SETTINGS.get(name))
         command.formatter_class = _without_settings_in_usage(command.formatter_class)

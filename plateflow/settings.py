@@ -49,6 +49,7 @@ from plateflow._setting_fields import (
     _proxies,
     _redis_url,
     _search_window,
+    _service_redis_url,
     _setting,
     _tile_url,
     _tokens,
@@ -80,27 +81,9 @@ class Settings(SettingsLoader):
         "Redis URL (redis://host:6379/0); unset starts the embedded Redis",
         group="redis",
     )
-    redis_ingest_url: str | None = _setting(
-        None,
-        _redis_url,
-        "Redis URL with the ingest's ACL user and password; unset uses redis_url",
-        secret=True,
-        group="redis",
-    )
-    redis_flow_url: str | None = _setting(
-        None,
-        _redis_url,
-        "Redis URL with the flow's ACL user and password; unset uses redis_url",
-        secret=True,
-        group="redis",
-    )
-    redis_api_url: str | None = _setting(
-        None,
-        _redis_url,
-        "Redis URL with the API's ACL user and password; unset uses redis_url",
-        secret=True,
-        group="redis",
-    )
+    redis_ingest_url: str | None = _service_redis_url("ingest")
+    redis_flow_url: str | None = _service_redis_url("flow")
+    redis_api_url: str | None = _service_redis_url("API")
     embedded_redis_fsync: str = _setting(
         "everysec",
         _fsync,

@@ -1,12 +1,12 @@
 """``plateflow ingest FILE`` and ``plateflow serve`` against the real Redis.
 
 The commands are driven through their own argparse registration (``plateflow._cli_api``) with
-the CLI's settings parser, so these tests do not depend on every other subcommand module.
+every setting's flag (``tests.cli_support.parser_of``), so these tests do not depend on every
+other subcommand module.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -21,7 +21,8 @@ import pytest
 import redis
 
 from plateflow import _cli_api
-from plateflow.cli import settings_from_args, settings_parser
+from plateflow.cli import settings_from_args
+from tests.cli_support import parser_of
 from tests.test_api_support import all_reads, dead_letters
 
 DATA = Path(__file__).parent / "data"
@@ -29,10 +30,7 @@ ROOT = Path(__file__).parents[1]
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="plateflow")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _cli_api.register(sub, [settings_parser()])
-    args = parser.parse_args(argv)
+    args = parser_of(_cli_api).parse_args(argv)
     code: int = args.handler(args, settings_from_args(args))
     return code
 
@@ -144,12 +142,12 @@ def _free_port() -> int:
 
 
 _SERVE = (
-    "import argparse, sys\n"
+    "import sys\n"
     "from plateflow import _cli_api\n"
-    "from plateflow.cli import settings_from_args, settings_parser\n"
-    "p = argparse.ArgumentParser(); s = p.add_subparsers(dest='c', required=True)\n"
-    "_cli_api.register(s, [settings_parser()])\n"
-    "a = p.parse_args(sys.argv[1:]); sys.exit(a.handler(a, settings_from_args(a)))\n"
+    "from plateflow.cli import settings_from_args\n"
+    "from tests.cli_support import parser_of\n"
+    "a = parser_of(_cli_api).parse_args(sys.argv[1:])\n"
+    "sys.exit(a.handler(a, settings_from_args(a)))\n"
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,13 +23,29 @@ from tests.test_api_vendors import AGENT, sample
 from tests.test_bench_target import _Api
 
 
-def _add(path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """``plateflow ingest token add ... --file path``; the token it printed once."""
-    capsys.readouterr()
-    assert cli.main(["ingest", "token", "add", *args, "--file", str(path)]) == 0
-    printed = capsys.readouterr().out.strip()
-    assert len(printed) >= 32 and "\n" not in printed
-    return printed
+@dataclass
+class TokensFile:
+    """A tokens file edited by the real CLI: ``plateflow ingest token ... --file path``."""
+
+    path: Path
+    capsys: pytest.CaptureFixture[str]
+
+    def run(self, *args: str) -> int:
+        """``plateflow ingest token ARGS --file path``; the exit code."""
+        return cli.main(["ingest", "token", *args, "--file", str(self.path)])
+
+    def add(self, *args: str) -> str:
+        """``token add ARGS``; the token it printed once."""
+        self.capsys.readouterr()
+        assert self.run("add", *args) == 0
+        printed = self.capsys.readouterr().out.strip()
+        assert len(printed) >= 32 and "\n" not in printed
+        return printed
+
+
+@pytest.fixture()
+def tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> TokensFile:
+    return TokensFile(tmp_path / "tokens.jsonl", capsys)
 
 
 def _settings(data_dir: Path, path: Path) -> Settings:
@@ -42,33 +59,31 @@ def _settings(data_dir: Path, path: Path) -> Settings:
 def test_the_cli_writes_hashes_only_and_prints_each_token_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "secrets" / "tokens.jsonl"
-    one = _add(path, capsys, "--camera", "cam-elm-01")
-    agent = _add(path, capsys, "--camera", "cam-a", "--camera", "cam-b", "--agent", "north-lot")
-    again = _add(path, capsys, "--camera", "cam-elm-01")  # a second token: rotation
+    path = tmp_path / "secrets" / "tokens.jsonl"  # the CLI makes the directory
+    tokens = TokensFile(path, capsys)
+    one = tokens.add("--camera", "cam-elm-01")
+    agent = tokens.add("--camera", "cam-a", "--camera", "cam-b", "--agent", "north-lot")
+    again = tokens.add("--camera", "cam-elm-01")  # a second token: rotation
     text = path.read_text()
     assert one not in text and agent not in text and token_digest(one) in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    tokens = IngestTokens.parse(text)
-    assert [t.token_id for t in tokens.tokens] == ["cam-elm-01", "north-lot", "cam-elm-01-2"]
-    found = tokens.find(agent)
+    table = IngestTokens.parse(text)
+    assert [t.token_id for t in table.tokens] == ["cam-elm-01", "north-lot", "cam-elm-01-2"]
+    found = table.find(agent)
     assert found is not None and found.cameras == frozenset({"cam-a", "cam-b"})
     assert found.agent == "north-lot" and found.created
-    assert tokens.find(again) is tokens.tokens[2]
+    assert table.find(again) is table.tokens[2]
 
     capsys.readouterr()
-    assert cli.main(["ingest", "token", "list", "--file", str(path)]) == 0
+    assert tokens.run("list") == 0
     listed = capsys.readouterr().out
     assert "north-lot" in listed and "cam-b" in listed and token_digest(one) not in listed
-    assert cli.main(["ingest", "token", "revoke", "cam-elm-01", "--file", str(path)]) == 0
+    assert tokens.run("revoke", "cam-elm-01") == 0
     assert IngestTokens.parse(path.read_text()).find(one) is None
     # Several cameras need a name; an unknown id cannot be revoked.
-    code = cli.main(
-        ["ingest", "token", "add", "--camera", "x", "--camera", "y", "--file", str(path)]
-    )
-    assert code == 1
+    assert tokens.run("add", "--camera", "x", "--camera", "y") == 1
     assert "needs --agent NAME" in capsys.readouterr().err
-    assert cli.main(["ingest", "token", "revoke", "nobody", "--file", str(path)]) == 1
+    assert tokens.run("revoke", "nobody") == 1
     assert "no ingest token has the id 'nobody'" in capsys.readouterr().err
 
 
@@ -87,18 +102,13 @@ def test_a_bad_tokens_file_is_refused_naming_the_line(tmp_path: Path) -> None:
 
 
 def test_a_token_posts_only_for_its_cameras_and_its_id_is_on_each_read(
-    tmp_path: Path,
-    data_dir: Path,
-    redis_url: str,
-    redis_client: redis.Redis,
-    capsys: pytest.CaptureFixture[str],
+    tokens: TokensFile, data_dir: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
-    path = tmp_path / "tokens.jsonl"
     alpr = sample("openalpr_alpr_group.json")
     alpr_camera = f"{AGENT}-{alpr['camera_id']}"
     cameras = ("--camera", "cam-elm-01", "--camera", "cam-oak-02", "--camera", alpr_camera)
-    mine = _add(path, capsys, *cameras, "--agent", "ag")
-    with TestClient(create_app(_settings(data_dir, path), redis_url)) as api:
+    mine = tokens.add(*cameras, "--agent", "ag")
+    with TestClient(create_app(_settings(data_dir, tokens.path), redis_url)) as api:
         api.headers["X-Plateflow-Token"] = mine
         # A token_id in the body is not believed: the authenticated token's id is recorded.
         ok = api.post("/v1/reads", json=[read(token_id="forged"), read(camera="cam-oak-02")])
@@ -137,13 +147,9 @@ def test_a_token_posts_only_for_its_cameras_and_its_id_is_on_each_read(
 
 
 def test_tokens_reload_without_a_restart(
-    tmp_path: Path,
-    data_dir: Path,
-    redis_url: str,
-    redis_client: redis.Redis,
-    capsys: pytest.CaptureFixture[str],
+    tokens: TokensFile, data_dir: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
-    path = tmp_path / "tokens.jsonl"  # absent at start: ingest is closed until it appears
+    path = tokens.path  # absent at start: ingest is closed until it appears
     server = _Api(_settings(data_dir, path), redis_url)
     url = f"http://127.0.0.1:{server.port}/v1/reads"
 
@@ -159,12 +165,12 @@ def test_tokens_reload_without_a_restart(
 
     try:
         assert post("z" * 32) == 401
-        first = _add(path, capsys, "--camera", "cam-elm-01")
+        first = tokens.add("--camera", "cam-elm-01")
         soon(first, 202)
-        second = _add(path, capsys, "--camera", "cam-oak-02")
+        second = tokens.add("--camera", "cam-oak-02")
         soon(second, 403)  # known now, and bound to its own camera
         assert post(second, "cam-oak-02") == 202
-        assert cli.main(["ingest", "token", "revoke", "cam-elm-01", "--file", str(path)]) == 0
+        assert tokens.run("revoke", "cam-elm-01") == 0
         soon(first, 401)
         # A broken file keeps the tokens in force (logged), rather than opening or closing all.
         path.write_text(path.read_text() + "{not json\n")

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import redis
@@ -166,10 +167,12 @@ def test_investigator_enters_partial_plates_only(world: World, redis_url: str) -
     listener = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
     listener.subscribe(HOTLISTS_CHANGED)
     time.sleep(0.05)
+
+    def enter(entry: dict[str, str], case: dict[str, str] = CASE) -> httpx.Response:
+        return client.post("/v1/hotlists/stolen/entries", headers=ivy, params=case, json=entry)
+
     entry = {"plate": "4KX?9*", "reason": "fled a fatal collision", "expires_at": "2027-02-01"}
-    resp = client.post(
-        "/v1/hotlists/stolen/entries", headers=ivy, json=entry, params={"case_number": "26-0911"}
-    )
+    resp = enter(entry, {"case_number": "26-0911"})
     assert resp.status_code == 201, resp.text
     made = resp.json()
     assert made["is_pattern"] and made["case_number"] == "26-0911"
@@ -182,20 +185,10 @@ def test_investigator_enters_partial_plates_only(world: World, redis_url: str) -
     assert message is not None and message["data"] == b"stolen"
     listener.close()
 
-    full = client.post(
-        "/v1/hotlists/stolen/entries",
-        headers=ivy,
-        params=CASE,
-        json={"plate": "9XYZ123", "reason": "suspect"},
-    )
+    full = enter({"plate": "9XYZ123", "reason": "suspect"})
     assert full.status_code == 403 and "partial-plate patterns only" in full.json()["detail"]
     assert world.last_audit().outcome == "denied"
-    no_expiry = client.post(
-        "/v1/hotlists/stolen/entries",
-        headers=ivy,
-        params=CASE,
-        json={"plate": "5LM*", "reason": "witness saw part"},
-    )
+    no_expiry = enter({"plate": "5LM*", "reason": "witness saw part"})
     assert no_expiry.status_code == 422 and "expir" in no_expiry.json()["detail"]
     gone = client.delete("/v1/hotlists/stolen/entries/4KX?9*", headers=ivy, params=CASE)
     # unencoded, '?' starts the query string: the path names the full plate 4KX, refused

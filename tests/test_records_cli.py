@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyotp
@@ -23,10 +24,13 @@ import service
 import sinks
 from plateflow import _cli_account, _cli_audit, _cli_hotlist, _cli_session, _cli_users
 from plateflow._cli_session import cli_client, os_identity, token_path
-from plateflow.cli import settings_from_args, settings_parser
+from plateflow.cli import settings_from_args
 from sinks import ReadStore
+from tests.cli_support import parser_of
 from tests.test_api_support import PASSWORD, add_member
 
+#: ``run(*argv, stdin=None)``: a command's exit code and what it printed.
+Run = Callable[..., tuple[int, str]]
 #: The justification of acts that name no case of their own.
 WHY = ("--event-number", "E26-100")
 _MODULES = (_cli_session, _cli_users, _cli_audit, _cli_hotlist, _cli_account)
@@ -39,18 +43,14 @@ def run(
     data_dir: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-):  # type: ignore[no-untyped-def]
+) -> Run:
     for module in _MODULES:
         monkeypatch.setattr(module, "out", Console(width=400, no_color=True))
     # The suite's Redis URL may carry a password (the embedded admin user): never a flag.
     monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
 
     def run(*argv: str, stdin: str | None = None) -> tuple[int, str]:
-        parser = argparse.ArgumentParser(prog="plateflow")
-        sub = parser.add_subparsers(dest="command", required=True)
-        parents = [settings_parser()]
-        for module in _MODULES:
-            module.register(sub, parents)
+        parser = parser_of(*_MODULES)
         # the Redis URL carries a password: from the environment, never a flag
         monkeypatch.setenv("PLATEFLOW_REDIS_URL", redis_url)
         flags = ["--database-url", database_url, "--data-dir", str(data_dir)]
@@ -63,7 +63,7 @@ def run(
     return run
 
 
-def login(run, username: str, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
+def login(run: Run, username: str, password: str = PASSWORD) -> None:
     code, out = run("login", username, "--password-stdin", stdin=password + "\n")
     assert code == 0 and f"logged in as {username}" in out
 
@@ -83,10 +83,7 @@ def _edit_first_audit_record(engine: Engine) -> None:
 
 
 def test_bootstrap_login_users_and_training(
-    run,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-    engine: Engine,
-    database_url: str,
+    run: Run, monkeypatch: pytest.MonkeyPatch, engine: Engine, database_url: str
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with pytest.raises(_cli_users.CliInputError, match="PLATEFLOW_BOOTSTRAP_PASSWORD"):
@@ -141,9 +138,7 @@ def test_bootstrap_login_users_and_training(
 
 
 def test_session_token_from_the_environment_and_a_closed_session(
-    run,
-    engine: Engine,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    run: Run, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_member(engine, "adm", "administrator")
     session = records.login(engine, "adm", PASSWORD)
@@ -157,9 +152,7 @@ def test_session_token_from_the_environment_and_a_closed_session(
 
 
 def test_a_token_file_others_can_read_is_refused(
-    run,
-    engine: Engine,
-    database_url: str,  # type: ignore[no-untyped-def]
+    run: Run, engine: Engine, database_url: str
 ) -> None:
     add_member(engine, "adm", "administrator")
     login(run, "adm")
@@ -170,10 +163,7 @@ def test_a_token_file_others_can_read_is_refused(
 
 
 def test_hotlist_commands(
-    run,
-    tmp_path: Path,
-    redis_client: redis.Redis,  # type: ignore[no-untyped-def]
-    engine: Engine,
+    run: Run, tmp_path: Path, redis_client: redis.Redis, engine: Engine
 ) -> None:
     add_member(engine, "admin", "administrator")
     add_member(engine, "inv.lee", "investigator")
@@ -240,10 +230,7 @@ def test_hotlist_commands(
 
 
 def test_policy_over_ceiling_needs_force(
-    run,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
-    engine: Engine,
-    data_dir: Path,
+    run: Run, tmp_path: Path, engine: Engine, data_dir: Path
 ) -> None:
     plates = records.simulated_plates(300, seed=3)
     path = tmp_path / "many.csv"
@@ -270,11 +257,7 @@ def test_policy_over_ceiling_needs_force(
     assert code == 0 and records.load_hotlist(engine, "many").policy.priority == 1
 
 
-def test_audit_verify_log_and_report_are_audited(
-    run,
-    tmp_path: Path,
-    engine: Engine,  # type: ignore[no-untyped-def]
-) -> None:
+def test_audit_verify_log_and_report_are_audited(run: Run, tmp_path: Path, engine: Engine) -> None:
     add_member(engine, "aud", "auditor")
     login(run, "aud")
     code, out = run("audit", "verify", *WHY)
@@ -295,9 +278,7 @@ def test_audit_verify_log_and_report_are_audited(
 
 
 def test_scheduled_audit_verify_needs_no_login_and_is_recorded_under_the_os_identity(
-    run,  # type: ignore[no-untyped-def]
-    engine: Engine,
-    data_dir: Path,
+    run: Run, engine: Engine, data_dir: Path
 ) -> None:
     add_member(engine, "aud", "auditor")
     with pytest.raises(service.Unauthenticated, match="log in first"):
@@ -330,7 +311,7 @@ def test_scheduled_audit_verify_needs_no_login_and_is_recorded_under_the_os_iden
 NEW = "Mine-Alone-2026!"
 
 
-def test_passwd_after_a_reset(run, engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_passwd_after_a_reset(run: Run, engine: Engine, tmp_path: Path) -> None:
     add_member(engine, "ada", "administrator")
     add_member(engine, "dora", "dispatcher")
     records.set_password(engine, "dora", "Reset-By-Admin-2026", by="ada")
@@ -353,8 +334,8 @@ def test_passwd_after_a_reset(run, engine: Engine, tmp_path: Path) -> None:  # t
     assert all(NEW not in str(r) for r in records.read_audit(engine))
 
 
-def test_totp_enrol_then_login_with_a_code(  # type: ignore[no-untyped-def]
-    run, engine: Engine, monkeypatch: pytest.MonkeyPatch
+def test_totp_enrol_then_login_with_a_code(
+    run: Run, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PLATEFLOW_TOTP_KEY", "t" * 40)
     add_member(engine, "ivy", "investigator")

@@ -7,7 +7,6 @@ so a search result is checked against something that shares no code with it.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fnmatch
 import io
@@ -30,10 +29,11 @@ import records
 from api import create_app
 from plateflow import _cli_cases, _cli_store
 from plateflow._cli_session import SESSION_ENV
-from plateflow.cli import settings_from_args, settings_parser
+from plateflow.cli import settings_from_args
 from plateflow.settings import Settings
 from sinks import ReadStore
 from tests import records_support
+from tests.cli_support import parser_of
 from tests.test_api_support import (  # CASE is the store tests' too
     CASE,
     ROLE_USERS,
@@ -251,10 +251,7 @@ def cli_runner(
     returns the exit code and what the command printed."""
 
     def run(*argv: str, as_user: str | None = None) -> tuple[int, str]:
-        parser = argparse.ArgumentParser(prog="plateflow")
-        sub = parser.add_subparsers(dest="command", required=True)
-        _cli_store.register(sub, [settings_parser()])
-        args = parser.parse_args([*argv, *settings_args])
+        args = parser_of(_cli_store).parse_args([*argv, *settings_args])
         buffer = io.StringIO()
         console = Console(file=buffer, width=300, no_color=True)
         saved_out = _cli_store.out, _cli_cases.out
