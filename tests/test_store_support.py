@@ -109,9 +109,10 @@ def make_reads() -> list[dict[str, Any]]:
         offset = (k % 10) * 0.0002 if near else 0.018
         plate = ["SCN0001", "SCN0002", "SCN0003", "SCN0004", "SCN0005"][k % 5]
         add(plate, scene_time + timedelta(minutes=k), lat=SCENE[0] + offset, lon=SCENE[1])
-    for days in OLD_DAYS:
+    for days in OLD_DAYS:  # each old day's reads within its calendar day, whatever the hour now
+        day = (NOW - timedelta(days=days)).replace(hour=0, minute=0, second=0)
         for k in range(25):
-            add(TARGET if k < 2 else f"OLD{days}{k:02d}", NOW - timedelta(days=days, hours=k % 5))
+            add(TARGET if k < 2 else f"OLD{days}{k:02d}", day + timedelta(hours=1 + k % 5))
     # Ranges and negated sets, hits and near misses ([A-C]?[A-F]1*, M?M29[0-4]6, [!A-M]*99).
     for plate in ("AXB1234", "CZF19", "DZF19", "MQM2946", "MXM2956", "NRT1099", "7XY99", "ARB99"):
         add(plate, NOW - timedelta(days=rng.randrange(15), hours=4))
