@@ -9,7 +9,7 @@ worker. Matching goes through :class:`matchers.HotlistIndex` once per batch; ale
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -57,6 +57,13 @@ def read_rows(batch: StreamBatch) -> tuple[list[tuple[Any, ...]], list[tuple[byt
     return rows, rejects
 
 
+def _alternates(column: Sequence[Sequence[dict[str, Any]]]) -> Sequence[Sequence[str]]:
+    """Each read's alternate plates (almost always none: one shared empty tuple then)."""
+    if not any(column):
+        return [()] * len(column)
+    return [[c["plate"] for c in found] if found else () for found in column]
+
+
 class BatchProcessor:
     """The ``process`` step: holds references to the live index and the geofences.
 
@@ -96,7 +103,7 @@ class BatchProcessor:
             reads["plate"],
             reads["state"],
             reads["ts"],
-            [[c["plate"] for c in found] if found else () for found in reads["candidates"]],
+            _alternates(reads["candidates"]),
             max_per_read=self._max,
         )
         out.match_s = time.perf_counter() - started
