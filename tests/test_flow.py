@@ -371,3 +371,31 @@ def test_streams_are_trimmed_once_stored_and_past_the_keep_time(
     assert all(n <= 1 for n in after), after  # only each partition's committed entry remains
     ids = parquet_rows(settings.data_dir).column("read_id").to_pylist()
     assert len(ids) == len(set(ids)) == len(traffic)
+
+
+def test_an_alternate_plate_hits_and_the_read_keeps_its_alternates(
+    redis_client: redis.Redis, redis_url: str, settings: Settings
+) -> None:
+    """A camera's second guess is matched for a list that asks for it, and stored with the read,
+    beside a batch of reads without alternates."""
+    alternates = Hotlist(
+        name="amber",
+        category="amber_alert",
+        policy=Policy(candidates=True, priority=0),
+        entries=(Entry("amber:8KLM321", "8KLM321", None, "Amber alert", "AA-1"),),
+    )
+    second_guess = [{"plate": "8KLM321", "confidence": 0.41}]
+    reads = [read(i, f"2BBB{i:03d}") for i in range(50)]
+    reads.append(read(100, "8KLN321", confidence=0.7, candidates=second_guess))
+    append_reads(redis_client, reads, settings.partitions)
+    sub = Subscriber(redis_url)
+    run_drained(settings, redis_url, holder_for(alternates))
+    (alert,) = [a for ch, a in sub.close() if ch == ALERTS_CHANNEL]
+    assert alert["read"]["plate"] == "8KLN321" and alert["entry"]["plate"] == "8KLM321"
+    assert alert["read"]["candidates"] == second_guess
+    table = parquet_rows(settings.data_dir)
+    ids, found = table.column("read_id").to_pylist(), table.column("candidates").to_pylist()
+    stored = dict(zip(ids, found, strict=True))
+    assert len(stored) == len(reads)
+    assert stored["r100"] == [{"plate": "8KLM321", "confidence": pytest.approx(0.41)}]
+    assert stored["r0"] == []
