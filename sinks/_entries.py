@@ -5,7 +5,7 @@ A camera batch is almost always a list of well-typed reads, and so is almost eve
 read stream (the ingest writes canonical reads). For such a payload, msgspec's C decoder checks
 the types and ranges while it parses (about a third of the cost of decoding with orjson and
 checking each field in Python), and what is left per read is the plate normalisation. A read
-that is well typed but not ordinary (alternate candidates, an odd state) goes through
+that is well typed but not ordinary (an odd state, a lone coordinate) goes through
 :func:`matchers.reads.validate_row` on its own. Whenever the payload does not decode as
 well-typed reads, or any read would be rejected, :func:`ordinary_rows` returns ``None`` and the
 caller takes the full path (``validate_read`` on every item as sent), which accepts or rejects
@@ -43,6 +43,13 @@ _Text = Annotated[str, msgspec.Meta(max_length=_MAX_TEXT)]
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_TEXT)]
 
 
+class _Candidate(msgspec.Struct, gc=False):
+    """An alternate plate the camera's OCR also considered (extra fields are ignored)."""
+
+    plate: str
+    confidence: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
 class _Read(msgspec.Struct, gc=False):
     """An ordinary read; anything outside these types fails the decode (full path).
 
@@ -61,12 +68,17 @@ class _Read(msgspec.Struct, gc=False):
     agency: _Text | None = None
     image_ref: _Text | None = None
     plate_raw: _Text | None = None
-    candidates: list[Any] | None = None
+    candidates: list[_Candidate] | None = None
     token_id: _Text | None = None
 
 
 _ONE = msgspec.json.Decoder(_Read)
 _MANY = msgspec.json.Decoder(list[_Read])
+
+
+def _normalised(raw: str) -> str:
+    plate = raw if raw.isalnum() and raw.isascii() else normalise_plate(raw)
+    return plate if plate.isupper() or plate.isdigit() else plate.upper()
 
 
 def ordinary_rows(payload: bytes) -> list[tuple[Any, ...]] | None:
@@ -86,14 +98,11 @@ def ordinary_rows(payload: bytes) -> list[tuple[Any, ...]] | None:
     out: list[tuple[Any, ...]] = []
     for r in parsed:
         raw = r.plate
-        plate = raw if raw.isalnum() and raw.isascii() else normalise_plate(raw)
-        if not plate.isupper() and not plate.isdigit():
-            plate = plate.upper()
+        plate = _normalised(raw)
         state = r.state
         if (
             not MIN_PLATE_LEN <= len(plate) <= MAX_PLATE_LEN
             or (r.lat is None) != (r.lon is None)
-            or r.candidates
             or (
                 state is not None
                 and (len(state) != 2 or not state.isalpha() or not state.isascii())
@@ -102,10 +111,20 @@ def ordinary_rows(payload: bytes) -> list[tuple[Any, ...]] | None:
             # Well typed but not ordinary: the definition decides (unknown fields, which msgspec
             # dropped, are ignored by it too); a rejection sends the whole payload the full way.
             try:
-                out.append(validate_row(msgspec.structs.asdict(r)))
+                out.append(validate_row(msgspec.to_builtins(r)))
             except ReadError:
                 return None
             continue
+        alternates: tuple[dict[str, Any], ...] = ()
+        if r.candidates:  # as the definition: the first 20, each a plate, the read's own dropped
+            found = []
+            for cand in r.candidates[:20]:
+                alternate = _normalised(cand.plate)
+                if not MIN_PLATE_LEN <= len(alternate) <= MAX_PLATE_LEN:
+                    return None
+                if alternate != plate:
+                    found.append({"plate": alternate, "confidence": cand.confidence})
+            alternates = tuple(found)
         out.append(
             (
                 r.read_id or derive_read_id(r.camera_id, r.ts, plate),
@@ -117,7 +136,7 @@ def ordinary_rows(payload: bytes) -> list[tuple[Any, ...]] | None:
                 state.upper() if state is not None else None,
                 r.lat,
                 r.lon,
-                (),
+                alternates,
                 r.agency or None,
                 r.image_ref or None,
                 r.token_id or None,

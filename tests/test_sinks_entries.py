@@ -71,7 +71,18 @@ _ordinary = st.builds(
             "agency": st.sampled_from(["", "SO"]) | st.none(),
             "image_ref": st.text(max_size=5) | st.none(),
             "plate_raw": st.text(max_size=8) | st.none(),
-            "candidates": st.just([]) | st.none(),
+            "candidates": st.just([])
+            | st.none()
+            | st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "plate": st.text(alphabet="abcXYZ0189 -", max_size=12),
+                        "confidence": st.floats(0, 1) | st.sampled_from([0, 1]),
+                    },
+                    optional={"source": st.just("ocr2")},
+                ),
+                max_size=3,
+            ),
             "speed_kmh": st.integers(0, 200),
             "token_id": st.text(max_size=8) | st.none(),
         },
