@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 import service
-from api._access import GUARDED_RESPONSES, Guard, guard
+from api._access import Guard, guard, guarded_router
 from api._schemas_store import CanvassIn, CanvassOut, CanvassQuery, PastIn, PastOut, SearchOut
 from service import Acts, SearchSpec, cursor_window, utc_window
 
 __all__ = ["canvass_spec", "router"]
 
-router = APIRouter(tags=["search"])
+router = guarded_router("search")
 
 # The query parameters the plate and partial searches share.
 _Start = Annotated[datetime | None, Query(description="RFC 3339, inclusive.")]
@@ -103,7 +103,6 @@ def _search(
 @router.get(
     "/v1/search/plate",
     response_model=SearchOut,
-    responses=GUARDED_RESPONSES,
     summary="Plate history",
     description="Every read of a plate in [start, end) (default: the last 30 days): exact, "
     "any OCR look-alike (`ocr`), or one difference (`one_difference`), optionally through the "
@@ -130,7 +129,6 @@ def plate_history(
 @router.get(
     "/v1/search/partial",
     response_model=SearchOut,
-    responses=GUARDED_RESPONSES,
     summary="Partial-plate search",
     description="Reads whose whole plate matches a glob: `?` one character, `*` any run, "
     "`[8B]` one of a set (`7AB?12*`, `*XYZ*`, `[8B]AD*`), optionally in a state and from "
@@ -163,7 +161,6 @@ def partial_search(
 @router.post(
     "/v1/search/canvass",
     response_model=CanvassOut,
-    responses=GUARDED_RESPONSES,
     summary="Canvass around a scene",
     description="Plates read within `radius_m` of `center`, or inside a GeoJSON `polygon`, "
     "during [start, end): one row per plate with its first and last sighting, cameras and "
@@ -189,7 +186,6 @@ def canvass(
 @router.post(
     "/v1/search/past",
     response_model=PastOut,
-    responses=GUARDED_RESPONSES,
     summary="Past-read matching for a hotlist entry",
     description="What an entry already on a list (just added, typically) would have hit in "
     "the last `days` of stored reads, under the list's policy. With `alert=true` (first page, "
