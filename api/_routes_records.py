@@ -7,6 +7,7 @@ alerts only reach roles holding ``hotlists:view_covert``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -46,6 +47,22 @@ def _ms(moment: datetime | None) -> int | None:
 # -- alerts -------------------------------------------------------------------------------------
 
 
+@dataclass
+class _AlertFilters:
+    """The alert history's query parameters (a FastAPI dependency), named as the act's
+    keywords."""
+
+    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None
+    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now.")] = None
+    plate: Annotated[str | None, Query(max_length=32, description="Read plate (normalised).")] = (
+        None
+    )
+    hotlist: Annotated[str | None, Query(max_length=64)] = None
+    kind: Annotated[str | None, Query(pattern="^(exact|ocr|fuzzy|partial)$")] = None
+    camera_id: Annotated[str | None, Query(max_length=256)] = None
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+
+
 @_alerts.get(
     "/v1/alerts",
     response_model=AlertsOut,
@@ -55,28 +72,10 @@ def _ms(moment: datetime | None) -> int | None:
 )
 def alert_history(
     *,
-    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now.")] = None,
-    plate: Annotated[
-        str | None, Query(max_length=32, description="Read plate (normalised).")
-    ] = None,
-    hotlist: Annotated[str | None, Query(max_length=64)] = None,
-    kind: Annotated[str | None, Query(pattern="^(exact|ocr|fuzzy|partial)$")] = None,
-    camera_id: Annotated[str | None, Query(max_length=256)] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    f: Annotated[_AlertFilters, Depends()],
     g: Annotated[Guard, Depends(guard(Acts.ALERT_HISTORY))],
 ) -> AlertsOut:
-    alerts = service.alert_history(
-        g.door,
-        g.actor,
-        start=start,
-        end=end,
-        plate=plate,
-        hotlist=hotlist,
-        kind=kind,
-        camera_id=camera_id,
-        limit=limit,
-    )
+    alerts = service.alert_history(g.door, g.actor, **vars(f))
     return AlertsOut(count=len(alerts), alerts=alerts)
 
 
