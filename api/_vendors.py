@@ -231,45 +231,38 @@ def openalpr_read(item: Any) -> dict[str, Any]:
             "data_type", "is required: alpr_group or alpr_results (is this an OpenALPR agent?)"
         )
     read_id = item.get("best_uuid") or item.get("uuid")
-    return _openalpr_plate(
-        item,
-        _OPENALPR_GROUP_NAMES,
-        read_id=read_id,
-        plate=item.get("best_plate_number"),
-        ts=item.get("epoch_start"),
-        confidence=item.get("best_confidence"),
-        region=item.get("best_region"),
-        candidates=item.get("candidates"),
-        image_ref=read_id if isinstance(read_id, str) else None,
-    )
+    image_ref = read_id if isinstance(read_id, str) else None
+    return _openalpr_plate(item, item, _OPENALPR_GROUP_NAMES, read_id=read_id, image_ref=image_ref)
 
 
 def _openalpr_plate(
     place: Mapping[str, Any],
+    plate: Mapping[str, Any],
     names: Mapping[str, str],
     *,
     read_id: Any,
-    plate: Any,
-    ts: Any,
-    confidence: Any,
-    region: Any,
-    candidates: Any,
     image_ref: Any,
 ) -> dict[str, Any]:
     """The validated canonical read of one OpenALPR plate (an ``alpr_group``, or one entry of
-    ``alpr_results``). ``place`` is the message that carries the camera and the GPS fix;
-    ``names`` maps each canonical field to the vendor's, the name a rejection carries."""
+    ``alpr_results``). ``place`` is the message that carries the camera, the time and the GPS
+    fix, ``plate`` the object that carries the plate, its confidence, region and candidates
+    (for ``alpr_group`` the message itself). ``names`` maps each canonical field to the
+    vendor's, the name a rejection carries; its last part is the key the value is read at."""
+
+    def vendor(field: str, source: Mapping[str, Any]) -> Any:
+        return source.get(names[field].rsplit(".", 1)[-1])
+
     lat, lon = _gps(place.get("gps_latitude"), place.get("gps_longitude"))
     candidate = {
         "read_id": read_id,
         "camera_id": _openalpr_camera(place),
-        "plate": plate,
-        "ts": ts,
-        "confidence": _percent(confidence, names["confidence"]),
-        "state": region_to_state(region),
+        "plate": vendor("plate", plate),
+        "ts": vendor("ts", place),
+        "confidence": _percent(vendor("confidence", plate), names["confidence"]),
+        "state": region_to_state(vendor("state", plate)),
         "lat": lat,
         "lon": lon,
-        "candidates": _openalpr_candidates(candidates, names["candidates"]),
+        "candidates": _openalpr_candidates(vendor("candidates", plate), names["candidates"]),
         "image_ref": image_ref,
     }
     return _validated(candidate, names)
@@ -285,17 +278,8 @@ def _openalpr_result(item: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(uuid, str) and uuid:
         # A frame with several plates shares one uuid; the plate index keeps ids unique.
         read_id = uuid if item.get("result_count", 1) == 1 else f"{uuid}-{item['result_index']}"
-    return _openalpr_plate(
-        env,
-        _OPENALPR_RESULT_NAMES,
-        read_id=read_id,
-        plate=res.get("plate"),
-        ts=env.get("epoch_time"),
-        confidence=res.get("confidence"),
-        region=res.get("region"),
-        candidates=res.get("candidates"),
-        image_ref=uuid if isinstance(uuid, str) else None,
-    )
+    image_ref = uuid if isinstance(uuid, str) else None
+    return _openalpr_plate(env, res, _OPENALPR_RESULT_NAMES, read_id=read_id, image_ref=image_ref)
 
 
 # -- Plate Recognizer -----------------------------------------------------------------------
