@@ -35,7 +35,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from matchers.reads import ReadError, validate_read
@@ -77,8 +77,31 @@ def _strip_images(obj: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in obj.items():
         if key in _IMAGE_KEYS:
             continue
-        out[key] = _strip_images(value) if isinstance(value, Mapping) else value
+        out[key] = _stripped(value)
     return out
+
+
+def _stripped(value: Any) -> Any:
+    """``value`` without images if it is an object; anything else as it is."""
+    return _strip_images(value) if isinstance(value, Mapping) else value
+
+
+def _split(payload: Any, split_one: Callable[[Mapping[str, Any]], list[Any] | None]) -> VendorItems:
+    """The read items of a vendor POST (one message or a JSON array of them): ``split_one``
+    gives those of one message, or None for a message that carries no read (it is counted as
+    ignored). A message that is not an object is an item as it is, rejected with a reason."""
+    items: list[Any] = []
+    ignored = 0
+    for msg in payload if isinstance(payload, list) else [payload]:
+        if not isinstance(msg, Mapping):
+            items.append(msg)
+            continue
+        found = split_one(msg)
+        if found is None:
+            ignored += 1
+        else:
+            items.extend(found)
+    return VendorItems(items, ignored)
 
 
 def region_to_state(code: Any) -> str | None:
@@ -122,36 +145,24 @@ def openalpr_items(payload: Any) -> VendorItems:
     A message that is not an object, or has no ``data_type``, is still an item so that it is
     rejected with a reason instead of vanishing.
     """
-    messages = payload if isinstance(payload, list) else [payload]
-    items: list[Any] = []
-    ignored = 0
-    for msg in messages:
-        if not isinstance(msg, Mapping):
-            items.append(msg)
-            continue
-        kind = msg.get("data_type")
-        if kind == "alpr_results":
-            envelope = {k: v for k, v in msg.items() if k != "results"}
-            envelope = _strip_images(envelope)
-            results = msg.get("results")
-            if not isinstance(results, list):
-                items.append(envelope | {"results": results})
-                continue
-            for i, result in enumerate(results):
-                res = _strip_images(result) if isinstance(result, Mapping) else result
-                items.append(
-                    {
-                        "envelope": envelope,
-                        "result": res,
-                        "result_index": i,
-                        "result_count": len(results),
-                    }
-                )
-        elif kind in ("alpr_group", None):
-            items.append(_strip_images(msg))
-        else:  # heartbeat, alert, video_upload, ...: not a read
-            ignored += 1
-    return VendorItems(items, ignored)
+    return _split(payload, _openalpr_message)
+
+
+def _openalpr_message(msg: Mapping[str, Any]) -> list[Any] | None:
+    kind = msg.get("data_type")
+    if kind in ("alpr_group", None):
+        return [_strip_images(msg)]
+    if kind != "alpr_results":
+        return None  # heartbeat, alert, video_upload, ...: not a read
+    envelope = _strip_images({k: v for k, v in msg.items() if k != "results"})
+    results = msg.get("results")
+    if not isinstance(results, list):
+        return [envelope | {"results": results}]
+    count = len(results)
+    return [
+        {"envelope": envelope, "result": _stripped(r), "result_index": i, "result_count": count}
+        for i, r in enumerate(results)
+    ]
 
 
 def _openalpr_camera(msg: Mapping[str, Any]) -> Any:
@@ -292,28 +303,20 @@ def platerecognizer_items(payload: Any) -> VendorItems:
     A webhook whose ``hook.event`` is not ``recognition`` is ignored. A body without a ``data``
     object, or without a ``results`` list, is one item that will be rejected with the reason.
     """
-    messages = payload if isinstance(payload, list) else [payload]
-    items: list[Any] = []
-    ignored = 0
-    for msg in messages:
-        if not isinstance(msg, Mapping):
-            items.append(msg)
-            continue
-        hook = msg.get("hook")
-        event = hook.get("event") if isinstance(hook, Mapping) else None
-        if event is not None and event != "recognition":
-            ignored += 1
-            continue
-        data = msg.get("data")
-        if not isinstance(data, Mapping) or not isinstance(data.get("results"), list):
-            items.append(_strip_images(msg))
-            continue
-        envelope = _strip_images({k: v for k, v in data.items() if k != "results"})
-        hook_part = _strip_images(hook) if isinstance(hook, Mapping) else None
-        for result in data["results"]:
-            res = _strip_images(result) if isinstance(result, Mapping) else result
-            items.append({"hook": hook_part, "data": envelope, "result": res})
-    return VendorItems(items, ignored)
+    return _split(payload, _platerecognizer_message)
+
+
+def _platerecognizer_message(msg: Mapping[str, Any]) -> list[Any] | None:
+    hook = msg.get("hook")
+    event = hook.get("event") if isinstance(hook, Mapping) else None
+    if event is not None and event != "recognition":
+        return None
+    data = msg.get("data")
+    if not isinstance(data, Mapping) or not isinstance(data.get("results"), list):
+        return [_strip_images(msg)]
+    envelope = _strip_images({k: v for k, v in data.items() if k != "results"})
+    hook_part = _strip_images(hook) if isinstance(hook, Mapping) else None
+    return [{"hook": hook_part, "data": envelope, "result": _stripped(r)} for r in data["results"]]
 
 
 def _pr_gps(*sources: Any) -> tuple[Any, Any]:
