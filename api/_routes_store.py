@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -81,16 +82,18 @@ def _search(
     g: Guard,
     act: service.Act,
     q: _ReadQuery,
-    build: Callable[[datetime, datetime, str | None, list[str] | None], SearchSpec],
+    build: Callable[..., SearchSpec],
 ) -> SearchOut:
-    """One page of the search ``build(start, end, state, cameras)`` makes; a later page keeps
-    the window its cursor carries."""
+    """One page of the search ``build(start, end, state=..., cameras=...)`` makes; a later
+    page keeps the window its cursor carries."""
     page = service.search_page(
         g.door,
         g.actor,
         act,
         lambda: build(
-            *(cursor_window(q.cursor) or utc_window(q.start, q.end)), q.state, q.camera_id
+            *(cursor_window(q.cursor) or utc_window(q.start, q.end)),
+            state=q.state,
+            cameras=q.camera_id,
         ),
         page_size=q.page_size,
         cursor=q.cursor,
@@ -116,13 +119,7 @@ def plate_history(
     q: Annotated[_ReadQuery, Depends()],
     g: Annotated[Guard, Depends(guard(Acts.PLATE_HISTORY))],
 ) -> SearchOut:
-    def build(
-        start: datetime, end: datetime, state: str | None, cameras: list[str] | None
-    ) -> SearchSpec:
-        return SearchSpec.plate_history(
-            plate, start, end, match=match, candidates=candidates, state=state, cameras=cameras
-        )
-
+    build = partial(SearchSpec.plate_history, plate, match=match, candidates=candidates)
     return _search(g, Acts.PLATE_HISTORY, q, build)
 
 
@@ -142,19 +139,9 @@ def partial_search(
     q: Annotated[_ReadQuery, Depends()],
     g: Annotated[Guard, Depends(guard(Acts.PARTIAL_SEARCH))],
 ) -> SearchOut:
-    def build(
-        start: datetime, end: datetime, state: str | None, cameras: list[str] | None
-    ) -> SearchSpec:
-        return SearchSpec.partial(
-            pattern,
-            start,
-            end,
-            ocr_equivalents=ocr_equivalents,
-            candidates=candidates,
-            state=state,
-            cameras=cameras,
-        )
-
+    build = partial(
+        SearchSpec.partial, pattern, ocr_equivalents=ocr_equivalents, candidates=candidates
+    )
     return _search(g, Acts.PARTIAL_SEARCH, q, build)
 
 
