@@ -47,6 +47,9 @@ def _ms(moment: datetime | None) -> int | None:
 # -- alerts -------------------------------------------------------------------------------------
 
 
+_Plate = Annotated[str | None, Query(max_length=32, description="Read plate (normalised).")]
+
+
 @dataclass
 class _AlertFilters:
     """The alert history's query parameters (a FastAPI dependency), named as the act's
@@ -54,9 +57,7 @@ class _AlertFilters:
 
     start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None
     end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now.")] = None
-    plate: Annotated[str | None, Query(max_length=32, description="Read plate (normalised).")] = (
-        None
-    )
+    plate: _Plate = None
     hotlist: Annotated[str | None, Query(max_length=64)] = None
     kind: Annotated[str | None, Query(pattern="^(exact|ocr|fuzzy|partial)$")] = None
     camera_id: Annotated[str | None, Query(max_length=256)] = None
