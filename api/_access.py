@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import Query, Request, Security
+from fastapi import APIRouter, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -43,7 +43,9 @@ __all__ = [
     "bearer",
     "client_of",
     "door_of",
+    "error_doc",
     "guard",
+    "guarded_router",
     "justification",
     "session_token",
 ]
@@ -239,24 +241,29 @@ def _refuse_csrf(
     raise service.Forbidden(message, CSRF_HEADER, reason="csrf")
 
 
+def error_doc(description: str) -> dict[str, Any]:
+    """One refusal of an endpoint, for the OpenAPI document: an :class:`ErrorBody` and why."""
+    return {"model": ErrorBody, "description": description}
+
+
 #: The refusals every guarded endpoint may answer, for the OpenAPI document.
 GUARDED_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body is not valid JSON."},
-    401: {"model": ErrorBody, "description": "No session, or an unknown or expired one."},
-    403: {
-        "model": ErrorBody,
-        "description": "The role does not allow it, or the user has no current training.",
-    },
-    404: {"model": ErrorBody, "description": "No such user, hotlist or request (or covert)."},
-    409: {
-        "model": ErrorBody,
-        "description": "It collides with what is recorded, or the "
-        "workflow does not allow this step now.",
-    },
-    422: {
-        "model": ErrorBody,
-        "description": "No case number, event number or long enough description (the "
-        "`field` says which), or an invalid value.",
-    },
-    503: {"model": ErrorBody, "description": "The audit record could not be written."},
+    400: error_doc("The body is not valid JSON."),
+    401: error_doc("No session, or an unknown or expired one."),
+    403: error_doc("The role does not allow it, or the user has no current training."),
+    404: error_doc("No such user, hotlist or request (or covert)."),
+    409: error_doc(
+        "It collides with what is recorded, or the workflow does not allow this step now."
+    ),
+    422: error_doc(
+        "No case number, event number or long enough description (the `field` says which), "
+        "or an invalid value."
+    ),
+    503: error_doc("The audit record could not be written."),
 }
+
+
+def guarded_router(tag: str) -> APIRouter:
+    """A router of guarded endpoints under ``tag``: each documents :data:`GUARDED_RESPONSES`
+    (a route's own ``responses`` add a status or replace one)."""
+    return APIRouter(tags=[tag], responses=GUARDED_RESPONSES)

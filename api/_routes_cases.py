@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse
 
 import service
-from api._access import GUARDED_RESPONSES, Guard, guard
+from api._access import Guard, guard, guarded_router
 from api._routes_records import RequestId
 from api._routes_store import canvass_spec
 from api._schemas import ReleaseOut
@@ -33,7 +33,9 @@ from service import Acts, Invalid, SearchSpec, utc_window
 
 __all__ = ["router"]
 
-router = APIRouter()
+_holds = guarded_router("holds")
+_evidence = guarded_router("evidence")
+_releases = guarded_router("releases")
 
 _CASE = Annotated[str, Path(min_length=1, max_length=64, description="The held case number.")]
 _EXPORT_ID = Annotated[str, Path(min_length=1, max_length=128, description="From the export.")]
@@ -51,12 +53,10 @@ def _hold_spec(body: HoldIn) -> SearchSpec | None:
     return None
 
 
-@router.post(
+@_holds.post(
     "/v1/holds",
     status_code=201,
     response_model=HoldOut,
-    tags=["holds"],
-    responses=GUARDED_RESPONSES,
     summary="Place a legal hold (427.4)",
     description="Hold the result of one search (or read ids) under the inquiry's case number: "
     "the reads and their alerts survive every purge until the hold is released. Placing again "
@@ -69,13 +69,7 @@ def place(*, body: HoldIn, g: Annotated[Guard, Depends(guard(Acts.HOLD_PLACE))])
     return HoldOut.of(hold)
 
 
-@router.get(
-    "/v1/holds",
-    response_model=list[HoldOut],
-    tags=["holds"],
-    responses=GUARDED_RESPONSES,
-    summary="Legal holds",
-)
+@_holds.get("/v1/holds", response_model=list[HoldOut], summary="Legal holds")
 def list_holds(
     *,
     include_released: Annotated[bool, Query(description="Also released holds.")] = False,
@@ -85,11 +79,9 @@ def list_holds(
     return [HoldOut.of(h) for h in found]
 
 
-@router.post(
+@_holds.post(
     "/v1/holds/{case}/release",
     response_model=HoldOut,
-    tags=["holds"],
-    responses=GUARDED_RESPONSES,
     summary="Release a legal hold",
     description="The case's partitions return to normal retention and its held copy is "
     "deleted; the hold record keeps who released it, when and why.",
@@ -103,12 +95,10 @@ def release(
     return HoldOut.of(service.release_hold(g.door, g.actor, case, reason=body.reason))
 
 
-@router.post(
+@_evidence.post(
     "/v1/evidence/exports",
     status_code=201,
     response_model=ExportOut,
-    tags=["evidence"],
-    responses=GUARDED_RESPONSES,
     summary="Export a case's held reads as evidence (427.4)",
     description="Held reads (Parquet and CSV), their alerts, the hold, a manifest with the "
     "SHA-256 of every file, and a chain-of-custody record; fetch the files for portable media.",
@@ -120,11 +110,9 @@ def export(
     return ExportOut.of(made)
 
 
-@router.get(
+@_evidence.get(
     "/v1/evidence/exports/{export_id}/verify",
     response_model=VerifyEvidenceOut,
-    tags=["evidence"],
-    responses=GUARDED_RESPONSES,
     summary="Verify an evidence export",
     description="Every file against the manifest's size and SHA-256, no file missing or "
     "added, and the chain of custody intact; `ok=false` names each problem.",
@@ -140,13 +128,11 @@ def verify(
     )
 
 
-@router.get(
+@_evidence.get(
     "/v1/evidence/exports/{export_id}/files/{name}",
-    tags=["evidence"],
     response_class=FileResponse,
     responses={
-        **GUARDED_RESPONSES,
-        200: {"description": "The file, as exported.", "content": {"application/octet-stream": {}}},
+        200: {"description": "The file, as exported.", "content": {"application/octet-stream": {}}}
     },
     summary="Fetch one file of an evidence export",
     description="Recorded in the export's chain of custody as `downloaded`.",
@@ -161,11 +147,9 @@ def download(
     return FileResponse(path, filename=name, media_type="application/octet-stream")
 
 
-@router.post(
+@_releases.post(
     "/v1/releases/{request_id}/export",
     response_model=ReleaseExportOut,
-    tags=["releases"],
-    responses=GUARDED_RESPONSES,
     summary="Fulfil an approved release request with an evidence export (427.7)",
     description="Exports the held reads of exactly the request's case, with the release in "
     "the manifest and the custody chain, then links the export to the request. A request that "
@@ -183,3 +167,8 @@ def release_export(
         g.door, g.actor, request_id, case_number=body.case_number, note=body.note
     )
     return ReleaseExportOut(release=ReleaseOut.of(done.release), export=ExportOut.of(done.export))
+
+
+router = APIRouter()
+for _part in (_holds, _evidence, _releases):
+    router.include_router(_part)

@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 import service
-from api._access import GUARDED_RESPONSES, Guard, guard
+from api._access import Guard, guard, guarded_router
 from api._schemas import ActIn
 from service import Acts
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["dispositions"])
+router = guarded_router("dispositions")
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {
@@ -104,7 +104,7 @@ def _out(items: list[dict[str, Any]]) -> DispositionsOut:
 @router.post(
     "/v1/alerts/{alert_id}/disposition",
     response_model=DispositionOut,
-    responses={**GUARDED_RESPONSES, **_CONFLICT},
+    responses=_CONFLICT,
     summary="Move a hit through its disposition",
     description="`new -> claimed -> verifying -> confirmed | rejected | dismissed`, or `undo` "
     "of the caller's last step within PLATEFLOW_DISPOSITION_UNDO_S. A hit is claimed first; "
@@ -126,7 +126,6 @@ def post_disposition(
 @router.get(
     "/v1/alerts/dispositions",
     response_model=DispositionsOut,
-    responses=GUARDED_RESPONSES,
     summary="Current dispositions",
     description="The current state of every alert logged since `since` (default: 24 hours "
     "ago) that has one; covert alerts only for users allowed.",
@@ -143,7 +142,6 @@ def get_dispositions(
 @router.get(
     "/v1/dispositions/lists",
     response_model=ListsOut,
-    responses=GUARDED_RESPONSES,
     summary="The reason and action lists",
 )
 def get_lists(*, g: Annotated[Guard, Depends(guard(Acts.DISPOSITION_LISTS))]) -> ListsOut:
@@ -154,7 +152,7 @@ def get_lists(*, g: Annotated[Guard, Depends(guard(Acts.DISPOSITION_LISTS))]) ->
     "/v1/dispositions/lists/{kind}",
     status_code=201,
     response_model=ListsOut,
-    responses={**GUARDED_RESPONSES, 409: {"description": "The code is already on the list."}},
+    responses={409: {"description": "The code is already on the list."}},
     summary="Add a reason or an action (administrators)",
     description="Adding a retired code brings it back with the new label.",
 )
@@ -173,7 +171,7 @@ def add_code(
 @router.delete(
     "/v1/dispositions/lists/{kind}/{code}",
     response_model=ListsOut,
-    responses={**GUARDED_RESPONSES, 404: {"description": "No such code on the list."}},
+    responses={404: {"description": "No such code on the list."}},
     summary="Retire a reason or an action (administrators)",
     description="The code can no longer be chosen; past transitions keep it and its label.",
 )

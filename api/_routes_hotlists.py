@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 import service
-from api._access import GUARDED_RESPONSES, Guard, guard
+from api._access import Guard, guard, guarded_router
 from api._schemas import (
     ChangeOut,
     EntryIn,
@@ -31,13 +31,12 @@ from service import Acts
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["hotlists"])
+router = guarded_router("hotlists")
 
 
 @router.get(
     "/v1/hotlists",
     response_model=list[HotlistOut],
-    responses=GUARDED_RESPONSES,
     summary="List hotlists",
     description="Every hotlist with its live entry count; covert ones only for roles allowed.",
 )
@@ -49,7 +48,6 @@ def list_hotlists(*, g: Annotated[Guard, Depends(guard(Acts.HOTLIST_LIST))]) -> 
     "/v1/hotlists",
     status_code=201,
     response_model=HotlistOut,
-    responses=GUARDED_RESPONSES,
     summary="Create a hotlist",
 )
 def create_hotlist(
@@ -66,7 +64,6 @@ def create_hotlist(
 @router.get(
     "/v1/hotlists/{name}",
     response_model=HotlistDetailOut,
-    responses=GUARDED_RESPONSES,
     summary="One hotlist with its entries and history",
     description="The live version (or `version`), entries paged by `offset` and `limit`.",
 )
@@ -95,7 +92,6 @@ def get_hotlist(
     "/v1/hotlists/{name}/entries",
     status_code=201,
     response_model=EntryOut,
-    responses=GUARDED_RESPONSES,
     summary="Add a plate or a partial-plate pattern",
     description="Administrators add any entry; investigators only patterns (`?`, `*`, `[...]`) "
     "with `case_number` and `expires_at`. A new version of the list; workers reload it.",
@@ -112,7 +108,6 @@ def add_entry(
 @router.delete(
     "/v1/hotlists/{name}/entries/{plate}",
     response_model=EntryRemovedOut,
-    responses=GUARDED_RESPONSES,
     summary="Remove a plate or pattern",
 )
 def remove_entry(
@@ -135,7 +130,6 @@ def remove_entry(
     "/v1/hotlists/{name}/policy",
     response_model=PolicyCostOut,
     responses={
-        **GUARDED_RESPONSES,
         409: {
             "description": "The policy would alert on more ordinary traffic than "
             "PLATEFLOW_POLICY_ALERT_CEILING allows (set force)."

@@ -18,20 +18,20 @@ from fastapi.security import HTTPAuthorizationCredentials
 import service
 from api._access import (
     CSRF_COOKIE,
-    GUARDED_RESPONSES,
     SESSION_COOKIE,
     Credentials,
     Guard,
     client_of,
     door_of,
+    error_doc,
     guard,
+    guarded_router,
     session_token,
 )
 from api._errors import Refusal
 from api._metrics import AUTH_FAILURES
 from api._schemas import (
     DisableIn,
-    ErrorBody,
     LoginIn,
     LoginOut,
     OwnPasswordIn,
@@ -51,26 +51,22 @@ from service import Acts
 
 __all__ = ["router"]
 
-router = APIRouter()
+_session = APIRouter(tags=["session"])
+_users = guarded_router("users")
 
 _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body is not valid JSON."},
-    422: {"model": ErrorBody, "description": "Username or password missing."},
-    401: {
-        "model": ErrorBody,
-        "description": "Unknown username, wrong password or one-time code, or a locked account "
-        "(one answer for all), or a disabled account.",
-    },
-    429: {
-        "model": ErrorBody,
-        "description": "Too many failed logins from this client; `Retry-After` says when to retry.",
-    },
+    400: error_doc("The body is not valid JSON."),
+    422: error_doc("Username or password missing."),
+    401: error_doc(
+        "Unknown username, wrong password or one-time code, or a locked account "
+        "(one answer for all), or a disabled account."
+    ),
+    429: error_doc("Too many failed logins from this client; `Retry-After` says when to retry."),
 }
 
 
-@router.post(
+@_session.post(
     "/v1/auth/login",
-    tags=["session"],
     response_model=LoginOut,
     responses=_LOGIN_ERRORS,
     summary="Log in",
@@ -122,14 +118,13 @@ def _clear_cookies(request: Request, response: Response) -> None:
         response.delete_cookie(name, path="/", samesite="strict", secure=secure, httponly=httponly)
 
 
-@router.post(
+@_session.post(
     "/v1/auth/logout",
-    tags=["session"],
     status_code=204,
     response_class=Response,
     responses={
-        401: {"model": ErrorBody, "description": "No session token sent."},
-        403: {"model": ErrorBody, "description": "Cookie session without `X-CSRF-Token`."},
+        401: error_doc("No session token sent."),
+        403: error_doc("Cookie session without `X-CSRF-Token`."),
     },
     summary="Log out",
     description="Close the session (idempotent); the logout is audited and the session "
@@ -147,11 +142,10 @@ def logout(*, request: Request, credentials: Credentials) -> Response:
     return response
 
 
-@router.get(
+@_session.get(
     "/v1/auth/me",
-    tags=["session"],
     response_model=UserDetailOut,
-    responses={401: {"model": ErrorBody, "description": "No session, or an expired one."}},
+    responses={401: error_doc("No session, or an expired one.")},
     summary="The logged-in user",
     description="Your own record, roles, permissions and training; no ALPR data. "
     "Bearer token or session cookie.",
@@ -178,19 +172,15 @@ def _token(
 
 
 _OWN: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "No session, or an expired one."},
-    403: {"model": ErrorBody, "description": "The current password (or the code) is wrong."},
-    409: {
-        "model": ErrorBody,
-        "description": "Already enrolled, nothing to confirm, or no TOTP key configured.",
-    },
-    422: {"model": ErrorBody, "description": "The new password breaks the password rules."},
+    401: error_doc("No session, or an expired one."),
+    403: error_doc("The current password (or the code) is wrong."),
+    409: error_doc("Already enrolled, nothing to confirm, or no TOTP key configured."),
+    422: error_doc("The new password breaks the password rules."),
 }
 
 
-@router.put(
+@_session.put(
     "/v1/auth/password",
-    tags=["session"],
     status_code=204,
     response_class=Response,
     responses=_OWN,
@@ -209,9 +199,8 @@ def change_password(*, body: OwnPasswordIn, request: Request, credentials: Crede
     return Response(status_code=204)
 
 
-@router.post(
+@_session.post(
     "/v1/auth/totp",
-    tags=["session"],
     status_code=201,
     response_model=TotpOut,
     responses=_OWN,
@@ -227,9 +216,8 @@ def enrol_totp(*, body: TotpIn, request: Request, credentials: Credentials) -> T
     return TotpOut(provisioning_uri=uri)
 
 
-@router.post(
+@_session.post(
     "/v1/auth/totp/confirm",
-    tags=["session"],
     response_model=UserOut,
     responses=_OWN,
     summary="Confirm the second factor with a first code",
@@ -255,10 +243,8 @@ def _detail(found: service.UserDetail) -> UserDetailOut:
 
 # -- users (administrator) ----------------------------------------------------------------------
 
-_USERS: dict[str, Any] = {"tags": ["users"], "responses": GUARDED_RESPONSES}
 
-
-@router.get("/v1/users", response_model=list[UserOut], summary="List users", **_USERS)
+@_users.get("/v1/users", response_model=list[UserOut], summary="List users")
 def list_users(
     *,
     include_disabled: Annotated[bool, Query(description="Also disabled accounts.")] = True,
@@ -268,34 +254,29 @@ def list_users(
     return [UserOut.of(u) for u in found]
 
 
-@router.post("/v1/users", status_code=201, response_model=UserOut, summary="Add a user", **_USERS)
+@_users.post("/v1/users", status_code=201, response_model=UserOut, summary="Add a user")
 def add_user(*, body: UserIn, g: Annotated[Guard, Depends(guard(Acts.USER_ADD))]) -> UserOut:
     new = service.NewUser(body.username, body.name, body.agency, body.job_title, tuple(body.roles))
     user = service.add_user(g.door, g.actor, new, password=body.password)
     return UserOut.of(user)
 
 
-@router.get(
-    "/v1/users/{username}", response_model=UserDetailOut, summary="One user with training", **_USERS
-)
+@_users.get("/v1/users/{username}", response_model=UserDetailOut, summary="One user with training")
 def get_user(
     *, username: str, g: Annotated[Guard, Depends(guard(Acts.USER_VIEW))]
 ) -> UserDetailOut:
     return _detail(service.view_user(g.door, g.actor, username))
 
 
-@router.put("/v1/users/{username}/roles", response_model=UserOut, summary="Set roles", **_USERS)
+@_users.put("/v1/users/{username}/roles", response_model=UserOut, summary="Set roles")
 def set_roles(
     *, username: str, body: RolesIn, g: Annotated[Guard, Depends(guard(Acts.USER_ROLES))]
 ) -> UserOut:
     return UserOut.of(service.set_roles(g.door, g.actor, username, body.roles))
 
 
-@router.post(
-    "/v1/users/{username}/disable",
-    response_model=UserOut,
-    summary="Disable a user (never deleted)",
-    **_USERS,
+@_users.post(
+    "/v1/users/{username}/disable", response_model=UserOut, summary="Disable a user (never deleted)"
 )
 def disable_user(
     *, username: str, body: DisableIn, g: Annotated[Guard, Depends(guard(Acts.USER_DISABLE))]
@@ -303,19 +284,16 @@ def disable_user(
     return UserOut.of(service.disable_user(g.door, g.actor, username, reason=body.reason))
 
 
-@router.post(
-    "/v1/users/{username}/enable", response_model=UserOut, summary="Re-enable a user", **_USERS
-)
+@_users.post("/v1/users/{username}/enable", response_model=UserOut, summary="Re-enable a user")
 def enable_user(*, username: str, g: Annotated[Guard, Depends(guard(Acts.USER_ENABLE))]) -> UserOut:
     return UserOut.of(service.enable_user(g.door, g.actor, username))
 
 
-@router.put(
+@_users.put(
     "/v1/users/{username}/password",
     status_code=204,
     response_class=Response,
     summary="Set a user's password (closes their sessions)",
-    **_USERS,
 )
 def set_password(
     *, username: str, body: PasswordIn, g: Annotated[Guard, Depends(guard(Acts.USER_PASSWORD))]
@@ -324,11 +302,8 @@ def set_password(
     return Response(status_code=204)
 
 
-@router.get(
-    "/v1/users/{username}/training",
-    response_model=list[TrainingOut],
-    summary="A user's training",
-    **_USERS,
+@_users.get(
+    "/v1/users/{username}/training", response_model=list[TrainingOut], summary="A user's training"
 )
 def list_training(
     *, username: str, g: Annotated[Guard, Depends(guard(Acts.TRAINING_LIST))]
@@ -337,12 +312,11 @@ def list_training(
     return [TrainingOut.of(t, today) for t in service.list_training(g.door, g.actor, username)]
 
 
-@router.post(
+@_users.post(
     "/v1/users/{username}/training",
     status_code=201,
     response_model=TrainingOut,
     summary="Record completed training",
-    **_USERS,
 )
 def record_training(
     *, username: str, body: TrainingIn, g: Annotated[Guard, Depends(guard(Acts.TRAINING_RECORD))]
@@ -358,11 +332,15 @@ def record_training(
     return TrainingOut.of(done, service.today())
 
 
-@router.get(
+@_users.get(
     "/v1/training/lapsed",
     response_model=list[UserOut],
     summary="Active users without current training",
-    **_USERS,
 )
 def lapsed_training(*, g: Annotated[Guard, Depends(guard(Acts.TRAINING_LAPSED))]) -> list[UserOut]:
     return [UserOut.of(u) for u in service.lapsed_training(g.door, g.actor)]
+
+
+router = APIRouter()
+for _part in (_session, _users):
+    router.include_router(_part)

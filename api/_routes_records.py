@@ -7,14 +7,15 @@ alerts only reach roles holding ``hotlists:view_covert``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import HTMLResponse
 
 import service
-from api._access import GUARDED_RESPONSES, Guard, guard
+from api._access import Guard, guard, guarded_router
 from api._schemas import (
     AlertLogEntry,
     AlertLogOut,
@@ -31,7 +32,9 @@ from service import Acts
 
 __all__ = ["router"]
 
-router = APIRouter()
+_alerts = guarded_router("alerts")
+_releases = guarded_router("releases")
+_audit = guarded_router("audit")
 
 #: A release request id: bounded so a huge number is a 422, not a database overflow.
 RequestId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The release request id.")]
@@ -44,47 +47,42 @@ def _ms(moment: datetime | None) -> int | None:
 # -- alerts -------------------------------------------------------------------------------------
 
 
-@router.get(
+_Plate = Annotated[str | None, Query(max_length=32, description="Read plate (normalised).")]
+
+
+@dataclass
+class _AlertFilters:
+    """The alert history's query parameters (a FastAPI dependency), named as the act's
+    keywords."""
+
+    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None
+    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now.")] = None
+    plate: _Plate = None
+    hotlist: Annotated[str | None, Query(max_length=64)] = None
+    kind: Annotated[str | None, Query(pattern="^(exact|ocr|fuzzy|partial)$")] = None
+    camera_id: Annotated[str | None, Query(max_length=256)] = None
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+
+
+@_alerts.get(
     "/v1/alerts",
-    tags=["alerts"],
     response_model=AlertsOut,
-    responses=GUARDED_RESPONSES,
     summary="Alert history",
     description="Stored alerts whose read time is in [start, end) (default: the last 7 days), "
     "newest first, filtered by plate, hotlist, match kind or camera.",
 )
 def alert_history(
     *,
-    start: Annotated[datetime | None, Query(description="RFC 3339, inclusive.")] = None,
-    end: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default now.")] = None,
-    plate: Annotated[
-        str | None, Query(max_length=32, description="Read plate (normalised).")
-    ] = None,
-    hotlist: Annotated[str | None, Query(max_length=64)] = None,
-    kind: Annotated[str | None, Query(pattern="^(exact|ocr|fuzzy|partial)$")] = None,
-    camera_id: Annotated[str | None, Query(max_length=256)] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    f: Annotated[_AlertFilters, Depends()],
     g: Annotated[Guard, Depends(guard(Acts.ALERT_HISTORY))],
 ) -> AlertsOut:
-    alerts = service.alert_history(
-        g.door,
-        g.actor,
-        start=start,
-        end=end,
-        plate=plate,
-        hotlist=hotlist,
-        kind=kind,
-        camera_id=camera_id,
-        limit=limit,
-    )
+    alerts = service.alert_history(g.door, g.actor, **vars(f))
     return AlertsOut(count=len(alerts), alerts=alerts)
 
 
-@router.get(
+@_alerts.get(
     "/v1/alerts/log",
-    tags=["alerts"],
     response_model=AlertLogOut,
-    responses=GUARDED_RESPONSES,
     summary="Recent alerts from the replay log",
     description="Alerts logged after stream id `after`, oldest first: what a console missed "
     "while disconnected. `covert=true` reads the covert log (roles allowed only).",
@@ -105,15 +103,12 @@ def alert_log(
 
 # -- releases -----------------------------------------------------------------------------------
 
-_REL: dict[str, Any] = {"tags": ["releases"], "responses": GUARDED_RESPONSES}
 
-
-@router.post(
+@_releases.post(
     "/v1/releases",
     status_code=201,
     response_model=ReleaseOut,
     summary="Record a written release request (427.7)",
-    **_REL,
 )
 def create_release(
     *,
@@ -123,11 +118,8 @@ def create_release(
     return ReleaseOut.of(service.request_release(g.door, g.actor, **body.args()))
 
 
-@router.get(
-    "/v1/releases",
-    response_model=list[ReleaseOut],
-    summary="Release requests and their decisions",
-    **_REL,
+@_releases.get(
+    "/v1/releases", response_model=list[ReleaseOut], summary="Release requests and their decisions"
 )
 def list_releases(
     *,
@@ -139,8 +131,8 @@ def list_releases(
     return [ReleaseOut.of(r) for r in found]
 
 
-@router.get(
-    "/v1/releases/{request_id}", response_model=ReleaseOut, summary="One release request", **_REL
+@_releases.get(
+    "/v1/releases/{request_id}", response_model=ReleaseOut, summary="One release request"
 )
 def get_release(
     *,
@@ -150,11 +142,10 @@ def get_release(
     return ReleaseOut.of(service.get_release(g.door, g.actor, request_id))
 
 
-@router.post(
+@_releases.post(
     "/v1/releases/{request_id}/decision",
     response_model=ReleaseOut,
     summary="Approve or deny (Records Supervisor)",
-    **_REL,
 )
 def decide_release(
     *,
@@ -170,15 +161,12 @@ def decide_release(
 
 # -- audit --------------------------------------------------------------------------------------
 
-_AUDIT: dict[str, Any] = {"tags": ["audit"], "responses": GUARDED_RESPONSES}
 
-
-@router.get(
+@_audit.get(
     "/v1/audit",
     response_model=AuditOut,
     summary="Read the audit log",
     description="Records in sequence order, filtered by time, user and kind.",
-    **_AUDIT,
 )
 def read_audit(
     *,
@@ -203,13 +191,12 @@ def read_audit(
     return AuditOut(count=len(found), records=[AuditRecordOut.of(r) for r in found])
 
 
-@router.get(
+@_audit.get(
     "/v1/audit/verify",
     response_model=VerifyOut,
     summary="Verify the hash chain and the signatures of the audit log",
     description="Finds every edited, inserted, deleted and forged (written without the audit "
     "key) record, and names the first bad one.",
-    **_AUDIT,
 )
 def verify_audit(*, g: Annotated[Guard, Depends(guard(Acts.AUDIT_VERIFY))]) -> VerifyOut:
     result = service.verify_audit(g.door, g.actor)
@@ -220,14 +207,12 @@ def verify_audit(*, g: Annotated[Guard, Depends(guard(Acts.AUDIT_VERIFY))]) -> V
     )
 
 
-@router.get(
+@_audit.get(
     "/v1/audit/report",
-    tags=["audit"],
     # The default (JSON) response class keeps the refusals documented as JSON; the report
     # itself is HTML or CSV, declared here.
     response_class=Response,
     responses={
-        **GUARDED_RESPONSES,
         200: {
             "description": "The report as HTML (charts) or CSV.",
             "content": {
@@ -265,3 +250,8 @@ def audit_report(
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return HTMLResponse(report.html())
+
+
+router = APIRouter()
+for _part in (_alerts, _releases, _audit):
+    router.include_router(_part)

@@ -13,18 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 import service
-from api._access import GUARDED_RESPONSES, Guard, guard
+from api._access import Guard, guard, guarded_router
 from api._schemas_store import CanvassIn, CanvassOut, CanvassQuery, PastIn, PastOut, SearchOut
 from service import Acts, SearchSpec, cursor_window, utc_window
 
 __all__ = ["canvass_spec", "router"]
 
-router = APIRouter(tags=["search"])
+router = guarded_router("search")
 
 # The query parameters the plate and partial searches share.
 _Start = Annotated[datetime | None, Query(description="RFC 3339, inclusive.")]
@@ -81,16 +82,18 @@ def _search(
     g: Guard,
     act: service.Act,
     q: _ReadQuery,
-    build: Callable[[datetime, datetime, str | None, list[str] | None], SearchSpec],
+    build: Callable[..., SearchSpec],
 ) -> SearchOut:
-    """One page of the search ``build(start, end, state, cameras)`` makes; a later page keeps
-    the window its cursor carries."""
+    """One page of the search ``build(start, end, state=..., cameras=...)`` makes; a later
+    page keeps the window its cursor carries."""
     page = service.search_page(
         g.door,
         g.actor,
         act,
         lambda: build(
-            *(cursor_window(q.cursor) or utc_window(q.start, q.end)), q.state, q.camera_id
+            *(cursor_window(q.cursor) or utc_window(q.start, q.end)),
+            state=q.state,
+            cameras=q.camera_id,
         ),
         page_size=q.page_size,
         cursor=q.cursor,
@@ -103,7 +106,6 @@ def _search(
 @router.get(
     "/v1/search/plate",
     response_model=SearchOut,
-    responses=GUARDED_RESPONSES,
     summary="Plate history",
     description="Every read of a plate in [start, end) (default: the last 30 days): exact, "
     "any OCR look-alike (`ocr`), or one difference (`one_difference`), optionally through the "
@@ -117,20 +119,13 @@ def plate_history(
     q: Annotated[_ReadQuery, Depends()],
     g: Annotated[Guard, Depends(guard(Acts.PLATE_HISTORY))],
 ) -> SearchOut:
-    def build(
-        start: datetime, end: datetime, state: str | None, cameras: list[str] | None
-    ) -> SearchSpec:
-        return SearchSpec.plate_history(
-            plate, start, end, match=match, candidates=candidates, state=state, cameras=cameras
-        )
-
+    build = partial(SearchSpec.plate_history, plate, match=match, candidates=candidates)
     return _search(g, Acts.PLATE_HISTORY, q, build)
 
 
 @router.get(
     "/v1/search/partial",
     response_model=SearchOut,
-    responses=GUARDED_RESPONSES,
     summary="Partial-plate search",
     description="Reads whose whole plate matches a glob: `?` one character, `*` any run, "
     "`[8B]` one of a set (`7AB?12*`, `*XYZ*`, `[8B]AD*`), optionally in a state and from "
@@ -144,26 +139,15 @@ def partial_search(
     q: Annotated[_ReadQuery, Depends()],
     g: Annotated[Guard, Depends(guard(Acts.PARTIAL_SEARCH))],
 ) -> SearchOut:
-    def build(
-        start: datetime, end: datetime, state: str | None, cameras: list[str] | None
-    ) -> SearchSpec:
-        return SearchSpec.partial(
-            pattern,
-            start,
-            end,
-            ocr_equivalents=ocr_equivalents,
-            candidates=candidates,
-            state=state,
-            cameras=cameras,
-        )
-
+    build = partial(
+        SearchSpec.partial, pattern, ocr_equivalents=ocr_equivalents, candidates=candidates
+    )
     return _search(g, Acts.PARTIAL_SEARCH, q, build)
 
 
 @router.post(
     "/v1/search/canvass",
     response_model=CanvassOut,
-    responses=GUARDED_RESPONSES,
     summary="Canvass around a scene",
     description="Plates read within `radius_m` of `center`, or inside a GeoJSON `polygon`, "
     "during [start, end): one row per plate with its first and last sighting, cameras and "
@@ -189,7 +173,6 @@ def canvass(
 @router.post(
     "/v1/search/past",
     response_model=PastOut,
-    responses=GUARDED_RESPONSES,
     summary="Past-read matching for a hotlist entry",
     description="What an entry already on a list (just added, typically) would have hit in "
     "the last `days` of stored reads, under the list's policy. With `alert=true` (first page, "

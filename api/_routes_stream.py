@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -27,14 +27,14 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 import service
-from api._access import GUARDED_RESPONSES, Guard, bearer, guard, session_token
+from api._access import Guard, bearer, guard, guarded_router, session_token
 from service import Acts
 
 __all__ = ["router"]
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+router = guarded_router("alerts")
 
 
 class _AuditedEventStream(EventSourceResponse):
@@ -85,13 +85,9 @@ _EVENTS_DOC = (
 
 @router.get(
     "/v1/alerts/stream",
-    tags=["alerts"],
     # not response_class=EventSourceResponse: that makes FastAPI treat the route as a generator
     response_class=StreamingResponse,
-    responses={
-        **GUARDED_RESPONSES,
-        200: {"content": {"text/event-stream": {}}, "description": _EVENTS_DOC},
-    },
+    responses={200: {"content": {"text/event-stream": {}}, "description": _EVENTS_DOC}},
     summary="Live alerts (Server-Sent Events)",
     description="The alerts of the replay log, then live ones, for a trained user with "
     "`alerts:receive`; covert alerts only with `covert=true` and `hotlists:view_covert` "

@@ -35,7 +35,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from matchers.reads import ReadError, validate_read
@@ -77,8 +77,31 @@ def _strip_images(obj: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in obj.items():
         if key in _IMAGE_KEYS:
             continue
-        out[key] = _strip_images(value) if isinstance(value, Mapping) else value
+        out[key] = _stripped(value)
     return out
+
+
+def _stripped(value: Any) -> Any:
+    """``value`` without images if it is an object; anything else as it is."""
+    return _strip_images(value) if isinstance(value, Mapping) else value
+
+
+def _split(payload: Any, split_one: Callable[[Mapping[str, Any]], list[Any] | None]) -> VendorItems:
+    """The read items of a vendor POST (one message or a JSON array of them): ``split_one``
+    gives those of one message, or None for a message that carries no read (it is counted as
+    ignored). A message that is not an object is an item as it is, rejected with a reason."""
+    items: list[Any] = []
+    ignored = 0
+    for msg in payload if isinstance(payload, list) else [payload]:
+        if not isinstance(msg, Mapping):
+            items.append(msg)
+            continue
+        found = split_one(msg)
+        if found is None:
+            ignored += 1
+        else:
+            items.extend(found)
+    return VendorItems(items, ignored)
 
 
 def region_to_state(code: Any) -> str | None:
@@ -122,36 +145,24 @@ def openalpr_items(payload: Any) -> VendorItems:
     A message that is not an object, or has no ``data_type``, is still an item so that it is
     rejected with a reason instead of vanishing.
     """
-    messages = payload if isinstance(payload, list) else [payload]
-    items: list[Any] = []
-    ignored = 0
-    for msg in messages:
-        if not isinstance(msg, Mapping):
-            items.append(msg)
-            continue
-        kind = msg.get("data_type")
-        if kind == "alpr_results":
-            envelope = {k: v for k, v in msg.items() if k != "results"}
-            envelope = _strip_images(envelope)
-            results = msg.get("results")
-            if not isinstance(results, list):
-                items.append(envelope | {"results": results})
-                continue
-            for i, result in enumerate(results):
-                res = _strip_images(result) if isinstance(result, Mapping) else result
-                items.append(
-                    {
-                        "envelope": envelope,
-                        "result": res,
-                        "result_index": i,
-                        "result_count": len(results),
-                    }
-                )
-        elif kind in ("alpr_group", None):
-            items.append(_strip_images(msg))
-        else:  # heartbeat, alert, video_upload, ...: not a read
-            ignored += 1
-    return VendorItems(items, ignored)
+    return _split(payload, _openalpr_message)
+
+
+def _openalpr_message(msg: Mapping[str, Any]) -> list[Any] | None:
+    kind = msg.get("data_type")
+    if kind in ("alpr_group", None):
+        return [_strip_images(msg)]
+    if kind != "alpr_results":
+        return None  # heartbeat, alert, video_upload, ...: not a read
+    envelope = _strip_images({k: v for k, v in msg.items() if k != "results"})
+    results = msg.get("results")
+    if not isinstance(results, list):
+        return [envelope | {"results": results}]
+    count = len(results)
+    return [
+        {"envelope": envelope, "result": _stripped(r), "result_index": i, "result_count": count}
+        for i, r in enumerate(results)
+    ]
 
 
 def _openalpr_camera(msg: Mapping[str, Any]) -> Any:
@@ -231,45 +242,38 @@ def openalpr_read(item: Any) -> dict[str, Any]:
             "data_type", "is required: alpr_group or alpr_results (is this an OpenALPR agent?)"
         )
     read_id = item.get("best_uuid") or item.get("uuid")
-    return _openalpr_plate(
-        item,
-        _OPENALPR_GROUP_NAMES,
-        read_id=read_id,
-        plate=item.get("best_plate_number"),
-        ts=item.get("epoch_start"),
-        confidence=item.get("best_confidence"),
-        region=item.get("best_region"),
-        candidates=item.get("candidates"),
-        image_ref=read_id if isinstance(read_id, str) else None,
-    )
+    image_ref = read_id if isinstance(read_id, str) else None
+    return _openalpr_plate(item, item, _OPENALPR_GROUP_NAMES, read_id=read_id, image_ref=image_ref)
 
 
 def _openalpr_plate(
     place: Mapping[str, Any],
+    plate: Mapping[str, Any],
     names: Mapping[str, str],
     *,
     read_id: Any,
-    plate: Any,
-    ts: Any,
-    confidence: Any,
-    region: Any,
-    candidates: Any,
     image_ref: Any,
 ) -> dict[str, Any]:
     """The validated canonical read of one OpenALPR plate (an ``alpr_group``, or one entry of
-    ``alpr_results``). ``place`` is the message that carries the camera and the GPS fix;
-    ``names`` maps each canonical field to the vendor's, the name a rejection carries."""
+    ``alpr_results``). ``place`` is the message that carries the camera, the time and the GPS
+    fix, ``plate`` the object that carries the plate, its confidence, region and candidates
+    (for ``alpr_group`` the message itself). ``names`` maps each canonical field to the
+    vendor's, the name a rejection carries; its last part is the key the value is read at."""
+
+    def vendor(field: str, source: Mapping[str, Any]) -> Any:
+        return source.get(names[field].rsplit(".", 1)[-1])
+
     lat, lon = _gps(place.get("gps_latitude"), place.get("gps_longitude"))
     candidate = {
         "read_id": read_id,
         "camera_id": _openalpr_camera(place),
-        "plate": plate,
-        "ts": ts,
-        "confidence": _percent(confidence, names["confidence"]),
-        "state": region_to_state(region),
+        "plate": vendor("plate", plate),
+        "ts": vendor("ts", place),
+        "confidence": _percent(vendor("confidence", plate), names["confidence"]),
+        "state": region_to_state(vendor("state", plate)),
         "lat": lat,
         "lon": lon,
-        "candidates": _openalpr_candidates(candidates, names["candidates"]),
+        "candidates": _openalpr_candidates(vendor("candidates", plate), names["candidates"]),
         "image_ref": image_ref,
     }
     return _validated(candidate, names)
@@ -285,17 +289,8 @@ def _openalpr_result(item: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(uuid, str) and uuid:
         # A frame with several plates shares one uuid; the plate index keeps ids unique.
         read_id = uuid if item.get("result_count", 1) == 1 else f"{uuid}-{item['result_index']}"
-    return _openalpr_plate(
-        env,
-        _OPENALPR_RESULT_NAMES,
-        read_id=read_id,
-        plate=res.get("plate"),
-        ts=env.get("epoch_time"),
-        confidence=res.get("confidence"),
-        region=res.get("region"),
-        candidates=res.get("candidates"),
-        image_ref=uuid if isinstance(uuid, str) else None,
-    )
+    image_ref = uuid if isinstance(uuid, str) else None
+    return _openalpr_plate(env, res, _OPENALPR_RESULT_NAMES, read_id=read_id, image_ref=image_ref)
 
 
 # -- Plate Recognizer -----------------------------------------------------------------------
@@ -308,28 +303,20 @@ def platerecognizer_items(payload: Any) -> VendorItems:
     A webhook whose ``hook.event`` is not ``recognition`` is ignored. A body without a ``data``
     object, or without a ``results`` list, is one item that will be rejected with the reason.
     """
-    messages = payload if isinstance(payload, list) else [payload]
-    items: list[Any] = []
-    ignored = 0
-    for msg in messages:
-        if not isinstance(msg, Mapping):
-            items.append(msg)
-            continue
-        hook = msg.get("hook")
-        event = hook.get("event") if isinstance(hook, Mapping) else None
-        if event is not None and event != "recognition":
-            ignored += 1
-            continue
-        data = msg.get("data")
-        if not isinstance(data, Mapping) or not isinstance(data.get("results"), list):
-            items.append(_strip_images(msg))
-            continue
-        envelope = _strip_images({k: v for k, v in data.items() if k != "results"})
-        hook_part = _strip_images(hook) if isinstance(hook, Mapping) else None
-        for result in data["results"]:
-            res = _strip_images(result) if isinstance(result, Mapping) else result
-            items.append({"hook": hook_part, "data": envelope, "result": res})
-    return VendorItems(items, ignored)
+    return _split(payload, _platerecognizer_message)
+
+
+def _platerecognizer_message(msg: Mapping[str, Any]) -> list[Any] | None:
+    hook = msg.get("hook")
+    event = hook.get("event") if isinstance(hook, Mapping) else None
+    if event is not None and event != "recognition":
+        return None
+    data = msg.get("data")
+    if not isinstance(data, Mapping) or not isinstance(data.get("results"), list):
+        return [_strip_images(msg)]
+    envelope = _strip_images({k: v for k, v in data.items() if k != "results"})
+    hook_part = _strip_images(hook) if isinstance(hook, Mapping) else None
+    return [{"hook": hook_part, "data": envelope, "result": _stripped(r)} for r in data["results"]]
 
 
 def _pr_gps(*sources: Any) -> tuple[Any, Any]:

@@ -18,6 +18,9 @@ from records._report import Report
 _GREEN, _RED, _BLUE, _GREY, _AMBER = "#2e7d32", "#c62828", "#1f5fa8", "#8a8f98", "#b26a00"
 _HIT_STATES = ("confirmed", "rejected", "dismissed", "verifying", "claimed")
 
+#: What a bar chart draws: one bar a label, stacked from one value a series.
+Bars = Sequence[tuple[str, Sequence[int]]]
+
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;color:#1d232b;
 background:#f4f6f9}
@@ -84,12 +87,7 @@ def _with_legend(parts: list[str], colours: Sequence[str], series: Sequence[str]
     return f'<div class="legend">{legend}</div>' + "".join(parts) + "</svg>"
 
 
-def hbar_chart(
-    title: str,
-    rows: Sequence[tuple[str, Sequence[int]]],
-    colours: Sequence[str],
-    series: Sequence[str],
-) -> str:
+def hbar_chart(title: str, rows: Bars, colours: Sequence[str], series: Sequence[str]) -> str:
     """Horizontal stacked bars, one row per label; inline SVG with a legend."""
     if not rows:
         return ""
@@ -115,12 +113,7 @@ def hbar_chart(
     return _with_legend(parts, colours, series)
 
 
-def vbar_chart(
-    title: str,
-    rows: Sequence[tuple[str, Sequence[int]]],
-    colours: Sequence[str],
-    series: Sequence[str],
-) -> str:
+def vbar_chart(title: str, rows: Bars, colours: Sequence[str], series: Sequence[str]) -> str:
     """Vertical stacked bars over time (one bar per label); inline SVG."""
     if not rows:
         return ""

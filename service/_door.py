@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -62,12 +62,20 @@ class Justification:
     event_number: str | None = None
     description: str | None = None
 
-    def as_kwargs(self) -> dict[str, str | None]:
+    def as_kwargs(self) -> JustificationKwargs:
         return {
             "case_number": self.case_number,
             "event_number": self.event_number,
             "description": self.description,
         }
+
+
+class JustificationKwargs(TypedDict):
+    """A :class:`Justification` as the keywords of the records functions that store one."""
+
+    case_number: str | None
+    event_number: str | None
+    description: str | None
 
 
 @dataclass(frozen=True)
@@ -384,6 +392,7 @@ class Door:
         of scans, requests refused for their shape, the close of an alert stream). An
         anonymous refusal is aggregated per client (:func:`records.note_anonymous`), so a flood
         cannot grow the audit log without bound."""
+        said = (why or Justification()).as_kwargs()
         if username == ANONYMOUS and outcome != "allowed":
             records.note_anonymous(
                 self.engine,
@@ -394,9 +403,7 @@ class Door:
                 client=client,
                 interval_s=self.config.anonymous_audit_interval_s,
                 terms=terms,
-                case_number=why.case_number if why else None,
-                event_number=why.event_number if why else None,
-                description=why.description if why else None,
+                **said,
             )
             return
         with self.engine.begin() as conn:
@@ -409,8 +416,6 @@ class Door:
                 reason=reason[:1000] if reason else None,
                 terms=terms,
                 client=client,
-                case_number=why.case_number if why else None,
-                event_number=why.event_number if why else None,
-                description=why.description if why else None,
                 result_count=result_count,
+                **said,
             )
