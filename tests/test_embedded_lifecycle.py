@@ -63,6 +63,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _default_hangup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 class Cli:
     """Starts ``plateflow`` commands on one data directory with embedded defaults."""
 
@@ -88,6 +92,9 @@ class Cli:
         proc = subprocess.Popen(
             [sys.executable, "-m", "plateflow.cli", *args],
             env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            # as from a terminal, even when the suite itself runs under nohup (SIGHUP ignored,
+            # which a child would inherit)
+            preexec_fn=_default_hangup,
         )  # fmt: skip
         self.procs.append(proc)
         return proc
