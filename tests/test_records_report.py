@@ -62,7 +62,7 @@ def scenario(engine: Engine, tmp_path: Path) -> None:
     records.decide_release(engine, request.id, approve=True, reason="case filed", by="sup.ng")
     records.fulfil_release(engine, request.id, export_id="exp-1", by="sup.kim")
     records.record_purge(engine, "reads/date=2025-01-01", 1000, "retention-job")
-    start = int(datetime.now(timezone.utc).timestamp() * 1000) - 3_600_000
+    start = int(datetime.now(timezone.utc).timestamp() * 1000) - 300_000  # 5 min: steps fit
     dispose(
         engine,
         "ofc.diaz",
