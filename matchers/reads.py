@@ -25,8 +25,11 @@ from matchers._text import MatchersError, normalise_plate
 
 __all__ = [
     "MAX_PLATE_LEN",
+    "MAX_TEXT",
     "MIN_PLATE_LEN",
     "READ_FIELDS",
+    "TS_MAX_MS",
+    "TS_MIN_MS",
     "ReadError",
     "derive_read_id",
     "normalise_plate",
@@ -53,10 +56,10 @@ READ_FIELDS = (
     "token_id",
 )
 MAX_PLATE_LEN = 10
-_TS_MIN_MS = 946_684_800_000  # 2000-01-01: older is a camera clock fault
-_TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
+TS_MIN_MS = 946_684_800_000  # 2000-01-01: older is a camera clock fault
+TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
 _STATE = re.compile(r"^[A-Z]{2}$")
-_MAX_TEXT = 256
+MAX_TEXT = 256
 
 
 class ReadError(MatchersError):
@@ -101,7 +104,7 @@ def parse_ts(value: Any, field: str = "ts") -> int:
         ms = int(parsed.timestamp() * 1000)
     else:
         raise ReadError(field, "is required: epoch milliseconds or RFC 3339 text")
-    if not _TS_MIN_MS <= ms <= _TS_MAX_MS:
+    if not TS_MIN_MS <= ms <= TS_MAX_MS:
         raise ReadError(field, f"{value!r} is outside 2000-01-01..2100-01-01; check the clock")
     return ms
 
@@ -117,8 +120,8 @@ def _text(obj: Mapping[str, Any], field: str, required: bool) -> str | None:
             value = str(value)
         else:
             raise ReadError(field, f"must be a string, got {type(value).__name__}")
-    if len(value) > _MAX_TEXT:
-        raise ReadError(field, f"is longer than {_MAX_TEXT} characters")
+    if len(value) > MAX_TEXT:
+        raise ReadError(field, f"is longer than {MAX_TEXT} characters")
     return value
 
 
@@ -200,10 +203,10 @@ def _fast_row(obj: dict[str, Any]) -> tuple[Any, ...] | None:
     conf = obj.get("confidence")
     if (
         type(camera_id) is not str
-        or not 0 < len(camera_id) <= _MAX_TEXT
+        or not 0 < len(camera_id) <= MAX_TEXT
         or type(plate_raw) is not str
         or type(ts) is not int
-        or not _TS_MIN_MS <= ts <= _TS_MAX_MS
+        or not TS_MIN_MS <= ts <= TS_MAX_MS
         or type(conf) is not float
         or not 0.0 <= conf <= 1.0
     ):
@@ -228,24 +231,24 @@ def _fast_row(obj: dict[str, Any]) -> tuple[Any, ...] | None:
     read_id = obj.get("read_id")
     if read_id is None:
         read_id = derive_read_id(camera_id, ts, plate)
-    elif type(read_id) is not str or not 0 < len(read_id) <= _MAX_TEXT:
+    elif type(read_id) is not str or not 0 < len(read_id) <= MAX_TEXT:
         return None
     agency = obj.get("agency")
-    if agency is not None and (type(agency) is not str or len(agency) > _MAX_TEXT):
+    if agency is not None and (type(agency) is not str or len(agency) > MAX_TEXT):
         return None
     image_ref = obj.get("image_ref")
-    if image_ref is not None and (type(image_ref) is not str or len(image_ref) > _MAX_TEXT):
+    if image_ref is not None and (type(image_ref) is not str or len(image_ref) > MAX_TEXT):
         return None
     cands = obj.get("candidates")
     if cands is not None and (type(cands) is not list or cands):
         return None  # alternates need the careful path's per-candidate checks
     raw = obj.get("plate_raw")
     if raw is not None:  # a canonical read passing through again keeps what the camera sent
-        if type(raw) is not str or len(raw) > _MAX_TEXT:
+        if type(raw) is not str or len(raw) > MAX_TEXT:
             return None
         plate_raw = raw
     token_id = obj.get("token_id")
-    if token_id is not None and (type(token_id) is not str or len(token_id) > _MAX_TEXT):
+    if token_id is not None and (type(token_id) is not str or len(token_id) > MAX_TEXT):
         return None
     state = state.upper() if state is not None else None
     return (
@@ -288,8 +291,8 @@ def _careful_read(obj: Any) -> dict[str, Any]:
     plate, plate_raw = _plate(obj.get("plate"), "plate")
     raw = obj.get("plate_raw")
     if raw is not None:  # a canonical read passing through again keeps what the camera sent
-        if not isinstance(raw, str) or len(raw) > _MAX_TEXT:
-            raise ReadError("plate_raw", f"must be text of at most {_MAX_TEXT} characters")
+        if not isinstance(raw, str) or len(raw) > MAX_TEXT:
+            raise ReadError("plate_raw", f"must be text of at most {MAX_TEXT} characters")
         plate_raw = raw
     ts = parse_ts(obj.get("ts"))
     confidence = _confidence(obj.get("confidence"), "confidence")

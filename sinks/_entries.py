@@ -25,7 +25,10 @@ import msgspec
 
 from matchers.reads import (
     MAX_PLATE_LEN,
+    MAX_TEXT,
     MIN_PLATE_LEN,
+    TS_MAX_MS,
+    TS_MIN_MS,
     ReadError,
     derive_read_id,
     normalise_plate,
@@ -35,12 +38,8 @@ from matchers.reads import (
 
 __all__ = ["ordinary_reads", "ordinary_rows"]
 
-_TS_MIN_MS = 946_684_800_000  # 2000-01-01, as matchers.reads
-_TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
-_MAX_TEXT = 256
-
-_Text = Annotated[str, msgspec.Meta(max_length=_MAX_TEXT)]
-_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_TEXT)]
+_Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
 
 
 class _Candidate(msgspec.Struct, gc=False):
@@ -59,7 +58,7 @@ class _Read(msgspec.Struct, gc=False):
 
     camera_id: _Id
     plate: str
-    ts: Annotated[int, msgspec.Meta(ge=_TS_MIN_MS, le=_TS_MAX_MS)]
+    ts: Annotated[int, msgspec.Meta(ge=TS_MIN_MS, le=TS_MAX_MS)]
     confidence: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
     read_id: _Id | None = None
     state: str | None = None
@@ -130,8 +129,9 @@ def _ordinary(payload: bytes, *, dicts: bool, token_id: str | None = None) -> li
             except ReadError:
                 return None
             continue
-        found = []
+        found: list[dict[str, Any]] | None = None
         if r.candidates:  # as the definition: the first 20, each a plate, the read's own dropped
+            found = []
             for cand in r.candidates[:20]:
                 alternate = _normalised(cand.plate)
                 if not MIN_PLATE_LEN <= len(alternate) <= MAX_PLATE_LEN:
@@ -155,7 +155,7 @@ def _ordinary(payload: bytes, *, dicts: bool, token_id: str | None = None) -> li
                     "state": state,
                     "lat": r.lat,
                     "lon": r.lon,
-                    "candidates": found,
+                    "candidates": found if found is not None else [],
                     "agency": r.agency or None,
                     "image_ref": r.image_ref or None,
                     "token_id": token_id,
@@ -164,7 +164,8 @@ def _ordinary(payload: bytes, *, dicts: bool, token_id: str | None = None) -> li
         else:
             row = (
                 read_id, r.camera_id, plate, plate_raw, r.ts, r.confidence, state, r.lat, r.lon,
-                tuple(found), r.agency or None, r.image_ref or None, r.token_id or None,
+                tuple(found) if found else (), r.agency or None, r.image_ref or None,
+                r.token_id or None,
             )  # fmt: skip
             out.append(row)
     return out
